@@ -1,0 +1,250 @@
+"""The numeric core, as Numba functions that other Numba code can call.
+
+Every value, whether a float input or an element code, is first split into
+*parts*: ``(cls, neg, sig, e_top, e_lsb)`` meaning ``(-1)**neg * sig * 2**e_lsb``
+with ``floor(log2(value)) == e_top`` (class ``CLS_ZERO``, ``CLS_FINITE``,
+``CLS_INF`` or ``CLS_NAN``).  :func:`encode_parts` turns parts into a code of any
+format under the named policies; :func:`round_shift` is the one place where
+bits are discarded and a rounding mode is applied.  Element encode, block encode
+and Slice-and-Scale all go through these functions.
+
+>>> from mxspec import core, element_format
+>>> P = element_format("fp4_e2m1").params
+>>> core.encode_one(2.5, P, 0, 0, 0, 0, 0)   # rne: 2.5 is a tie between 2 and 3
+(4, 1)
+>>> core.decode_one(4, P)
+2.0
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from .formats import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_INF_MAG,
+                      P_IS_INT, P_MAX_MAG, P_MBITS, P_NAN_MIN_MAG, P_QMIN, P_QNAN_MAG,
+                      P_SIGNED, P_SUBNORMALS)
+from .policies import (DOWN, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP_SIGN,
+                       OVERFLOW_FLAG, RNA, RNE, RTZ, SATURATE, STOCHASTIC, UNDERFLOW, UP)
+
+CLS_ZERO, CLS_FINITE, CLS_INF, CLS_NAN = 0, 1, 2, 3
+F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scaled range
+
+jit = numba.njit(cache=True, nogil=True)
+
+
+@intrinsic
+def f64_bits(typingctx, x):
+    """The IEEE bits of a float64 as an int64 (a register move, no memory)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return sig, codegen
+
+
+@jit
+def bit_length(v):
+    n = 0
+    while v:
+        v >>= 1
+        n += 1
+    return n
+
+
+@jit
+def float_parts(v):
+    """Parts of a float64 (exact: float32/float16/bfloat16 widen exactly)."""
+    b = f64_bits(v)
+    neg = b < 0
+    ex = (b >> 52) & 0x7FF
+    fr = b & 0xFFFFFFFFFFFFF
+    if ex == 0x7FF:
+        return (CLS_NAN if fr != 0 else CLS_INF), neg, 0, 0, 0
+    if ex == 0:
+        if fr == 0:
+            return CLS_ZERO, neg, 0, 0, 0
+        return CLS_FINITE, neg, fr, F64_SUBNORMAL_TOP, -1074
+    return CLS_FINITE, neg, fr | 0x10000000000000, ex - 1023, ex - 1075
+
+
+@jit
+def code_parts(code, P):
+    """Parts of an element code, read from its bit fields alone."""
+    bits = P[P_BITS]
+    if P[P_IS_INT]:
+        c = code - (1 << bits) if code >= (1 << (bits - 1)) else code
+        if c == 0:
+            return CLS_ZERO, False, 0, 0, 0
+        mag = -c if c < 0 else c
+        return CLS_FINITE, c < 0, mag, bit_length(mag) - 1 + P[P_QMIN], P[P_QMIN]
+    if P[P_SIGNED]:
+        neg = ((code >> (bits - 1)) & 1) == 1
+        mag = code & ((1 << (bits - 1)) - 1)
+    else:
+        neg = False
+        mag = code
+    if P[P_HAS_NAN] and mag >= P[P_NAN_MIN_MAG]:
+        return CLS_NAN, neg, 0, 0, 0
+    if P[P_HAS_INF] and mag == P[P_INF_MAG]:
+        return CLS_INF, neg, 0, 0, 0
+    M = P[P_MBITS]
+    e = mag >> M
+    m = mag & ((1 << M) - 1)
+    if P[P_SUBNORMALS] and e == 0:
+        if m == 0:
+            return CLS_ZERO, neg, 0, 0, 0
+        return CLS_FINITE, neg, m, bit_length(m) - 1 + P[P_QMIN], P[P_QMIN]
+    e_top = e - P[P_BIAS]
+    return CLS_FINITE, neg, m | (1 << M), e_top, e_top - M
+
+
+@jit
+def decode_one(code, P):
+    """The exact value of one code, as float64."""
+    cls, neg, sig, e_top, e_lsb = code_parts(code, P)
+    if cls == CLS_NAN:
+        return math.nan
+    if cls == CLS_INF:
+        v = math.inf
+    else:
+        v = math.ldexp(float(sig), e_lsb)
+    return -v if neg else v
+
+
+@jit
+def round_shift(sig, shift, neg, mode, r32):
+    """``sig * 2**-shift`` rounded to an integer under ``mode``: the one rounding
+    rule of mxspec.  Returns (integer, whether any nonzero bit was discarded).
+
+    ``stochastic`` rounds up iff ``f + r32 >= 2**32``, where ``f`` is the
+    discarded fraction truncated to 32 bits, ``floor(frac * 2**32)``, and ``r32``
+    is the element's 32 random bits (a uint32)."""
+    if shift <= 0:
+        return sig << (-shift), False
+    if shift >= 63:
+        kept = 0
+        nz = sig != 0
+        gt = False
+        eq = False
+        frac32 = sig >> (shift - 32) if shift - 32 < 63 else 0
+    else:
+        kept = sig >> shift
+        rem = sig & ((1 << shift) - 1)
+        half = 1 << (shift - 1)
+        nz = rem != 0
+        gt = rem > half
+        eq = rem == half
+        frac32 = rem << (32 - shift) if shift <= 32 else rem >> (shift - 32)
+    # Bitwise, not short-circuit, logic: the data-dependent parts stay branch-free.
+    if mode == RNE:
+        inc = gt | (eq & ((kept & 1) == 1))
+    elif mode == RNA:
+        inc = gt | eq
+    elif mode == RTZ:
+        inc = False
+    elif mode == UP:
+        inc = nz & (not neg)
+    elif mode == DOWN:
+        inc = nz & neg
+    else:  # STOCHASTIC
+        inc = (frac32 + numba.int64(r32)) >= 4294967296
+    return kept + numba.int64(inc), nz
+
+
+@jit
+def _nan_code(neg, P, nanp):
+    """The code a NaN result gets (the format has NaN)."""
+    if not P[P_SIGNED]:
+        return P[P_NAN_MIN_MAG]
+    top = 1 << (P[P_BITS] - 1)
+    if nanp == NAN_CANONICAL:
+        return top - 1
+    return P[P_QNAN_MAG] | (top if neg else 0)
+
+
+@jit
+def _signed(mag, neg, P):
+    n = numba.int64(neg)
+    if P[P_IS_INT]:
+        return ((mag ^ -n) + n) & ((1 << P[P_BITS]) - 1)  # two's complement of +-mag
+    return mag | ((n & P[P_SIGNED]) << (P[P_BITS] - 1))
+
+
+@jit
+def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
+    """Encode the value given by its parts into format ``P``.  Returns
+    (code, flags); flags are the SoftFloat bits INEXACT, UNDERFLOW, OVERFLOW,
+    INVALID.  The value is rounded once, from its exact parts."""
+    max_mag = P[P_MAX_MAG]
+    if cls == CLS_NAN:
+        if P[P_HAS_NAN]:
+            return _nan_code(neg, P, nanp), 0
+        if nanp == NAN_KEEP_SIGN:
+            return _signed(0, neg, P), INVALID
+        if nanp == NAN_CANONICAL:
+            return 0, INVALID
+        return _signed(0, not neg, P), INVALID  # ml_dtypes
+    if not P[P_SIGNED] and (neg or cls == CLS_ZERO):
+        return _nan_code(False, P, nanp), INVALID  # E8M0 has no zero and no sign
+    if cls == CLS_ZERO:
+        return _signed(0, neg, P), 0
+    if cls == CLS_INF:
+        if ovf == SATURATE:
+            return _signed(max_mag, neg, P), INEXACT | (0 if P[P_HAS_INF] else INVALID)
+        if P[P_HAS_INF]:
+            return _signed(P[P_INF_MAG], neg, P), 0
+        if P[P_HAS_NAN]:
+            return _nan_code(neg, P, nanp), INEXACT | INVALID
+        return _signed(max_mag, neg, P), INEXACT | INVALID
+    is_int = P[P_IS_INT]
+    limit = max_mag + 1 if (is_int and neg and irange == INT_FULL) else max_mag
+    emin = P[P_EMIN]
+    tiny = e_top < (P[P_QMIN] if is_int else emin)
+    flags = 0
+    overflow = False
+    if e_top > P[P_EMAX] + 1:
+        overflow = True
+    elif not P[P_SUBNORMALS] and not is_int and e_top < emin:
+        return _signed(0, neg, P), INEXACT | UNDERFLOW  # E8M0: clamp to 2^-127
+    else:
+        M = P[P_MBITS]
+        if is_int:
+            q = P[P_QMIN]
+        else:
+            q = max(e_top, emin) - M
+        mag, nz = round_shift(sig, q - e_lsb, neg, mode, r32)
+        if not is_int:
+            mag = ((max(e_top, emin) + P[P_BIAS]) << M) + mag - (1 << M)
+        flags = numba.int64(nz) * (INEXACT | (UNDERFLOW * numba.int64(tiny)))
+        if mag > limit:
+            overflow = True
+        else:
+            return _signed(mag, neg, P), flags
+    flags = INEXACT | OVERFLOW_FLAG
+    toward_zero = mode == RTZ or (mode == UP and neg) or (mode == DOWN and not neg)
+    if ovf == SATURATE or toward_zero:
+        return _signed(limit, neg, P), flags
+    if P[P_HAS_INF]:
+        return _signed(P[P_INF_MAG], neg, P), flags
+    if P[P_HAS_NAN]:
+        return _nan_code(neg, P, nanp), flags
+    return _signed(limit, neg, P), flags
+
+
+@jit
+def encode_one(v, P, mode, ovf, nanp, irange, r32):
+    """Encode one float64 ``v``: (code, flags).  ``v * 2**0``; see encode_scaled."""
+    cls, neg, sig, e_top, e_lsb = float_parts(v)
+    return encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32)
+
+
+@jit
+def encode_scaled(v, shift, P, mode, ovf, nanp, irange, r32):
+    """Encode ``v * 2**-shift`` (exactly: the shift acts on the exponent)."""
+    cls, neg, sig, e_top, e_lsb = float_parts(v)
+    return encode_parts(cls, neg, sig, e_top - shift, e_lsb - shift, P, mode, ovf, nanp,
+                        irange, r32)

@@ -1,0 +1,56 @@
+"""Named choices: rounding modes, overflow policies, NaN profiles, integer range,
+and the exception-flag bits.  Each name maps to the small integer that the Numba
+codecs read; :func:`check` turns a bad name into an error that lists the valid ones.
+
+>>> from mxspec import policies
+>>> policies.check("rounding", "rne")
+0
+>>> policies.ROUNDING
+('rne', 'rtz', 'rna', 'up', 'down', 'stochastic')
+"""
+from __future__ import annotations
+
+ROUNDING = ("rne", "rtz", "rna", "up", "down", "stochastic")
+RNE, RTZ, RNA, UP, DOWN, STOCHASTIC = range(6)
+
+OVERFLOW = ("saturate", "ieee")
+SATURATE, IEEE = range(2)
+
+# keep_sign: the format's quiet NaN with the input's sign; formats without NaN
+#            give a zero with the input's sign (the spec's reading; default).
+# canonical: one NaN code, S=0 and all other bits set (NVIDIA cvt.*.satfinite);
+#            formats without NaN give +0.
+# ml_dtypes: exactly what ml_dtypes 0.6 casts do (as keep_sign, except that
+#            formats without NaN give a zero with the *opposite* sign).
+NAN = ("keep_sign", "canonical", "ml_dtypes")
+NAN_KEEP_SIGN, NAN_CANONICAL, NAN_ML_DTYPES = range(3)
+
+# symmetric: integer codes are clamped to -(2^(n-1)-1) .. 2^(n-1)-1 (default);
+# full:      the most negative code -2^(n-1) may be produced too.
+INT_RANGE = ("symmetric", "full")
+INT_SYMMETRIC, INT_FULL = range(2)
+
+# Exception flags, the bit values of Berkeley SoftFloat.
+INEXACT, UNDERFLOW, OVERFLOW_FLAG, INVALID = 1, 2, 4, 16
+FLAG_NAMES = {INEXACT: "inexact", UNDERFLOW: "underflow", OVERFLOW_FLAG: "overflow",
+              INVALID: "invalid"}
+
+_CHOICES = {"rounding": ROUNDING, "overflow": OVERFLOW, "nan": NAN, "int_range": INT_RANGE}
+
+
+def check(argument: str, value) -> int:
+    """The integer id of ``value`` for the named argument, or a ValueError that
+    names the argument and lists the allowed values."""
+    allowed = _CHOICES[argument]
+    if isinstance(value, str) and value in allowed:
+        return allowed.index(value)
+    raise ValueError(f"{argument}={value!r} is not valid; allowed values: {', '.join(allowed)}")
+
+
+def flag_names(mask: int) -> list[str]:
+    """Names of the flags set in ``mask``.
+
+    >>> flag_names(INEXACT | UNDERFLOW)
+    ['inexact', 'underflow']
+    """
+    return [name for bit, name in FLAG_NAMES.items() if int(mask) & bit]
