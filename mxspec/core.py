@@ -33,7 +33,7 @@ from .policies import (DOWN, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP
 CLS_ZERO, CLS_FINITE, CLS_INF, CLS_NAN = 0, 1, 2, 3
 F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scaled range
 
-jit = numba.njit(cache=True, nogil=True)
+jit = numba.njit(cache=True, nogil=True, inline="always")
 
 
 @intrinsic
@@ -193,13 +193,14 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
     if cls == CLS_ZERO:
         return _signed(0, neg, P), 0
     if cls == CLS_INF:
+        limit = max_mag + 1 if (P[P_IS_INT] and neg and irange == INT_FULL) else max_mag
         if ovf == SATURATE:
-            return _signed(max_mag, neg, P), INEXACT | (0 if P[P_HAS_INF] else INVALID)
+            return _signed(limit, neg, P), INEXACT | (0 if P[P_HAS_INF] else INVALID)
         if P[P_HAS_INF]:
             return _signed(P[P_INF_MAG], neg, P), 0
         if P[P_HAS_NAN]:
             return _nan_code(neg, P, nanp), INEXACT | INVALID
-        return _signed(max_mag, neg, P), INEXACT | INVALID
+        return _signed(limit, neg, P), INEXACT | INVALID
     is_int = P[P_IS_INT]
     limit = max_mag + 1 if (is_int and neg and irange == INT_FULL) else max_mag
     emin = P[P_EMIN]

@@ -33,6 +33,24 @@ __all__ = ["encode_elements", "decode_elements", "decode_table", "as_float_input
 _pjit = numba.njit(cache=True, nogil=True, parallel=True)
 
 
+@_pjit
+def _encode_generic(x, P, mode, ovf, nanp, irange, rbits, codes, flags, want_flags):
+    stochastic = mode == policies.STOCHASTIC
+    for i in prange(x.size):
+        r = rbits[i] if stochastic else numba.uint32(0)
+        c, f = encode_one(np.float64(x[i]), P, mode, ovf, nanp, irange, r)
+        codes[i] = c
+        if want_flags:
+            flags[i] = f
+
+
+# Arrays this long get a kernel specialized to their format and policies; shorter
+# ones share one generic kernel (compiled once), so that a test sweeping many
+# formats and policies does not compile a variant for each.  Both run the same
+# core functions, and tests/test_elements.py checks that they agree.
+SPECIALIZE_MIN = 1 << 20
+
+
 @functools.lru_cache(maxsize=None)
 def encode_kernel(P, mode, ovf, nanp, irange, want_flags):
     """A parallel encode loop with the format and every policy frozen in as
@@ -149,7 +167,11 @@ def encode_elements(x, fmt, rounding: str = "rne", overflow: str = "saturate",
         r = np.empty(0, np.uint32)
     codes = np.empty(flat.size, np.uint8)
     flags = np.empty(flat.size if return_flags else 1, np.uint8)
-    encode_kernel(fmt.params, mode, ovf, nanp, irange, return_flags)(flat, r, codes, flags)
+    if flat.size >= SPECIALIZE_MIN:
+        encode_kernel(fmt.params, mode, ovf, nanp, irange, return_flags)(flat, r, codes, flags)
+    else:
+        _encode_generic(flat, fmt.params, mode, ovf, nanp, irange, r, codes, flags,
+                        return_flags)
     codes = codes.reshape(a.shape)
     if scalar:
         codes = codes[()]

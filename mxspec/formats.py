@@ -282,10 +282,17 @@ def element_format(name) -> ElementFormat:
             raise FormatError(f"format {name!r}: fp{bits} must have 1 + E + M = {bits} bits, "
                               f"but e{e}m{mb} has {1 + e + mb}")
         base, dbias, dspecials = _default_float(e, mb)
-        return float_format(e, mb, int(m[4]) if m[4] is not None else None, m[5] or dspecials)
+        try:
+            return float_format(e, mb, int(m[4]) if m[4] is not None else None,
+                                m[5] or dspecials)
+        except FormatError as err:
+            raise FormatError(f"format {name!r}: {err}") from None
     m = _INT_RE.match(key)
     if m:
-        return int_format(int(m[1]))
+        try:
+            return int_format(int(m[1]))
+        except FormatError as err:
+            raise FormatError(f"format {name!r}: {err}") from None
     raise FormatError(f"unknown element format {name!r}; valid names: {', '.join(_TABLE)}, "
                       "or any fp{bits}_e{E}m{M}[_b{bias}][_none|_fn|_ieee] of 2..8 bits, "
                       "or int{2..8}")

@@ -1,0 +1,231 @@
+"""An independent reference, written from SPEC.md in plain numpy float64.
+
+It shares nothing with mxspec's codec except each format's *defining* fields
+(kind, bits, ebits, mbits, bias, specials).  Values come from the bit-field
+formulas of SPEC.md section 1; encoding finds the two neighbouring representable
+values of each input by search and picks one by the rule of each rounding mode,
+the way SPEC.md section 2 states it: no bit tricks, no shared helper.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+INEXACT, UNDERFLOW, OVERFLOW, INVALID = 1, 2, 4, 16
+
+
+def ref_values(f) -> np.ndarray:
+    """Value of every code of format ``f`` from the SPEC.md section 1 formulas."""
+    out = np.empty(1 << f.bits, np.float64)
+    for code in range(1 << f.bits):
+        if f.kind == "int":
+            c = code - (1 << f.bits) if code >= 1 << (f.bits - 1) else code
+            out[code] = c * 2.0 ** -(f.bits - 2)
+            continue
+        if f.kind == "scale":
+            out[code] = np.nan if code == 0xFF else 2.0 ** (code - 127)
+            continue
+        s = code >> (f.bits - 1)
+        e = (code >> f.mbits) & ((1 << f.ebits) - 1)
+        m = code & ((1 << f.mbits) - 1)
+        top_e = (1 << f.ebits) - 1
+        if f.specials == "fn" and e == top_e and m == (1 << f.mbits) - 1:
+            out[code] = np.nan
+            continue
+        if f.specials == "ieee" and e == top_e:
+            out[code] = (-np.inf if s else np.inf) if m == 0 else np.nan
+            continue
+        if e == 0:
+            v = m / 2.0 ** f.mbits * 2.0 ** (1 - f.bias)
+        else:
+            v = (1 + m / 2.0 ** f.mbits) * 2.0 ** (e - f.bias)
+        out[code] = -v if s else v
+    return out
+
+
+class RefFormat:
+    """What the reference needs of a format, derived from the table's fields only."""
+
+    def __init__(self, f):
+        self.f = f
+        vals = ref_values(f)
+        self.vals = vals
+        fin = np.isfinite(vals)
+        pos = np.unique(vals[fin & (vals >= 0)])
+        self.pos = pos  # nonnegative finite magnitudes, ascending (0 first except E8M0)
+        self.max = pos[-1]
+        # the code of each positive magnitude (the sign bit clear)
+        self.code_of = {}
+        for c in range(len(vals)):
+            v = vals[c]
+            if np.isfinite(v) and (v > 0 or (v == 0 and not np.signbit(v))):
+                self.code_of.setdefault(v, c)
+        if f.kind == "int":
+            self.ulp_top = 2.0 ** -(f.bits - 2)
+            self.min_normal = 2.0 ** -(f.bits - 2)  # tininess threshold for int
+            self.emin = -(f.bits - 2)
+        elif f.kind == "scale":
+            self.ulp_top = 2.0 ** 127
+            self.min_normal = 2.0 ** -127
+            self.emin = -127
+        else:
+            self.emin = 1 - f.bias
+            self.min_normal = 2.0 ** self.emin
+            emax = int(np.floor(np.log2(self.max)))
+            self.ulp_top = 2.0 ** (emax - f.mbits)
+
+    def ulp_at(self, lo):
+        """The step of the grid at magnitude ``lo`` (the lower neighbour)."""
+        f = self.f
+        if f.kind == "int":
+            return np.full_like(lo, 2.0 ** -(f.bits - 2))
+        with np.errstate(divide="ignore"):
+            e = np.floor(np.log2(np.where(lo > 0, lo, 1.0)))
+        e = np.where(lo > 0, np.maximum(e, self.emin), self.emin)
+        return 2.0 ** (e - f.mbits)
+
+    def code(self, mag, neg):
+        """Code of the signed value +-mag (mag a grid magnitude)."""
+        f = self.f
+        if f.kind == "int":
+            c = np.rint(mag * 2.0 ** (f.bits - 2)).astype(np.int64)
+            return np.where(neg, (-c) & ((1 << f.bits) - 1), c)
+        c = np.array([self.code_of[m] for m in mag.tolist()], np.int64) if mag.size else \
+            np.zeros(0, np.int64)
+        if f.kind == "int":
+            return np.where(neg, (-c) & ((1 << f.bits) - 1), c)
+        if f.kind == "scale":
+            return c
+        return c | (neg.astype(np.int64) << (f.bits - 1))
+
+
+def ref_encode(x, f, rounding="rne", overflow="saturate", nan="keep_sign",
+               int_range="symmetric", rbits=None):
+    """(codes, flags) for float inputs ``x`` (any float dtype), per SPEC.md."""
+    R = RefFormat(f)
+    a = np.asarray(x).astype(np.float64).reshape(-1)
+    n = a.size
+    codes = np.zeros(n, np.int64)
+    flags = np.zeros(n, np.int64)
+    neg = np.signbit(a)
+    mag = np.abs(a)
+    top_bit = 1 << (f.bits - 1)
+    nan_pos = top_bit - 1 if f.kind != "scale" else 0xFF
+    if f.specials == "ieee":
+        qnan = (((1 << f.ebits) - 1) << f.mbits) | (1 << (f.mbits - 1))
+        inf_code = ((1 << f.ebits) - 1) << f.mbits
+    else:
+        qnan = nan_pos
+        inf_code = None
+    has_nan = f.specials in ("fn", "ieee") or f.kind == "scale"
+
+    def signed(c, s):
+        if f.kind == "int":
+            return np.where(s, (-c) & ((1 << f.bits) - 1), c)
+        if f.kind == "scale":
+            return c
+        return c | (s.astype(np.int64) << (f.bits - 1))
+
+    def nan_code(s):
+        if f.kind == "scale":
+            return np.full(s.shape, 0xFF)
+        if nan == "canonical":
+            return np.full(s.shape, nan_pos)
+        return qnan | (s.astype(np.int64) * top_bit)
+
+    # largest magnitude for each sign
+    limit_pos = R.max
+    limit_neg = R.max + R.ulp_top if (f.kind == "int" and int_range == "full") else R.max
+    limit = np.where(neg, limit_neg, limit_pos)
+    max_code_pos = R.code_of[R.max]
+
+    isnan = np.isnan(a)
+    isinf = np.isinf(a)
+    fin = ~isnan & ~isinf
+    # --- finite values: neighbours on the grid extended past the max --------
+    grid = np.concatenate([R.pos, [R.max + R.ulp_top, R.max + 2 * R.ulp_top]])
+    if f.kind == "scale":
+        grid = np.concatenate([[0.0], grid])  # a virtual 0 below 2^-127
+    m = np.where(fin, mag, 0.0)
+    hi_i = np.searchsorted(grid, m, side="left")
+    hi_i = np.minimum(hi_i, len(grid) - 1)
+    hi = grid[hi_i]
+    lo = np.where(hi == m, hi, grid[np.maximum(hi_i - 1, 0)])
+    exact = lo == m
+    ulp = hi - lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(exact, 0.0, (m - lo) / np.where(ulp > 0, ulp, 1.0))
+    step = R.ulp_at(lo)
+    lo_even = np.mod(np.round(lo / step), 2) == 0
+    if rounding == "rne":
+        up = (frac > 0.5) | ((frac == 0.5) & ~lo_even)
+    elif rounding == "rna":
+        up = frac >= 0.5
+    elif rounding == "rtz":
+        up = np.zeros(n, bool)
+    elif rounding == "up":
+        up = (frac > 0) & ~neg
+    elif rounding == "down":
+        up = (frac > 0) & neg
+    elif rounding == "stochastic":
+        f32 = np.floor(frac * 2.0 ** 32)
+        up = (f32 + rbits.astype(np.float64)) >= 2.0 ** 32
+    else:
+        raise ValueError(rounding)
+    res = np.where(exact, lo, np.where(up, hi, lo))
+    toward_zero = {"rtz": np.ones(n, bool), "up": neg, "down": ~neg}.get(rounding, np.zeros(n, bool))
+    over = fin & ((res > limit) | (m > grid[-1]))
+    inexact = fin & ~exact
+    fl = np.where(inexact, INEXACT, 0)
+    tiny = fin & (m > 0) & (m < R.min_normal)
+    fl |= np.where(tiny & inexact, UNDERFLOW, 0)
+    # E8M0 has no zero: magnitudes below 2^-127 clamp to 2^-127
+    if f.kind == "scale":
+        res = np.where(fin & (res < R.pos[0]), R.pos[0], res)
+        fl = np.where(fin & (m < R.pos[0]) & (m > 0), INEXACT | UNDERFLOW, fl)
+    ok = fin & ~over
+    if ok.any():
+        codes[ok] = signed(R.code(res[ok], np.zeros(ok.sum(), bool)), neg[ok])
+    # --- overflow -------------------------------------------------------------
+    ov_sat = over & ((overflow == "saturate") | toward_zero)
+    ov_big = over & ~ov_sat
+    lim_code = np.where(neg & (limit_neg > limit_pos), 1 << (f.bits - 1), max_code_pos)
+    codes = np.where(ov_sat, np.where(f.kind == "int", signed(lim_code, neg), signed(np.full(n, max_code_pos), neg)), codes)
+    if inf_code is not None:
+        big = signed(np.full(n, inf_code), neg)
+    elif has_nan:
+        big = nan_code(neg)
+    else:
+        big = signed(np.where(f.kind == "int", lim_code, max_code_pos), neg)
+    codes = np.where(ov_big, big, codes)
+    fl = np.where(over, INEXACT | OVERFLOW, fl)
+    # --- zero, sign and specials --------------------------------------------
+    zero = fin & (m == 0)
+    codes = np.where(zero, signed(np.zeros(n, np.int64), neg), codes)
+    fl = np.where(zero, 0, fl)
+    if f.kind == "scale":
+        bad = (fin & ((m == 0) | neg)) | (isinf & neg)
+        codes = np.where(bad, 0xFF, codes)
+        fl = np.where(bad, INVALID, fl)
+        isinf = isinf & ~neg
+    # Inf
+    if inf_code is not None:
+        inf_res = np.where(overflow == "saturate", signed(np.full(n, max_code_pos), neg),
+                           signed(np.full(n, inf_code), neg))
+        inf_fl = np.where(overflow == "saturate", INEXACT, 0)
+    else:
+        if overflow == "saturate" or not has_nan:
+            inf_res = signed(np.where(f.kind == "int", lim_code, max_code_pos), neg)
+        else:
+            inf_res = nan_code(neg)
+        inf_fl = np.full(n, INEXACT | INVALID)
+    codes = np.where(isinf, inf_res, codes)
+    fl = np.where(isinf, inf_fl, fl)
+    # NaN
+    if has_nan:
+        nan_res, nan_fl = nan_code(neg), 0
+    else:
+        zsign = {"keep_sign": neg, "canonical": np.zeros(n, bool), "ml_dtypes": ~neg}[nan]
+        nan_res, nan_fl = signed(np.zeros(n, np.int64), zsign), INVALID
+    codes = np.where(isnan, nan_res, codes)
+    fl = np.where(isnan, nan_fl, fl)
+    return codes.astype(np.uint8), fl.astype(np.uint8)
