@@ -1,0 +1,70 @@
+"""Element encode and decode throughput: mxspec against ml_dtypes' cast and a
+plain numpy implementation of the same rule, ratios printed in one run.
+
+  python benchmarks/bench_elements.py [--n 16777216] [--repeat 5]
+
+numpy baselines: decode is a table lookup (``table[codes]``); encode for int
+formats is ``clip(rint(x * 2^k))`` (the same rne and saturate rule); float
+formats have no plain-numpy encoder short of a search, so ml_dtypes is theirs.
+"""
+import argparse
+import time
+import warnings
+
+import ml_dtypes
+import numba
+import numpy as np
+
+import mxspec
+
+
+def best(fn, repeat):
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1 << 24)
+    ap.add_argument("--repeat", type=int, default=5)
+    a = ap.parse_args()
+    x = np.random.default_rng(0).standard_normal(a.n).astype(np.float32) * 4
+    print(f"{a.n} float32 elements, {numba.get_num_threads()} threads; M elements/s (best of {a.repeat})")
+    print(f"{'format':9s} {'encode':>8s} {'ml_dt':>8s} {'numpy':>8s} {'ratio':>7s} | "
+          f"{'decode':>8s} {'ml_dt':>8s} {'numpy':>8s} {'ratio':>7s}")
+    warnings.simplefilter("ignore")
+    for name in mxspec.formats():
+        f = mxspec.element_format(name)
+        if f.kind == "scale":
+            continue
+        rate = lambda t: a.n / t / 1e6  # noqa: E731
+        enc = rate(best(lambda: mxspec.encode_elements(x, f), a.repeat))
+        codes = mxspec.encode_elements(x, f)
+        dec = rate(best(lambda: mxspec.decode_elements(codes, f), a.repeat))
+        table = mxspec.decode_elements(np.arange(f.n_codes), f)
+        np_dec = rate(best(lambda: table[codes], a.repeat))
+        if f.ml_dtype:
+            t = getattr(ml_dtypes, f.ml_dtype)
+            ml_enc = rate(best(lambda: x.astype(t), a.repeat))
+            y = x.astype(t)
+            ml_dec = rate(best(lambda: y.astype(np.float32), a.repeat))
+            np_enc = float("nan")
+            base_enc, base_dec = ml_enc, ml_dec
+        else:
+            k = f.bits - 2
+            lim = 2 ** (f.bits - 1) - 1
+            np_enc = rate(best(lambda: np.clip(np.rint(x * 2.0 ** k), -lim, lim).astype(np.int8), a.repeat))
+            ml_enc = ml_dec = float("nan")
+            base_enc, base_dec = np_enc, np_dec
+        print(f"{name:9s} {enc:8.0f} {ml_enc:8.0f} {np_enc:8.0f} {enc / base_enc:6.1f}x | "
+              f"{dec:8.0f} {ml_dec:8.0f} {np_dec:8.0f} {dec / base_dec:6.1f}x")
+    print("ratio: mxspec / ml_dtypes where ml_dtypes has the format, else / numpy")
+
+
+if __name__ == "__main__":
+    main()
