@@ -4,15 +4,19 @@
 >>> mxspec.decode_elements(mxspec.encode_elements(2.7, "fp6_e2m3"), "fp6_e2m3")
 np.float32(2.75)
 """
-from . import policies
+__version__ = "0.1.0"
+
+from . import policies  # noqa: E402
 from .formats import (ElementFormat, FormatError, MXFormat, element_format, float_format,
                       formats, int_format, mx_format, mx_formats)
 from .elements import decode_elements, encode_elements
-
-__version__ = "0.1.0"
+from .blocks import MXArray, decode, encode
+from .packing import pack, unpack
+from .checkpoint import CheckpointError, load, save
 
 __all__ = [
     "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
     "int_format", "mx_format", "mx_formats", "encode_elements", "decode_elements", "policies",
+    "MXArray", "encode", "decode", "pack", "unpack", "save", "load", "CheckpointError",
     "__version__",
 ]

@@ -30,12 +30,18 @@ NAN_KEEP_SIGN, NAN_CANONICAL, NAN_ML_DTYPES = range(3)
 INT_RANGE = ("symmetric", "full")
 INT_SYMMETRIC, INT_FULL = range(2)
 
+# MX block choices (SPEC.md section 4).
+SCALE_RULE = ("floor", "ceil", "even")
+ZERO_SCALE = ("min", "one")          # all-zero block: 2^-127 (spec reading) or 2^0
+INF = ("nan_scale", "element")       # Inf in a block: NaN scale, or encode the element
+
 # Exception flags, the bit values of Berkeley SoftFloat.
 INEXACT, UNDERFLOW, OVERFLOW_FLAG, INVALID = 1, 2, 4, 16
 FLAG_NAMES = {INEXACT: "inexact", UNDERFLOW: "underflow", OVERFLOW_FLAG: "overflow",
               INVALID: "invalid"}
 
-_CHOICES = {"rounding": ROUNDING, "overflow": OVERFLOW, "nan": NAN, "int_range": INT_RANGE}
+_CHOICES = {"rounding": ROUNDING, "overflow": OVERFLOW, "nan": NAN, "int_range": INT_RANGE,
+            "scale_rule": SCALE_RULE, "zero_scale": ZERO_SCALE, "inf": INF}
 
 
 def check(argument: str, value) -> int:

@@ -1,0 +1,145 @@
+"""Save and load MX tensors with safetensors (SPEC.md section 6).
+
+An MX tensor ``name`` is stored as two uint8 tensors, as published MXFP4
+checkpoints do:
+
+- ``name.blocks``: packed codes, blocked axis last, shape
+  ``(..., n_blocks, block_bytes)`` when every block fills whole bytes, else
+  ``(..., row_bytes)``;
+- ``name.scales``: E8M0 codes, shape ``(..., n_blocks)``.
+
+The safetensors metadata key ``"mxspec"`` holds JSON: format, shape, axis,
+block size and layout per tensor.  Loading parses only that JSON (no pickle,
+no code), and checks every shape, dtype and format before it returns.
+
+>>> import numpy as np, tempfile, os, mxspec
+>>> mx = mxspec.encode(np.linspace(-1, 1, 64, dtype=np.float32), "mxfp4_e2m1")
+>>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+>>> save(path, {"w": mx, "bias": np.zeros(3, np.float32)})
+>>> back = load(path)
+>>> back["w"].equals(mx), back["bias"].tolist()
+(True, [0.0, 0.0, 0.0])
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+
+from . import __version__
+from .blocks import MXArray
+from .formats import FormatError, mx_format
+from .packing import pack, packed_row_bytes, unpack
+
+__all__ = ["save", "load", "CheckpointError"]
+
+META_KEY = "mxspec"
+LAYOUT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint whose contents do not match its metadata."""
+
+
+def _block_layout(mx: MXArray) -> bool:
+    L = mx.shape[mx.axis]
+    return L % mx.block_size == 0 and (mx.block_size * mx.format.element.bits) % 8 == 0
+
+
+def save(path, tensors: dict, metadata: dict | None = None) -> None:
+    """Write ``tensors`` (names to :class:`MXArray` or numpy arrays) to a
+    safetensors file; ``metadata`` is extra str -> str pairs kept beside ours."""
+    if not isinstance(tensors, dict) or not tensors:
+        raise ValueError("tensors must be a non-empty dict of name -> MXArray or numpy array")
+    out, meta = {}, {}
+    for name, t in tensors.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"tensor names must be non-empty strings, got {name!r}")
+        if isinstance(t, MXArray):
+            packed, scales = pack(t)
+            layout = "blocks" if _block_layout(t) else "rows"
+            if layout == "blocks":
+                nb = scales.shape[-1]
+                packed = packed.reshape(packed.shape[:-1] + (nb, packed.shape[-1] // max(nb, 1)))
+            for key, arr in ((f"{name}.blocks", packed), (f"{name}.scales", scales)):
+                if key in out or key in tensors:
+                    raise ValueError(f"tensor name {key!r} is used twice")
+                out[key] = np.ascontiguousarray(arr)
+            meta[name] = {"format": t.format.name, "shape": list(t.shape), "axis": t.axis,
+                          "block_size": t.block_size, "layout": layout}
+        elif isinstance(t, np.ndarray):
+            if name in out:
+                raise ValueError(f"tensor name {name!r} is used twice")
+            out[name] = np.ascontiguousarray(t)
+        else:
+            raise TypeError(f"tensor {name!r} must be an MXArray or numpy array, "
+                            f"got {type(t).__name__}")
+    md = {str(k): str(v) for k, v in (metadata or {}).items()}
+    if META_KEY in md:
+        raise ValueError(f"metadata key {META_KEY!r} is reserved")
+    md[META_KEY] = json.dumps({"version": LAYOUT_VERSION, "mxspec": __version__,
+                               "tensors": meta}, sort_keys=True)
+    save_file(out, os.fspath(path), metadata=md)
+
+
+def _entry(name, e):
+    try:
+        fmt = mx_format(e["format"])
+        shape = [int(s) for s in e["shape"]]
+        axis, bs, layout = int(e["axis"]), int(e["block_size"]), e["layout"]
+    except (KeyError, TypeError, ValueError, FormatError) as err:
+        raise CheckpointError(f"metadata for MX tensor {name!r} is malformed: {err}") from None
+    if layout not in ("blocks", "rows") or bs < 1 or not shape or not 0 <= axis < len(shape) \
+            or min(shape) < 0:
+        raise CheckpointError(f"metadata for MX tensor {name!r} is malformed: {e}")
+    return fmt, tuple(shape), axis, bs, layout
+
+
+def load(path, return_metadata: bool = False):
+    """Read a file written by :func:`save`: names to :class:`MXArray` (MX
+    tensors) or numpy arrays (the rest).  With ``return_metadata`` also returns
+    the extra metadata pairs."""
+    try:
+        with safe_open(os.fspath(path), framework="np") as fh:
+            md = dict(fh.metadata() or {})
+            raw = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file: {err}") from None
+    try:
+        info = json.loads(md.pop(META_KEY, '{"version": 1, "tensors": {}}'))
+        entries = info["tensors"]
+        if info.get("version") != LAYOUT_VERSION or not isinstance(entries, dict):
+            raise ValueError(f"layout version {info.get('version')!r}")
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: the {META_KEY!r} metadata is malformed: {err}") from None
+    result = {}
+    for name, e in entries.items():
+        fmt, shape, axis, bs, layout = _entry(name, e)
+        kb, ks = f"{name}.blocks", f"{name}.scales"
+        if kb not in raw or ks not in raw:
+            raise CheckpointError(f"{path}: MX tensor {name!r} needs both {kb!r} and {ks!r}")
+        blocks, scales = raw.pop(kb), raw.pop(ks)
+        for key, arr in ((kb, blocks), (ks, scales)):
+            if arr.dtype != np.uint8:
+                raise CheckpointError(f"{path}: {key} must be uint8, got {arr.dtype}")
+        moved = shape[:axis] + shape[axis + 1:] + (shape[axis],)
+        nb = -(-moved[-1] // bs)
+        if scales.shape != moved[:-1] + (nb,):
+            raise CheckpointError(f"{path}: {ks} has shape {scales.shape}, but {name!r} "
+                                  f"({fmt.name}, shape {shape}, blocks of {bs} along axis "
+                                  f"{axis}) needs {moved[:-1] + (nb,)}")
+        row = packed_row_bytes(moved[-1], fmt.element.bits)
+        want = moved[:-1] + ((nb, row // max(nb, 1)) if layout == "blocks" else (row,))
+        if blocks.shape != want:
+            raise CheckpointError(f"{path}: {kb} has shape {blocks.shape}, but {name!r} "
+                                  f"({fmt.name}, shape {shape}) packs to {want}")
+        try:
+            result[name] = unpack(blocks.reshape(moved[:-1] + (row,)), scales, fmt, shape,
+                                  axis, bs)
+        except ValueError as err:
+            raise CheckpointError(f"{path}: {name!r}: {err}") from None
+    result.update(raw)
+    return (result, md) if return_metadata else result
