@@ -14,3 +14,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+from hypothesis import settings  # noqa: E402
+
+# Numba compiles on first use, so a wall-clock deadline per example says nothing.
+settings.register_profile("mxspec", max_examples=200, deadline=None)
+settings.load_profile("mxspec")

@@ -8,6 +8,8 @@ the way SPEC.md section 2 states it: no bit tricks, no shared helper.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 INEXACT, UNDERFLOW, OVERFLOW, INVALID = 1, 2, 4, 16
@@ -98,10 +100,15 @@ class RefFormat:
         return c | (neg.astype(np.int64) << (f.bits - 1))
 
 
+@functools.lru_cache(maxsize=None)
+def ref_format(f) -> RefFormat:
+    return RefFormat(f)
+
+
 def ref_encode(x, f, rounding="rne", overflow="saturate", nan="keep_sign",
                int_range="symmetric", rbits=None):
     """(codes, flags) for float inputs ``x`` (any float dtype), per SPEC.md."""
-    R = RefFormat(f)
+    R = ref_format(f)
     a = np.asarray(x).astype(np.float64).reshape(-1)
     n = a.size
     codes = np.zeros(n, np.int64)

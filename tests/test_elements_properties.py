@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import mxspec
@@ -13,8 +13,6 @@ FMTS = ["fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int
         "fp5_e2m2"]
 MODES = ["rne", "rtz", "rna", "up", "down"]
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
-settings.register_profile("mxspec", max_examples=300, deadline=None)
-settings.load_profile("mxspec")
 
 
 def dec(c, f):

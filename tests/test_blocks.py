@@ -1,0 +1,161 @@
+"""MX blocks against the independent block reference (SPEC.md section 4)."""
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import mxspec
+from block_reference import ref_block_decode, ref_block_encode, ref_scale
+
+MX = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4",
+      "mxint2", "mxfp5_e2m2"]
+RULES = ["floor", "ceil", "even"]
+TINY = np.float32(2.0 ** -140)  # a float32 subnormal
+
+
+def check(x, name, bs=32, **kw):
+    el = mxspec.mx_format(name).element
+    mx = mxspec.encode(np.asarray(x), name, block_size=bs, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc, rs = ref_block_encode(np.asarray(x, np.float64).reshape(-1), el, bs,
+                                  kw.get("scale_rule", "floor"), kw.get("rounding", "rne"),
+                                  kw.get("overflow", "saturate"), kw.get("zero_scale", "min"),
+                                  kw.get("inf", "nan_scale"), kw.get("int_range", "symmetric"))
+    assert mx.scales.tolist() == rs.tolist(), (name, kw)
+    assert mx.codes.tolist() == rc.tolist(), (name, kw)
+    ref = ref_block_decode(rc, rs, el, bs)
+    assert np.array_equal(mxspec.decode(mx, np.float64), ref, equal_nan=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.array_equal(mxspec.decode(mx), ref.astype(np.float32), equal_nan=True)
+    return mx
+
+
+blocks = hnp.arrays(np.float32, st.integers(1, 80),
+                    elements=st.floats(width=32, allow_nan=False, allow_infinity=False)
+                    | st.sampled_from([0.0, -0.0, 1e-40, 448.0, 6.0, 7.9, 2.0 ** -127]))
+
+
+@given(blocks, st.sampled_from(MX), st.sampled_from(RULES), st.sampled_from([1, 7, 32]))
+def test_random_blocks_match_reference(x, name, rule, bs):
+    check(x, name, bs, scale_rule=rule)
+
+
+@given(hnp.arrays(np.float32, 32, elements=st.floats(-8, 8, width=32)), st.sampled_from(MX),
+       st.sampled_from(["rtz", "rna", "up", "down"]), st.sampled_from(["saturate", "ieee"]))
+def test_other_rounding_and_overflow(x, name, rounding, overflow):
+    check(x, name, rounding=rounding, overflow=overflow, scale_rule="floor")
+
+
+def directed_blocks():
+    def blk(*vals):
+        b = np.zeros(32, np.float32)
+        b[:len(vals)] = vals
+        return b
+    yield "all zero", np.zeros(32, np.float32)
+    yield "negative zeros", -np.zeros(32, np.float32)
+    yield "one NaN", blk(1.0, np.nan, 3.0)
+    yield "one Inf", blk(1.0, np.inf, 3.0)
+    yield "one -Inf", blk(-np.inf, 0.5)
+    yield "amax power of two", blk(4.0, -1.0, 0.3)
+    yield "amax just below a power of two", blk(np.nextafter(np.float32(4), np.float32(0)), 1.0)
+    yield "saturates under floor", blk(7.9, 1.0, -7.5, 5.9)
+    yield "E4M3 amax 500", blk(500.0, -1.0)
+    yield "mixed signs", blk(*np.linspace(-3, 3, 32, dtype=np.float32))
+    yield "float32 subnormals", blk(1e-40, -3e-41, 1.4e-45, 1e-39)
+    yield "scale at the low clamp", blk(TINY, -TINY / 2)
+    yield "scale at the high clamp", blk(3.0e38, -1.0)
+    yield "one big one small", blk(1e30, 1e-30)
+
+
+@pytest.mark.parametrize("label,x", list(directed_blocks()))
+@pytest.mark.parametrize("name", MX)
+@pytest.mark.parametrize("rule", RULES)
+def test_directed_blocks(label, x, name, rule):
+    check(x, name, scale_rule=rule)
+    check(x, name, scale_rule=rule, zero_scale="one", inf="element", overflow="ieee")
+
+
+def test_scale_worked_examples():
+    """SPEC.md 4.2, verbatim."""
+    fp4 = mxspec.mx_format("mxfp4_e2m1")
+    enc = lambda x, r: mxspec.encode(np.array(x, np.float32), fp4, scale_rule=r)  # noqa: E731
+    assert enc([7.9], "floor").scales[0] == 127 and enc([7.9], "floor").codes[0] == 0x7
+    assert enc([7.9], "ceil").scales[0] == 128 and enc([7.9], "ceil").codes[0] == 0x6
+    assert enc([6.0], "ceil").scales[0] == 127     # 6 fits: no step up
+    assert enc([7.0], "even").scales[0] == 128     # 7 rounds to 8 at one mantissa bit
+    assert enc([6.9], "even").scales[0] == 127     # 6.9 rounds to 6
+    assert enc([0.0] * 4, "floor").scales[0] == 0  # all zero -> 2^-127
+    e4 = mxspec.encode(np.float32([500.0]), "mxfp8_e4m3")
+    assert e4.scales[0] == 127 + 0 and e4.codes[0] == 0x7E  # 500 saturates to 448
+    i8 = mxspec.encode(np.float32([-2.0, 1.0]), "mxint8")
+    assert i8.scales[0] == 128 and i8.codes.tolist() == [0xC0, 0x20]
+    # the spec's own: a NaN in a block makes the scale NaN and decodes as all NaN
+    nanb = mxspec.encode(np.float32([1.0, np.nan]), "mxfp8_e4m3")
+    assert nanb.scales[0] == 255 and np.isnan(mxspec.decode(nanb)).all()
+
+
+def test_axes_shapes_and_partial_blocks():
+    x = np.random.default_rng(0).standard_normal((5, 70, 3)).astype(np.float32)
+    for axis in (0, 1, 2, -1):
+        mx = mxspec.encode(x, "mxfp6_e2m3", axis=axis, block_size=16)
+        ax = axis % 3
+        assert mx.axis == ax and mx.shape == x.shape
+        assert mx.scales.shape[ax] == -(-x.shape[ax] // 16)
+        # the same as encoding each 1-D row along that axis
+        moved = np.moveaxis(x, ax, -1)
+        row = mxspec.encode(moved[1, 2], "mxfp6_e2m3", block_size=16)
+        assert np.array_equal(np.moveaxis(mx.codes, ax, -1)[1, 2], row.codes)
+        assert np.array_equal(np.moveaxis(mx.scales, ax, -1)[1, 2], row.scales)
+    # a last, shorter block gets its scale from its own elements only
+    mx = mxspec.encode(np.float32([100.0] * 32 + [0.5]), "mxfp8_e4m3")
+    assert mx.scales.tolist() == [ref_scale(np.array([100.0]), mx.format.element),
+                                  ref_scale(np.array([0.5]), mx.format.element)]
+
+
+def test_float64_input_and_large_arrays_use_the_same_rule():
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(1 << 20) * np.exp(rng.uniform(-20, 20, 1 << 20)))
+    big = mxspec.encode(x, "mxfp6_e3m2")                 # specialized kernel
+    small = [mxspec.encode(x[i:i + 4096], "mxfp6_e3m2") for i in range(0, x.size, 4096)]
+    assert np.array_equal(big.codes, np.concatenate([s.codes for s in small]))
+    assert np.array_equal(big.scales, np.concatenate([s.scales for s in small]))
+    check(x[:4096], "mxfp6_e3m2")
+
+
+def test_stochastic_blocks_reproducible():
+    x = np.random.default_rng(2).standard_normal((4, 64)).astype(np.float32)
+    a = mxspec.encode(x, "mxint4", axis=0, rounding="stochastic", seed=9)
+    b = mxspec.encode(x, "mxint4", axis=0, rounding="stochastic", seed=9)
+    assert a.equals(b)
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: mxspec.encode(np.ones(4), "mxfp7"), mxspec.FormatError, "valid names: mxfp8_e4m3"),
+    (lambda: mxspec.encode(np.ones((2, 4)), "mxint8", axis=2), ValueError, r"axis=2 .*-2..1"),
+    (lambda: mxspec.encode(np.ones(4), "mxint8", block_size=0), ValueError, "block_size"),
+    (lambda: mxspec.encode(np.arange(4), "mxint8"), TypeError, "float64, float32"),
+    (lambda: mxspec.encode(1.0, "mxint8"), ValueError, "at least one dimension"),
+    (lambda: mxspec.encode(np.ones(4), "mxint8", scale_rule="round"), ValueError,
+     "scale_rule='round'.*floor, ceil, even"),
+    (lambda: mxspec.encode(np.ones(4), "mxint8", inf="drop"), ValueError, "nan_scale, element"),
+    (lambda: mxspec.decode(np.ones(4)), TypeError, "MXArray"),
+])
+def test_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+@pytest.mark.parametrize("name", MX)
+def test_high_scale_clamp_with_float64(name):
+    """A float64 block whose shared exponent exceeds 127 gets scale 0xFE and its
+    elements saturate (float32 data cannot reach this clamp)."""
+    x = np.array([2.0 ** 200, -2.0 ** 199, 1.0])
+    mx = check(x, name)
+    assert mx.scales[0] == 254
+    el = mx.format.element
+    assert mxspec.decode_elements(mx.codes[0], el) == el.max_normal
