@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from . import policies
-from .core import encode_scaled, jit
+from .core import abs_bits_value, encode_scaled, float_abs_bits, jit
 from .elements import as_float_input, check_codes, decode_table, random_bits
 from .formats import MXFormat, mx_format
 from .scales import E8M0_NAN, INF_NAN_SCALE, scale_code
@@ -71,17 +71,20 @@ class MXArray:
 def encode_block(x, start, end, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
                  use_r, codes):
     """Encode x[start:end] as one block into codes[start:end]; returns its scale code."""
-    amax = 0.0
-    any_nan = False
-    any_inf = False
+    # The largest |x| from an integer max over the abs bits: a branch-free
+    # reduction that vectorizes; NaN and Inf are read off the same maximum.
+    mbits = float_abs_bits(x[start])
     for i in range(start, end):
-        v = abs(np.float64(x[i]))
-        if v != v:
-            any_nan = True
-        elif v == math.inf:
-            any_inf = True
-        elif v > amax:
-            amax = v
+        mbits = max(mbits, float_abs_bits(x[i]))
+    amax = abs_bits_value(x[start], mbits)
+    any_nan = amax != amax
+    any_inf = amax == math.inf
+    if any_inf and not any_nan:  # rare: the largest *finite* magnitude is needed
+        amax = 0.0
+        for i in range(start, end):
+            v = abs(np.float64(x[i]))
+            if v != math.inf and v > amax:
+                amax = v
     sc = scale_code(amax, any_nan, any_inf, P, rule, zscale, infp)
     if sc == E8M0_NAN:
         for i in range(start, end):
@@ -128,22 +131,32 @@ def _encode_blocks_kernel(P, rule, zscale, infp, mode, ovf, nanp, irange, bs):
 
 
 @_pjit
-def _decode_blocks(codes, scales, L, bs, table, out):
+def _decode_blocks(codes, scales, L, bs, table, scale_table, limit, out):
     nb = scales.shape[1]
+    bad = 0
     for k in prange(scales.size):
         r = numba.int64(k) // nb
         j = numba.int64(k) - r * nb
         start = r * L + j * bs
         end = min(start + bs, (r + 1) * L)
-        sc = scales[r, j]
-        if sc == E8M0_NAN:
-            for i in range(start, end):
-                out[i] = np.nan
-        else:
-            # exact operands, one IEEE multiply: the exact product rounded once
-            mul = table.dtype.type(math.ldexp(1.0, int(sc) - 127))
-            for i in range(start, end):
-                out[i] = table[codes[i]] * mul
+        # exact operands, one IEEE multiply: the exact product rounded once;
+        # scale_table[255] is NaN, so a NaN scale makes the whole block NaN
+        mul = scale_table[scales[r, j]]
+        nbad = 0
+        for i in range(start, end):
+            c = codes[i]
+            nbad += c >= limit
+            out[i] = table[c & (limit - 1)] * mul
+        bad += nbad
+    return bad
+
+
+def _scale_table(dtype):
+    t = np.ldexp(np.ones(255), np.arange(255) - 127).astype(dtype)  # exact: 2^-127..2^127
+    return np.append(t, dtype(np.nan))
+
+
+_SCALE_TABLES = {np.dtype(d): _scale_table(d) for d in (np.float32, np.float64)}
 
 
 def _norm_axis(axis, ndim):
@@ -223,7 +236,9 @@ def decode(mx: MXArray, dtype=np.float32) -> np.ndarray:
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype={dtype} is not valid; allowed values: float32, float64")
     el = mx.format.element
-    codes = check_codes(mx.codes, el)
+    codes = np.asarray(mx.codes)
+    if codes.dtype != np.uint8:
+        codes = check_codes(codes, el)
     moved = np.ascontiguousarray(np.moveaxis(codes, mx.axis, -1))
     L = moved.shape[-1]
     nb = -(-L // mx.block_size) if L else 0
@@ -233,6 +248,8 @@ def decode(mx: MXArray, dtype=np.float32) -> np.ndarray:
                          f"blocks of {mx.block_size} along axis {mx.axis} need "
                          f"{np.moveaxis(np.empty(moved.shape[:-1] + (nb,)), -1, mx.axis).shape}")
     out = np.empty(moved.size, dtype)
-    _decode_blocks(moved.reshape(-1), sc.reshape(-1, nb) if nb else sc.reshape(0, 0), L,
-                   mx.block_size, decode_table(el, dtype), out)
+    if _decode_blocks(moved.reshape(-1), sc.reshape(-1, nb) if nb else sc.reshape(0, 0), L,
+                      mx.block_size, decode_table(el, dtype), _SCALE_TABLES[dtype], el.n_codes,
+                      out):
+        check_codes(codes, el, "mx.codes")  # raises, naming the bad code
     return np.moveaxis(out.reshape(moved.shape), -1, mx.axis)

@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from .formats import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_INF_MAG,
                       P_IS_INT, P_MAX_MAG, P_MBITS, P_NAN_MIN_MAG, P_QMIN, P_QNAN_MAG,
@@ -44,6 +45,43 @@ def f64_bits(typingctx, x):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(64))
     return sig, codegen
+
+
+@intrinsic
+def _bitcast(typingctx, x, like):
+    """Reinterpret the bits of ``x`` as the type of ``like`` (same width)."""
+    sig = like(x, like)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+    return sig, codegen
+
+
+def float_abs_bits(v):
+    """|v|'s IEEE bits as a signed integer of v's width (float32 or float64):
+    ordered like |v|, with every NaN above Inf.  (Numba only.)"""
+    raise NotImplementedError("float_abs_bits is for Numba code")
+
+
+def abs_bits_value(like, bits):
+    """The float64 value of ``bits`` read as a float of ``like``'s width."""
+    raise NotImplementedError("abs_bits_value is for Numba code")
+
+
+@overload(float_abs_bits, inline="always")
+def _ov_float_abs_bits(v):
+    if isinstance(v, types.Float) and v.bitwidth == 32:
+        return lambda v: _bitcast(v, np.int32(0)) & np.int32(0x7FFFFFFF)
+    if isinstance(v, types.Float) and v.bitwidth == 64:
+        return lambda v: _bitcast(v, np.int64(0)) & np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+@overload(abs_bits_value, inline="always")
+def _ov_abs_bits_value(like, bits):
+    if isinstance(like, types.Float) and like.bitwidth == 32:
+        return lambda like, bits: np.float64(_bitcast(np.int32(bits), np.float32(0)))
+    if isinstance(like, types.Float) and like.bitwidth == 64:
+        return lambda like, bits: _bitcast(np.int64(bits), np.float64(0))
 
 
 @jit
