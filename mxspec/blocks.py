@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from . import policies
-from .core import abs_bits_value, encode_scaled, float_abs_bits, jit
+from .core import abs_bits_value, encode_span, float_abs_bits, jit
 from .elements import as_float_input, check_codes, decode_table, random_bits
 from .formats import MXFormat, mx_format
 from .scales import E8M0_NAN, INF_NAN_SCALE, scale_code
@@ -68,8 +68,7 @@ class MXArray:
 
 
 @jit
-def encode_block(x, start, end, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
-                 use_r, codes):
+def encode_block(x, start, end, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, codes):
     """Encode x[start:end] as one block into codes[start:end]; returns its scale code."""
     # The largest |x| from an integer max over the abs bits: a branch-free
     # reduction that vectorizes; NaN and Inf are read off the same maximum.
@@ -90,11 +89,7 @@ def encode_block(x, start, end, P, rule, zscale, infp, mode, ovf, nanp, irange, 
         for i in range(start, end):
             codes[i] = 0
         return sc
-    s = sc - 127
-    for i in range(start, end):
-        r = rbits[i] if use_r else numba.uint32(0)
-        c, f = encode_scaled(np.float64(x[i]), s, P, mode, ovf, nanp, irange, r)
-        codes[i] = c
+    encode_span(x, start, end, sc - 127, P, mode, ovf, nanp, irange, rbits, codes, codes, False)
     return sc
 
 
@@ -105,13 +100,12 @@ _pjit = numba.njit(cache=True, nogil=True, parallel=True)
 def _encode_blocks_generic(x, L, bs, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
                            codes, scales):
     nb = scales.shape[1]
-    use_r = rbits.size > 0
     for k in prange(scales.size):
         r = numba.int64(k) // nb
         j = numba.int64(k) - r * nb
         start = r * L + j * bs
         scales[r, j] = encode_block(x, start, min(start + bs, (r + 1) * L), P, rule, zscale,
-                                    infp, mode, ovf, nanp, irange, rbits, use_r, codes)
+                                    infp, mode, ovf, nanp, irange, rbits, codes)
 
 
 @functools.lru_cache(maxsize=None)
@@ -120,13 +114,12 @@ def _encode_blocks_kernel(P, rule, zscale, infp, mode, ovf, nanp, irange, bs):
     @_pjit
     def kernel(x, L, rbits, codes, scales):
         nb = scales.shape[1]
-        use_r = rbits.size > 0
         for k in prange(scales.size):
             r = numba.int64(k) // nb
             j = numba.int64(k) - r * nb
             start = r * L + j * bs
             scales[r, j] = encode_block(x, start, min(start + bs, (r + 1) * L), P, rule, zscale,
-                                        infp, mode, ovf, nanp, irange, rbits, use_r, codes)
+                                        infp, mode, ovf, nanp, irange, rbits, codes)
     return kernel
 
 

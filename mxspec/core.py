@@ -154,29 +154,18 @@ def decode_one(code, P):
 
 
 @jit
-def round_shift(sig, shift, neg, mode, r32):
-    """``sig * 2**-shift`` rounded to an integer under ``mode``: the one rounding
-    rule of mxspec.  Returns (integer, whether any nonzero bit was discarded).
-
-    ``stochastic`` rounds up iff ``f + r32 >= 2**32``, where ``f`` is the
-    discarded fraction truncated to 32 bits, ``floor(frac * 2**32)``, and ``r32``
-    is the element's 32 random bits (a uint32)."""
-    if shift <= 0:
-        return sig << (-shift), False
-    if shift >= 63:
-        kept = 0
-        nz = sig != 0
-        gt = False
-        eq = False
-        frac32 = sig >> (shift - 32) if shift - 32 < 63 else 0
-    else:
-        kept = sig >> shift
-        rem = sig & ((1 << shift) - 1)
-        half = 1 << (shift - 1)
-        nz = rem != 0
-        gt = rem > half
-        eq = rem == half
-        frac32 = rem << (32 - shift) if shift <= 32 else rem >> (shift - 32)
+def round_core(sig, sh, neg, mode, frac32, r32):
+    """``sig * 2**-sh`` rounded to an integer under ``mode``, for 1 <= sh <= 62,
+    branch-free so that loops over it vectorize: the one rounding rule of
+    mxspec.  ``frac32`` is the discarded fraction truncated to 32 bits and is
+    read only by ``stochastic``.  Returns (integer, whether any nonzero bit was
+    discarded)."""
+    kept = sig >> sh
+    rem = sig & ((numba.int64(1) << sh) - 1)
+    half = numba.int64(1) << (sh - 1)
+    nz = rem != 0
+    gt = rem > half
+    eq = rem == half
     # Bitwise, not short-circuit, logic: the data-dependent parts stay branch-free.
     if mode == RNE:
         inc = gt | (eq & ((kept & 1) == 1))
@@ -191,6 +180,48 @@ def round_shift(sig, shift, neg, mode, r32):
     else:  # STOCHASTIC
         inc = (frac32 + numba.int64(r32)) >= 4294967296
     return kept + numba.int64(inc), nz
+
+
+@jit
+def stochastic_fraction(sig, shift):
+    """The fraction that ``shift`` (>= 1) discards from ``sig`` (< 2**53),
+    truncated to 32 bits: floor(frac * 2**32)."""
+    rem = sig if shift >= 53 else sig & ((numba.int64(1) << shift) - 1)
+    if shift <= 32:
+        return rem << (32 - shift)
+    return rem >> (shift - 32) if shift - 32 < 63 else numba.int64(0)
+
+
+@jit
+def round_shift(sig, shift, neg, mode, r32):
+    """``sig * 2**-shift`` rounded to an integer under ``mode``, for any shift.
+
+    ``stochastic`` rounds up iff ``f + r32 >= 2**32``, where ``f`` is the
+    discarded fraction truncated to 32 bits, ``floor(frac * 2**32)``, and ``r32``
+    is the element's 32 random bits (a uint32)."""
+    if shift <= 0:
+        return sig << (-shift), False
+    frac32 = stochastic_fraction(sig, shift) if mode == STOCHASTIC else numba.int64(0)
+    # sig < 2**53, so every shift past 62 discards all of it exactly as 62 does
+    return round_core(sig, min(shift, 62), neg, mode, frac32, r32)
+
+
+@jit
+def magnitude_code(e_top, k, P):
+    """The magnitude code of ``k`` steps of 2**q, q the step at exponent e_top
+    (SPEC.md 2.1); a carry out of the mantissa moves into the exponent."""
+    if P[P_IS_INT]:
+        return k
+    M = P[P_MBITS]
+    return ((max(e_top, P[P_EMIN]) + P[P_BIAS]) << M) + k - (numba.int64(1) << M)
+
+
+@jit
+def step_exponent(e_top, P):
+    """q: the exponent of the format's step at exponent e_top."""
+    if P[P_IS_INT]:
+        return P[P_QMIN]
+    return max(e_top, P[P_EMIN]) - P[P_MBITS]
 
 
 @jit
@@ -250,14 +281,8 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
     elif not P[P_SUBNORMALS] and not is_int and e_top < emin:
         return _signed(0, neg, P), INEXACT | UNDERFLOW  # E8M0: clamp to 2^-127
     else:
-        M = P[P_MBITS]
-        if is_int:
-            q = P[P_QMIN]
-        else:
-            q = max(e_top, emin) - M
-        mag, nz = round_shift(sig, q - e_lsb, neg, mode, r32)
-        if not is_int:
-            mag = ((max(e_top, emin) + P[P_BIAS]) << M) + mag - (1 << M)
+        k, nz = round_shift(sig, step_exponent(e_top, P) - e_lsb, neg, mode, r32)
+        mag = magnitude_code(e_top, k, P)
         flags = numba.int64(nz) * (INEXACT | (UNDERFLOW * numba.int64(tiny)))
         if mag > limit:
             overflow = True
@@ -275,6 +300,28 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
 
 
 @jit
+def encode_fast(v, shift, P, mode, irange, r32):
+    """The common case of :func:`encode_scaled`, branch-free so that loops over
+    it vectorize: (code, ok).  ``ok`` is False where the full path must decide
+    (NaN, Inf, float64 subnormals, overflow, E8M0, a stochastic value below the
+    step's 2**-62); the code is then meaningless.  Same rule, same functions."""
+    b = f64_bits(v)
+    neg = b < 0
+    ex = (b >> 52) & 0x7FF
+    fr = b & 0xFFFFFFFFFFFFF
+    sig = fr | (numba.int64(ex != 0) << 52)       # zero stays zero
+    e_top = ex - 1023 - shift
+    sh = step_exponent(e_top, P) - (e_top - 52)    # >= 1 for every format
+    frac32 = stochastic_fraction(sig, sh) if mode == STOCHASTIC else numba.int64(0)
+    k, nz = round_core(sig, min(max(sh, 1), 62), neg, mode, frac32, r32)
+    mag = magnitude_code(e_top, k, P)
+    limit = P[P_MAX_MAG] + numba.int64(P[P_IS_INT] == 1 and irange == INT_FULL) * numba.int64(neg)
+    ok = (ex != 0x7FF) & ((ex != 0) | (fr == 0)) & (e_top <= P[P_EMAX] + 1) & (mag <= limit)
+    ok = ok & (P[P_SIGNED] == 1) & ((mode != STOCHASTIC) | (sh <= 62))
+    return _signed(mag, neg, P), ok
+
+
+@jit
 def encode_one(v, P, mode, ovf, nanp, irange, r32):
     """Encode one float64 ``v``: (code, flags).  ``v * 2**0``; see encode_scaled."""
     cls, neg, sig, e_top, e_lsb = float_parts(v)
@@ -287,3 +334,34 @@ def encode_scaled(v, shift, P, mode, ovf, nanp, irange, r32):
     cls, neg, sig, e_top, e_lsb = float_parts(v)
     return encode_parts(cls, neg, sig, e_top - shift, e_lsb - shift, P, mode, ovf, nanp,
                         irange, r32)
+
+
+@jit
+def encode_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, flags, want_flags):
+    """Encode ``x[lo:hi] * 2**-shift`` into ``codes[lo:hi]`` (and ``flags``).
+
+    Without flags, a branch-free pass (:func:`encode_fast`) that vectorizes
+    does the common case, and a second pass re-encodes, through the full path,
+    only the elements it could not decide.  ``rbits`` is empty unless the mode
+    is stochastic."""
+    use_r = rbits.size > 0
+    if want_flags:
+        for i in range(lo, hi):
+            r = rbits[i] if use_r else numba.uint32(0)
+            c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
+            codes[i] = c
+            flags[i] = f
+        return
+    nslow = 0
+    for i in range(lo, hi):
+        r = rbits[i] if use_r else numba.uint32(0)
+        c, ok = encode_fast(np.float64(x[i]), shift, P, mode, irange, r)
+        codes[i] = c
+        nslow += not ok
+    if nslow:
+        for i in range(lo, hi):
+            r = rbits[i] if use_r else numba.uint32(0)
+            c, ok = encode_fast(np.float64(x[i]), shift, P, mode, irange, r)
+            if not ok:
+                c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
+                codes[i] = c

@@ -18,7 +18,7 @@ import numpy as np
 from numba import prange
 
 from . import policies
-from .core import decode_one, encode_one
+from .core import decode_one, encode_span
 from .formats import ElementFormat, element_format
 
 try:
@@ -33,39 +33,37 @@ __all__ = ["encode_elements", "decode_elements", "decode_table", "as_float_input
 _pjit = numba.njit(cache=True, nogil=True, parallel=True)
 
 
+CHUNK = 4096  # elements per parallel task
+
+
 @_pjit
 def _encode_generic(x, P, mode, ovf, nanp, irange, rbits, codes, flags, want_flags):
-    stochastic = mode == policies.STOCHASTIC
-    for i in prange(x.size):
-        r = rbits[i] if stochastic else numba.uint32(0)
-        c, f = encode_one(np.float64(x[i]), P, mode, ovf, nanp, irange, r)
-        codes[i] = c
-        if want_flags:
-            flags[i] = f
+    n = x.size
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        lo = numba.int64(ch) * CHUNK
+        encode_span(x, lo, min(lo + CHUNK, n), 0, P, mode, ovf, nanp, irange, rbits, codes,
+                    flags, want_flags)
 
 
 # Arrays this long get a kernel specialized to their format and policies; shorter
 # ones share one generic kernel (compiled once), so that a test sweeping many
 # formats and policies does not compile a variant for each.  Both run the same
-# core functions, and tests/test_elements.py checks that they agree.
+# core functions, and tests/test_elements_exhaustive.py checks that they agree.
 SPECIALIZE_MIN = 1 << 20
 
 
 @functools.lru_cache(maxsize=None)
 def encode_kernel(P, mode, ovf, nanp, irange, want_flags):
     """A parallel encode loop with the format and every policy frozen in as
-    compile-time constants, so that LLVM folds them away (about 4x faster than
-    passing them at run time).  Numba caches each variant on disk."""
-    stochastic = mode == policies.STOCHASTIC
-
+    compile-time constants, so that LLVM folds them away and vectorizes the
+    common case.  Numba caches each variant on disk."""
     @_pjit
     def kernel(x, rbits, codes, flags):
-        for i in prange(x.size):
-            r = rbits[i] if stochastic else numba.uint32(0)
-            c, f = encode_one(np.float64(x[i]), P, mode, ovf, nanp, irange, r)
-            codes[i] = c
-            if want_flags:
-                flags[i] = f
+        n = x.size
+        for ch in prange((n + CHUNK - 1) // CHUNK):
+            lo = numba.int64(ch) * CHUNK
+            encode_span(x, lo, min(lo + CHUNK, n), 0, P, mode, ovf, nanp, irange, rbits, codes,
+                        flags, want_flags)
     return kernel
 
 
