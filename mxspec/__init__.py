@@ -6,6 +6,10 @@ np.float32(2.75)
 """
 __version__ = "0.1.0"
 
+from . import _cache  # noqa: E402
+
+_cache.refresh()
+
 from . import policies  # noqa: E402
 from .formats import (ElementFormat, FormatError, MXFormat, element_format, float_format,
                       formats, int_format, mx_format, mx_formats)
@@ -13,10 +17,12 @@ from .elements import decode_elements, encode_elements
 from .blocks import MXArray, decode, encode
 from .packing import pack, unpack
 from .checkpoint import CheckpointError, load, save
+from .slicing import slice_and_scale, slice_elements
 
 __all__ = [
     "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
     "int_format", "mx_format", "mx_formats", "encode_elements", "decode_elements", "policies",
     "MXArray", "encode", "decode", "pack", "unpack", "save", "load", "CheckpointError",
+    "slice_and_scale", "slice_elements",
     "__version__",
 ]

@@ -145,8 +145,8 @@ def decode_one(code, P):
     """The exact value of one code, as float64."""
     cls, neg, sig, e_top, e_lsb = code_parts(code, P)
     if cls == CLS_NAN:
-        return math.nan
-    if cls == CLS_INF:
+        v = math.nan  # keeps the code's sign bit, as ml_dtypes does
+    elif cls == CLS_INF:
         v = math.inf
     else:
         v = math.ldexp(float(sig), e_lsb)

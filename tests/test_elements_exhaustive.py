@@ -178,3 +178,12 @@ def test_worked_examples():
     assert enc(-2.0, "int8", int_range="full") == 0x80
     assert enc(0.75, "e8m0") == 0x7F and enc(3.0, "e8m0") == 0x81  # ties up (M = 0)
     assert enc(0.0, "e8m0") == 0xFF
+
+
+@pytest.mark.parametrize("name", ["fp8_e4m3", "fp8_e5m2", "e8m0"])
+def test_decoded_nan_keeps_the_code_sign(name):
+    f = mxspec.element_format(name)
+    v = mxspec.decode_elements(np.arange(f.n_codes, dtype=np.uint8), f, np.float64)
+    nan = np.isnan(v)
+    signs = (np.arange(f.n_codes) >> (f.bits - 1)) & 1 if f.signed else np.zeros(f.n_codes, int)
+    assert np.array_equal(np.signbit(v[nan]), signs[nan].astype(bool))

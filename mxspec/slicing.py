@@ -1,0 +1,186 @@
+"""Slice-and-Scale: convert an MX anchor (MXINT8, MXFP8, ...) to a lower MX
+format of the same family in the code domain: from element codes and scale
+codes alone, never through a float (SPEC.md section 7; MF-QAT, arXiv 2604.00529).
+
+Each anchor code is split into its integer parts (sign, significand, exponent);
+the block's new scale follows the named rule; each element is re-rounded by the
+one rounding rule of mxspec with its exponent shifted by the scale change.
+
+>>> import numpy as np, mxspec
+>>> a = mxspec.encode(np.array([1.0, -0.3, 0.01, 1.9]), "mxint8")
+>>> b = mxspec.slice_and_scale(a, "mxint4")
+>>> a.codes.tolist(), b.codes.tolist(), a.scales.tolist() == b.scales.tolist()
+([64, 237, 1, 122], [4, 15, 0, 7], True)
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+from . import policies
+from .blocks import MXArray
+from .core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
+from .elements import check_codes, random_bits
+from .formats import P_EMAX, element_format, mx_format
+from .scales import E8M0_NAN, INF_NAN_SCALE, SCALE_MAX, SCALE_MIN, ZERO_MIN
+
+__all__ = ["slice_and_scale", "slice_elements", "SLICE_RULES", "slice_pairs"]
+
+SLICE_RULES = ("requantize", "paper")
+REQUANTIZE, PAPER = range(2)
+NO_EXPONENT = -(1 << 30)
+
+
+def slice_pairs() -> str:
+    """The anchor -> target pairs that have a rule, in words."""
+    return ("int{n} -> int{m} for m < n (mxint8 -> mxint2..mxint7, ...); "
+            "fp{n}_e{E}m{M} -> any fp{m}_e{E'}m{M'} with m < n (mxfp8_e4m3 or mxfp8_e5m2 -> "
+            "mxfp6_e3m2, mxfp6_e2m3, mxfp4_e2m1, generic small floats, ...)")
+
+
+def _check_pair(anchor, target):
+    a, t = anchor.element, target.element
+    if a.kind == t.kind and a.kind in ("int", "float") and t.bits < a.bits:
+        return
+    raise ValueError(f"no Slice-and-Scale rule from {anchor.name} to {target.name}; "
+                     f"defined pairs: {slice_pairs()}")
+
+
+@jit
+def convert_span(codes, lo, hi, d, Pa, Pt, mode, ovf, nanp, irange, rbits, out):
+    """Re-encode anchor codes[lo:hi] into the target format, their values
+    multiplied by 2**d, from the integer parts alone."""
+    use_r = rbits.size > 0
+    for i in range(lo, hi):
+        cls, neg, sig, e_top, e_lsb = code_parts(np.int64(codes[i]), Pa)
+        r = rbits[i] if use_r else numba.uint32(0)
+        c, f = encode_parts(cls, neg, sig, e_top + d, e_lsb + d, Pt, mode, ovf, nanp, irange, r)
+        out[i] = c
+
+
+@jit
+def slice_block(codes, lo, hi, S, Pa, Pt, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
+                out):
+    """Convert one anchor block with scale code S; returns the target scale code."""
+    if S == E8M0_NAN:
+        for i in range(lo, hi):
+            out[i] = 0
+        return E8M0_NAN
+    any_nan = False
+    any_inf = False
+    top = NO_EXPONENT
+    for i in range(lo, hi):
+        cls, neg, sig, e_top, e_lsb = code_parts(np.int64(codes[i]), Pa)
+        any_nan |= cls == CLS_NAN
+        any_inf |= cls == CLS_INF
+        if cls == CLS_FINITE:
+            top = max(top, e_top)
+    if any_nan or (any_inf and infp == INF_NAN_SCALE):
+        for i in range(lo, hi):
+            out[i] = 0
+        return E8M0_NAN
+    s = np.int64(S) - 127
+    if rule == PAPER:
+        s2 = s + Pa[P_EMAX] - Pt[P_EMAX]
+    elif top == NO_EXPONENT:  # requantize an all-zero block: the zero-block scale
+        s2 = SCALE_MIN if zscale == ZERO_MIN else 0
+    else:                     # requantize: the floor rule on the block's largest exponent
+        s2 = s + top - Pt[P_EMAX]
+    s2 = min(max(s2, SCALE_MIN), SCALE_MAX)
+    convert_span(codes, lo, hi, s - s2, Pa, Pt, mode, ovf, nanp, irange, rbits, out)
+    return s2 + 127
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _slice_kernel(codes, scales, L, bs, Pa, Pt, rule, zscale, infp, mode, ovf, nanp, irange,
+                  rbits, out, out_scales):
+    nb = scales.shape[1]
+    for k in prange(scales.size):
+        r = numba.int64(k) // nb
+        j = numba.int64(k) - r * nb
+        lo = r * L + j * bs
+        out_scales[r, j] = slice_block(codes, lo, min(lo + bs, (r + 1) * L), scales[r, j], Pa,
+                                       Pt, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
+                                       out)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _elements_kernel(codes, d, Pa, Pt, mode, ovf, nanp, irange, rbits, out):
+    n = codes.size
+    for ch in prange((n + 4095) // 4096):
+        lo = numba.int64(ch) * 4096
+        convert_span(codes, lo, min(lo + 4096, n), d, Pa, Pt, mode, ovf, nanp, irange, rbits,
+                     out)
+
+
+def _ids(rounding, overflow, nan, int_range):
+    return (policies.check("rounding", rounding), policies.check("overflow", overflow),
+            policies.check("nan", nan), policies.check("int_range", int_range))
+
+
+def slice_elements(codes, anchor, target, shift: int = 0, rounding: str = "rne",
+                   overflow: str = "saturate", nan: str = "keep_sign",
+                   int_range: str = "symmetric", *, seed=None, rbits=None) -> np.ndarray:
+    """Element codes of ``anchor`` re-encoded into ``target`` with their values
+    multiplied by ``2**shift``, in the code domain: the element step of
+    Slice-and-Scale, exposed for testing and for callers with their own scales.
+
+    >>> slice_elements([0x7E], "fp8_e4m3", "fp4_e2m1", shift=-6).tolist()  # 448 / 64 = 7
+    [7]
+    """
+    a, t = element_format(anchor), element_format(target)
+    c = check_codes(codes, a)
+    ids = _ids(rounding, overflow, nan, int_range)
+    flat = np.ascontiguousarray(c).reshape(-1)
+    r = random_bits(flat.size, seed, rbits) if ids[0] == policies.STOCHASTIC else \
+        np.empty(0, np.uint32)
+    out = np.empty(flat.size, np.uint8)
+    _elements_kernel(flat, int(shift), a.params, t.params, *ids, r, out)
+    return out.reshape(c.shape)
+
+
+def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "requantize",
+                    overflow: str = "saturate", nan: str = "keep_sign",
+                    int_range: str = "symmetric", zero_scale: str = "min",
+                    inf: str = "nan_scale", *, seed=None, rbits=None) -> MXArray:
+    """Convert an anchor :class:`MXArray` to the lower MX format ``target``
+    (same shape, axis and block size) from its integer codes and scale codes.
+
+    ``rule``: ``requantize`` (default; bit for bit the same as encoding the
+    exactly decoded anchor with the floor scale rule) or ``paper`` (the shared
+    exponent moves by emax(anchor) - emax(target), as MF-QAT describes).  The
+    element options are those of :func:`mxspec.encode`; SPEC.md section 7
+    states every step.
+    """
+    if not isinstance(mx, MXArray):
+        raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
+    tf = mx_format(target)
+    _check_pair(mx.format, tf)
+    if rule not in SLICE_RULES:
+        raise ValueError(f"rule={rule!r} is not valid; allowed values: {', '.join(SLICE_RULES)}")
+    ids = _ids(rounding, overflow, nan, int_range)
+    zid, iid = policies.check("zero_scale", zero_scale), policies.check("inf", inf)
+    codes = check_codes(mx.codes, mx.format.element, "mx.codes")
+    moved = np.ascontiguousarray(np.moveaxis(codes, mx.axis, -1))
+    L = moved.shape[-1]
+    nb = -(-L // mx.block_size) if L else 0
+    sc = np.ascontiguousarray(np.moveaxis(np.asarray(mx.scales, np.uint8), mx.axis, -1))
+    if sc.shape != moved.shape[:-1] + (nb,):
+        raise ValueError(f"mx.scales has shape {mx.scales.shape}, which does not match codes of "
+                         f"shape {mx.shape} in blocks of {mx.block_size} along axis {mx.axis}")
+    if ids[0] == policies.STOCHASTIC:
+        r = random_bits(codes.size, seed, rbits)
+        r = np.ascontiguousarray(np.moveaxis(r.reshape(codes.shape), mx.axis, -1)).reshape(-1)
+    else:
+        if seed is not None or rbits is not None:
+            raise ValueError(f"seed= and rbits= are for rounding='stochastic', not {rounding!r}")
+        r = np.empty(0, np.uint32)
+    out = np.empty(moved.size, np.uint8)
+    sc2 = sc.reshape(-1, nb) if nb else sc.reshape(0, 0)
+    out_sc = np.empty(sc2.shape, np.uint8)
+    _slice_kernel(moved.reshape(-1), sc2, L, mx.block_size, mx.format.element.params,
+                  tf.element.params, SLICE_RULES.index(rule), zid, iid, *ids, r, out, out_sc)
+    return MXArray(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
+                   np.ascontiguousarray(np.moveaxis(out_sc.reshape(sc.shape), -1, mx.axis)),
+                   tf, mx.block_size, mx.axis)

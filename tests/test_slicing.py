@@ -1,0 +1,154 @@
+"""Slice-and-Scale in the code domain against the float path (SPEC.md section 7)."""
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import mxspec
+
+PAIRS = [("int8", t) for t in ("int7", "int6", "int5", "int4", "int3", "int2")] + \
+    [(a, t) for a in ("fp8_e4m3", "fp8_e5m2")
+     for t in ("fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "fp5_e2m2", "fp7_e3m3", "fp6_e4m1_ieee")] + \
+    [("fp6_e3m2", "fp4_e2m1"), ("int6", "int3")]
+RBITS = np.random.default_rng(11).integers(0, 1 << 32, 256, dtype=np.uint32)
+
+
+def float_path(codes, a, t, d, rounding, overflow, rbits=None):
+    v = mxspec.decode_elements(codes, a, np.float64) * 2.0 ** d  # exact in float64
+    kw = {"rbits": rbits} if rounding == "stochastic" else {}
+    return mxspec.encode_elements(v, t, rounding, overflow, **kw)
+
+
+@pytest.mark.parametrize("a,t", PAIRS)
+def test_every_code_every_offset_every_mode(a, t):
+    """For every anchor code, every scale offset 2^d that can occur (d in
+    -254..254) under rne, and d in -40..40 under every mode and overflow policy,
+    the code-domain result equals decode-then-encode."""
+    codes = np.arange(mxspec.element_format(a).n_codes, dtype=np.uint8)
+    cases = [(d, "rne", "saturate") for d in range(-254, 255)]
+    cases += [(d, m, o) for d in range(-40, 41) for m in mxspec.policies.ROUNDING
+              for o in mxspec.policies.OVERFLOW]
+    for d, mode, ovf in cases:
+        kw = {"rbits": RBITS[:codes.size]} if mode == "stochastic" else {}
+        got = mxspec.slice_elements(codes, a, t, d, mode, ovf, **kw)
+        exp = float_path(codes, a, t, d, mode, ovf, RBITS[:codes.size])
+        bad = np.nonzero(got != exp)[0]
+        assert bad.size == 0, f"{a}->{t} d={d} {mode} {ovf}: code {bad[0]:#x} gives " \
+                              f"{got[bad[0]]:#x}, float path {exp[bad[0]]:#x}"
+
+
+def anchor_blocks(anchor):
+    el = mxspec.mx_format(anchor).element
+    codes = st.lists(st.integers(0, el.n_codes - 1), min_size=1, max_size=70)
+    scales = st.integers(0, 255) | st.sampled_from([0, 1, 127, 253, 254, 255])
+    return st.tuples(codes, st.lists(scales, min_size=3, max_size=3))
+
+
+def make_anchor(anchor, codes, scales, bs):
+    n = len(codes)
+    nb = -(-n // bs)
+    sc = (scales * nb)[:nb]
+    return mxspec.MXArray(np.array(codes, np.uint8), np.array(sc, np.uint8),
+                          mxspec.mx_format(anchor), bs, 0)
+
+
+MXPAIRS = [("mxint8", "mxint4"), ("mxint8", "mxint2"), ("mxfp8_e4m3", "mxfp4_e2m1"),
+           ("mxfp8_e4m3", "mxfp6_e3m2"), ("mxfp8_e5m2", "mxfp6_e2m3"), ("mxfp8_e5m2", "mxfp4_e2m1"),
+           ("mxfp8_e4m3", "mxfp5_e2m2")]
+
+
+@given(st.sampled_from(MXPAIRS), st.data(), st.sampled_from([1, 8, 32]),
+       st.sampled_from(["rne", "rtz", "rna", "up", "down"]),
+       st.sampled_from(["saturate", "ieee"]), st.sampled_from(["nan_scale", "element"]),
+       st.sampled_from(["min", "one"]))
+def test_requantize_equals_float_path(pair, data, bs, rounding, overflow, inf, zero_scale):
+    """rule='requantize' is bit for bit encode(decode(anchor), floor rule)."""
+    a, t = pair
+    codes, scales = data.draw(anchor_blocks(a))
+    A = make_anchor(a, codes, scales, bs)
+    kw = dict(rounding=rounding, overflow=overflow, inf=inf, zero_scale=zero_scale)
+    got = mxspec.slice_and_scale(A, t, rule="requantize", **kw)
+    exp = mxspec.encode(mxspec.decode(A, np.float64), t, axis=0, block_size=bs,
+                        scale_rule="floor", **kw)
+    assert got.equals(exp)
+
+
+@given(st.sampled_from(MXPAIRS), st.data(), st.sampled_from([1, 8, 32]),
+       st.sampled_from(["rne", "rtz", "rna"]))
+def test_paper_rule_equals_its_float_reference(pair, data, bs, rounding):
+    """rule='paper': scale code + emax(anchor) - emax(target), clamped; the
+    elements are the decoded anchor values re-encoded under that scale."""
+    a, t = pair
+    codes, scales = data.draw(anchor_blocks(a))
+    A = make_anchor(a, codes, scales, bs)
+    got = mxspec.slice_and_scale(A, t, rule="paper", rounding=rounding)
+    ea, et = mxspec.mx_format(a).element, mxspec.mx_format(t).element
+    vals = mxspec.decode(A, np.float64)
+    for j, S in enumerate(A.scales):
+        blk = vals[j * bs:(j + 1) * bs]
+        el_codes = A.codes[j * bs:(j + 1) * bs]
+        special = np.isnan(ea.values[el_codes]).any() or np.isinf(ea.values[el_codes]).any()
+        if S == 255 or special:
+            assert got.scales[j] == 255 and (got.codes[j * bs:(j + 1) * bs] == 0).all()
+            continue
+        s2 = min(max(int(S) - 127 + ea.emax - et.emax, -127), 127)
+        assert got.scales[j] == s2 + 127
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exp = mxspec.encode_elements(blk * 2.0 ** -s2, et, rounding)
+        assert got.codes[j * bs:(j + 1) * bs].tolist() == exp.tolist()
+
+
+def test_directed_blocks():
+    rng = np.random.default_rng(5)
+    e4 = mxspec.mx_format("mxfp8_e4m3")
+    top = np.array([0x7E, 0x30, 0x81, 0x05], np.uint8)    # max element 448: top exponent
+    low = np.array([0x38, 0x30, 0x81, 0x05], np.uint8)    # max element 1.0: below the top
+    zero = np.zeros(4, np.uint8)
+    for codes, scales in [(top, [127]), (low, [127]), (zero, [127]), (top, [255]), (top, [0]),
+                          (top, [254]), (low, [0]), (low, [254])]:
+        A = mxspec.MXArray(codes, np.array(scales, np.uint8), e4, 4, 0)
+        for t in ("mxfp4_e2m1", "mxfp6_e3m2", "mxfp6_e2m3"):
+            got = mxspec.slice_and_scale(A, t)
+            exp = mxspec.encode(mxspec.decode(A, np.float64), t, block_size=4)
+            assert got.equals(exp), (codes, scales, t)
+    # where the rules differ: a block whose largest element is below the top exponent
+    A = mxspec.MXArray(low, np.array([127], np.uint8), e4, 4, 0)
+    paper = mxspec.slice_and_scale(A, "mxfp4_e2m1", rule="paper")
+    req = mxspec.slice_and_scale(A, "mxfp4_e2m1", rule="requantize")
+    assert paper.scales[0] == 127 + 6 and req.scales[0] == 127 + 0 - 2
+    assert mxspec.decode(req).tolist() == [1.0, 0.5, -0.0, 0.0]   # keeps 0.5
+    assert mxspec.decode(paper).tolist() == [0.0, 0.0, -0.0, 0.0]  # 1.0 / 64 underflows
+    # MXINT8 -> MXINT4: same scale, codes sliced with rounding (SPEC.md 7.4)
+    A = mxspec.MXArray(np.array([127, 0x81, 0x48, 0x38, 8, 0xF8], np.uint8),
+                       np.array([127], np.uint8), mxspec.mx_format("mxint8"), 32, 0)
+    B = mxspec.slice_and_scale(A, "mxint4", rule="paper")
+    assert B.scales[0] == 127 and B.codes.tolist() == [7, 9, 4, 4, 0, 0]
+    assert rng is not None
+
+
+def test_stochastic_slicing_is_reproducible():
+    x = np.random.default_rng(1).standard_normal(256).astype(np.float32)
+    A = mxspec.encode(x, "mxint8")
+    a = mxspec.slice_and_scale(A, "mxint4", rounding="stochastic", seed=4)
+    b = mxspec.slice_and_scale(A, "mxint4", rounding="stochastic", seed=4)
+    c = mxspec.encode(mxspec.decode(A, np.float64), "mxint4", rounding="stochastic", seed=4)
+    assert a.equals(b) and a.equals(c)
+
+
+def test_refusals():
+    A = mxspec.encode(np.ones(32, np.float32), "mxint8")
+    with pytest.raises(ValueError, match=r"no Slice-and-Scale rule from mxint8 to mxfp4_e2m1; "
+                                         r"defined pairs: int\{n\} -> int\{m\}"):
+        mxspec.slice_and_scale(A, "mxfp4_e2m1")
+    with pytest.raises(ValueError, match="no Slice-and-Scale rule from mxint8 to mxint8"):
+        mxspec.slice_and_scale(A, "mxint8")
+    with pytest.raises(ValueError, match="rule='floor' is not valid; allowed values: requantize, paper"):
+        mxspec.slice_and_scale(A, "mxint4", rule="floor")
+    with pytest.raises(TypeError, match="MXArray"):
+        mxspec.slice_and_scale(A.codes, "mxint4")
+    F = mxspec.encode(np.ones(32, np.float32), "mxfp4_e2m1")
+    with pytest.raises(ValueError, match="no Slice-and-Scale rule from mxfp4_e2m1 to mxfp8_e4m3"):
+        mxspec.slice_and_scale(F, "mxfp8_e4m3")
