@@ -14,6 +14,8 @@ one rounding rule of mxspec with its exponent shifted by the scale change.
 """
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 from numba import prange
@@ -22,7 +24,7 @@ from . import policies
 from .blocks import MXArray
 from .core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
 from .elements import check_codes, random_bits
-from .formats import P_EMAX, element_format, mx_format
+from .formats import P_BITS, P_EMAX, element_format, mx_format
 from .scales import E8M0_NAN, INF_NAN_SCALE, SCALE_MAX, SCALE_MIN, ZERO_MIN
 
 __all__ = ["slice_and_scale", "slice_elements", "SLICE_RULES", "slice_pairs"]
@@ -60,6 +62,19 @@ def convert_span(codes, lo, hi, d, Pa, Pt, mode, ovf, nanp, irange, rbits, out):
 
 
 @jit
+def new_scale(s, top, Pa, Pt, rule, zscale):
+    """The target block's shared exponent (clamped) from the anchor's ``s`` and
+    the largest element exponent ``top`` (NO_EXPONENT: no finite nonzero)."""
+    if rule == PAPER:
+        s2 = s + Pa[P_EMAX] - Pt[P_EMAX]
+    elif top == NO_EXPONENT:  # requantize an all-zero block: the zero-block scale
+        s2 = SCALE_MIN if zscale == ZERO_MIN else 0
+    else:                     # requantize: the floor rule on the block's largest exponent
+        s2 = s + top - Pt[P_EMAX]
+    return min(max(s2, SCALE_MIN), SCALE_MAX)
+
+
+@jit
 def slice_block(codes, lo, hi, S, Pa, Pt, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
                 out):
     """Convert one anchor block with scale code S; returns the target scale code."""
@@ -81,13 +96,7 @@ def slice_block(codes, lo, hi, S, Pa, Pt, rule, zscale, infp, mode, ovf, nanp, i
             out[i] = 0
         return E8M0_NAN
     s = np.int64(S) - 127
-    if rule == PAPER:
-        s2 = s + Pa[P_EMAX] - Pt[P_EMAX]
-    elif top == NO_EXPONENT:  # requantize an all-zero block: the zero-block scale
-        s2 = SCALE_MIN if zscale == ZERO_MIN else 0
-    else:                     # requantize: the floor rule on the block's largest exponent
-        s2 = s + top - Pt[P_EMAX]
-    s2 = min(max(s2, SCALE_MIN), SCALE_MAX)
+    s2 = new_scale(s, top, Pa, Pt, rule, zscale)
     convert_span(codes, lo, hi, s - s2, Pa, Pt, mode, ovf, nanp, irange, rbits, out)
     return s2 + 127
 
@@ -103,6 +112,67 @@ def _slice_kernel(codes, scales, L, bs, Pa, Pt, rule, zscale, infp, mode, ovf, n
         out_scales[r, j] = slice_block(codes, lo, min(lo + bs, (r + 1) * L), scales[r, j], Pa,
                                        Pt, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
                                        out)
+
+
+D_MIN, D_MAX = SCALE_MIN - SCALE_MAX, SCALE_MAX - SCALE_MIN  # every scale offset: -254..254
+
+
+@numba.njit(cache=True, nogil=True)
+def _build_tables(Pa, Pt, mode, ovf, nanp, irange, lut, top, cls):
+    """lut[d - D_MIN, c]: anchor code c with its value times 2**d, in the
+    target (convert_span, the code-domain rule); top[c]: c's exponent
+    (NO_EXPONENT for zero and specials); cls[c]: its class."""
+    n = lut.shape[1]
+    codes = np.arange(n).astype(np.uint8)
+    empty = np.empty(0, np.uint32)
+    for d in range(D_MIN, D_MAX + 1):
+        convert_span(codes, 0, n, d, Pa, Pt, mode, ovf, nanp, irange, empty, lut[d - D_MIN])
+    for c in range(n):
+        k, neg, sig, e_top, e_lsb = code_parts(np.int64(c), Pa)
+        cls[c] = k
+        top[c] = e_top if k == CLS_FINITE else NO_EXPONENT
+
+
+@functools.lru_cache(maxsize=64)
+def _tables(Pa, Pt, mode, ovf, nanp, irange):
+    n = 1 << Pa[P_BITS]
+    lut = np.empty((D_MAX - D_MIN + 1, n), np.uint8)
+    top = np.empty(n, np.int64)
+    cls = np.empty(n, np.int64)
+    _build_tables(Pa, Pt, mode, ovf, nanp, irange, lut, top, cls)
+    return lut, top, cls
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _slice_lut_kernel(codes, scales, L, bs, Pa, Pt, rule, zscale, infp, lut, top_tab, cls_tab,
+                      out, out_scales):
+    """The block loop of slice_block for deterministic modes: every element is
+    one lookup in the table that convert_span built."""
+    nb = scales.shape[1]
+    for k in prange(scales.size):
+        r = numba.int64(k) // nb
+        j = numba.int64(k) - r * nb
+        lo = r * L + j * bs
+        hi = min(lo + bs, (r + 1) * L)
+        S = scales[r, j]
+        top = NO_EXPONENT
+        any_nan = False
+        any_inf = False
+        for i in range(lo, hi):
+            c = codes[i]
+            top = max(top, top_tab[c])
+            any_nan |= cls_tab[c] == CLS_NAN
+            any_inf |= cls_tab[c] == CLS_INF
+        if S == E8M0_NAN or any_nan or (any_inf and infp == INF_NAN_SCALE):
+            for i in range(lo, hi):
+                out[i] = 0
+            out_scales[r, j] = E8M0_NAN
+            continue
+        s2 = new_scale(np.int64(S) - 127, top, Pa, Pt, rule, zscale)
+        row = lut[np.int64(S) - 127 - s2 - D_MIN]
+        for i in range(lo, hi):
+            out[i] = row[codes[i]]
+        out_scales[r, j] = s2 + 127
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -179,8 +249,14 @@ def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "req
     out = np.empty(moved.size, np.uint8)
     sc2 = sc.reshape(-1, nb) if nb else sc.reshape(0, 0)
     out_sc = np.empty(sc2.shape, np.uint8)
-    _slice_kernel(moved.reshape(-1), sc2, L, mx.block_size, mx.format.element.params,
-                  tf.element.params, SLICE_RULES.index(rule), zid, iid, *ids, r, out, out_sc)
+    Pa, Pt, rid = mx.format.element.params, tf.element.params, SLICE_RULES.index(rule)
+    if ids[0] == policies.STOCHASTIC:  # random bits per element: no table
+        _slice_kernel(moved.reshape(-1), sc2, L, mx.block_size, Pa, Pt, rid, zid, iid, *ids, r,
+                      out, out_sc)
+    else:
+        lut, top, cls = _tables(Pa, Pt, *ids)
+        _slice_lut_kernel(moved.reshape(-1), sc2, L, mx.block_size, Pa, Pt, rid, zid, iid, lut,
+                          top, cls, out, out_sc)
     return MXArray(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
                    np.ascontiguousarray(np.moveaxis(out_sc.reshape(sc.shape), -1, mx.axis)),
                    tf, mx.block_size, mx.axis)

@@ -1,0 +1,88 @@
+"""MX quantize (float32 in, packed codes and scales out) and dequantize for every
+MX format: mxspec against a plain numpy + ml_dtypes implementation of the same
+rule (floor scales, rne, saturate), ratios printed in one run.
+
+  python benchmarks/bench_mx.py [--n 16777216] [--repeat 5]
+"""
+import argparse
+import time
+import warnings
+
+import ml_dtypes
+import numba
+import numpy as np
+
+import mxspec
+
+FORMATS = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4"]
+
+
+def best(fn, repeat):
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
+def np_pack(c, bits):
+    c = c.reshape(-1)
+    if bits == 8:
+        return c.copy()
+    if bits == 4:
+        return (c[0::2] | (c[1::2] << 4)).astype(np.uint8)
+    g = c.reshape(-1, 4).astype(np.uint32)  # 6 bits: 4 codes -> 3 bytes, LSB first
+    w = g[:, 0] | (g[:, 1] << 6) | (g[:, 2] << 12) | (g[:, 3] << 18)
+    return np.stack([w & 0xFF, (w >> 8) & 0xFF, w >> 16], axis=1).astype(np.uint8).reshape(-1)
+
+
+def np_quantize(x, el):
+    """The floor rule, rne and saturate, in numpy + ml_dtypes (blocks of 32)."""
+    xb = x.reshape(-1, 32)
+    amax = np.abs(xb).max(axis=1)
+    _, e = np.frexp(amax)
+    s = np.clip(np.where(amax > 0, e - 1 - el.emax, -127), -127, 127)
+    y = xb * np.ldexp(np.float32(1), -s)[:, None]
+    if el.ml_dtype:
+        codes = np.clip(y, -el.max_normal, el.max_normal).astype(getattr(ml_dtypes, el.ml_dtype))
+        codes = codes.view(np.uint8)
+    else:
+        lim = 2 ** (el.bits - 1) - 1
+        codes = (np.clip(np.rint(y * 2.0 ** (el.bits - 2)), -lim, lim).astype(np.int8)
+                 .view(np.uint8) & (el.n_codes - 1))
+    return np_pack(codes, el.bits), (s + 127).astype(np.uint8)
+
+
+def np_dequantize(codes, scales, table):
+    return (table[codes].reshape(-1, 32) * np.ldexp(np.float32(1), scales.astype(np.int32) - 127)[:, None]).reshape(-1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1 << 24)
+    ap.add_argument("--repeat", type=int, default=5)
+    a = ap.parse_args()
+    warnings.simplefilter("ignore")
+    x = np.random.default_rng(0).standard_normal(a.n).astype(np.float32)
+    print(f"{a.n} float32 elements, blocks of 32, {numba.get_num_threads()} threads; "
+          f"M elements/s (best of {a.repeat})")
+    print(f"{'format':11s} {'quantize':>9s} {'numpy':>7s} {'ratio':>6s} | {'dequant':>8s} "
+          f"{'numpy':>7s} {'ratio':>6s} | same bits")
+    for name in FORMATS:
+        el = mxspec.mx_format(name).element
+        rate = lambda t: a.n / t / 1e6  # noqa: E731
+        q = rate(best(lambda: mxspec.encode(x, name).pack(), a.repeat))
+        nq = rate(best(lambda: np_quantize(x, el), a.repeat))
+        mx = mxspec.encode(x, name)
+        d = rate(best(lambda: mxspec.decode(mx), a.repeat))
+        table = mxspec.decode_elements(np.arange(el.n_codes), el)
+        nd = rate(best(lambda: np_dequantize(mx.codes, mx.scales, table), a.repeat))
+        (p1, s1), (p2, s2) = mx.pack(), np_quantize(x, el)
+        same = np.array_equal(p1, p2) and np.array_equal(s1, s2)
+        print(f"{name:11s} {q:9.0f} {nq:7.0f} {q / nq:5.1f}x | {d:8.0f} {nd:7.0f} {d / nd:5.1f}x | {same}")
+
+
+if __name__ == "__main__":
+    main()
