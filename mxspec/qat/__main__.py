@@ -1,0 +1,5 @@
+import sys
+
+from ..cli import main
+
+sys.exit(main(["qat"] + sys.argv[1:]))
