@@ -1,0 +1,79 @@
+"""`mxspec vectors verify`: what a hardware team sees for right, wrong and
+malformed results."""
+from pathlib import Path
+
+from mxspec.cli import main
+
+ROOT = Path(__file__).parent / "vectors"
+ENC = ROOT / "encode" / "fp4_e2m1.float32.rne.saturate.txt"
+
+
+def data_lines(path):
+    return [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+
+
+def test_correct_results_pass(tmp_path, capsys):
+    res = tmp_path / "res.txt"
+    res.write_text("\n".join(ln.split("#")[0] for ln in data_lines(ENC)) + "\n")
+    assert main(["vectors", "verify", str(ENC), str(res)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"{len(data_lines(ENC))} passed, 0 failed")
+
+
+def test_a_wrong_tie_is_named(tmp_path, capsys):
+    lines = data_lines(ENC)
+    i = next(k for k, ln in enumerate(lines) if "+tie 2|3" in ln)  # 2.5: expected 2.0 (0x4)
+    lines[i] = lines[i].split("#")[0].replace(" 04 ", " 05 ")
+    res = tmp_path / "res.txt"
+    res.write_text("\n".join(lines) + "\n")
+    assert main(["vectors", "verify", str(ENC), str(res)]) == 1
+    out = capsys.readouterr().out
+    assert "tie between 2 and 3, expected round to even" in out
+    assert "expected 04 (2), got 05 (3)" in out and "1 failed" in out
+
+
+def test_block_mismatch_names_the_element(tmp_path, capsys):
+    q = ROOT / "quantize" / "mxfp4_e2m1.floor.txt"
+    lines = data_lines(q)
+    f = lines[6].split("#")[0].split()  # "saturates under floor (FP4)"
+    f[33] = "06"                         # element 0: expected 0x7 (6.0)
+    lines[6] = " ".join(f)
+    res = tmp_path / "res.txt"
+    res.write_text("\n".join(lines) + "\n")
+    assert main(["vectors", "verify", str(q), str(res)]) == 1
+    out = capsys.readouterr().out
+    assert "code[0]: expected 07 (6), got 06 (4)" in out and "saturates under floor" in out
+
+
+def test_malformed_results_get_a_line_number(tmp_path, capsys):
+    res = tmp_path / "res.txt"
+    lines = [ln.split("#")[0] for ln in data_lines(ENC)]
+    lines[3] = "zz 00 00"
+    res.write_text("\n".join(lines) + "\n")
+    assert main(["vectors", "verify", str(ENC), str(res)]) == 2
+    assert "res.txt:4: 'zz' is not a hex number" in capsys.readouterr().err
+    lines[3] = "00 00"
+    res.write_text("\n".join(lines) + "\n")
+    assert main(["vectors", "verify", str(ENC), str(res)]) == 2
+    assert "results line 4: 2 fields, expected 3" in capsys.readouterr().err
+    res.write_text("\n".join(lines[:5]) + "\n")
+    assert main(["vectors", "verify", str(ENC), str(res)]) == 2
+    assert "results have 5 vectors" in capsys.readouterr().err
+
+
+def test_reordered_results_are_refused(tmp_path, capsys):
+    lines = [ln.split("#")[0] for ln in data_lines(ENC)]
+    lines[0], lines[1] = lines[1], lines[0]
+    res = tmp_path / "res.txt"
+    res.write_text("\n".join(lines) + "\n")
+    assert main(["vectors", "verify", str(ENC), str(res)]) == 2
+    assert "inputs differ from vector line" in capsys.readouterr().err
+
+
+def test_custom_generation(tmp_path):
+    out = tmp_path / "c.txt"
+    assert main(["vectors", "gen", "--format", "mxint4", "--kind", "quantize", "--count", "5",
+                 "--seed", "3", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "# kind: quantize" in text and "not cross-checked" in text
+    assert len([ln for ln in text.splitlines() if not ln.startswith("#")]) == 5
+    assert main(["vectors", "gen", "--format", "mxint9", "--out", str(out)]) == 2

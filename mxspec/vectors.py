@@ -1,0 +1,407 @@
+"""Conformance vectors for hardware teams: write them, read them, and verify a
+design's results against them (docs/conformance.md describes the files).
+
+>>> text = render(encode_vectors("fp4_e2m1", "float32", "rne", "saturate"))
+>>> text.splitlines()[0]
+'# mxspec conformance vectors, layout 1'
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import ml_dtypes
+import numpy as np
+
+from . import __version__, policies
+from .blocks import MXArray, encode
+from .elements import decode_elements, encode_elements
+from .formats import element_format, mx_format
+from .packing import pack_codes
+from .slicing import slice_and_scale
+
+LAYOUT = 1
+INPUT_TYPES = {"float32": (np.float32, np.uint32, 8), "float16": (np.float16, np.uint16, 4),
+               "bfloat16": (ml_dtypes.bfloat16, np.uint16, 4), "float64": (np.float64, np.uint64, 16)}
+KINDS = ("encode", "decode", "quantize", "dequantize", "slice")
+COLUMNS = {
+    "encode": "input code flags",
+    "decode": "code value_f32",
+    "quantize": "input[0..k-1] scale code[0..k-1] packed",
+    "dequantize": "scale code[0..k-1] value_f32[0..k-1]",
+    "slice": "anchor_scale anchor_code[0..k-1] scale code[0..k-1]",
+}
+N_INPUT_FIELDS = {"encode": 1, "decode": 1, "quantize": "k", "dequantize": "k+1", "slice": "k+1"}
+
+
+class VectorFileError(ValueError):
+    """A vector or results file that does not parse; the message names the line."""
+
+
+@dataclass
+class VectorFile:
+    header: dict
+    rows: list = field(default_factory=list)   # lists of hex strings
+    notes: list = field(default_factory=list)  # the purpose of each row
+
+    @property
+    def kind(self):
+        return self.header["kind"]
+
+
+# -- generation ----------------------------------------------------------------
+def _header(kind, **kw):
+    h = {"kind": kind}
+    h.update({k: str(v) for k, v in kw.items()})
+    h["mxspec"] = __version__
+    h["columns"] = COLUMNS[kind]
+    return h
+
+
+def _bits(x, itype):
+    dt, ut, w = INPUT_TYPES[itype]
+    return np.asarray(x, dt).view(ut), w
+
+
+def element_edge_inputs(fmt, itype):
+    with np.errstate(over="ignore"):
+        return _element_edge_inputs(fmt, itype)
+
+
+def _element_edge_inputs(fmt, itype):
+    """Inputs at every boundary of ``fmt``: each representable value, each
+    midpoint (tie) between neighbours and the inputs one step of ``itype`` on
+    either side, max normal and just past it, both zeros, both Infs, NaN, and
+    some float32 subnormals; with a purpose for each."""
+    f = element_format(fmt)
+    dt = INPUT_TYPES[itype][0]
+    vals = f.values[np.isfinite(f.values)]
+    pos = np.unique(np.abs(vals[vals >= 0]))  # abs: -0 counts as 0
+    out, why = [], []
+
+    def add(v, note):
+        for s in (1.0, -1.0):
+            x = dt(s * v)
+            if float(x) == s * v or note.startswith("near"):
+                out.append(x)
+                why.append(("-" if s < 0 else "+") + note)
+
+    for a, b in zip(pos[:-1], pos[1:]):
+        add(a, f"value {a:g}")
+        mid = (a + b) / 2
+        add(mid, f"tie {a:g}|{b:g}")
+        m = dt(mid)
+        if float(m) == mid:
+            for d, tag in ((np.nextafter(m, dt(0)), "below"), (np.nextafter(m, dt(np.inf)), "above")):
+                add(float(d), f"near tie {a:g}|{b:g} ({tag})")
+    top = pos[-1]
+    step = 2.0 ** (f.emax - f.precision_bits)
+    add(top, f"max {top:g}")
+    for v, note in ((top + step / 2, "overflow tie max|beyond"), (top + step, "one step past max"),
+                    (top * 4, "far past max"), (2.0 ** -140, "float32 subnormal input"),
+                    (f.min_subnormal / 4, "quarter of min subnormal")):
+        add(v, note)
+    for v, note in ((0.0, "zero"), (np.inf, "infinity")):
+        add(v, note)
+    out.append(dt(np.nan))
+    why.append("NaN")
+    x = np.array(out, dt)
+    keep = np.unique(_bits(x, itype)[0], return_index=True)[1]
+    keep.sort()
+    return x[keep], [why[i] for i in keep]
+
+
+def encode_vectors(fmt, itype="float32", rounding="rne", overflow="saturate", nan="keep_sign",
+                   int_range="symmetric") -> VectorFile:
+    x, why = element_edge_inputs(fmt, itype)
+    codes, flags = encode_elements(x, fmt, rounding, overflow, nan, int_range, return_flags=True)
+    bits, w = _bits(x, itype)
+    vf = VectorFile(_header("encode", format=element_format(fmt).name, input=itype,
+                            rounding=rounding, overflow=overflow, nan=nan, int_range=int_range))
+    for b, c, fl, note in zip(bits, codes, flags, why):
+        vf.rows.append([f"{int(b):0{w}x}", f"{int(c):02x}", f"{int(fl):02x}"])
+        vf.notes.append(note)
+    return vf
+
+
+def decode_vectors(fmt) -> VectorFile:
+    f = element_format(fmt)
+    codes = np.arange(f.n_codes, dtype=np.uint8)
+    v = decode_elements(codes, f).view(np.uint32)
+    vf = VectorFile(_header("decode", format=f.name))
+    for c, b in zip(codes, v):
+        vf.rows.append([f"{int(c):02x}", f"{int(b):08x}"])
+        vf.notes.append(f"code {int(c):#04x}")
+    return vf
+
+
+def edge_blocks(k, rng):
+    """Directed edge blocks of the block layer, then seeded random blocks at
+    several magnitudes; with a purpose for each."""
+    def blk(*vals):
+        b = np.zeros(k, np.float32)
+        b[:len(vals)] = vals
+        return b
+    yield blk(), "all zero"
+    yield -blk(), "all negative zero"
+    yield blk(1.0, np.nan, 3.0), "one NaN"
+    yield blk(1.0, np.inf, 3.0), "one Inf"
+    yield blk(4.0, -1.0, 0.3), "amax a power of two"
+    yield blk(np.nextafter(np.float32(4), np.float32(0)), 1.0), "amax just below a power of two"
+    yield blk(7.9, 1.0, -7.5, 5.9), "saturates under floor (FP4)"
+    yield blk(500.0, -1.0, 470.0), "saturates under floor (E4M3)"
+    yield np.linspace(-3, 3, k).astype(np.float32), "mixed signs"
+    yield blk(1e-40, -3e-41, 1.4e-45, 1e-39), "float32 subnormals"
+    yield blk(2.0 ** -140, -2.0 ** -141), "scale at the low clamp"
+    yield blk(3.0e38, -1.0), "largest float32 magnitudes"
+    for e in (-20, -3, 0, 3, 20):
+        for _ in range(4):
+            yield (rng.standard_normal(k) * 2.0 ** e).astype(np.float32), f"random, scale 2^{e}"
+
+
+def block_vectors(fmt, kind="quantize", k=32, scale_rule="floor", rounding="rne",
+                  overflow="saturate", seed=0) -> VectorFile:
+    f = mx_format(fmt)
+    rng = np.random.default_rng(seed)
+    vf = VectorFile(_header(kind, format=f.name, block_size=k, scale_rule=scale_rule,
+                            rounding=rounding, overflow=overflow, nan="keep_sign",
+                            int_range="symmetric", zero_scale="min", inf="nan_scale", seed=seed))
+    for x, note in edge_blocks(k, rng):
+        mx = encode(x, f, block_size=k, scale_rule=scale_rule, rounding=rounding,
+                    overflow=overflow)
+        sc = f"{int(mx.scales[0]):02x}"
+        codes = [f"{int(c):02x}" for c in mx.codes]
+        if kind == "quantize":
+            packed = pack_codes(mx.codes, f.element.bits).tobytes().hex()
+            vf.rows.append([f"{int(b):08x}" for b in x.view(np.uint32)] + [sc] + codes + [packed])
+        else:
+            out = mx.decode().view(np.uint32)
+            vf.rows.append([sc] + codes + [f"{int(b):08x}" for b in out])
+        vf.notes.append(note)
+    return vf
+
+
+def slice_vectors(anchor, target, k=32, rule="requantize", rounding="rne", seed=0) -> VectorFile:
+    a, t = mx_format(anchor), mx_format(target)
+    rng = np.random.default_rng(seed)
+    vf = VectorFile(_header("slice", anchor=a.name, format=t.name, block_size=k, rule=rule,
+                            rounding=rounding, overflow="saturate", seed=seed))
+    blocks = [(x, n) for x, n in edge_blocks(k, rng)]
+    # anchors whose largest element is below the top exponent (paper != requantize)
+    for e in (-6, -2):
+        blocks.append(((rng.standard_normal(k) * 2.0 ** e).astype(np.float32), "ceil-made anchor"))
+    for x, note in blocks:
+        rule_for = "ceil" if note == "ceil-made anchor" else "floor"
+        A = encode(x, a, block_size=k, scale_rule=rule_for)
+        T = slice_and_scale(A, t, rounding=rounding, rule=rule)
+        vf.rows.append([f"{int(A.scales[0]):02x}"] + [f"{int(c):02x}" for c in A.codes] +
+                       [f"{int(T.scales[0]):02x}"] + [f"{int(c):02x}" for c in T.codes])
+        vf.notes.append(note)
+    return vf
+
+
+def render(vf: VectorFile, checked: str | None = None) -> str:
+    lines = [f"# mxspec conformance vectors, layout {LAYOUT}"]
+    h = dict(vf.header)
+    if checked:
+        h["checked"] = checked
+    lines += [f"# {k}: {v}" for k, v in h.items()]
+    lines += [" ".join(r) + (f"  # {n}" if n else "") for r, n in zip(vf.rows, vf.notes)]
+    return "\n".join(lines) + "\n"
+
+
+# -- reading -------------------------------------------------------------------
+def parse(text: str, name: str = "<vectors>", header_required: bool = True) -> VectorFile:
+    header, rows, notes = {}, [], []
+    for i, line in enumerate(text.splitlines(), 1):
+        body, _, note = line.partition("#")
+        if not body.strip():
+            if ":" in note and not rows:
+                k, _, v = note.partition(":")
+                header[k.strip()] = v.strip()
+            continue
+        fields = body.split()
+        for fld in fields:
+            try:
+                int(fld, 16)
+            except ValueError:
+                raise VectorFileError(f"{name}:{i}: {fld!r} is not a hex number") from None
+        rows.append((i, fields))
+        notes.append(note.strip())
+    if header_required and header.get("kind") not in KINDS:
+        raise VectorFileError(f"{name}: header has no valid '# kind:' line (one of {', '.join(KINDS)})")
+    return VectorFile(header, rows, notes)
+
+
+def load_vectors(path) -> VectorFile:
+    with open(path) as fh:
+        return parse(fh.read(), os.fspath(path))
+
+
+# -- verification ----------------------------------------------------------------
+def _f32(h):
+    return float(np.array([int(h, 16)], np.uint32).view(np.float32)[0])
+
+
+def _input_value(h, itype):
+    dt, ut, _ = INPUT_TYPES[itype]
+    return float(np.array([int(h, 16)], ut).view(dt)[0].astype(np.float64))
+
+
+def explain_encode(header, x: float) -> str:
+    """The rule at stake when encoding ``x``."""
+    f = element_format(header["format"])
+    if math.isnan(x):
+        return f"NaN input, expected nan profile {header.get('nan', 'keep_sign')}"
+    if math.isinf(x):
+        return f"infinite input, expected overflow policy {header['overflow']}"
+    a = abs(x)
+    if a > f.max_normal:
+        return f"beyond max {f.max_normal:g}, expected overflow policy {header['overflow']}"
+    vals = np.unique(np.abs(f.values[np.isfinite(f.values)]))
+    hi = vals[np.searchsorted(vals, a)] if a <= vals[-1] else vals[-1]
+    lo = vals[max(np.searchsorted(vals, a, "right") - 1, 0)]
+    mode = header["rounding"]
+    rule = {"rne": "round to even", "rna": "round away from zero", "rtz": "round toward zero",
+            "up": "round toward +inf", "down": "round toward -inf"}.get(mode, mode)
+    if lo < a < hi and a == (lo + hi) / 2:
+        return f"tie between {lo:g} and {hi:g}, expected {rule}"
+    if a < f.min_normal and f.kind == "float" and a != lo:
+        return f"subnormal range, expected {rule} to a multiple of {f.min_subnormal:g}"
+    return f"rounding between {lo:g} and {hi:g}, expected {rule}" if a != lo else "exact value"
+
+
+def _describe(kind, header, col, h):
+    if col in ("value_f32",):
+        return f"{h} ({_f32(h):g})"
+    if col in ("code", "anchor_code"):
+        fmt = header["format"] if col == "code" else header.get("anchor", header["format"])
+        try:
+            el = element_format(fmt)
+        except ValueError:
+            el = mx_format(fmt).element
+        v = float(el.values[int(h, 16)]) if int(h, 16) < el.n_codes else float("nan")
+        return f"{h} ({v:g})"
+    if col in ("scale", "anchor_scale"):
+        c = int(h, 16)
+        return f"{h} ({'NaN' if c == 255 else f'2^{c - 127}'})"
+    if col == "flags":
+        return f"{h} ({','.join(policies.flag_names(int(h, 16))) or 'none'})"
+    return h
+
+
+def _column_names(kind, k):
+    """Each column's label, element columns indexed: input[0], code[3], ..."""
+    def many(name):
+        return [f"{name}[{i}]" for i in range(k)]
+    if kind == "encode":
+        return ["input", "code", "flags"], 1
+    if kind == "decode":
+        return ["code", "value_f32"], 1
+    if kind == "quantize":
+        return many("input") + ["scale"] + many("code") + ["packed"], k
+    if kind == "dequantize":
+        return ["scale"] + many("code") + many("value_f32"), k + 1
+    return ["anchor_scale"] + many("anchor_code") + ["scale"] + many("code"), k + 1
+
+
+def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
+    """Compare a design's results with the vectors; print each mismatch with
+    both values, their bits and the rule at stake, then a summary.  Returns the
+    number of mismatching vectors."""
+    h = vectors.header
+    kind = h["kind"]
+    k = int(h.get("block_size", 1))
+    cols, n_in = _column_names(kind, k)
+    if len(results.rows) != len(vectors.rows):
+        raise VectorFileError(f"results have {len(results.rows)} vectors, the vector file "
+                              f"{len(vectors.rows)}")
+    bad = 0
+    for (vline, exp), (rline, got), note in zip(vectors.rows, results.rows, vectors.notes):
+        if len(got) != len(cols):
+            raise VectorFileError(f"results line {rline}: {len(got)} fields, expected {len(cols)} "
+                                  f"({COLUMNS[kind]})")
+        if [g.lower().zfill(len(e)) for g, e in zip(got[:n_in], exp[:n_in])] != exp[:n_in]:
+            raise VectorFileError(f"results line {rline}: inputs differ from vector line {vline}; "
+                                  "results must keep the vectors' order and inputs")
+        diffs = [(i, c) for i, c in enumerate(cols)
+                 if i >= n_in and int(got[i], 16) != int(exp[i], 16)]
+        if not diffs:
+            continue
+        bad += 1
+        out(f"MISMATCH vector line {vline} (results line {rline}) [{note}]")
+        if kind == "encode":
+            x = _input_value(exp[0], h.get("input", "float32"))
+            out(f"  input {exp[0]} ({x!r}); rule: {explain_encode(h, x)}")
+        for i, c in diffs:
+            base = c.split("[")[0]
+            out(f"  {c}: expected {_describe(kind, h, base, exp[i])}, "
+                f"got {_describe(kind, h, base, got[i])}")
+    out(f"{len(vectors.rows) - bad} passed, {bad} failed")
+    return bad
+
+
+# -- the standard set ------------------------------------------------------------
+ELEMENT_FORMATS = ("fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int4", "e8m0")
+MX_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4")
+SLICE_PAIRS = (("mxint8", "mxint4"), ("mxint8", "mxint2"), ("mxfp8_e4m3", "mxfp4_e2m1"),
+               ("mxfp8_e4m3", "mxfp6_e3m2"), ("mxfp8_e5m2", "mxfp6_e2m3"))
+
+
+def standard_set():
+    """(relative path, VectorFile) for every file of the committed suite."""
+    for f in ELEMENT_FORMATS:
+        yield f"decode/{f}.txt", decode_vectors(f)
+        for r in ("rne", "rtz", "rna", "up", "down"):
+            for o in ("saturate", "ieee"):
+                yield f"encode/{f}.float32.{r}.{o}.txt", encode_vectors(f, "float32", r, o)
+        for it in ("float16", "bfloat16", "float64"):
+            yield f"encode/{f}.{it}.rne.saturate.txt", encode_vectors(f, it, "rne", "saturate")
+    for f in MX_FORMATS:
+        for rule in ("floor", "ceil", "even"):
+            yield f"quantize/{f}.{rule}.txt", block_vectors(f, "quantize", scale_rule=rule)
+        yield f"dequantize/{f}.txt", block_vectors(f, "dequantize")
+    for a, t in SLICE_PAIRS:
+        for rule in ("requantize", "paper"):
+            yield f"slice/{a}-{t}.{rule}.txt", slice_vectors(a, t, rule=rule)
+
+
+CHECKS = {
+    "encode": "decode(code) against tests/spec_reference.py (an independent float64 "
+              "reference from SPEC.md){ml}; re-checked by pytest conformance/",
+    "decode": "every code against the SPEC.md bit-field formula in tests/spec_reference.py{ml}; "
+              "re-checked by pytest conformance/",
+    "quantize": "tests/block_reference.py (an independent float64 block reference from SPEC.md); "
+                "re-checked by pytest conformance/",
+    "dequantize": "tests/block_reference.py (an independent float64 block reference from SPEC.md); "
+                  "re-checked by pytest conformance/",
+    "slice": "decode-then-encode with the floor rule (requantize) or the paper's scale "
+             "(paper), float64; re-checked by pytest conformance/",
+}
+
+
+def checks_for(vf: VectorFile) -> str:
+    ml = ""
+    if vf.kind in ("encode", "decode"):
+        f = element_format(vf.header["format"])
+        rule_ok = vf.kind == "decode" or vf.header.get("rounding") == "rne"
+        if f.ml_dtype and rule_ok:
+            ml = f"; ml_dtypes {ml_dtypes.__version__} {f.ml_dtype} cast"
+            if vf.kind == "encode" and vf.header.get("overflow") == "saturate":
+                ml += " clamped to max finite"
+            if vf.header.get("input") == "float64":
+                ml += (" on the inputs float32 holds exactly (ml_dtypes rounds float64 through "
+                       "float32 first)")
+    return CHECKS[vf.kind].format(ml=ml)
+
+
+def write_standard_set(root, progress=True):
+    from tqdm import tqdm
+    files = list(standard_set())
+    for rel, vf in tqdm(files, desc="vector files", disable=not progress):
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write(render(vf, checks_for(vf)))
+    return [rel for rel, _ in files]
