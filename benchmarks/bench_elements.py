@@ -8,7 +8,6 @@ formats is ``clip(rint(x * 2^k))`` (the same rne and saturate rule); float
 formats have no plain-numpy encoder short of a search, so ml_dtypes is theirs.
 """
 import argparse
-import time
 import warnings
 
 import ml_dtypes
@@ -16,16 +15,7 @@ import numba
 import numpy as np
 
 import mxspec
-
-
-def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best
 
 
 def main():

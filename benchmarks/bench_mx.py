@@ -5,7 +5,6 @@ rule (floor scales, rne, saturate), ratios printed in one run.
   python benchmarks/bench_mx.py [--n 16777216] [--repeat 5]
 """
 import argparse
-import time
 import warnings
 
 import ml_dtypes
@@ -13,18 +12,9 @@ import numba
 import numpy as np
 
 import mxspec
+from timing import best
 
 FORMATS = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4"]
-
-
-def best(fn, repeat):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
 
 
 def np_pack(c, bits):

@@ -4,25 +4,15 @@ re-encode of the same blocks (the float path), ratio printed in one run.
   python benchmarks/bench_slice.py [--n 16777216] [--repeat 5]
 """
 import argparse
-import time
 
 import numba
 import numpy as np
 
 import mxspec
+from timing import best
 
 PAIRS = [("mxint8", "mxint4"), ("mxint8", "mxint2"), ("mxfp8_e4m3", "mxfp6_e3m2"),
          ("mxfp8_e4m3", "mxfp4_e2m1"), ("mxfp8_e5m2", "mxfp6_e2m3")]
-
-
-def best(fn, repeat):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
 
 
 def main():

@@ -22,7 +22,7 @@ from . import policies
 from .core import abs_bits_value, encode_span, float_abs_bits, jit
 from .elements import as_float_input, check_codes, decode_table, random_bits
 from .formats import MXFormat, mx_format
-from .scales import E8M0_NAN, INF_NAN_SCALE, scale_code
+from .scales import E8M0_NAN, scale_code
 
 __all__ = ["MXArray", "encode", "decode"]
 
@@ -96,16 +96,24 @@ def encode_block(x, start, end, P, rule, zscale, infp, mode, ovf, nanp, irange, 
 _pjit = numba.njit(cache=True, nogil=True, parallel=True)
 
 
+@jit
+def encode_block_k(k, x, L, bs, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, codes,
+                   scales):
+    """Encode block k (row-major over rows x blocks) of the (rows, L) array x."""
+    nb = scales.shape[1]
+    r = numba.int64(k) // nb
+    j = numba.int64(k) - r * nb
+    start = r * L + j * bs
+    scales[r, j] = encode_block(x, start, min(start + bs, (r + 1) * L), P, rule, zscale, infp,
+                                mode, ovf, nanp, irange, rbits, codes)
+
+
 @_pjit
 def _encode_blocks_generic(x, L, bs, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
                            codes, scales):
-    nb = scales.shape[1]
     for k in prange(scales.size):
-        r = numba.int64(k) // nb
-        j = numba.int64(k) - r * nb
-        start = r * L + j * bs
-        scales[r, j] = encode_block(x, start, min(start + bs, (r + 1) * L), P, rule, zscale,
-                                    infp, mode, ovf, nanp, irange, rbits, codes)
+        encode_block_k(k, x, L, bs, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, codes,
+                       scales)
 
 
 @functools.lru_cache(maxsize=None)
@@ -113,13 +121,9 @@ def _encode_blocks_kernel(P, rule, zscale, infp, mode, ovf, nanp, irange, bs):
     """The same loop with the format, policies and block size as constants."""
     @_pjit
     def kernel(x, L, rbits, codes, scales):
-        nb = scales.shape[1]
         for k in prange(scales.size):
-            r = numba.int64(k) // nb
-            j = numba.int64(k) - r * nb
-            start = r * L + j * bs
-            scales[r, j] = encode_block(x, start, min(start + bs, (r + 1) * L), P, rule, zscale,
-                                        infp, mode, ovf, nanp, irange, rbits, codes)
+            encode_block_k(k, x, L, bs, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
+                           codes, scales)
     return kernel
 
 
@@ -218,6 +222,20 @@ def encode(x, fmt, axis: int = -1, block_size: int = 32, rounding: str = "rne",
     return MXArray(np.ascontiguousarray(codes), np.ascontiguousarray(scales), f, bs, ax)
 
 
+def blocked_layout(mx: MXArray, codes: np.ndarray):
+    """(codes with the blocked axis last, contiguous; row length L; blocks per row;
+    scales as (rows, blocks)), refusing scales whose shape does not match."""
+    moved = np.ascontiguousarray(np.moveaxis(codes, mx.axis, -1))
+    L = moved.shape[-1]
+    nb = -(-L // mx.block_size) if L else 0
+    sc = np.ascontiguousarray(np.moveaxis(np.asarray(mx.scales, np.uint8), mx.axis, -1))
+    if sc.shape != moved.shape[:-1] + (nb,):
+        raise ValueError(f"scales have shape {mx.scales.shape}, but codes of shape {mx.shape} in "
+                         f"blocks of {mx.block_size} along axis {mx.axis} need "
+                         f"{np.moveaxis(np.empty(moved.shape[:-1] + (nb,)), -1, mx.axis).shape}")
+    return moved, L, nb, (sc.reshape(-1, nb) if nb else sc.reshape(0, 0))
+
+
 def decode(mx: MXArray, dtype=np.float32) -> np.ndarray:
     """The values of an :class:`MXArray`: element value times 2^(scale-127),
     NaN for every element of a block whose scale is 0xFF.  float64 is exact;
@@ -232,17 +250,9 @@ def decode(mx: MXArray, dtype=np.float32) -> np.ndarray:
     codes = np.asarray(mx.codes)
     if codes.dtype != np.uint8:
         codes = check_codes(codes, el)
-    moved = np.ascontiguousarray(np.moveaxis(codes, mx.axis, -1))
-    L = moved.shape[-1]
-    nb = -(-L // mx.block_size) if L else 0
-    sc = np.ascontiguousarray(np.moveaxis(np.asarray(mx.scales, np.uint8), mx.axis, -1))
-    if sc.shape != moved.shape[:-1] + (nb,):
-        raise ValueError(f"scales have shape {mx.scales.shape}, but codes of shape {mx.shape} in "
-                         f"blocks of {mx.block_size} along axis {mx.axis} need "
-                         f"{np.moveaxis(np.empty(moved.shape[:-1] + (nb,)), -1, mx.axis).shape}")
+    moved, L, nb, sc = blocked_layout(mx, codes)
     out = np.empty(moved.size, dtype)
-    if _decode_blocks(moved.reshape(-1), sc.reshape(-1, nb) if nb else sc.reshape(0, 0), L,
-                      mx.block_size, decode_table(el, dtype), _SCALE_TABLES[dtype], el.n_codes,
-                      out):
+    if _decode_blocks(moved.reshape(-1), sc, L, mx.block_size, decode_table(el, dtype),
+                      _SCALE_TABLES[dtype], el.n_codes, out):
         check_codes(codes, el, "mx.codes")  # raises, naming the bad code
     return np.moveaxis(out.reshape(moved.shape), -1, mx.axis)

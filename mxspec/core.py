@@ -34,7 +34,7 @@ from .policies import (DOWN, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP
 CLS_ZERO, CLS_FINITE, CLS_INF, CLS_NAN = 0, 1, 2, 3
 F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scaled range
 
-jit = numba.njit(cache=True, nogil=True, inline="always")
+jit = numba.njit(cache=True, nogil=True)
 
 
 @intrinsic
@@ -274,20 +274,15 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
     limit = max_mag + 1 if (is_int and neg and irange == INT_FULL) else max_mag
     emin = P[P_EMIN]
     tiny = e_top < (P[P_QMIN] if is_int else emin)
-    flags = 0
-    overflow = False
     if e_top > P[P_EMAX] + 1:
-        overflow = True
+        pass  # far past max: it overflows whatever the rounding
     elif not P[P_SUBNORMALS] and not is_int and e_top < emin:
         return _signed(0, neg, P), INEXACT | UNDERFLOW  # E8M0: clamp to 2^-127
     else:
         k, nz = round_shift(sig, step_exponent(e_top, P) - e_lsb, neg, mode, r32)
         mag = magnitude_code(e_top, k, P)
-        flags = numba.int64(nz) * (INEXACT | (UNDERFLOW * numba.int64(tiny)))
-        if mag > limit:
-            overflow = True
-        else:
-            return _signed(mag, neg, P), flags
+        if mag <= limit:
+            return _signed(mag, neg, P), numba.int64(nz) * (INEXACT | (UNDERFLOW * numba.int64(tiny)))
     flags = INEXACT | OVERFLOW_FLAG
     toward_zero = mode == RTZ or (mode == UP and neg) or (mode == DOWN and not neg)
     if ovf == SATURATE or toward_zero:

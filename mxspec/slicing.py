@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 
 from . import policies
-from .blocks import MXArray
+from .blocks import MXArray, blocked_layout
 from .core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
 from .elements import check_codes, random_bits
 from .formats import P_BITS, P_EMAX, element_format, mx_format
@@ -232,13 +232,7 @@ def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "req
     ids = _ids(rounding, overflow, nan, int_range)
     zid, iid = policies.check("zero_scale", zero_scale), policies.check("inf", inf)
     codes = check_codes(mx.codes, mx.format.element, "mx.codes")
-    moved = np.ascontiguousarray(np.moveaxis(codes, mx.axis, -1))
-    L = moved.shape[-1]
-    nb = -(-L // mx.block_size) if L else 0
-    sc = np.ascontiguousarray(np.moveaxis(np.asarray(mx.scales, np.uint8), mx.axis, -1))
-    if sc.shape != moved.shape[:-1] + (nb,):
-        raise ValueError(f"mx.scales has shape {mx.scales.shape}, which does not match codes of "
-                         f"shape {mx.shape} in blocks of {mx.block_size} along axis {mx.axis}")
+    moved, L, nb, sc2 = blocked_layout(mx, codes)
     if ids[0] == policies.STOCHASTIC:
         r = random_bits(codes.size, seed, rbits)
         r = np.ascontiguousarray(np.moveaxis(r.reshape(codes.shape), mx.axis, -1)).reshape(-1)
@@ -247,7 +241,6 @@ def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "req
             raise ValueError(f"seed= and rbits= are for rounding='stochastic', not {rounding!r}")
         r = np.empty(0, np.uint32)
     out = np.empty(moved.size, np.uint8)
-    sc2 = sc.reshape(-1, nb) if nb else sc.reshape(0, 0)
     out_sc = np.empty(sc2.shape, np.uint8)
     Pa, Pt, rid = mx.format.element.params, tf.element.params, SLICE_RULES.index(rule)
     if ids[0] == policies.STOCHASTIC:  # random bits per element: no table
@@ -258,5 +251,5 @@ def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "req
         _slice_lut_kernel(moved.reshape(-1), sc2, L, mx.block_size, Pa, Pt, rid, zid, iid, lut,
                           top, cls, out, out_sc)
     return MXArray(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
-                   np.ascontiguousarray(np.moveaxis(out_sc.reshape(sc.shape), -1, mx.axis)),
+                   np.ascontiguousarray(np.moveaxis(out_sc.reshape(moved.shape[:-1] + (nb,)), -1, mx.axis)),
                    tf, mx.block_size, mx.axis)

@@ -15,7 +15,7 @@ import ml_dtypes
 import numpy as np
 
 from . import __version__, policies
-from .blocks import MXArray, encode
+from .blocks import encode
 from .elements import decode_elements, encode_elements
 from .formats import element_format, mx_format
 from .packing import pack_codes

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from spec_reference import ref_encode, ref_format, ref_values
+from spec_reference import ref_encode, ref_format
 
 
 def ref_scale(block: np.ndarray, el, rule="floor", zero_scale="min", inf="nan_scale"):

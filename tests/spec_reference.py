@@ -112,7 +112,6 @@ def ref_encode(x, f, rounding="rne", overflow="saturate", nan="keep_sign",
     a = np.asarray(x).astype(np.float64).reshape(-1)
     n = a.size
     codes = np.zeros(n, np.int64)
-    flags = np.zeros(n, np.int64)
     neg = np.signbit(a)
     mag = np.abs(a)
     top_bit = 1 << (f.bits - 1)
