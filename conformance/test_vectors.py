@@ -30,11 +30,13 @@ def check_against_mxspec(path, vf):
         if kind == "encode":
             dt, ut, _ = V.INPUT_TYPES[h["input"]]
             x = np.array([int(row[0], 16)], ut).view(dt)
+            st = h["rounding"] == "stochastic"
+            kw = {"rbits": np.array([int(row[1], 16)], np.uint32)} if st else {}
             c, fl = mxspec.encode_elements(x, h["format"], h["rounding"], h["overflow"], h["nan"],
-                                           h["int_range"], return_flags=True)
+                                           h["int_range"], return_flags=True, **kw)
             got = [f"{int(c[0]):02x}", f"{int(fl[0]):02x}"]
-            if got != row[1:]:
-                fail(path, line, f"encode of {row[0]} ({float(x[0])!r})", row[1:], got)
+            if got != row[1 + st:]:
+                fail(path, line, f"encode of {row[0]} ({float(x[0])!r})", row[1 + st:], got)
         elif kind == "decode":
             v = mxspec.decode_elements(np.uint8(int(row[0], 16)), h["format"])
             got = f"{int(np.float32(v).view(np.uint32)):08x}"
@@ -78,9 +80,12 @@ def check_independently(path, vf):
             f = mxspec.element_format(h["format"])
             dt, ut, _ = V.INPUT_TYPES[h["input"]]
             x = np.array([int(r[0], 16) for r in rows], ut).view(dt)
-            codes = np.array([int(r[1], 16) for r in rows], np.uint8)
-            flags = np.array([int(r[2], 16) for r in rows], np.uint8)
-            rc, rf = ref_encode(x, f, h["rounding"], h["overflow"], h["nan"], h["int_range"])
+            st = h["rounding"] == "stochastic"
+            rbits = np.array([int(r[1], 16) for r in rows], np.uint32) if st else None
+            codes = np.array([int(r[1 + st], 16) for r in rows], np.uint8)
+            flags = np.array([int(r[2 + st], 16) for r in rows], np.uint8)
+            rc, rf = ref_encode(x, f, h["rounding"], h["overflow"], h["nan"], h["int_range"],
+                                rbits=rbits)
             assert np.array_equal(rc, codes) and np.array_equal(rf, flags), path
             if f.ml_dtype and h["rounding"] == "rne":
                 ml = x.astype(getattr(ml_dtypes, f.ml_dtype)).view(np.uint8).astype(np.int64)

@@ -69,6 +69,19 @@ def test_reordered_results_are_refused(tmp_path, capsys):
     assert "inputs differ from vector line" in capsys.readouterr().err
 
 
+def test_stochastic_results_carry_their_random_bits(tmp_path, capsys):
+    st = ROOT / "encode" / "fp4_e2m1.float32.stochastic.saturate.txt"
+    lines = [ln.split("#")[0] for ln in data_lines(st)]
+    i = next(k for k, ln in enumerate(data_lines(st)) if "+tie 2|3" in ln)
+    f = lines[i].split()
+    f[2] = "05" if f[2] == "04" else "04"  # the other neighbour
+    lines[i] = " ".join(f)
+    res = tmp_path / "res.txt"
+    res.write_text("\n".join(lines) + "\n")
+    assert main(["vectors", "verify", str(st), str(res)]) == 1
+    assert "stochastic: up iff frac32 + rbits >= 2^32" in capsys.readouterr().out
+
+
 def test_custom_generation(tmp_path):
     out = tmp_path / "c.txt"
     assert main(["vectors", "gen", "--format", "mxint4", "--kind", "quantize", "--count", "5",

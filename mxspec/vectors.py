@@ -113,14 +113,28 @@ def _element_edge_inputs(fmt, itype):
 
 
 def encode_vectors(fmt, itype="float32", rounding="rne", overflow="saturate", nan="keep_sign",
-                   int_range="symmetric") -> VectorFile:
+                   int_range="symmetric", seed=0) -> VectorFile:
+    """Element encode vectors; under ``stochastic`` each vector also carries the
+    element's 32 random bits (column ``rbits``, SPEC.md 2.3), so every edge
+    input appears with 4 seeded random values."""
     x, why = element_edge_inputs(fmt, itype)
-    codes, flags = encode_elements(x, fmt, rounding, overflow, nan, int_range, return_flags=True)
+    stochastic = rounding == "stochastic"
+    kw = {}
+    if stochastic:
+        x, why = np.repeat(x, 4), [w for w in why for _ in range(4)]
+        kw["rbits"] = np.random.default_rng(seed).integers(0, 1 << 32, x.size, dtype=np.uint32)
+    codes, flags = encode_elements(x, fmt, rounding, overflow, nan, int_range, return_flags=True,
+                                   **kw)
     bits, w = _bits(x, itype)
+    extra = {"seed": seed} if stochastic else {}
     vf = VectorFile(_header("encode", format=element_format(fmt).name, input=itype,
-                            rounding=rounding, overflow=overflow, nan=nan, int_range=int_range))
-    for b, c, fl, note in zip(bits, codes, flags, why):
-        vf.rows.append([f"{int(b):0{w}x}", f"{int(c):02x}", f"{int(fl):02x}"])
+                            rounding=rounding, overflow=overflow, nan=nan, int_range=int_range,
+                            **extra))
+    if stochastic:
+        vf.header["columns"] = "input rbits code flags"
+    for i, (b, c, fl, note) in enumerate(zip(bits, codes, flags, why)):
+        r = [f"{int(kw['rbits'][i]):08x}"] if stochastic else []
+        vf.rows.append([f"{int(b):0{w}x}"] + r + [f"{int(c):02x}", f"{int(fl):02x}"])
         vf.notes.append(note)
     return vf
 
@@ -264,7 +278,8 @@ def explain_encode(header, x: float) -> str:
     lo = vals[max(np.searchsorted(vals, a, "right") - 1, 0)]
     mode = header["rounding"]
     rule = {"rne": "round to even", "rna": "round away from zero", "rtz": "round toward zero",
-            "up": "round toward +inf", "down": "round toward -inf"}.get(mode, mode)
+            "up": "round toward +inf", "down": "round toward -inf",
+            "stochastic": "stochastic: up iff frac32 + rbits >= 2^32"}.get(mode, mode)
     if lo < a < hi and a == (lo + hi) / 2:
         return f"tie between {lo:g} and {hi:g}, expected {rule}"
     if a < f.min_normal and f.kind == "float" and a != lo:
@@ -291,11 +306,13 @@ def _describe(kind, header, col, h):
     return h
 
 
-def _column_names(kind, k):
+def _column_names(kind, k, header=None):
     """Each column's label, element columns indexed: input[0], code[3], ..."""
     def many(name):
         return [f"{name}[{i}]" for i in range(k)]
     if kind == "encode":
+        if (header or {}).get("rounding") == "stochastic":
+            return ["input", "rbits", "code", "flags"], 2
         return ["input", "code", "flags"], 1
     if kind == "decode":
         return ["code", "value_f32"], 1
@@ -313,7 +330,7 @@ def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
     h = vectors.header
     kind = h["kind"]
     k = int(h.get("block_size", 1))
-    cols, n_in = _column_names(kind, k)
+    cols, n_in = _column_names(kind, k, h)
     if len(results.rows) != len(vectors.rows):
         raise VectorFileError(f"results have {len(results.rows)} vectors, the vector file "
                               f"{len(vectors.rows)}")
@@ -321,7 +338,7 @@ def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
     for (vline, exp), (rline, got), note in zip(vectors.rows, results.rows, vectors.notes):
         if len(got) != len(cols):
             raise VectorFileError(f"results line {rline}: {len(got)} fields, expected {len(cols)} "
-                                  f"({COLUMNS[kind]})")
+                                  f"({h.get('columns', COLUMNS[kind])})")
         if [g.lower().zfill(len(e)) for g, e in zip(got[:n_in], exp[:n_in])] != exp[:n_in]:
             raise VectorFileError(f"results line {rline}: inputs differ from vector line {vline}; "
                                   "results must keep the vectors' order and inputs")
@@ -353,7 +370,7 @@ def standard_set():
     """(relative path, VectorFile) for every file of the committed suite."""
     for f in ELEMENT_FORMATS:
         yield f"decode/{f}.txt", decode_vectors(f)
-        for r in ("rne", "rtz", "rna", "up", "down"):
+        for r in ("rne", "rtz", "rna", "up", "down", "stochastic"):
             for o in ("saturate", "ieee"):
                 yield f"encode/{f}.float32.{r}.{o}.txt", encode_vectors(f, "float32", r, o)
         for it in ("float16", "bfloat16", "float64"):
