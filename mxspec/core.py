@@ -295,11 +295,13 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
 
 
 @jit
-def encode_fast(v, shift, P, mode, irange, r32):
+def encode_fast(v, shift, P, mode, ovf, irange, r32):
     """The common case of :func:`encode_scaled`, branch-free so that loops over
     it vectorize: (code, ok).  ``ok`` is False where the full path must decide
-    (NaN, Inf, float64 subnormals, overflow, E8M0, a stochastic value below the
-    step's 2**-62); the code is then meaningless.  Same rule, same functions."""
+    (NaN, Inf, float64 subnormals, overflow to Inf/NaN under ``ieee``, E8M0, a
+    stochastic value below the step's 2**-62); the code is then meaningless.
+    Same rule, same functions; an overflow that saturates (SPEC.md 2.4) is the
+    select below."""
     b = f64_bits(v)
     neg = b < 0
     ex = (b >> 52) & 0x7FF
@@ -311,7 +313,12 @@ def encode_fast(v, shift, P, mode, irange, r32):
     k, nz = round_core(sig, min(max(sh, 1), 62), neg, mode, frac32, r32)
     mag = magnitude_code(e_top, k, P)
     limit = P[P_MAX_MAG] + numba.int64(P[P_IS_INT] == 1 and irange == INT_FULL) * numba.int64(neg)
-    ok = (ex != 0x7FF) & ((ex != 0) | (fr == 0)) & (e_top <= P[P_EMAX] + 1) & (mag <= limit)
+    # Past max (the computed magnitude grows with e_top, so values far past max
+    # land here too): saturate, or round toward zero, gives the limit.
+    over = mag > limit
+    to_limit = (ovf == SATURATE) | (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))
+    mag = limit if over else mag
+    ok = (ex != 0x7FF) & ((ex != 0) | (fr == 0)) & ((not over) | to_limit)
     ok = ok & (P[P_SIGNED] == 1) & ((mode != STOCHASTIC) | (sh <= 62))
     return _signed(mag, neg, P), ok
 
@@ -350,13 +357,13 @@ def encode_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, flag
     nslow = 0
     for i in range(lo, hi):
         r = rbits[i] if use_r else numba.uint32(0)
-        c, ok = encode_fast(np.float64(x[i]), shift, P, mode, irange, r)
+        c, ok = encode_fast(np.float64(x[i]), shift, P, mode, ovf, irange, r)
         codes[i] = c
         nslow += not ok
     if nslow:
         for i in range(lo, hi):
             r = rbits[i] if use_r else numba.uint32(0)
-            c, ok = encode_fast(np.float64(x[i]), shift, P, mode, irange, r)
+            c, ok = encode_fast(np.float64(x[i]), shift, P, mode, ovf, irange, r)
             if not ok:
                 c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
                 codes[i] = c
