@@ -69,8 +69,15 @@ def encode_kernel(P, mode, ovf, nanp, irange, want_flags):
 
 @_pjit
 def _lookup_kernel(codes, table, out):
+    """out = table[codes], counting codes past the table (the range check
+    rides along instead of costing a separate pass)."""
+    n = table.size
+    bad = 0
     for i in prange(codes.size):
-        out[i] = table[codes[i]]
+        c = codes[i]
+        bad += c >= n
+        out[i] = table[c & (n - 1)]
+    return bad
 
 
 @numba.njit(cache=True)
@@ -204,9 +211,12 @@ def decode_elements(codes, fmt, dtype=np.float32):
     if dtype not in _FLOAT_KINDS:
         raise ValueError(f"dtype={dtype} is not valid; allowed values: float32, float64")
     scalar = np.ndim(codes) == 0 and not isinstance(codes, np.ndarray)
-    c = check_codes(codes, fmt)
+    c = np.asarray(codes)
+    if c.dtype != np.uint8:
+        c = check_codes(c, fmt)
     flat = np.ascontiguousarray(c).reshape(-1)
     out = np.empty(flat.size, dtype)
-    _lookup_kernel(flat, decode_table(fmt, dtype), out)
+    if _lookup_kernel(flat, decode_table(fmt, dtype), out):
+        check_codes(c, fmt)  # raises, naming the first bad code
     out = out.reshape(c.shape)
     return out[()] if scalar else out
