@@ -7,7 +7,7 @@ for every format ml_dtypes has, under both overflow policies.
 
 Prints the mismatch count per format and policy (E8M0's known ml_dtypes bug on
 (2^-127, 1.5*2^-127) is counted separately) and exits non-zero on any other.
-Takes about 6 minutes on 2 cores.   python benchmarks/sweep_float32.py [formats...]
+Takes about 8 minutes on 2 cores.   python benchmarks/sweep_float32.py [formats...]
 """
 import sys
 import time
