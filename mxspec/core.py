@@ -308,9 +308,11 @@ def encode_fast(v, shift, P, mode, ovf, irange, r32):
     fr = b & 0xFFFFFFFFFFFFF
     sig = fr | (numba.int64(ex != 0) << 52)       # zero stays zero
     e_top = ex - 1023 - shift
-    sh = step_exponent(e_top, P) - (e_top - 52)    # >= 1 for every format
+    # >= 1 except for values far past an int format's max, which saturate or go
+    # to the full path; clamped so that no shift count is ever out of range
+    sh = max(step_exponent(e_top, P) - (e_top - 52), 1)
     frac32 = stochastic_fraction(sig, sh) if mode == STOCHASTIC else numba.int64(0)
-    k, nz = round_core(sig, min(max(sh, 1), 62), neg, mode, frac32, r32)
+    k, nz = round_core(sig, min(sh, 62), neg, mode, frac32, r32)
     mag = magnitude_code(e_top, k, P)
     limit = P[P_MAX_MAG] + numba.int64(P[P_IS_INT] == 1 and irange == INT_FULL) * numba.int64(neg)
     # Past max (the computed magnitude grows with e_top, so values far past max

@@ -34,15 +34,20 @@ def packed_row_bytes(n: int, bits: int) -> int:
     return (n * bits + 7) // 8
 
 
+@numba.njit(cache=True, nogil=True)
+def _chunk(k, nch, L):
+    """Task k of rows x chunks: (row, first element, end element)."""
+    r = numba.int64(k) // nch
+    lo = (numba.int64(k) - r * nch) * CHUNK
+    return r, lo, min(lo + CHUNK, L)
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _pack_kernel(codes, L, bits, nbytes, out):
     rows = codes.size // L if L else 0
     nch = (L + CHUNK - 1) // CHUNK
     for k in prange(rows * nch):
-        r = numba.int64(k) // nch
-        ch = numba.int64(k) - r * nch
-        lo = ch * CHUNK
-        hi = min(lo + CHUNK, L)
+        r, lo, hi = _chunk(k, nch, L)
         src = r * L
         dst = r * nbytes
         b0 = (lo * bits) >> 3
@@ -66,10 +71,7 @@ def _unpack_kernel(packed, L, bits, nbytes, out):
     mask = (1 << bits) - 1
     bad = 0
     for k in prange(rows * nch):
-        r = numba.int64(k) // nch
-        ch = numba.int64(k) - r * nch
-        lo = ch * CHUNK
-        hi = min(lo + CHUNK, L)
+        r, lo, hi = _chunk(k, nch, L)
         src = r * nbytes
         for i in range(lo, hi):
             pos = i * bits
