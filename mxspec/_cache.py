@@ -12,7 +12,7 @@ from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
 # The modules whose code ends up inside compiled kernels.
-NUMBA_SOURCES = ("core.py", "formats.py", "policies.py", "scales.py", "elements.py",
+NUMBA_SOURCES = ("core.py", "formats.py", "policies.py", "scales.py", "elements.py", "bitstream.py",
                  "blocks.py", "packing.py", "slicing.py")
 
 

@@ -19,10 +19,11 @@ import numpy as np
 from numba import prange
 
 from . import policies
-from .core import abs_bits_value, encode_span, float_abs_bits, jit
+from .bitstream import code_at, group_code, load_group, pack_span
+from .core import abs_bits_value, encode_span, float_abs_bits, is_float32, jit, jit_inline
 from .elements import as_float_input, check_codes, decode_table, random_bits
-from .formats import MXFormat, mx_format
-from .scales import E8M0_NAN, scale_code
+from .formats import P_EMAX, MXFormat, mx_format
+from .scales import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, scale_code
 
 __all__ = ["MXArray", "encode", "decode"]
 
@@ -67,14 +68,35 @@ class MXArray:
                 f"block_size={self.block_size})")
 
 
-@jit
-def encode_block(x, start, end, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, codes):
-    """Encode x[start:end] as one block into codes[start:end]; returns its scale code."""
+@jit_inline
+def encode_block(x, start, end, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, codes,
+                 coff):
+    """Encode x[start:end] as one block into codes[start-coff:end-coff]; returns
+    its scale code."""
     # The largest |x| from an integer max over the abs bits: a branch-free
     # reduction that vectorizes; NaN and Inf are read off the same maximum.
     mbits = float_abs_bits(x[start])
     for i in range(start, end):
         mbits = max(mbits, float_abs_bits(x[i]))
+    ex = mbits >> 23
+    if is_float32(x) and rule == FLOOR and ex > 0 and ex < 255:
+        # the common case in integers: floor(log2 amax) is a normal float32
+        # amax's exponent field (scale_code gives the same, from float64)
+        sc = min(max(ex - 127 - P[P_EMAX], SCALE_MIN), SCALE_MAX) + 127
+    else:
+        sc = _block_scale(x, start, end, mbits, P, rule, zscale, infp)
+    if sc == E8M0_NAN:
+        for i in range(start, end):
+            codes[i - coff] = 0
+    else:
+        encode_span(x, start, end, sc - 127, P, mode, ovf, nanp, irange, rbits, codes, coff,
+                    codes, False)
+    return sc
+
+
+@jit
+def _block_scale(x, start, end, mbits, P, rule, zscale, infp):
+    """The scale code of block x[start:end] whose largest abs bits are mbits."""
     amax = abs_bits_value(x[start], mbits)
     any_nan = amax != amax
     any_inf = amax == math.inf
@@ -84,68 +106,182 @@ def encode_block(x, start, end, P, rule, zscale, infp, mode, ovf, nanp, irange, 
             v = abs(np.float64(x[i]))
             if v != math.inf and v > amax:
                 amax = v
-    sc = scale_code(amax, any_nan, any_inf, P, rule, zscale, infp)
-    if sc == E8M0_NAN:
-        for i in range(start, end):
-            codes[i] = 0
-        return sc
-    encode_span(x, start, end, sc - 127, P, mode, ovf, nanp, irange, rbits, codes, codes, False)
-    return sc
+    return scale_code(amax, any_nan, any_inf, P, rule, zscale, infp)
+
+
+# A parallel task is a run of whole blocks of one row, about this many elements;
+# its number of blocks is a multiple of 8, so that every task starts on a byte
+# of the packed stream whatever the code width (8 codes of b bits = b bytes).
+TASK_ELEMENTS = 4096
+
+
+def blocks_per_task(bs: int) -> int:
+    return max(8, TASK_ELEMENTS // bs // 8 * 8)
+
+
+@jit_inline
+def _task(t, nb, G):
+    """Task t of rows x runs of G blocks: (row, first block, end block)."""
+    tpr = (nb + G - 1) // G
+    r = numba.int64(t) // tpr
+    j0 = (numba.int64(t) - r * tpr) * G
+    return r, j0, min(j0 + G, nb)
+
+
+@jit_inline
+def encode_task(t, x, L, bs, G, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, bits,
+                out, nbytes, scales, scratch):
+    """Encode task t of the (rows, L) array x: its scales, and its codes packed
+    at ``bits`` bits into the rows of ``nbytes`` bytes of ``out`` (8: one code
+    per byte, written in place; fewer: into this thread's row of ``scratch``,
+    then packed)."""
+    one_row = scales.shape[0] == 1
+    if one_row:
+        # encode_rows folds rows whose blocks never straddle two into one: then
+        # a block starts at a plain multiple of bs, from t * G, which LLVM
+        # vectorizes far better than from r * L + j * bs
+        r, j0 = 0, numba.int64(t) * G
+        j1 = min(j0 + G, scales.shape[1])
+    else:
+        r, j0, j1 = _task(t, scales.shape[1], G)
+    base = r * L
+    e0 = j0 * bs
+    e1 = min(j1 * bs, L)
+    direct = bits == 8
+    run = scratch[numba.get_thread_id()]
+    dst = out if direct else run
+    coff = 0 if direct else base + e0
+    if one_row:
+        for j in range(j0, j1):
+            s = j * bs
+            scales[0, j] = encode_block(x, s, s + bs if s + bs <= L else L, P, rule, zscale,
+                                        infp, mode, ovf, nanp, irange, rbits, dst, coff)
+    else:
+        for j in range(j0, j1):
+            s = base + j * bs
+            scales[r, j] = encode_block(x, s, min(s + bs, base + L), P, rule, zscale, infp,
+                                        mode, ovf, nanp, irange, rbits, dst, coff)
+    if not direct:
+        pack_span(run, 0, e1 - e0, bits, out, r * nbytes + ((e0 * bits) >> 3))
 
 
 _pjit = numba.njit(cache=True, nogil=True, parallel=True)
 
 
-@jit
-def encode_block_k(k, x, L, bs, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, codes,
-                   scales):
-    """Encode block k (row-major over rows x blocks) of the (rows, L) array x."""
-    nb = scales.shape[1]
-    r = numba.int64(k) // nb
-    j = numba.int64(k) - r * nb
-    start = r * L + j * bs
-    scales[r, j] = encode_block(x, start, min(start + bs, (r + 1) * L), P, rule, zscale, infp,
-                                mode, ovf, nanp, irange, rbits, codes)
+def _scratch(bs, bits):
+    """One run of a task's blocks of unpacked codes per thread (none for 8 bits)."""
+    return np.empty((numba.get_num_threads(), 0 if bits == 8 else blocks_per_task(bs) * bs),
+                    np.uint8)
 
 
 @_pjit
-def _encode_blocks_generic(x, L, bs, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
-                           codes, scales):
-    for k in prange(scales.size):
-        encode_block_k(k, x, L, bs, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, codes,
-                       scales)
+def _encode_generic(x, L, bs, G, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, bits,
+                    out, nbytes, scales, scratch):
+    for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
+        encode_task(t, x, L, bs, G, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, bits,
+                    out, nbytes, scales, scratch)
 
 
 @functools.lru_cache(maxsize=None)
-def _encode_blocks_kernel(P, rule, zscale, infp, mode, ovf, nanp, irange, bs):
-    """The same loop with the format, policies and block size as constants."""
+def _encode_kernel(P, rule, zscale, infp, mode, ovf, nanp, irange, bs, bits):
+    """The same loop with the format, policies, block size and code width as
+    constants, so that LLVM folds them away and vectorizes the block loops."""
+    G = blocks_per_task(bs)
+
     @_pjit
-    def kernel(x, L, rbits, codes, scales):
-        for k in prange(scales.size):
-            encode_block_k(k, x, L, bs, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
-                           codes, scales)
+    def kernel(x, L, rbits, out, nbytes, scales, scratch):
+        for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
+            encode_task(t, x, L, bs, G, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
+                        bits, out, nbytes, scales, scratch)
     return kernel
 
 
-@_pjit
-def _decode_blocks(codes, scales, L, bs, table, scale_table, limit, out):
-    nb = scales.shape[1]
-    bad = 0
-    for k in prange(scales.size):
-        r = numba.int64(k) // nb
-        j = numba.int64(k) - r * nb
-        start = r * L + j * bs
-        end = min(start + bs, (r + 1) * L)
+@jit_inline
+def _decode_codes(src, soff, o, lo, hi, bits, table, mul, out):
+    """One code at a time, for the codes of a block outside whole groups."""
+    acc = numba.uint64(0)
+    for i in range(lo, hi):
+        c = code_at(src, soff, i, bits)
+        acc |= c
+        out[o + i] = table[c] * mul
+    return acc
+
+
+@jit_inline
+def _decode_groups(src, soff, o, lo, ng, bits, table, mul, out):
+    """Codes lo .. lo + 8*ng (lo a multiple of 8) a group word at a time."""
+    acc = numba.uint64(0)
+    for g in range(ng):
+        i = lo + 8 * g
+        w = load_group(src, soff + (i >> 3) * bits, bits)
+        acc |= w
+        for k in range(8):
+            out[o + i + k] = table[group_code(w, k, bits)] * mul
+    return acc
+
+
+@jit_inline
+def _decode_span(src, soff, o, j0, j1, L, bs, bits, scale_codes, table, scale_table, out):
+    acc = numba.uint64(0)
+    for j in range(j0, j1):
         # exact operands, one IEEE multiply: the exact product rounded once;
         # scale_table[255] is NaN, so a NaN scale makes the whole block NaN
-        mul = scale_table[scales[r, j]]
-        nbad = 0
-        for i in range(start, end):
-            c = codes[i]
-            nbad += c >= limit
-            out[i] = table[c & (limit - 1)] * mul
-        bad += nbad
+        mul = scale_table[scale_codes[j]]
+        e = j * bs
+        if (bs & 7) == 0 and e + bs <= L:
+            # a whole block of whole groups: a constant trip count where bs is
+            acc |= _decode_groups(src, soff, o, e, bs >> 3, bits, table, mul, out)
+        else:
+            # codes before the first group boundary, whole groups, the rest
+            end = min(e + bs, L)
+            g0 = min(e + ((-e) & 7), end)
+            ng = (end - g0) >> 3
+            acc |= _decode_codes(src, soff, o, e, g0, bits, table, mul, out)
+            acc |= _decode_groups(src, soff, o, g0, ng, bits, table, mul, out)
+            acc |= _decode_codes(src, soff, o, g0 + 8 * ng, end, bits, table, mul, out)
+    return acc
+
+
+@jit_inline
+def decode_task(t, src, L, bs, G, bits, nbytes, scales, table, scale_table, out):
+    """Decode task t: codes of ``bits`` bits from the rows of ``nbytes`` bytes of
+    ``src`` into the (rows, L) array ``out``.  Returns the OR of the group
+    words and codes read, for the caller's range check."""
+    if scales.shape[0] == 1:  # one row, as in encode_task: offsets LLVM can see
+        j0 = numba.int64(t) * G
+        acc = _decode_span(src, 0, 0, j0, min(j0 + G, scales.shape[1]), L, bs, bits, scales[0],
+                           table, scale_table, out)
+    else:
+        r, j0, j1 = _task(t, scales.shape[1], G)
+        acc = _decode_span(src, r * nbytes, r * L, j0, j1, L, bs, bits, scales[r], table,
+                           scale_table, out)
+    return acc
+
+
+@_pjit
+def _decode_generic(src, L, bs, G, bits, nbytes, scales, table, scale_table, bad_mask, out):
+    bad = 0
+    for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
+        acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, table, scale_table, out)
+        bad += (acc & bad_mask) != 0
     return bad
+
+
+@functools.lru_cache(maxsize=None)
+def _decode_kernel(bs, bits, bad_mask):
+    """The decode loop with the block size, code width and range-check mask as
+    constants (a zero mask, the usual case, drops the check altogether)."""
+    G = blocks_per_task(bs)
+    mask = np.uint64(bad_mask)
+
+    @_pjit
+    def kernel(src, L, nbytes, scales, table, scale_table, out):
+        bad = 0
+        for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
+            acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, table, scale_table, out)
+            bad += (acc & mask) != 0
+        return bad
+    return kernel
 
 
 def _scale_table(dtype):
@@ -189,6 +325,23 @@ def encode(x, fmt, axis: int = -1, block_size: int = 32, rounding: str = "rne",
     [0]
     """
     f = mx_format(fmt)
+    codes, scales, ax, bs = encode_rows(x, f, axis, block_size, 8, rounding, scale_rule,
+                                        overflow, nan, int_range, zero_scale, inf, seed, rbits)
+    return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
+                   np.ascontiguousarray(np.moveaxis(scales, -1, ax)), f, bs, ax)
+
+
+# Arrays this long get kernels specialized to their format, policies and block
+# size; shorter ones share generic kernels (compiled once), so that a test
+# sweeping many formats and policies does not compile a variant for each.
+SPECIALIZE_MIN = 1 << 20
+
+
+def encode_rows(x, f: MXFormat, axis, block_size, bits, rounding, scale_rule, overflow, nan,
+                int_range, zero_scale, inf, seed, rbits):
+    """The work of :func:`encode`, with the blocked axis moved last and the
+    codes packed at ``bits`` bits per code (8: one per byte): (codes of shape
+    (..., ceil(L*bits/8)), scales of shape (..., n_blocks), axis, block size)."""
     a = as_float_input(x)
     if a.ndim == 0:
         raise ValueError("x must have at least one dimension (an MX block runs along an axis)")
@@ -209,17 +362,23 @@ def encode(x, fmt, axis: int = -1, block_size: int = 32, rounding: str = "rne",
         if seed is not None or rbits is not None:
             raise ValueError(f"seed= and rbits= are for rounding='stochastic', not {rounding!r}")
         r = np.empty(0, np.uint32)
-    codes = np.empty(moved.size, np.uint8)
-    scales = np.empty((rows, nb), np.uint8)
+    nbytes = (L * bits + 7) // 8
+    out = np.empty(moved.shape[:-1] + (nbytes,), np.uint8)
+    scales = np.empty(moved.shape[:-1] + (nb,), np.uint8)
     flat = moved.reshape(-1)
+    # Rows that end on a block and on a byte concatenate into one row with the
+    # same blocks and the same bytes: the kernels' fast one-row case.
+    kr, kL, knb = (1, flat.size, rows * nb) if L % bs == 0 and (L * bits) % 8 == 0 \
+        else (rows, L, nb)
     P = f.element.params
-    if flat.size >= (1 << 20):
-        _encode_blocks_kernel(P, *ids, bs)(flat, L, r, codes, scales)
-    else:
-        _encode_blocks_generic(flat, L, bs, P, *ids, r, codes, scales)
-    codes = np.moveaxis(codes.reshape(moved.shape), -1, ax)
-    scales = np.moveaxis(scales.reshape(moved.shape[:-1] + (nb,)), -1, ax)
-    return MXArray(np.ascontiguousarray(codes), np.ascontiguousarray(scales), f, bs, ax)
+    o, kbytes, ksc = out.reshape(-1), (kL * bits + 7) // 8, scales.reshape(kr, knb)
+    scratch = _scratch(bs, bits)
+    if flat.size >= SPECIALIZE_MIN:
+        _encode_kernel(P, *ids, bs, bits)(flat, kL, r, o, kbytes, ksc, scratch)
+    elif flat.size:
+        _encode_generic(flat, kL, bs, blocks_per_task(bs), P, *ids, r, bits, o, kbytes, ksc,
+                        scratch)
+    return out, scales, ax, bs
 
 
 def blocked_layout(mx: MXArray, codes: np.ndarray):
@@ -251,8 +410,48 @@ def decode(mx: MXArray, dtype=np.float32) -> np.ndarray:
     if codes.dtype != np.uint8:
         codes = check_codes(codes, el)
     moved, L, nb, sc = blocked_layout(mx, codes)
-    out = np.empty(moved.size, dtype)
-    if _decode_blocks(moved.reshape(-1), sc, L, mx.block_size, decode_table(el, dtype),
-                      _SCALE_TABLES[dtype], el.n_codes, out):
+    out = decode_rows(moved, L, 8, sc, mx.block_size, el, dtype)
+    if out is None:
         check_codes(codes, el, "mx.codes")  # raises, naming the bad code
-    return np.moveaxis(out.reshape(moved.shape), -1, mx.axis)
+    return np.moveaxis(out, -1, mx.axis)
+
+
+def _padded_table(el, dtype):
+    """decode_table(el) padded with NaN to 256 entries: any byte indexes it, and
+    the range check runs after the lookups, not before each one."""
+    key = (el, np.dtype(dtype).name)
+    t = _PADDED.get(key)
+    if t is None:
+        t = np.full(256, np.nan, dtype)
+        t[:el.n_codes] = decode_table(el, dtype)
+        _PADDED[key] = t
+    return t
+
+
+_PADDED: dict = {}
+
+
+def decode_rows(src, L, bits, scales, bs, el, dtype):
+    """Decode rows of codes packed at ``bits`` bits (8: one per byte) into an
+    array of shape src.shape[:-1] + (L,); None if a byte holds a code past the
+    format's range (possible only for ``bits`` = 8 and a narrower format)."""
+    src = np.ascontiguousarray(src)
+    dtype = np.dtype(dtype)
+    out = np.empty(src.shape[:-1] + (L,), dtype)
+    if out.size == 0:
+        return out
+    table = _padded_table(el, dtype) if bits == 8 else decode_table(el, dtype)
+    # a code past the range shows as a bit above the format's width in some byte
+    bad_mask = np.uint64(0) if el.bits >= bits else \
+        np.uint64(((0xFF >> el.bits) << el.bits) * 0x0101010101010101)
+    nbytes = src.shape[-1]
+    if L % bs == 0 and (L * bits) % 8 == 0:  # rows fold into one, as in encode_rows
+        L, nbytes, scales = out.size, src.size, scales.reshape(1, -1)
+    st = _SCALE_TABLES[dtype]
+    if out.size >= SPECIALIZE_MIN:
+        bad = _decode_kernel(bs, bits, int(bad_mask))(src.reshape(-1), L, nbytes, scales, table,
+                                                      st, out.reshape(-1))
+    else:
+        bad = _decode_generic(src.reshape(-1), L, bs, blocks_per_task(bs), bits, nbytes, scales,
+                              table, st, bad_mask, out.reshape(-1))
+    return None if bad else out

@@ -35,6 +35,11 @@ CLS_ZERO, CLS_FINITE, CLS_INF, CLS_NAN = 0, 1, 2, 3
 F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scaled range
 
 jit = numba.njit(cache=True, nogil=True)
+# For the thin loops between a specialized kernel and the per-element code:
+# inlined into the kernel's own Numba IR, so that the kernel's constants (the
+# format, the policies) reach the loops and LLVM specializes and vectorizes
+# them.  Kept to a few small functions: inlining at this level costs compile time.
+jit_inline = numba.njit(cache=True, nogil=True, inline="always")
 
 
 @intrinsic
@@ -153,16 +158,33 @@ def decode_one(code, P):
     return -v if neg else v
 
 
+def as_width(like, v):
+    """``v`` as an integer of ``like``'s width (int32 or int64).  (Numba only.)
+
+    Numba widens every int32 operation to int64; narrowing each intermediate
+    back lets LLVM keep int32 lanes, twice as many per vector as int64."""
+    raise NotImplementedError("as_width is for Numba code")
+
+
+@overload(as_width, inline="always")
+def _ov_as_width(like, v):
+    if isinstance(like, types.Integer) and like.bitwidth == 32:
+        return lambda like, v: np.int32(v)
+    return lambda like, v: np.int64(v)
+
+
 @jit
 def round_core(sig, sh, neg, mode, frac32, r32):
-    """``sig * 2**-sh`` rounded to an integer under ``mode``, for 1 <= sh <= 62,
-    branch-free so that loops over it vectorize: the one rounding rule of
-    mxspec.  ``frac32`` is the discarded fraction truncated to 32 bits and is
-    read only by ``stochastic``.  Returns (integer, whether any nonzero bit was
-    discarded)."""
-    kept = sig >> sh
-    rem = sig & ((numba.int64(1) << sh) - 1)
-    half = numba.int64(1) << (sh - 1)
+    """``sig * 2**-sh`` rounded to an integer under ``mode``, for 1 <= sh <= 62
+    (int64 ``sig``) or 1 <= sh <= 30 (int32 ``sig``), branch-free so that loops
+    over it vectorize: the one rounding rule of mxspec.  ``frac32`` is the
+    discarded fraction truncated to 32 bits and is read only by
+    ``stochastic``.  Returns (integer of ``sig``'s width, whether any nonzero
+    bit was discarded)."""
+    one = as_width(sig, 1)
+    kept = as_width(sig, sig >> sh)
+    rem = as_width(sig, sig & as_width(sig, as_width(sig, one << sh) - one))
+    half = as_width(sig, one << as_width(sig, sh - one))
     nz = rem != 0
     gt = rem > half
     eq = rem == half
@@ -179,7 +201,7 @@ def round_core(sig, sh, neg, mode, frac32, r32):
         inc = nz & neg
     else:  # STOCHASTIC
         inc = (frac32 + numba.int64(r32)) >= 4294967296
-    return kept + numba.int64(inc), nz
+    return as_width(sig, kept + as_width(sig, inc)), nz
 
 
 @jit
@@ -326,6 +348,33 @@ def encode_fast(v, shift, P, mode, ovf, irange, r32):
 
 
 @jit
+def encode_fast32(b, shift, P, mode, ovf, irange):
+    """:func:`encode_fast` for a float32 given by its bits ``b`` (an int32),
+    in int32 arithmetic throughout: (code, ok).  The same steps on a 24-bit
+    significand, so a vector holds eight lanes instead of four.  Not for
+    ``stochastic`` (its 32-bit fraction needs int64); ``ok`` is also False for
+    float32 subnormals, which the full path handles exactly."""
+    i32 = np.int32
+    neg = b < 0
+    ex = i32((b >> 23) & 0xFF)
+    fr = i32(b & 0x7FFFFF)
+    sig = i32(fr | i32(i32(ex != 0) << 23))
+    # zero sits below every scaled range, as it does in encode_fast
+    e_top = i32(ex - i32(127 + shift)) if ex != 0 else i32(-1024)
+    # sig < 2**24: any shift past 25 discards all of it exactly as 30 does
+    sh = i32(min(max(i32(i32(step_exponent(e_top, P)) - i32(e_top - 23)), 1), 30))
+    k, nz = round_core(sig, sh, neg, mode, numba.int64(0), numba.uint32(0))
+    mag = i32(magnitude_code(e_top, k, P))
+    limit = i32(P[P_MAX_MAG] + numba.int64(P[P_IS_INT] == 1 and irange == INT_FULL) * numba.int64(neg))
+    over = mag > limit
+    to_limit = (ovf == SATURATE) | (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))
+    mag = limit if over else mag
+    ok = (ex != 0xFF) & ((ex != 0) | (fr == 0)) & ((not over) | to_limit)
+    ok = ok & (P[P_SIGNED] == 1) & (mode != STOCHASTIC)
+    return i32(_signed(mag, neg, P)), ok
+
+
+@jit
 def encode_one(v, P, mode, ovf, nanp, irange, r32):
     """Encode one float64 ``v``: (code, flags).  ``v * 2**0``; see encode_scaled."""
     cls, neg, sig, e_top, e_lsb = float_parts(v)
@@ -341,31 +390,155 @@ def encode_scaled(v, shift, P, mode, ovf, nanp, irange, r32):
 
 
 @jit
-def encode_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, flags, want_flags):
-    """Encode ``x[lo:hi] * 2**-shift`` into ``codes[lo:hi]`` (and ``flags``).
+def rne32_applies(P, shift, irange):
+    """Whether :func:`encode_rne32` decides ``x * 2**-shift`` for float32 ``x``:
+    the multiplier 2**-shift is a normal float32, every product that leaves
+    the normal range (and so may be rounded) lies below half the format's
+    smallest step, where rne gives zero whatever was lost, and the int range
+    is symmetric (it saturates at +-max)."""
+    if not P[P_SIGNED] or shift > 126 or (P[P_IS_INT] and irange == INT_FULL):
+        return False
+    if P[P_IS_INT]:
+        return P[P_QMIN] - 1 > -126
+    return P[P_EMIN] - P[P_MBITS] - 1 > -126
 
-    Without flags, a branch-free pass (:func:`encode_fast`) that vectorizes
-    does the common case, and a second pass re-encodes, through the full path,
-    only the elements it could not decide.  ``rbits`` is empty unless the mode
-    is stochastic."""
+
+@jit
+def pow2_f32(k):
+    """2**k as a float32, for -126 <= k <= 127, from its bits (no pow call
+    where k is not a compile-time constant)."""
+    return _bitcast(np.int32((k + 127) << 23), np.float32(0))
+
+
+@jit
+def encode_rne32(y, P, ovf):
+    """Round-to-nearest-even of the float32 ``y`` (already scaled, exactly) with
+    the FPU's own rne: (code, ok), ``ok`` False for NaN/Inf and, under
+    ``ieee``, for overflow.  Eight int32/float32 lanes and about half the
+    operations of :func:`encode_fast32`; tests check the two bit for bit.
+
+    Adding C = 2**(23 + q), q the step at y's exponent, leaves a float32 whose
+    last place is exactly 2**q, so the FPU rounds |y| to the format's grid;
+    subtracting C again is exact.  The code is then read off the rounded
+    value's bits (normal) or its multiple of the smallest step (subnormal)."""
+    i32 = np.int32
+    f32 = np.float32
+    yb = _bitcast(y, i32(0))
+    a = i32(yb & 0x7FFFFFFF)
+    limit = i32(P[P_MAX_MAG])
+    # capped well past max so that C stays finite; the cap still overflows
+    ay = min(_bitcast(a, f32(0)), pow2_f32(P[P_EMAX] + 2))
+    if P[P_IS_INT]:
+        mag = i32(np.rint(ay * pow2_f32(-P[P_QMIN])))
+        n = i32(yb >> 31)  # 0 or -1
+        code = i32(i32(min(mag, limit) ^ n) - n) & ((1 << P[P_BITS]) - 1)
+    else:
+        M = P[P_MBITS]
+        emin = P[P_EMIN]
+        cb = i32(max(i32(_bitcast(ay, i32(0)) & 0x7F800000), i32((emin + 127) << 23))
+                 + i32((23 - M) << 23))
+        C = _bitcast(cb, f32(0))
+        r = (ay + C) - C
+        norm = i32(i32(_bitcast(r, i32(0)) >> (23 - M)) - i32((emin + 126) << M))
+        sub = i32(r * pow2_f32(M - emin))
+        mag = sub if r < pow2_f32(emin) else norm
+        code = i32(min(mag, limit) | i32(i32(i32(yb >> 31) & 1) << (P[P_BITS] - 1)))
+    ok = (a < 0x7F800000) & ((ovf == SATURATE) | (mag <= limit))
+    return code, ok
+
+
+def is_float32(x):
+    """Whether the array ``x`` holds float32, as a compile-time constant.
+    (Numba only.)"""
+    raise NotImplementedError("is_float32 is for Numba code")
+
+
+@overload(is_float32, inline="always")
+def _ov_is_float32(x):
+    f32 = isinstance(x.dtype, types.Float) and x.dtype.bitwidth == 32
+    return lambda x: f32
+
+
+@jit_inline
+def _fast_pass_wide(x, lo, hi, shift, P, mode, ovf, irange, rbits, codes, coff):
     use_r = rbits.size > 0
-    if want_flags:
-        for i in range(lo, hi):
-            r = rbits[i] if use_r else numba.uint32(0)
-            c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
-            codes[i] = c
-            flags[i] = f
-        return
     nslow = 0
     for i in range(lo, hi):
         r = rbits[i] if use_r else numba.uint32(0)
         c, ok = encode_fast(np.float64(x[i]), shift, P, mode, ovf, irange, r)
-        codes[i] = c
+        codes[i - coff] = c
         nslow += not ok
+    return nslow
+
+
+@jit_inline
+def _rne32_pass(x, lo, hi, shift, P, ovf, codes, coff):
+    m = pow2_f32(-shift)  # exact
+    nslow = 0
+    for i in range(lo, hi):
+        c, ok = encode_rne32(np.float32(x[i]) * m, P, ovf)
+        codes[i - coff] = c
+        nslow += not ok
+    return nslow
+
+
+@jit_inline
+def _fast32_pass(x, lo, hi, shift, P, mode, ovf, irange, codes, coff):
+    nslow = 0
+    for i in range(lo, hi):
+        c, ok = encode_fast32(_bitcast(np.float32(x[i]), np.int32(0)), shift, P, mode, ovf,
+                              irange)
+        codes[i - coff] = c
+        nslow += not ok
+    return nslow
+
+
+@jit_inline
+def encode_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff, flags,
+                want_flags):
+    """Encode ``x[lo:hi] * 2**-shift`` into ``codes[lo-coff:hi-coff]`` (and
+    ``flags``, indexed alike).
+
+    Without flags, a branch-free pass that vectorizes does the common case, and
+    a second pass re-encodes, through the full path, only the elements it could
+    not decide.  The branch-free pass is :func:`encode_fast` (int64 lanes), or
+    for float32 input :func:`encode_fast32` (int32 lanes) or, for rne,
+    :func:`encode_rne32`.  ``rbits`` is empty unless the mode is stochastic.
+    Each pass is a small function of one loop, which LLVM inlines into the
+    kernel once the kernel's constants have picked it."""
+    nslow = 0
+    if want_flags:
+        _encode_with_flags(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff,
+                           flags)
+    elif is_float32(x) and mode == RNE and rne32_applies(P, shift, irange):
+        nslow += _rne32_pass(x, lo, hi, shift, P, ovf, codes, coff)
+    elif is_float32(x) and mode != STOCHASTIC:
+        nslow += _fast32_pass(x, lo, hi, shift, P, mode, ovf, irange, codes, coff)
+    else:
+        nslow += _fast_pass_wide(x, lo, hi, shift, P, mode, ovf, irange, rbits, codes, coff)
     if nslow:
-        for i in range(lo, hi):
-            r = rbits[i] if use_r else numba.uint32(0)
-            c, ok = encode_fast(np.float64(x[i]), shift, P, mode, ovf, irange, r)
-            if not ok:
-                c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
-                codes[i] = c
+        _redo_declined(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff)
+
+
+@jit
+def _encode_with_flags(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff, flags):
+    use_r = rbits.size > 0
+    for i in range(lo, hi):
+        r = rbits[i] if use_r else numba.uint32(0)
+        c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
+        codes[i - coff] = c
+        flags[i - coff] = f
+
+
+@jit
+def _redo_declined(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff):
+    """The second pass of :func:`encode_span`, kept out of line: it is rare, and
+    a small encode_span is one that LLVM inlines into each specialized kernel."""
+    use_r = rbits.size > 0
+    for i in range(lo, hi):
+        r = rbits[i] if use_r else numba.uint32(0)
+        c, ok = encode_fast(np.float64(x[i]), shift, P, mode, ovf, irange, r)
+        if not ok:
+            c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
+        # every code is rewritten: the fast paths decline different inputs
+        codes[i - coff] = c

@@ -41,7 +41,7 @@ def _encode_generic(x, P, mode, ovf, nanp, irange, rbits, codes, flags, want_fla
     n = x.size
     for ch in prange((n + CHUNK - 1) // CHUNK):
         lo = numba.int64(ch) * CHUNK
-        encode_span(x, lo, min(lo + CHUNK, n), 0, P, mode, ovf, nanp, irange, rbits, codes,
+        encode_span(x, lo, min(lo + CHUNK, n), 0, P, mode, ovf, nanp, irange, rbits, codes, 0,
                     flags, want_flags)
 
 
@@ -62,7 +62,7 @@ def encode_kernel(P, mode, ovf, nanp, irange, want_flags):
         n = x.size
         for ch in prange((n + CHUNK - 1) // CHUNK):
             lo = numba.int64(ch) * CHUNK
-            encode_span(x, lo, min(lo + CHUNK, n), 0, P, mode, ovf, nanp, irange, rbits, codes,
+            encode_span(x, lo, min(lo + CHUNK, n), 0, P, mode, ovf, nanp, irange, rbits, codes, 0,
                         flags, want_flags)
     return kernel
 

@@ -1,0 +1,120 @@
+"""The branch-free fast paths (SPEC.md 2.9) against the full path, on every
+float16 and bfloat16 input scaled by every shared exponent a block can have.
+
+A fast path may decline an element (NaN, Inf, a float32 subnormal, an overflow
+that goes to Inf or NaN); every code it does give must equal the full path's,
+and it must decline nothing else, or the test could pass by declining all."""
+import ml_dtypes
+import numba
+import numpy as np
+import pytest
+
+import mxspec
+from mxspec import core, policies
+
+ALL16 = np.arange(1 << 16, dtype=np.uint16)
+INPUTS = {"float16": ALL16.view(np.float16).astype(np.float32),
+          "bfloat16": ALL16.view(ml_dtypes.bfloat16).astype(np.float32)}
+FORMATS = ["fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int4",
+           "fp8_e4m3_ieee", "fp7_e3m3_b5", "fp3_e2m0", "int2"]
+# both E8M0 clamps, the range where values reach a format's subnormals, and between
+SHIFTS = sorted(set(range(-127, -100, 3)) | set(range(-40, 41)) | set(range(100, 128, 3))
+                | {-127, -126, 126, 127})
+
+
+@numba.njit(cache=True)
+def _compare(x, shift, P, mode, ovf, irange):
+    """For each fast pass (0 encode_rne32, where it applies and the mode is rne;
+    1 encode_fast32; 2 encode_fast): how many of its codes differ from the
+    full path's, and which elements it declined."""
+    n = x.size
+    bad = np.zeros(3, np.int64)
+    declined = np.zeros((3, n), np.bool_)
+    rne32 = mode == 0 and core.rne32_applies(P, shift, irange)
+    m = core.pow2_f32(-shift) if rne32 else np.float32(0)
+    for i in range(n):
+        full, f = core.encode_scaled(np.float64(x[i]), shift, P, mode, ovf, 0, irange,
+                                     numba.uint32(0))
+        for which in range(3):
+            if which == 0:
+                if not rne32:
+                    continue
+                c, ok = core.encode_rne32(x[i] * m, P, ovf)
+            elif which == 1:
+                c, ok = core.encode_fast32(core._bitcast(x[i], np.int32(0)), shift, P, mode,
+                                           ovf, irange)
+            else:
+                c, ok = core.encode_fast(np.float64(x[i]), shift, P, mode, ovf, irange,
+                                         numba.uint32(0))
+            if ok and c != full:
+                bad[which] += 1
+            declined[which, i] = not ok
+    return bad, declined
+
+
+def _must_decide(x, fmt, shift, ovf, which):
+    """Elements a fast pass has no reason to decline."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.abs(x.astype(np.float64)) * 2.0 ** -shift
+        finite = np.isfinite(x)
+        if which == 0:  # x * 2**-shift past float32's range: Inf, which it declines
+            finite &= scaled < 2.0 ** 128
+        if which == 1:  # encode_fast32 leaves float32 subnormals to the full path
+            finite &= (x == 0) | (np.abs(x) >= np.finfo(np.float32).tiny)
+        if ovf == "ieee":  # an overflow that becomes Inf or NaN is the full path's
+            finite &= scaled < fmt.max_normal
+    return finite
+
+
+def _shifts(mode, ovf, every):
+    """Every shift (--runslow), or a spread that keeps both clamps."""
+    if every:
+        return SHIFTS
+    step = 3 if (mode, ovf) == ("rne", "saturate") else 11  # the default gets the most
+    return sorted(set(SHIFTS[::step]) | {-127, -126, 126, 127})
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("dtype", list(INPUTS))
+def test_fast_paths_equal_full_path(name, dtype):
+    _check_fast_paths(name, dtype, every=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("dtype", list(INPUTS))
+def test_fast_paths_equal_full_path_every_shift(name, dtype):
+    _check_fast_paths(name, dtype, every=True)
+
+
+def _check_fast_paths(name, dtype, every):
+    f = mxspec.element_format(name)
+    x = INPUTS[dtype]
+    ranges = ["symmetric", "full"] if f.kind == "int" else ["symmetric"]
+    for mode in ["rne", "rtz", "rna", "up", "down"]:
+        for ovf in policies.OVERFLOW:
+            shifts = _shifts(mode, ovf, every)
+            for irange in ranges:
+                for shift in shifts:
+                    bad, declined = _compare(x, shift, f.params, policies.check("rounding", mode),
+                                             policies.check("overflow", ovf),
+                                             policies.check("int_range", irange))
+                    for which in range(3):
+                        where = f"{name} {mode} {ovf} {irange} shift={shift} pass={which}"
+                        assert bad[which] == 0, f"{where}: {bad[which]} codes differ"
+                        if which == 0 and not (mode == "rne" and core.rne32_applies(
+                                f.params, shift, policies.check("int_range", irange))):
+                            continue
+                        if mode == "rne" or ovf == "saturate":
+                            must = _must_decide(x, f, shift, ovf, which)
+                            assert not (declined[which] & must).any(), f"{where}: declined"
+
+
+def test_rne32_applies_where_it_should():
+    """The rne fast path covers every OCP format at every scale but the top."""
+    for name in ["fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int4"]:
+        P = mxspec.element_format(name).params
+        assert all(core.rne32_applies(P, s, 0) for s in range(-127, 127)), name
+        assert not core.rne32_applies(P, 127, 0)
+    assert not core.rne32_applies(mxspec.element_format("e8m0").params, 0, 0)
+    assert not core.rne32_applies(mxspec.element_format("int8").params, 0, policies.INT_FULL)
