@@ -1,6 +1,9 @@
-"""MX quantize (float32 in, packed codes and scales out) and dequantize for every
-MX format: mxspec against a plain numpy + ml_dtypes implementation of the same
-rule (floor scales, rne, saturate), ratios printed in one run.
+"""MX quantize (float32 in, packed codes and scales out) and dequantize (packed
+codes and scales in, float32 out) for every MX format: mxspec against a plain
+numpy + ml_dtypes implementation of the same rule (floor scales, rne,
+saturate), ratios printed in one run.  Also dequantize from an MXArray's
+unpacked codes (``decode``), and into a reused output array (``out=``, which
+leaves out the kernel's zeroing of fresh pages).
 
   python benchmarks/bench_mx.py [--n 16777216] [--repeat 5]
 """
@@ -45,8 +48,20 @@ def np_quantize(x, el):
     return np_pack(codes, el.bits), (s + 127).astype(np.uint8)
 
 
-def np_dequantize(codes, scales, table):
-    return (table[codes].reshape(-1, 32) * np.ldexp(np.float32(1), scales.astype(np.int32) - 127)[:, None]).reshape(-1)
+def np_unpack(p, bits):
+    if bits == 8:
+        return p
+    if bits == 4:
+        return np.stack([p & 15, p >> 4], axis=1).reshape(-1)
+    b = p.reshape(-1, 3).astype(np.uint32)  # 6 bits: 3 bytes -> 4 codes
+    w = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+    return np.stack([(w >> s) & 63 for s in (0, 6, 12, 18)], axis=1).astype(np.uint8).reshape(-1)
+
+
+def np_dequantize(packed, scales, table, bits):
+    codes = np_unpack(packed, bits)
+    return (table[codes].reshape(-1, 32)
+            * np.ldexp(np.float32(1), scales.astype(np.int32) - 127)[:, None]).reshape(-1)
 
 
 def main():
@@ -59,19 +74,29 @@ def main():
     print(f"{a.n} float32 elements, blocks of 32, {numba.get_num_threads()} threads; "
           f"M elements/s (best of {a.repeat})")
     print(f"{'format':11s} {'quantize':>9s} {'numpy':>7s} {'ratio':>6s} | {'dequant':>8s} "
-          f"{'numpy':>7s} {'ratio':>6s} | same bits")
+          f"{'numpy':>7s} {'ratio':>6s} | {'decode':>7s} {'out=':>6s} | same bits")
     for name in FORMATS:
         el = mxspec.mx_format(name).element
         rate = lambda t: a.n / t / 1e6  # noqa: E731
-        q = rate(best(lambda: mxspec.encode(x, name).pack(), a.repeat))
+        q = rate(best(lambda: mxspec.encode_packed(x, name), a.repeat))
         nq = rate(best(lambda: np_quantize(x, el), a.repeat))
-        mx = mxspec.encode(x, name)
-        d = rate(best(lambda: mxspec.decode(mx), a.repeat))
+        packed, scales = mxspec.encode_packed(x, name)
+        d = rate(best(lambda: mxspec.decode_packed(packed, scales, name, x.shape), a.repeat))
         table = mxspec.decode_elements(np.arange(el.n_codes), el)
-        nd = rate(best(lambda: np_dequantize(mx.codes, mx.scales, table), a.repeat))
-        (p1, s1), (p2, s2) = mx.pack(), np_quantize(x, el)
-        same = np.array_equal(p1, p2) and np.array_equal(s1, s2)
-        print(f"{name:11s} {q:9.0f} {nq:7.0f} {q / nq:5.1f}x | {d:8.0f} {nd:7.0f} {d / nd:5.1f}x | {same}")
+        nd = rate(best(lambda: np_dequantize(packed, scales, table, el.bits), a.repeat))
+        mx = mxspec.encode(x, name)
+        du = rate(best(lambda: mxspec.decode(mx), a.repeat))
+        out = np.empty(x.shape, np.float32)
+        do = rate(best(lambda: mxspec.decode_packed(packed, scales, name, x.shape, out=out),
+                       a.repeat))
+        p2, s2 = np_quantize(x, el)
+        values = mxspec.decode_packed(packed, scales, name, x.shape)
+        same = (np.array_equal(packed, p2) and np.array_equal(s2, scales)
+                and np.array_equal(mx.pack()[0], packed)
+                and np.array_equal(values, np_dequantize(packed, scales, table, el.bits))
+                and np.array_equal(values, mxspec.decode(mx)))
+        print(f"{name:11s} {q:9.0f} {nq:7.0f} {q / nq:5.1f}x | {d:8.0f} {nd:7.0f} {d / nd:5.1f}x | "
+              f"{du:7.0f} {do:6.0f} | {same}")
 
 
 if __name__ == "__main__":

@@ -15,14 +15,15 @@ from .formats import (ElementFormat, FormatError, MXFormat, element_format, floa
                       formats, int_format, mx_format, mx_formats)
 from .elements import decode_elements, encode_elements
 from .blocks import MXArray, decode, encode
-from .packing import pack, unpack
+from .packing import decode_packed, encode_packed, pack, unpack
 from .checkpoint import CheckpointError, load, save
 from .slicing import slice_and_scale, slice_elements
 
 __all__ = [
     "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
     "int_format", "mx_format", "mx_formats", "encode_elements", "decode_elements", "policies",
-    "MXArray", "encode", "decode", "pack", "unpack", "save", "load", "CheckpointError",
+    "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
+    "save", "load", "CheckpointError",
     "slice_and_scale", "slice_elements",
     "__version__",
 ]

@@ -48,8 +48,8 @@ class MXArray:
     def n_blocks(self) -> int:
         return self.scales.shape[self.axis] if self.scales.ndim else 0
 
-    def decode(self, dtype=np.float32) -> np.ndarray:
-        return decode(self, dtype)
+    def decode(self, dtype=None, out=None) -> np.ndarray:
+        return decode(self, dtype, out)
 
     def pack(self):
         """(packed element bytes, scale bytes); see :func:`mxspec.pack`."""
@@ -395,25 +395,48 @@ def blocked_layout(mx: MXArray, codes: np.ndarray):
     return moved, L, nb, (sc.reshape(-1, nb) if nb else sc.reshape(0, 0))
 
 
-def decode(mx: MXArray, dtype=np.float32) -> np.ndarray:
+def decode(mx: MXArray, dtype=None, out=None) -> np.ndarray:
     """The values of an :class:`MXArray`: element value times 2^(scale-127),
     NaN for every element of a block whose scale is 0xFF.  float64 is exact;
-    float32 is the exact value rounded once to nearest-even (it differs only
-    where the product leaves float32's range)."""
+    float32 (the default) is the exact value rounded once to nearest-even (it
+    differs only where the product leaves float32's range).  ``out``, an array
+    of the MXArray's shape and dtype float32 or float64, receives the values
+    and is returned (reusing it saves the zeroing of fresh memory).
+
+    >>> mx = encode(np.float32([1.5, -40.0]), "mxint8", block_size=2)
+    >>> decode(mx, out=np.empty(2, np.float64)).tolist()
+    [1.5, -40.0]
+    """
     if not isinstance(mx, MXArray):
         raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype={dtype} is not valid; allowed values: float32, float64")
+    dtype = out_dtype(dtype, out, mx.shape)
     el = mx.format.element
     codes = np.asarray(mx.codes)
     if codes.dtype != np.uint8:
         codes = check_codes(codes, el)
     moved, L, nb, sc = blocked_layout(mx, codes)
-    out = decode_rows(moved, L, 8, sc, mx.block_size, el, dtype)
-    if out is None:
+    res = decode_rows(moved, L, 8, sc, mx.block_size, el, dtype, out, mx.axis)
+    if res is None:
         check_codes(codes, el, "mx.codes")  # raises, naming the bad code
-    return np.moveaxis(out, -1, mx.axis)
+    return res
+
+
+def out_dtype(dtype, out, shape) -> np.dtype:
+    """The output dtype of a decode, checking ``dtype`` and ``out`` agree."""
+    if out is not None:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+        if out.shape != tuple(shape):
+            raise ValueError(f"out has shape {out.shape}; the values have shape {tuple(shape)}")
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            raise ValueError(f"dtype={np.dtype(dtype)} but out has dtype {out.dtype}")
+        if not out.flags.writeable:
+            raise ValueError("out is read-only")
+        dtype = out.dtype
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype={dtype} is not valid; allowed values: float32, float64")
+    return dtype
 
 
 def _padded_table(el, dtype):
@@ -431,27 +454,38 @@ def _padded_table(el, dtype):
 _PADDED: dict = {}
 
 
-def decode_rows(src, L, bits, scales, bs, el, dtype):
-    """Decode rows of codes packed at ``bits`` bits (8: one per byte) into an
-    array of shape src.shape[:-1] + (L,); None if a byte holds a code past the
-    format's range (possible only for ``bits`` = 8 and a narrower format)."""
+def decode_rows(src, L, bits, scales, bs, el, dtype, out=None, axis=-1):
+    """Decode rows of codes packed at ``bits`` bits (8: one per byte), the
+    blocked axis last, into the values with that axis moved back to ``axis``
+    (into ``out`` if given); None if a byte holds a code past the format's
+    range (possible only for ``bits`` = 8 and a narrower format)."""
     src = np.ascontiguousarray(src)
     dtype = np.dtype(dtype)
-    out = np.empty(src.shape[:-1] + (L,), dtype)
-    if out.size == 0:
-        return out
-    table = _padded_table(el, dtype) if bits == 8 else decode_table(el, dtype)
-    # a code past the range shows as a bit above the format's width in some byte
-    bad_mask = np.uint64(0) if el.bits >= bits else \
-        np.uint64(((0xFF >> el.bits) << el.bits) * 0x0101010101010101)
-    nbytes = src.shape[-1]
-    if L % bs == 0 and (L * bits) % 8 == 0:  # rows fold into one, as in encode_rows
-        L, nbytes, scales = out.size, src.size, scales.reshape(1, -1)
-    st = _SCALE_TABLES[dtype]
-    if out.size >= SPECIALIZE_MIN:
-        bad = _decode_kernel(bs, bits, int(bad_mask))(src.reshape(-1), L, nbytes, scales, table,
-                                                      st, out.reshape(-1))
-    else:
-        bad = _decode_generic(src.reshape(-1), L, bs, blocks_per_task(bs), bits, nbytes, scales,
-                              table, st, bad_mask, out.reshape(-1))
-    return None if bad else out
+    shape = src.shape[:-1] + (L,)
+    dst = None if out is None else np.moveaxis(out, axis, -1)
+    in_place = dst is not None and dst.flags.c_contiguous
+    if not in_place:
+        dst = np.empty(shape, dtype)  # the kernel writes rows; a strided out gets a copy
+    if dst.size:
+        table = _padded_table(el, dtype) if bits == 8 else decode_table(el, dtype)
+        # a code past the range shows as a bit above the format's width in some byte
+        bad_mask = np.uint64(0) if el.bits >= bits else \
+            np.uint64(((0xFF >> el.bits) << el.bits) * 0x0101010101010101)
+        nbytes = src.shape[-1]
+        if L % bs == 0 and (L * bits) % 8 == 0:  # rows fold into one, as in encode_rows
+            L, nbytes, scales = dst.size, src.size, scales.reshape(1, -1)
+        st = _SCALE_TABLES[dtype]
+        flat = dst.reshape(-1)
+        if dst.size >= SPECIALIZE_MIN:
+            bad = _decode_kernel(bs, bits, int(bad_mask))(src.reshape(-1), L, nbytes, scales,
+                                                          table, st, flat)
+        else:
+            bad = _decode_generic(src.reshape(-1), L, bs, blocks_per_task(bs), bits, nbytes,
+                                  scales, table, st, bad_mask, flat)
+        if bad:
+            return None
+    if out is None:
+        return np.moveaxis(dst, -1, axis)
+    if not in_place:
+        np.copyto(np.moveaxis(out, axis, -1), dst)
+    return out

@@ -20,13 +20,16 @@ import numba
 import numpy as np
 from numba import prange
 
-from .blocks import MXArray, _check_block_size, _norm_axis
+from .bitstream import pack_span, unpack_span
+from .blocks import (MXArray, _check_block_size, _norm_axis, decode_rows, encode_rows,
+                     out_dtype)
 from .elements import check_codes
 from .formats import mx_format
 
-__all__ = ["pack", "unpack", "pack_codes", "unpack_codes", "packed_row_bytes"]
+__all__ = ["pack", "unpack", "encode_packed", "decode_packed", "pack_codes", "unpack_codes",
+           "packed_row_bytes"]
 
-CHUNK = 4096  # elements per parallel task: a multiple of 8, so chunks start on a byte
+CHUNK = 4096  # codes per parallel task: a multiple of 8, so chunks start on a byte
 
 
 def packed_row_bytes(n: int, bits: int) -> int:
@@ -36,7 +39,7 @@ def packed_row_bytes(n: int, bits: int) -> int:
 
 @numba.njit(cache=True, nogil=True)
 def _chunk(k, nch, L):
-    """Task k of rows x chunks: (row, first element, end element)."""
+    """Task k of rows x chunks: (row, first code, end code)."""
     r = numba.int64(k) // nch
     lo = (numba.int64(k) - r * nch) * CHUNK
     return r, lo, min(lo + CHUNK, L)
@@ -48,50 +51,32 @@ def _pack_kernel(codes, L, bits, nbytes, out):
     nch = (L + CHUNK - 1) // CHUNK
     for k in prange(rows * nch):
         r, lo, hi = _chunk(k, nch, L)
-        src = r * L
-        dst = r * nbytes
-        b0 = (lo * bits) >> 3
-        b1 = min(((hi * bits) + 7) >> 3, nbytes)
-        for b in range(b0, b1):
-            out[dst + b] = 0
-        for i in range(lo, hi):
-            c = numba.uint32(codes[src + i])
-            pos = i * bits
-            byte = dst + (pos >> 3)
-            off = pos & 7
-            out[byte] |= numba.uint8((c << off) & 0xFF)
-            if off + bits > 8:
-                out[byte + 1] |= numba.uint8(c >> (8 - off))
+        pack_span(codes, r * L + lo, hi - lo, bits, out, r * nbytes + ((lo * bits) >> 3))
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _unpack_kernel(packed, L, bits, nbytes, out):
     rows = out.size // L if L else 0
     nch = (L + CHUNK - 1) // CHUNK
-    mask = (1 << bits) - 1
-    bad = 0
     for k in prange(rows * nch):
         r, lo, hi = _chunk(k, nch, L)
-        src = r * nbytes
-        for i in range(lo, hi):
-            pos = i * bits
-            byte = src + (pos >> 3)
-            off = pos & 7
-            v = numba.uint32(packed[byte]) >> off
-            if off + bits > 8:
-                v |= numba.uint32(packed[byte + 1]) << (8 - off)
-            out[r * L + i] = v & mask
-        if hi == L:  # the padding bits of the row's last byte must be zero
-            used = (L * bits) & 7
-            if used and (packed[src + nbytes - 1] >> used) != 0:
-                bad += 1
-    return bad
+        unpack_span(packed, r * nbytes + ((lo * bits) >> 3), hi - lo, bits, out, r * L + lo)
+
+
+def _padding_is_zero(p: np.ndarray, L: int, bits: int) -> bool:
+    """Whether the bits after each row's last code are zero, as pack writes them."""
+    used = (L * bits) % 8
+    return used == 0 or p.size == 0 or not np.any(p[..., -1] >> used)
 
 
 def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
-    """Pack the last axis of ``codes`` (uint8) at ``bits`` bits per code:
-    shape (..., L) -> (..., ceil(L * bits / 8))."""
+    """Pack the last axis of ``codes`` (uint8, each below 2**bits) at ``bits``
+    bits per code: shape (..., L) -> (..., ceil(L * bits / 8))."""
     c = np.ascontiguousarray(codes, np.uint8)
+    if bits < 8 and c.size and int(c.max()) >> bits:
+        bad = c.reshape(-1)[np.argmax(c.reshape(-1) >> bits)]
+        raise ValueError(f"codes holds {int(bad)}, which does not fit {bits} bits "
+                         f"(codes are 0..{(1 << bits) - 1})")
     L = c.shape[-1] if c.ndim else 0
     nbytes = packed_row_bytes(L, bits)
     out = np.empty(c.shape[:-1] + (nbytes,), np.uint8)
@@ -107,10 +92,12 @@ def unpack_codes(packed: np.ndarray, bits: int, L: int) -> np.ndarray:
     if p.shape[-1:] != (nbytes,):
         raise ValueError(f"packed rows must have {nbytes} bytes ({L} codes of {bits} bits), "
                          f"got shape {p.shape}")
-    out = np.empty(p.shape[:-1] + (L,), np.uint8)
-    if out.size and _unpack_kernel(p.reshape(-1), L, bits, nbytes, out.reshape(-1)):
+    if not _padding_is_zero(p, L, bits):
         raise ValueError("packed rows have nonzero padding bits after their last code: "
                          "the data is not a packing of this shape and format")
+    out = np.empty(p.shape[:-1] + (L,), np.uint8)
+    if out.size:
+        _unpack_kernel(p.reshape(-1), L, bits, nbytes, out.reshape(-1))
     return out
 
 
@@ -125,9 +112,9 @@ def pack(mx: MXArray):
     return pack_codes(codes, bits), np.ascontiguousarray(np.moveaxis(mx.scales, mx.axis, -1))
 
 
-def unpack(packed, scales, fmt, shape, axis: int = -1, block_size: int = 32) -> MXArray:
-    """Rebuild an :class:`MXArray` of ``shape`` from :func:`pack`'s output,
-    checking every size against the format, shape and block size."""
+def _packed_layout(packed, scales, fmt, shape, axis, block_size):
+    """Check :func:`pack`-layout arrays against a format, shape, axis and block
+    size: (format, packed, scales, moved shape, axis, block size)."""
     f = mx_format(fmt)
     shape = tuple(int(s) for s in shape)
     if not shape:
@@ -150,7 +137,53 @@ def unpack(packed, scales, fmt, shape, axis: int = -1, block_size: int = 32) -> 
     if s.shape != want_s:
         raise ValueError(f"scales have shape {s.shape}; {shape} in blocks of {bs} along axis "
                          f"{ax} needs {want_s}")
-    codes = unpack_codes(p, f.element.bits, L)
+    return f, p, s, moved, ax, bs
+
+
+def unpack(packed, scales, fmt, shape, axis: int = -1, block_size: int = 32) -> MXArray:
+    """Rebuild an :class:`MXArray` of ``shape`` from :func:`pack`'s output,
+    checking every size against the format, shape and block size."""
+    f, p, s, moved, ax, bs = _packed_layout(packed, scales, fmt, shape, axis, block_size)
+    codes = unpack_codes(p, f.element.bits, moved[-1])
     check_codes(codes, f.element, "packed codes")
     return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
                    np.ascontiguousarray(np.moveaxis(s, -1, ax)), f, bs, ax)
+
+
+def encode_packed(x, fmt, axis: int = -1, block_size: int = 32, rounding: str = "rne",
+                  scale_rule: str = "floor", overflow: str = "saturate", nan: str = "keep_sign",
+                  int_range: str = "symmetric", zero_scale: str = "min", inf: str = "nan_scale",
+                  *, seed=None, rbits=None):
+    """``encode(x, ...).pack()`` in one pass, without the unpacked codes: the
+    (packed element bytes, scale bytes) that hardware and checkpoints use, with
+    the blocked axis moved last.  Arguments as :func:`mxspec.encode`.
+
+    >>> packed, scales = encode_packed(np.array([1.0, 2.0, 3.0]), "mxfp4_e2m1")
+    >>> [hex(b) for b in packed], scales.tolist()
+    (['0x64', '0x7'], [126])
+    """
+    f = mx_format(fmt)
+    packed, scales, _, _ = encode_rows(x, f, axis, block_size, f.element.bits, rounding,
+                                       scale_rule, overflow, nan, int_range, zero_scale, inf,
+                                       seed, rbits)
+    return packed, scales
+
+
+def decode_packed(packed, scales, fmt, shape, axis: int = -1, block_size: int = 32,
+                  dtype=None, out=None) -> np.ndarray:
+    """``decode(unpack(packed, scales, ...))`` in one pass: the values of
+    :func:`pack`-layout data, of ``shape``, with every size checked as
+    :func:`unpack` checks it.  ``dtype`` and ``out`` as :func:`mxspec.decode`.
+
+    >>> decode_packed(np.uint8([0x64, 0x07]), np.uint8([126]), "mxfp4_e2m1", (3,)).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    f, p, s, moved, ax, bs = _packed_layout(packed, scales, fmt, shape, axis, block_size)
+    dtype = out_dtype(dtype, out, shape)
+    bits, L = f.element.bits, moved[-1]
+    if not _padding_is_zero(p, L, bits):
+        raise ValueError("packed rows have nonzero padding bits after their last code: "
+                         "the data is not a packing of this shape and format")
+    nb = s.shape[-1]
+    sc = np.ascontiguousarray(s).reshape(-1, nb) if nb else s.reshape(0, 0)
+    return decode_rows(p, L, bits, sc, bs, f.element, dtype, out, ax)
