@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from . import policies
-from .bitstream import code_at, group_code, load_group, pack_span
+from .bitstream import code_at, group_code, load_group, load_word, pack_span
 from .core import abs_bits_value, encode_span, float_abs_bits, is_float32, jit, jit_inline
 from .elements import as_float_input, check_codes, decode_table, random_bits
 from .formats import P_EMAX, MXFormat, mx_format
@@ -213,7 +213,13 @@ def _decode_groups(src, soff, o, lo, ng, bits, table, mul, out):
     acc = numba.uint64(0)
     for g in range(ng):
         i = lo + 8 * g
-        w = load_group(src, soff + (i >> 3) * bits, bits)
+        b = soff + (i >> 3) * bits
+        # one 8-byte load where the array has 8 bytes left (the top bytes past
+        # the group are masked off by group_code), else byte by byte
+        w = load_word(src, b, numba.uint64(0)) if b + 8 <= src.size else \
+            load_group(src, b, bits)
+        if bits < 8:
+            w &= numba.uint64((1 << (8 * bits)) - 1)
         acc |= w
         for k in range(8):
             out[o + i + k] = table[group_code(w, k, bits)] * mul
