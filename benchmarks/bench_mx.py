@@ -5,7 +5,7 @@ saturate), ratios printed in one run.  Also dequantize from an MXArray's
 unpacked codes (``decode``), and into a reused output array (``out=``, which
 leaves out the kernel's zeroing of fresh pages).
 
-  python benchmarks/bench_mx.py [--n 16777216] [--repeat 5]
+  python benchmarks/bench_mx.py [--n 16777216] [--repeat 15]
 """
 import argparse
 import warnings
@@ -67,7 +67,7 @@ def np_dequantize(packed, scales, table, bits):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1 << 24)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=15)
     a = ap.parse_args()
     warnings.simplefilter("ignore")
     x = np.random.default_rng(0).standard_normal(a.n).astype(np.float32)

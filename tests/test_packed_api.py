@@ -1,4 +1,4 @@
-"""encode_packed and decode_packed (SPEC.md 5.3): the one-pass forms of
+"""encode_packed and decode_packed (SPEC.md 5.2): the one-pass forms of
 encode().pack() and decode(unpack()), which must give the same bytes and values."""
 import numpy as np
 import pytest
