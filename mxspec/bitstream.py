@@ -4,7 +4,9 @@ shared by :mod:`mxspec.packing` and the fused block kernels.
 A row of b-bit codes is a little-endian bit stream: code i occupies stream
 bits [b*i, b*i + b), and stream bit k lies in byte k // 8 at bit k % 8.  Eight
 codes fill exactly b bytes, so the kernels move codes eight at a time, as one
-little-endian word of b bytes (:func:`load_group`, :func:`store_group`).
+little-endian word: a whole unaligned word where the array has the bytes
+(:func:`load_word`, :func:`store_word`), byte by byte at the ends
+(:func:`load_group`, :func:`store_group`).
 
 >>> import numpy as np
 >>> from mxspec import bitstream

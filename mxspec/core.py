@@ -415,7 +415,8 @@ def encode_rne32(y, P, ovf):
     """Round-to-nearest-even of the float32 ``y`` (already scaled, exactly) with
     the FPU's own rne: (code, ok), ``ok`` False for NaN/Inf and, under
     ``ieee``, for overflow.  Eight int32/float32 lanes and about half the
-    operations of :func:`encode_fast32`; tests check the two bit for bit.
+    operations of :func:`encode_fast32`; tests/test_fast_paths.py checks it
+    against the full path bit for bit.
 
     Adding C = 2**(23 + q), q the step at y's exponent, leaves a float32 whose
     last place is exactly 2**q, so the FPU rounds |y| to the format's grid;
@@ -504,8 +505,9 @@ def encode_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff
     not decide.  The branch-free pass is :func:`encode_fast` (int64 lanes), or
     for float32 input :func:`encode_fast32` (int32 lanes) or, for rne,
     :func:`encode_rne32`.  ``rbits`` is empty unless the mode is stochastic.
-    Each pass is a small function of one loop, which LLVM inlines into the
-    kernel once the kernel's constants have picked it."""
+    Each pass is a small function of one loop, inlined in Numba IR like this
+    function, so that a specialized kernel's constants pick the pass and fold
+    into its loop."""
     nslow = 0
     if want_flags:
         _encode_with_flags(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff,
