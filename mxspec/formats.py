@@ -242,6 +242,9 @@ def float_format(ebits: int, mbits: int, bias: int | None = None,
         raise FormatError(f"float_format: specials must be one of {SPECIALS}, got {specials!r}")
     if specials == "ieee" and ebits < 2:
         raise FormatError("float_format: specials='ieee' needs ebits >= 2 (one exponent is reserved)")
+    if specials == "ieee" and mbits < 1:
+        raise FormatError("float_format: specials='ieee' needs mbits >= 1 (NaN is the reserved "
+                          "exponent with a nonzero mantissa)")
     base, dbias, dspecials = _default_float(ebits, mbits)
     bias = dbias if bias is None else int(bias)
     if (base, bias, specials) == (base, dbias, dspecials) and base in _TABLE:
@@ -250,6 +253,12 @@ def float_format(ebits: int, mbits: int, bias: int | None = None,
     fmt = _float(name, ebits, mbits, bias, specials, None, "generic small float")
     if fmt.max_mag_code <= 0:
         raise FormatError(f"float_format: {name} has no positive finite value")
+    # every value exact in float32 (smallest step >= 2^-149, largest < 2^128),
+    # so that a float32 decode is the exact value rounded once, never twice
+    lo, hi = fmt.emax - 127 + bias, 150 - mbits - (0 if fmt.subnormals else 1)
+    if not lo <= bias <= hi:
+        raise FormatError(f"float_format: bias={bias} puts values of {base} outside float32; "
+                          f"allowed: {lo}..{hi}")
     return fmt
 
 
