@@ -18,6 +18,7 @@ little-endian word: a whole unaligned word where the array has the bytes
 from __future__ import annotations
 
 import numba
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
@@ -85,6 +86,53 @@ def store_word(typingctx, arr, off, w):
         a = context.make_array(signature.args[0])(context, builder, args[0])
         ptr = builder.bitcast(builder.gep(a.data, [args[1]]), args[2].type.as_pointer())
         builder.store(args[2], ptr, align=1)
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def spread_group(typingctx, w, bits, dst, off):
+    """The eight codes of the group word ``w`` (uint64) as int32 into
+    ``dst[off:off+8]`` (an int32 array): the inverse of :func:`squeeze8`.
+
+    Where ``bits`` is a compile-time constant this is one byte shuffle, one
+    variable shift and one mask on an eight-lane vector (code j is the 16 bits
+    from byte ``bits*j // 8`` shifted right by ``bits*j % 8``; ``bits`` <= 8
+    keeps every code inside those 16 bits), so that the decode kernels read
+    codes eight at a time with no per-code work; otherwise eight shifts."""
+    if not (isinstance(w, types.Integer) and isinstance(bits, types.Integer)
+            and isinstance(dst, types.Array) and dst.dtype == types.int32):
+        return None
+    b = bits.literal_value if isinstance(bits, types.IntegerLiteral) else None
+    if b is not None and not 1 <= b <= 8:
+        return None
+    sig = types.void(w, bits, dst, off)
+
+    def codegen(context, builder, signature, args):
+        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        v8 = ir.VectorType(i32, 8)
+        a = context.make_array(signature.args[2])(context, builder, args[2])
+        word = builder.zext(args[0], i64) if args[0].type.width < 64 else args[0]
+        if b is not None:
+            src = builder.bitcast(word, ir.VectorType(i8, 8))
+            zero = ir.Constant(ir.VectorType(i8, 8), [0] * 8)
+            pick = []
+            for j in range(8):
+                o = (b * j) >> 3
+                pick += [o, o + 1 if o + 1 < 8 else 8, 8, 8]  # 8: a zero byte
+            lanes = builder.bitcast(
+                builder.shuffle_vector(src, zero, ir.Constant(ir.VectorType(i32, 32), pick)), v8)
+            lanes = builder.lshr(lanes, ir.Constant(v8, [(b * j) & 7 for j in range(8)]))
+            lanes = builder.and_(lanes, ir.Constant(v8, [(1 << b) - 1] * 8))
+        else:
+            nb = builder.zext(args[1], i64) if args[1].type.width < 64 else args[1]
+            mask = builder.sub(builder.shl(ir.Constant(i64, 1), nb), ir.Constant(i64, 1))
+            lanes = ir.Constant(v8, ir.Undefined)
+            for j in range(8):
+                c = builder.and_(builder.lshr(word, builder.mul(nb, ir.Constant(i64, j))), mask)
+                lanes = builder.insert_element(lanes, builder.trunc(c, i32), ir.Constant(i32, j))
+        ptr = builder.bitcast(builder.gep(a.data, [args[3]]), v8.as_pointer())
+        builder.store(lanes, ptr, align=4)
         return context.get_dummy_value()
     return sig, codegen
 

@@ -19,9 +19,10 @@ import numpy as np
 from numba import prange
 
 from . import policies
-from .bitstream import code_at, group_code, load_group, load_word, pack_span
-from .core import abs_bits_value, encode_span, float_abs_bits, is_float32, jit, jit_inline
-from .elements import as_float_input, check_codes, decode_table, random_bits
+from .bitstream import code_at, load_group, load_word, pack_span, spread_group
+from .core import (abs_bits_value, decode_value32, encode_span, float_abs_bits, is_float32,
+                   jit, jit_inline)
+from .elements import as_float_input, check_codes, decode_table, random_bits, value32_exact
 from .formats import P_EMAX, MXFormat, mx_format
 from .scales import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, scale_code
 
@@ -197,97 +198,135 @@ def _encode_kernel(P, rule, zscale, infp, mode, ovf, nanp, irange, bs, bits):
 
 
 @jit_inline
-def _decode_codes(src, soff, o, lo, hi, bits, table, mul, out):
-    """One code at a time, for the codes of a block outside whole groups."""
-    acc = numba.uint64(0)
-    for i in range(lo, hi):
-        c = code_at(src, soff, i, bits)
-        acc |= c
-        out[o + i] = table[c] * mul
-    return acc
-
-
-@jit_inline
-def _decode_groups(src, soff, o, lo, ng, bits, table, mul, out):
-    """Codes lo .. lo + 8*ng (lo a multiple of 8) a group word at a time."""
+def _unpack_groups(src, soff, lo, ng, bits, run, r0):
+    """Codes lo .. lo + 8*ng (lo a multiple of 8) into ``run[r0:]`` as int32,
+    eight at a time (:func:`spread_group`).  Returns the OR of the words read."""
     acc = numba.uint64(0)
     for g in range(ng):
         i = lo + 8 * g
         b = soff + (i >> 3) * bits
         # one 8-byte load where the array has 8 bytes left (the top bytes past
-        # the group are masked off by group_code), else byte by byte
+        # the group are masked off), else byte by byte
         w = load_word(src, b, numba.uint64(0)) if b + 8 <= src.size else \
             load_group(src, b, bits)
         if bits < 8:
             w &= numba.uint64((1 << (8 * bits)) - 1)
         acc |= w
-        for k in range(8):
-            out[o + i + k] = table[group_code(w, k, bits)] * mul
+        spread_group(w, bits, run, r0 + 8 * g)
     return acc
 
 
 @jit_inline
-def _decode_span(src, soff, o, j0, j1, L, bs, bits, scale_codes, table, scale_table, out):
+def _unpack_block(src, soff, e, end, bits, run):
+    """Codes e .. end of the stream at byte ``soff`` into ``run[0:end-e]`` as
+    int32: those before the first group boundary one by one, whole groups a
+    word at a time, the rest one by one.  Returns the OR of the words and codes
+    read, for the caller's range check."""
+    acc = numba.uint64(0)
+    g0 = min(e + ((-e) & 7), end)
+    ng = (end - g0) >> 3
+    for i in range(e, g0):
+        c = code_at(src, soff, i, bits)
+        acc |= c
+        run[i - e] = c
+    acc |= _unpack_groups(src, soff, g0, ng, bits, run, g0 - e)
+    for i in range(g0 + 8 * ng, end):
+        c = code_at(src, soff, i, bits)
+        acc |= c
+        run[i - e] = c
+    return acc
+
+
+@jit_inline
+def _block_values(run, n, P, arith, table, mul, out, o):
+    """``out[o:o+n]``: the values of the codes ``run[0:n]`` times the scale
+    ``mul``.  Exact operands and one IEEE multiply: the exact product rounded
+    once (``mul`` is NaN for a NaN scale, which makes the whole block NaN)."""
+    for k in range(n):
+        c = run[k]
+        out[o + k] = (decode_value32(c, P) if arith else table[c]) * mul
+
+
+@jit_inline
+def _decode_span(src, soff, o, j0, j1, L, bs, bits, scale_codes, P, arith, table, scale_table,
+                 run, out):
     acc = numba.uint64(0)
     for j in range(j0, j1):
-        # exact operands, one IEEE multiply: the exact product rounded once;
-        # scale_table[255] is NaN, so a NaN scale makes the whole block NaN
         mul = scale_table[scale_codes[j]]
         e = j * bs
         if (bs & 7) == 0 and e + bs <= L:
-            # a whole block of whole groups: a constant trip count where bs is
-            acc |= _decode_groups(src, soff, o, e, bs >> 3, bits, table, mul, out)
+            # a whole block of whole groups: constant trip counts where bs is
+            acc |= _unpack_groups(src, soff, e, bs >> 3, bits, run, 0)
+            _block_values(run, bs, P, arith, table, mul, out, o + e)
         else:
-            # codes before the first group boundary, whole groups, the rest
             end = min(e + bs, L)
-            g0 = min(e + ((-e) & 7), end)
-            ng = (end - g0) >> 3
-            acc |= _decode_codes(src, soff, o, e, g0, bits, table, mul, out)
-            acc |= _decode_groups(src, soff, o, g0, ng, bits, table, mul, out)
-            acc |= _decode_codes(src, soff, o, g0 + 8 * ng, end, bits, table, mul, out)
+            acc |= _unpack_block(src, soff, e, end, bits, run)
+            _block_values(run, end - e, P, arith, table, mul, out, o + e)
     return acc
 
 
 @jit_inline
-def decode_task(t, src, L, bs, G, bits, nbytes, scales, table, scale_table, out):
+def decode_task(t, src, L, bs, G, bits, nbytes, scales, P, arith, table, scale_table, scratch,
+                out):
     """Decode task t: codes of ``bits`` bits from the rows of ``nbytes`` bytes of
-    ``src`` into the (rows, L) array ``out``.  Returns the OR of the group
-    words and codes read, for the caller's range check."""
+    ``src`` into the (rows, L) array ``out``, each block's codes unpacked into
+    this thread's row of ``scratch`` first, then turned into values: by
+    :func:`decode_value32` where ``arith`` (it vectorizes), from ``table``
+    otherwise.  Returns the OR of the group words and codes read, for the
+    caller's range check."""
+    run = scratch[numba.get_thread_id()]
     if scales.shape[0] == 1:  # one row, as in encode_task: offsets LLVM can see
         j0 = numba.int64(t) * G
         acc = _decode_span(src, 0, 0, j0, min(j0 + G, scales.shape[1]), L, bs, bits, scales[0],
-                           table, scale_table, out)
+                           P, arith, table, scale_table, run, out)
     else:
         r, j0, j1 = _task(t, scales.shape[1], G)
-        acc = _decode_span(src, r * nbytes, r * L, j0, j1, L, bs, bits, scales[r], table,
-                           scale_table, out)
+        acc = _decode_span(src, r * nbytes, r * L, j0, j1, L, bs, bits, scales[r], P, arith,
+                           table, scale_table, run, out)
     return acc
 
 
+# The generic kernel looks values up in the table: decode_value32 with the
+# format as run-time data would compute its constants per element.
+_NO_PARAMS = (0,) * 16
+
+
 @_pjit
-def _decode_generic(src, L, bs, G, bits, nbytes, scales, table, scale_table, bad_mask, out):
+def _decode_generic(src, L, bs, G, bits, nbytes, scales, table, scale_table, bad_mask, scratch,
+                    out):
     bad = 0
     for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
-        acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, table, scale_table, out)
+        acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, _NO_PARAMS, False, table,
+                          scale_table, scratch, out)
         bad += (acc & bad_mask) != 0
     return bad
 
 
 @functools.lru_cache(maxsize=None)
-def _decode_kernel(bs, bits, bad_mask):
+def _decode_kernel(bs, bits, bad_mask, P):
     """The decode loop with the block size, code width and range-check mask as
-    constants (a zero mask, the usual case, drops the check altogether)."""
+    constants (a zero mask, the usual case, drops the check altogether), and
+    values by decode_value32 of the format ``P`` (None: by table lookup)."""
     G = blocks_per_task(bs)
     mask = np.uint64(bad_mask)
+    arith = P is not None
+    PK = P if arith else _NO_PARAMS
 
     @_pjit
-    def kernel(src, L, nbytes, scales, table, scale_table, out):
+    def kernel(src, L, nbytes, scales, table, scale_table, scratch, out):
         bad = 0
         for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
-            acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, table, scale_table, out)
+            acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, PK, arith, table,
+                              scale_table, scratch, out)
             bad += (acc & mask) != 0
         return bad
     return kernel
+
+
+def _decode_scratch(bs):
+    """One block of int32 codes per thread; rows 64 bytes further apart than a
+    block, so that no two threads write the same cache line."""
+    return np.empty((numba.get_num_threads(), bs + 16), np.int32)
 
 
 def _scale_table(dtype):
@@ -482,12 +521,14 @@ def decode_rows(src, L, bits, scales, bs, el, dtype, out=None, axis=-1):
             L, nbytes, scales = dst.size, src.size, scales.reshape(1, -1)
         st = _SCALE_TABLES[dtype]
         flat = dst.reshape(-1)
+        scratch = _decode_scratch(bs)
         if dst.size >= SPECIALIZE_MIN:
-            bad = _decode_kernel(bs, bits, int(bad_mask))(src.reshape(-1), L, nbytes, scales,
-                                                          table, st, flat)
+            P = el.params if value32_exact(el) else None
+            bad = _decode_kernel(bs, bits, int(bad_mask), P)(src.reshape(-1), L, nbytes, scales,
+                                                             table, st, scratch, flat)
         else:
             bad = _decode_generic(src.reshape(-1), L, bs, blocks_per_task(bs), bits, nbytes,
-                                  scales, table, st, bad_mask, flat)
+                                  scales, table, st, bad_mask, scratch, flat)
         if bad:
             return None
     if out is None:

@@ -411,6 +411,47 @@ def pow2_f32(k):
 
 
 @jit
+def decode_value32(c, P):
+    """The float32 value of the code ``c`` by arithmetic on its fields, in int32
+    and float32 operations with no table and no branch, so that a loop of them
+    vectorizes.  It equals :func:`decode_one` for every code of a format whose
+    values and the constants below are float32 normals; the block kernels use it
+    only where :func:`mxspec.elements.value32_exact` has checked that on every
+    code.  A code past the format's width is masked to it.
+
+    A float's exponent and mantissa fields, moved to float32's positions and
+    rebiased, are the value's float32 bits when the exponent field is nonzero;
+    a subnormal (field zero) is its mantissa times 2**(1 - bias - mbits), exact.
+    An integer code is sign-extended and scaled by 2**-(bits-2), exact.
+
+    >>> from mxspec import element_format
+    >>> P = element_format("fp8_e4m3").params
+    >>> [float(decode_value32(c, P)) for c in (0x7E, 0x5C, 0x01, 0xFF)]
+    [448.0, 24.0, 0.001953125, nan]
+    """
+    i32, f32 = numba.int32, np.float32
+    bits = P[P_BITS]
+    c = i32(i32(c) & i32((1 << bits) - 1))
+    if P[P_IS_INT]:
+        v = i32(i32(c << i32(32 - bits)) >> i32(32 - bits))  # two's complement
+        return f32(v) * f32(2.0 ** -(bits - 2))
+    m = P[P_MBITS]
+    if P[P_SIGNED]:
+        mag = i32(c & i32((1 << (bits - 1)) - 1))
+        sign = i32(i32(c >> i32(bits - 1)) << i32(31))
+    else:
+        mag, sign = c, i32(0)
+    normal = i32(i32(mag << i32(23 - m)) + i32((127 - P[P_BIAS]) << 23))
+    sub = _bitcast(f32(mag) * f32(2.0 ** (1 - P[P_BIAS] - m)), i32(0))
+    r = normal if mag >= i32(1 << m) or not P[P_SUBNORMALS] else sub
+    if P[P_HAS_INF]:
+        r = i32(0x7F800000) if mag == i32(P[P_INF_MAG]) else r
+    if P[P_HAS_NAN]:
+        r = i32(0x7FC00000) if mag >= i32(P[P_NAN_MIN_MAG]) else r  # decode_one's NaN
+    return _bitcast(i32(r | sign), f32(0))
+
+
+@jit
 def encode_rne32(y, P, ovf):
     """Round-to-nearest-even of the float32 ``y`` (already scaled, exactly) with
     the FPU's own rne: (code, ok), ``ok`` False for NaN/Inf and, under

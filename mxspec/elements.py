@@ -18,7 +18,7 @@ import numpy as np
 from numba import prange
 
 from . import policies
-from .core import decode_one, encode_span
+from .core import decode_one, decode_value32, encode_span
 from .formats import ElementFormat, element_format
 
 try:
@@ -105,6 +105,28 @@ def decode_table(fmt, dtype=np.float32) -> np.ndarray:
 
 
 _TABLES: dict = {}
+
+
+@numba.njit(cache=True)
+def _value32_kernel(P, n, out):
+    for c in range(n):
+        out[c] = decode_value32(c, P)
+
+
+@functools.lru_cache(maxsize=None)
+def value32_exact(fmt) -> bool:
+    """Whether :func:`mxspec.core.decode_value32` gives the bits of
+    ``decode_table(fmt, float32)`` for every code of ``fmt``, checked code by
+    code (at most 256): the block decoders compute values with it only then,
+    and look them up in the table otherwise.
+
+    >>> value32_exact("fp8_e4m3"), value32_exact("e8m0")
+    (True, False)
+    """
+    fmt = element_format(fmt)
+    got = np.empty(fmt.n_codes, np.float32)
+    _value32_kernel(fmt.params, fmt.n_codes, got)
+    return bool(np.array_equal(got.view(np.uint32), decode_table(fmt, np.float32).view(np.uint32)))
 
 _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
 
