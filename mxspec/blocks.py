@@ -267,15 +267,16 @@ def _decode_span(src, soff, o, j0, j1, L, bs, bits, scale_codes, P, arith, table
 
 @jit_inline
 def decode_task(t, src, L, bs, G, bits, nbytes, scales, P, arith, table, scale_table, scratch,
-                out):
+                out, one_row):
     """Decode task t: codes of ``bits`` bits from the rows of ``nbytes`` bytes of
     ``src`` into the (rows, L) array ``out``, each block's codes unpacked into
     this thread's row of ``scratch`` first, then turned into values: by
     :func:`decode_value32` where ``arith`` (it vectorizes), from ``table``
     otherwise.  Returns the OR of the group words and codes read, for the
-    caller's range check."""
+    caller's range check.  ``one_row``: ``scales`` has one row (a constant in
+    the specialized kernels, which then hold only the loop they run)."""
     run = scratch[numba.get_thread_id()]
-    if scales.shape[0] == 1:  # one row, as in encode_task: offsets LLVM can see
+    if one_row:  # one row, as in encode_task: offsets LLVM can see
         j0 = numba.int64(t) * G
         acc = _decode_span(src, 0, 0, j0, min(j0 + G, scales.shape[1]), L, bs, bits, scales[0],
                            P, arith, table, scale_table, run, out)
@@ -297,16 +298,22 @@ def _decode_generic(src, L, bs, G, bits, nbytes, scales, table, scale_table, bad
     bad = 0
     for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
         acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, _NO_PARAMS, False, table,
-                          scale_table, scratch, out)
+                          scale_table, scratch, out, scales.shape[0] == 1)
         bad += (acc & bad_mask) != 0
     return bad
 
 
 @functools.lru_cache(maxsize=None)
-def _decode_kernel(bs, bits, bad_mask, P):
+def _decode_kernel(bs, bits, bad_mask, P, one_row=True):
     """The decode loop with the block size, code width and range-check mask as
-    constants (a zero mask, the usual case, drops the check altogether), and
-    values by decode_value32 of the format ``P`` (None: by table lookup)."""
+    constants (a zero mask, the usual case, drops the check altogether), values
+    by decode_value32 of the format ``P`` (None: by table lookup), and for
+    ``scales`` of one row or of several (``one_row``).
+
+    One loop per kernel matters beyond size: the copy of a parallel kernel
+    that Numba caches is the one linked with its loop body and optimized a
+    second time, and the kernel that held both cases ran mxint4 at 2,070 M/s
+    from the cache against 5,300 freshly compiled; split, both run at 5,300."""
     G = blocks_per_task(bs)
     mask = np.uint64(bad_mask)
     arith = P is not None
@@ -317,7 +324,7 @@ def _decode_kernel(bs, bits, bad_mask, P):
         bad = 0
         for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
             acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, PK, arith, table,
-                              scale_table, scratch, out)
+                              scale_table, scratch, out, one_row)
             bad += (acc & mask) != 0
         return bad
     return kernel
@@ -524,8 +531,8 @@ def decode_rows(src, L, bits, scales, bs, el, dtype, out=None, axis=-1):
         scratch = _decode_scratch(bs)
         if dst.size >= SPECIALIZE_MIN:
             P = el.params if value32_exact(el) else None
-            bad = _decode_kernel(bs, bits, int(bad_mask), P)(src.reshape(-1), L, nbytes, scales,
-                                                             table, st, scratch, flat)
+            kernel = _decode_kernel(bs, bits, int(bad_mask), P, scales.shape[0] == 1)
+            bad = kernel(src.reshape(-1), L, nbytes, scales, table, st, scratch, flat)
         else:
             bad = _decode_generic(src.reshape(-1), L, bs, blocks_per_task(bs), bits, nbytes,
                                   scales, table, st, bad_mask, scratch, flat)

@@ -138,8 +138,8 @@ def test_arithmetic_kernel_equals_table_kernel(name, bits, dtype):
     table = _padded_table(f, dtype) if b == 8 else decode_table(f, dtype)
     st = _SCALE_TABLES[np.dtype(dtype)]
     arith, looked_up = np.empty(rows * L, dtype), np.empty(rows * L, dtype)
-    assert _decode_kernel(bs, b, 0, f.params)(src.reshape(-1), L, nbytes, scales, table, st,
-                                              _decode_scratch(bs), arith) == 0
+    kernel = _decode_kernel(bs, b, 0, f.params, False)  # seven rows of scales
+    assert kernel(src.reshape(-1), L, nbytes, scales, table, st, _decode_scratch(bs), arith) == 0
     assert _decode_generic(src.reshape(-1), L, bs, blocks_per_task(bs), b, nbytes, scales, table,
                            st, np.uint64(0), _decode_scratch(bs), looked_up) == 0
     assert np.array_equal(arith.view(np.uint8), looked_up.view(np.uint8))
