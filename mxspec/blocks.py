@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from . import policies
-from .bitstream import code_at, load_group, load_word, pack_span, spread_group
+from .bitstream import code_at, group_code, load_group, load_word, pack_span, spread_group
 from .core import (abs_bits_value, decode_value32, encode_span, float_abs_bits, is_float32,
                    jit, jit_inline)
 from .elements import as_float_input, check_codes, decode_table, random_bits, value32_exact
@@ -238,13 +238,43 @@ def _unpack_block(src, soff, e, end, bits, run):
 
 
 @jit_inline
-def _block_values(run, n, P, arith, table, mul, out, o):
-    """``out[o:o+n]``: the values of the codes ``run[0:n]`` times the scale
-    ``mul``.  Exact operands and one IEEE multiply: the exact product rounded
-    once (``mul`` is NaN for a NaN scale, which makes the whole block NaN)."""
+def _block_values(run, n, P, mul, out, o):
+    """``out[o:o+n]``: the values of the codes ``run[0:n]`` (decode_value32)
+    times the scale ``mul``.  Exact operands and one IEEE multiply: the exact
+    product rounded once (``mul`` is NaN for a NaN scale, which makes the whole
+    block NaN)."""
     for k in range(n):
-        c = run[k]
-        out[o + k] = (decode_value32(c, P) if arith else table[c]) * mul
+        out[o + k] = decode_value32(run[k], P) * mul
+
+
+@jit_inline
+def _lookup_codes(src, soff, o, lo, hi, bits, table, mul, out):
+    """The table path: codes lo .. hi one at a time, looked up."""
+    acc = numba.uint64(0)
+    for i in range(lo, hi):
+        c = code_at(src, soff, i, bits)
+        acc |= c
+        out[o + i] = table[c] * mul
+    return acc
+
+
+@jit_inline
+def _lookup_groups(src, soff, o, lo, ng, bits, table, mul, out):
+    """The table path: codes lo .. lo + 8*ng (lo a multiple of 8) a group word
+    at a time, each code looked up (no scratch: with a run-time width the
+    lanes of spread_group cost more than they save)."""
+    acc = numba.uint64(0)
+    for g in range(ng):
+        i = lo + 8 * g
+        b = soff + (i >> 3) * bits
+        w = load_word(src, b, numba.uint64(0)) if b + 8 <= src.size else \
+            load_group(src, b, bits)
+        if bits < 8:
+            w &= numba.uint64((1 << (8 * bits)) - 1)
+        acc |= w
+        for k in range(8):
+            out[o + i + k] = table[group_code(w, k, bits)] * mul
+    return acc
 
 
 @jit_inline
@@ -254,14 +284,24 @@ def _decode_span(src, soff, o, j0, j1, L, bs, bits, scale_codes, P, arith, table
     for j in range(j0, j1):
         mul = scale_table[scale_codes[j]]
         e = j * bs
-        if (bs & 7) == 0 and e + bs <= L:
-            # a whole block of whole groups: constant trip counts where bs is
-            acc |= _unpack_groups(src, soff, e, bs >> 3, bits, run, 0)
-            _block_values(run, bs, P, arith, table, mul, out, o + e)
+        whole = (bs & 7) == 0 and e + bs <= L  # whole groups: constant trip counts
+        end = e + bs if whole else min(e + bs, L)
+        if arith:
+            if whole:
+                acc |= _unpack_groups(src, soff, e, bs >> 3, bits, run, 0)
+                _block_values(run, bs, P, mul, out, o + e)
+            else:
+                acc |= _unpack_block(src, soff, e, end, bits, run)
+                _block_values(run, end - e, P, mul, out, o + e)
+        elif whole:
+            acc |= _lookup_groups(src, soff, o, e, bs >> 3, bits, table, mul, out)
         else:
-            end = min(e + bs, L)
-            acc |= _unpack_block(src, soff, e, end, bits, run)
-            _block_values(run, end - e, P, arith, table, mul, out, o + e)
+            # codes before the first group boundary, whole groups, the rest
+            g0 = min(e + ((-e) & 7), end)
+            ng = (end - g0) >> 3
+            acc |= _lookup_codes(src, soff, o, e, g0, bits, table, mul, out)
+            acc |= _lookup_groups(src, soff, o, g0, ng, bits, table, mul, out)
+            acc |= _lookup_codes(src, soff, o, g0 + 8 * ng, end, bits, table, mul, out)
     return acc
 
 
@@ -269,10 +309,10 @@ def _decode_span(src, soff, o, j0, j1, L, bs, bits, scale_codes, P, arith, table
 def decode_task(t, src, L, bs, G, bits, nbytes, scales, P, arith, table, scale_table, scratch,
                 out, one_row):
     """Decode task t: codes of ``bits`` bits from the rows of ``nbytes`` bytes of
-    ``src`` into the (rows, L) array ``out``, each block's codes unpacked into
-    this thread's row of ``scratch`` first, then turned into values: by
-    :func:`decode_value32` where ``arith`` (it vectorizes), from ``table``
-    otherwise.  Returns the OR of the group words and codes read, for the
+    ``src`` into the (rows, L) array ``out``.  Where ``arith``, each block's
+    codes are unpacked into this thread's row of ``scratch`` first, then turned
+    into values by :func:`decode_value32` (it vectorizes); otherwise each code
+    is looked up in ``table`` as it is read.  Returns the OR of the group words and codes read, for the
     caller's range check.  ``one_row``: ``scales`` has one row (a constant in
     the specialized kernels, which then hold only the loop they run)."""
     run = scratch[numba.get_thread_id()]
