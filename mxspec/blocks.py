@@ -198,19 +198,22 @@ def _encode_kernel(P, rule, zscale, infp, mode, ovf, nanp, irange, bs, bits):
 
 
 @jit_inline
+def _group_word(src, b, bits):
+    """The group of eight codes at byte ``b``: one 8-byte load where the array
+    has 8 bytes left (the bytes past the group masked off), else byte by byte."""
+    w = load_word(src, b, numba.uint64(0)) if b + 8 <= src.size else load_group(src, b, bits)
+    if bits < 8:
+        w &= numba.uint64((1 << (8 * bits)) - 1)
+    return w
+
+
+@jit_inline
 def _unpack_groups(src, soff, lo, ng, bits, run, r0):
     """Codes lo .. lo + 8*ng (lo a multiple of 8) into ``run[r0:]`` as int32,
     eight at a time (:func:`spread_group`).  Returns the OR of the words read."""
     acc = numba.uint64(0)
     for g in range(ng):
-        i = lo + 8 * g
-        b = soff + (i >> 3) * bits
-        # one 8-byte load where the array has 8 bytes left (the top bytes past
-        # the group are masked off), else byte by byte
-        w = load_word(src, b, numba.uint64(0)) if b + 8 <= src.size else \
-            load_group(src, b, bits)
-        if bits < 8:
-            w &= numba.uint64((1 << (8 * bits)) - 1)
+        w = _group_word(src, soff + ((lo >> 3) + g) * bits, bits)
         acc |= w
         spread_group(w, bits, run, r0 + 8 * g)
     return acc
@@ -240,9 +243,7 @@ def _unpack_block(src, soff, e, end, bits, run):
 @jit_inline
 def _block_values(run, n, P, mul, out, o):
     """``out[o:o+n]``: the values of the codes ``run[0:n]`` (decode_value32)
-    times the scale ``mul``.  Exact operands and one IEEE multiply: the exact
-    product rounded once (``mul`` is NaN for a NaN scale, which makes the whole
-    block NaN)."""
+    times the scale ``mul``."""
     for k in range(n):
         out[o + k] = decode_value32(run[k], P) * mul
 
@@ -266,11 +267,7 @@ def _lookup_groups(src, soff, o, lo, ng, bits, table, mul, out):
     acc = numba.uint64(0)
     for g in range(ng):
         i = lo + 8 * g
-        b = soff + (i >> 3) * bits
-        w = load_word(src, b, numba.uint64(0)) if b + 8 <= src.size else \
-            load_group(src, b, bits)
-        if bits < 8:
-            w &= numba.uint64((1 << (8 * bits)) - 1)
+        w = _group_word(src, soff + (i >> 3) * bits, bits)
         acc |= w
         for k in range(8):
             out[o + i + k] = table[group_code(w, k, bits)] * mul
@@ -282,6 +279,8 @@ def _decode_span(src, soff, o, j0, j1, L, bs, bits, scale_codes, P, arith, table
                  run, out):
     acc = numba.uint64(0)
     for j in range(j0, j1):
+        # exact operands, one IEEE multiply: the exact product rounded once;
+        # scale_table[255] is NaN, so a NaN scale makes the whole block NaN
         mul = scale_table[scale_codes[j]]
         e = j * bs
         whole = (bs & 7) == 0 and e + bs <= L  # whole groups: constant trip counts
@@ -312,9 +311,10 @@ def decode_task(t, src, L, bs, G, bits, nbytes, scales, P, arith, table, scale_t
     ``src`` into the (rows, L) array ``out``.  Where ``arith``, each block's
     codes are unpacked into this thread's row of ``scratch`` first, then turned
     into values by :func:`decode_value32` (it vectorizes); otherwise each code
-    is looked up in ``table`` as it is read.  Returns the OR of the group words and codes read, for the
-    caller's range check.  ``one_row``: ``scales`` has one row (a constant in
-    the specialized kernels, which then hold only the loop they run)."""
+    is looked up in ``table`` as it is read.  Returns the OR of the group words
+    and codes read, for the caller's range check.  ``one_row``: ``scales`` has
+    one row (a constant in the specialized kernels, which then hold only the
+    loop they run)."""
     run = scratch[numba.get_thread_id()]
     if one_row:  # one row, as in encode_task: offsets LLVM can see
         j0 = numba.int64(t) * G
