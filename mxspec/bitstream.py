@@ -22,7 +22,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .core import jit, jit_inline
+from .core import jit
 
 _U = numba.uint64
 
@@ -151,7 +151,7 @@ def squeeze8(w, bits):
     return (w & _U(0xFFFFFFFF)) | ((w >> _U(32 - 4 * b)) & _U(((1 << (4 * b)) - 1) << (4 * b)))
 
 
-@jit_inline
+@jit
 def pack_span(codes, coff, n, bits, dst, doff):
     """Pack ``codes[coff:coff+n]`` (each below 2**bits) into ``dst`` from byte
     ``doff`` on (a code boundary on a byte), zero-padding a last partial byte.

@@ -16,15 +16,16 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba import prange
 
-from . import policies
+from . import _parallel, policies
 from .bitstream import code_at, group_code, load_group, load_word, pack_span, spread_group
-from .core import (abs_bits_value, decode_value32, encode_span, float_abs_bits, is_float32,
-                   jit, jit_inline)
+from .core import (PASS_FAST32, PASS_RNE32, abs_bits_value, decode_value32, encode_full_span,
+                   fast32_pass, fast64_pass, float_abs_bits, is_float32, jit, pass_kind,
+                   rne32_pass)
 from .elements import as_float_input, check_codes, decode_table, random_bits, value32_exact
 from .formats import P_EMAX, MXFormat, mx_format
-from .scales import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, scale_code
+from .policies import R_IRANGE, R_MODE, R_NAN, R_OVF, R_RULE, R_ZSCALE, R_INF
+from .scales import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, ZERO_MIN, scale_code
 
 __all__ = ["MXArray", "encode", "decode"]
 
@@ -69,35 +70,37 @@ class MXArray:
                 f"block_size={self.block_size})")
 
 
-@jit_inline
-def encode_block(x, start, end, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, codes,
-                 coff):
-    """Encode x[start:end] as one block into codes[start-coff:end-coff]; returns
-    its scale code."""
-    # The largest |x| from an integer max over the abs bits: a branch-free
-    # reduction that vectorizes; NaN and Inf are read off the same maximum.
-    mbits = float_abs_bits(x[start])
-    for i in range(start, end):
-        mbits = max(mbits, float_abs_bits(x[i]))
-    ex = mbits >> 23
-    if is_float32(x) and rule == FLOOR and ex > 0 and ex < 255:
-        # the common case in integers: floor(log2 amax) is a normal float32
-        # amax's exponent field (scale_code gives the same, from float64)
-        sc = min(max(ex - 127 - P[P_EMAX], SCALE_MIN), SCALE_MAX) + 127
-    else:
-        sc = _block_scale(x, start, end, mbits, P, rule, zscale, infp)
-    if sc == E8M0_NAN:
-        for i in range(start, end):
-            codes[i - coff] = 0
-    else:
-        encode_span(x, start, end, sc - 127, P, mode, ovf, nanp, irange, rbits, codes, coff,
-                    codes, False)
-    return sc
+def _task_count(rows, nb, G):
+    return rows * ((nb + G - 1) // G)
 
 
 @jit
-def _block_scale(x, start, end, mbits, P, rule, zscale, infp):
-    """The scale code of block x[start:end] whose largest abs bits are mbits."""
+def fast_scale(x, start, end, P, zscale):
+    """The floor-rule scale code of block ``x[start:end]`` where integers alone
+    give it: the block's largest magnitude, an integer max over the abs bits (a
+    branch-free reduction that vectorizes), is a normal float, whose exponent
+    field is floor(log2 amax), or zero.  -1 where it is not (NaN, Inf, a
+    subnormal amax): the full path (:func:`block_scale`) decides those."""
+    mbits = float_abs_bits(x[start])
+    for i in range(start, end):
+        mbits = max(mbits, float_abs_bits(x[i]))
+    if mbits == 0:
+        return 0 if zscale == ZERO_MIN else 127
+    if is_float32(x):
+        ex, top, bias = numba.int64(mbits >> 23), 255, 127
+    else:
+        ex, top, bias = numba.int64(mbits >> 52), 2047, 1023
+    if ex == 0 or ex == top:
+        return -1
+    return min(max(ex - bias - P[P_EMAX], SCALE_MIN), SCALE_MAX) + 127
+
+
+@jit
+def block_scale(x, start, end, P, rule, zscale, infp):
+    """The scale code of block ``x[start:end]`` under any rule and input (SPEC.md 4)."""
+    mbits = float_abs_bits(x[start])
+    for i in range(start, end):
+        mbits = max(mbits, float_abs_bits(x[i]))
     amax = abs_bits_value(x[start], mbits)
     any_nan = amax != amax
     any_inf = amax == math.inf
@@ -110,9 +113,9 @@ def _block_scale(x, start, end, mbits, P, rule, zscale, infp):
     return scale_code(amax, any_nan, any_inf, P, rule, zscale, infp)
 
 
-# A parallel task is a run of whole blocks of one row, about this many elements;
-# its number of blocks is a multiple of 8, so that every task starts on a byte
-# of the packed stream whatever the code width (8 codes of b bits = b bytes).
+# A task is a run of whole blocks of one row, about this many elements; its
+# number of blocks is a multiple of 8, so that every task starts on a byte of
+# the packed stream whatever the code width (8 codes of b bits = b bytes).
 TASK_ELEMENTS = 4096
 
 
@@ -120,84 +123,121 @@ def blocks_per_task(bs: int) -> int:
     return max(8, TASK_ELEMENTS // bs // 8 * 8)
 
 
-@jit_inline
-def _task(t, nb, G):
-    """Task t of rows x runs of G blocks: (row, first block, end block)."""
+@jit
+def _task(t, nb, G, one_row):
+    """Task t of rows x runs of G blocks: (row, first block, end block).  With
+    one row (encode_rows folds rows whose blocks never straddle two into one)
+    a block starts at a plain multiple of bs, which LLVM vectorizes far better
+    than r * L + j * bs."""
+    if one_row:
+        j0 = numba.int64(t) * G
+        return numba.int64(0), j0, min(j0 + G, nb)
     tpr = (nb + G - 1) // G
     r = numba.int64(t) // tpr
     j0 = (numba.int64(t) - r * tpr) * G
     return r, j0, min(j0 + G, nb)
 
 
-@jit_inline
-def encode_task(t, x, L, bs, G, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, bits,
-                out, nbytes, scales, scratch):
-    """Encode task t of the (rows, L) array x: its scales, and its codes packed
-    at ``bits`` bits into the rows of ``nbytes`` bytes of ``out`` (8: one code
-    per byte, written in place; fewer: into this thread's row of ``scratch``,
-    then packed)."""
-    one_row = scales.shape[0] == 1
-    if one_row:
-        # encode_rows folds rows whose blocks never straddle two into one: then
-        # a block starts at a plain multiple of bs, from t * G, which LLVM
-        # vectorizes far better than from r * L + j * bs
-        r, j0 = 0, numba.int64(t) * G
-        j1 = min(j0 + G, scales.shape[1])
-    else:
-        r, j0, j1 = _task(t, scales.shape[1], G)
-    base = r * L
-    e0 = j0 * bs
-    e1 = min(j1 * bs, L)
-    direct = bits == 8
-    run = scratch[numba.get_thread_id()]
-    dst = out if direct else run
-    coff = 0 if direct else base + e0
-    if one_row:
-        for j in range(j0, j1):
-            s = j * bs
-            scales[0, j] = encode_block(x, s, s + bs if s + bs <= L else L, P, rule, zscale,
-                                        infp, mode, ovf, nanp, irange, rbits, dst, coff)
-    else:
-        for j in range(j0, j1):
-            s = base + j * bs
-            scales[r, j] = encode_block(x, s, min(s + bs, base + L), P, rule, zscale, infp,
-                                        mode, ovf, nanp, irange, rbits, dst, coff)
-    if not direct:
-        pack_span(run, 0, e1 - e0, bits, out, r * nbytes + ((e0 * bits) >> 3))
-
-
-_pjit = numba.njit(cache=True, nogil=True, parallel=True)
-
-
-def _scratch(bs, bits):
-    """One run of a task's blocks of unpacked codes per thread (none for 8 bits)."""
-    return np.empty((numba.get_num_threads(), 0 if bits == 8 else blocks_per_task(bs) * bs),
-                    np.uint8)
-
-
-@_pjit
-def _encode_generic(x, L, bs, G, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, bits,
-                    out, nbytes, scales, scratch):
-    for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
-        encode_task(t, x, L, bs, G, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits, bits,
-                    out, nbytes, scales, scratch)
-
-
 @functools.lru_cache(maxsize=None)
-def _encode_kernel(P, rule, zscale, infp, mode, ovf, nanp, irange, bs, bits):
-    """The same loop with the format, policies, block size and code width as
-    constants, so that LLVM folds them away and vectorizes the block loops."""
-    G = blocks_per_task(bs)
+def _encode_kernel(kind, packed, spec=None):
+    """The block encode loop over tasks ``t0 .. t1-1`` with the element pass
+    ``kind`` (``core.PASS_*``), for the floor rule.  ``spec``: None (the record,
+    block size and code width read at run time: one compile for every format),
+    or (record, block size, code width) frozen in as constants for LLVM to
+    fold (large arrays).  Each task's codes are packed at ``bits`` bits into
+    the rows of ``nbytes`` bytes of ``out`` (8: one code per byte, written in
+    place).  A task with a block that the fast scale or the pass declines is
+    marked in ``redo`` and counted; :func:`_encode_full` redoes it.  ``packed``:
+    whether ``bits`` < 8 (a kernel for one code per byte has no packer)."""
+    generic = spec is None
 
-    @_pjit
-    def kernel(x, L, rbits, out, nbytes, scales, scratch):
-        for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
-            encode_task(t, x, L, bs, G, P, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
-                        bits, out, nbytes, scales, scratch)
+    @jit
+    def kernel(t0, t1, x, L, R, bs_, bits_, rbits, out, nbytes, scales, redo):
+        if generic:
+            P, pol = R
+            bs, bits = bs_, bits_
+        else:
+            P, pol, bs, bits = spec
+        direct = not packed  # one code per byte, straight into out
+        mode, ovf, irange, zscale = pol[R_MODE], pol[R_OVF], pol[R_IRANGE], pol[R_ZSCALE]
+        G = max(8, TASK_ELEMENTS // bs // 8 * 8)
+        nb = scales.shape[1]
+        one_row = scales.shape[0] == 1
+        if packed:  # a task's codes, one per byte, before they are packed
+            dst = np.empty(G * bs, np.uint8)
+        else:
+            dst = out
+        nredo = 0
+        for t in range(t0, t1):
+            r, j0, j1 = _task(t, nb, G, one_row)
+            base = r * L
+            e0 = j0 * bs
+            coff = 0 if direct else base + e0
+            ok = True
+            for j in range(j0, j1):
+                s = base + j * bs
+                e = min(s + bs, base + L)
+                sc = fast_scale(x, s, e, P, zscale)
+                if sc < 0 or (kind == PASS_RNE32 and sc > 126 + 127):
+                    ok = False
+                    break
+                scales[r, j] = sc
+                if kind == PASS_RNE32:
+                    ns = rne32_pass(x, s, e, sc - 127, P, ovf, dst, coff)
+                elif kind == PASS_FAST32:
+                    ns = fast32_pass(x, s, e, sc - 127, P, mode, ovf, irange, dst, coff)
+                else:
+                    ns = fast64_pass(x, s, e, sc - 127, P, mode, ovf, irange, rbits, dst, coff)
+                if ns:
+                    ok = False
+                    break
+            if ok and packed:
+                pack_span(dst, 0, min(j1 * bs, L) - e0, bits, out,
+                          r * nbytes + ((e0 * bits) >> 3))
+            redo[t] = not ok
+            nredo += not ok
+        return nredo
     return kernel
 
 
-@jit_inline
+@jit
+def _encode_full(t0, t1, x, L, R, bs, bits, rbits, out, nbytes, scales, redo):
+    """The tasks marked in ``redo``, every block and element decided: the
+    scale by :func:`block_scale` (any rule, NaN, Inf, subnormals), the
+    elements by the full path where the fast one declines."""
+    P, pol = R
+    mode, ovf, nanp, irange = pol[R_MODE], pol[R_OVF], pol[R_NAN], pol[R_IRANGE]
+    rule, zscale, infp = pol[R_RULE], pol[R_ZSCALE], pol[R_INF]
+    G = max(8, TASK_ELEMENTS // bs // 8 * 8)
+    nb = scales.shape[1]
+    one_row = scales.shape[0] == 1
+    direct = bits == 8
+    run = np.empty(0 if direct else G * bs, np.uint8)
+    dst = out if direct else run
+    for t in range(t0, t1):
+        if not redo[t]:
+            continue
+        r, j0, j1 = _task(t, nb, G, one_row)
+        base = r * L
+        e0 = j0 * bs
+        coff = 0 if direct else base + e0
+        for j in range(j0, j1):
+            s = base + j * bs
+            e = min(s + bs, base + L)
+            sc = block_scale(x, s, e, P, rule, zscale, infp)
+            scales[r, j] = sc
+            if sc == E8M0_NAN:
+                for i in range(s, e):
+                    dst[i - coff] = 0
+            else:
+                encode_full_span(x, s, e, sc - 127, P, mode, ovf, nanp, irange, rbits, dst,
+                                 coff)
+        if not direct:
+            pack_span(run, 0, min(j1 * bs, L) - e0, bits, out, r * nbytes + ((e0 * bits) >> 3))
+    return 0
+
+
+@jit
 def _group_word(src, b, bits):
     """The group of eight codes at byte ``b``: one 8-byte load where the array
     has 8 bytes left (the bytes past the group masked off), else byte by byte."""
@@ -207,7 +247,7 @@ def _group_word(src, b, bits):
     return w
 
 
-@jit_inline
+@jit
 def _unpack_groups(src, soff, lo, ng, bits, run, r0):
     """Codes lo .. lo + 8*ng (lo a multiple of 8) into ``run[r0:]`` as int32,
     eight at a time (:func:`spread_group`).  Returns the OR of the words read."""
@@ -219,7 +259,7 @@ def _unpack_groups(src, soff, lo, ng, bits, run, r0):
     return acc
 
 
-@jit_inline
+@jit
 def _unpack_block(src, soff, e, end, bits, run):
     """Codes e .. end of the stream at byte ``soff`` into ``run[0:end-e]`` as
     int32: those before the first group boundary one by one, whole groups a
@@ -240,15 +280,7 @@ def _unpack_block(src, soff, e, end, bits, run):
     return acc
 
 
-@jit_inline
-def _block_values(run, n, P, mul, out, o):
-    """``out[o:o+n]``: the values of the codes ``run[0:n]`` (decode_value32)
-    times the scale ``mul``."""
-    for k in range(n):
-        out[o + k] = decode_value32(run[k], P) * mul
-
-
-@jit_inline
+@jit
 def _lookup_codes(src, soff, o, lo, hi, bits, table, mul, out):
     """The table path: codes lo .. hi one at a time, looked up."""
     acc = numba.uint64(0)
@@ -259,7 +291,7 @@ def _lookup_codes(src, soff, o, lo, hi, bits, table, mul, out):
     return acc
 
 
-@jit_inline
+@jit
 def _lookup_groups(src, soff, o, lo, ng, bits, table, mul, out):
     """The table path: codes lo .. lo + 8*ng (lo a multiple of 8) a group word
     at a time, each code looked up (no scratch: with a run-time width the
@@ -274,106 +306,76 @@ def _lookup_groups(src, soff, o, lo, ng, bits, table, mul, out):
     return acc
 
 
-@jit_inline
-def _decode_span(src, soff, o, j0, j1, L, bs, bits, scale_codes, P, arith, table, scale_table,
-                 run, out):
-    acc = numba.uint64(0)
-    for j in range(j0, j1):
-        # exact operands, one IEEE multiply: the exact product rounded once;
-        # scale_table[255] is NaN, so a NaN scale makes the whole block NaN
-        mul = scale_table[scale_codes[j]]
-        e = j * bs
-        whole = (bs & 7) == 0 and e + bs <= L  # whole groups: constant trip counts
-        end = e + bs if whole else min(e + bs, L)
-        if arith:
-            if whole:
-                acc |= _unpack_groups(src, soff, e, bs >> 3, bits, run, 0)
-                _block_values(run, bs, P, mul, out, o + e)
-            else:
-                acc |= _unpack_block(src, soff, e, end, bits, run)
-                _block_values(run, end - e, P, mul, out, o + e)
-        elif whole:
-            acc |= _lookup_groups(src, soff, o, e, bs >> 3, bits, table, mul, out)
-        else:
-            # codes before the first group boundary, whole groups, the rest
-            g0 = min(e + ((-e) & 7), end)
-            ng = (end - g0) >> 3
-            acc |= _lookup_codes(src, soff, o, e, g0, bits, table, mul, out)
-            acc |= _lookup_groups(src, soff, o, g0, ng, bits, table, mul, out)
-            acc |= _lookup_codes(src, soff, o, g0 + 8 * ng, end, bits, table, mul, out)
-    return acc
-
-
-@jit_inline
-def decode_task(t, src, L, bs, G, bits, nbytes, scales, P, arith, table, scale_table, scratch,
-                out, one_row):
-    """Decode task t: codes of ``bits`` bits from the rows of ``nbytes`` bytes of
-    ``src`` into the (rows, L) array ``out``.  Where ``arith``, each block's
-    codes are unpacked into this thread's row of ``scratch`` first, then turned
-    into values by :func:`decode_value32` (it vectorizes); otherwise each code
-    is looked up in ``table`` as it is read.  Returns the OR of the group words
-    and codes read, for the caller's range check.  ``one_row``: ``scales`` has
-    one row (a constant in the specialized kernels, which then hold only the
-    loop they run)."""
-    run = scratch[numba.get_thread_id()]
-    if one_row:  # one row, as in encode_task: offsets LLVM can see
-        j0 = numba.int64(t) * G
-        acc = _decode_span(src, 0, 0, j0, min(j0 + G, scales.shape[1]), L, bs, bits, scales[0],
-                           P, arith, table, scale_table, run, out)
-    else:
-        r, j0, j1 = _task(t, scales.shape[1], G)
-        acc = _decode_span(src, r * nbytes, r * L, j0, j1, L, bs, bits, scales[r], P, arith,
-                           table, scale_table, run, out)
-    return acc
-
-
 # The generic kernel looks values up in the table: decode_value32 with the
 # format as run-time data would compute its constants per element.
 _NO_PARAMS = (0,) * 16
 
 
-@_pjit
-def _decode_generic(src, L, bs, G, bits, nbytes, scales, table, scale_table, bad_mask, scratch,
-                    out):
-    bad = 0
-    for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
-        acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, _NO_PARAMS, False, table,
-                          scale_table, scratch, out, scales.shape[0] == 1)
-        bad += (acc & bad_mask) != 0
-    return bad
-
-
 @functools.lru_cache(maxsize=None)
-def _decode_kernel(bs, bits, bad_mask, P, one_row=True):
-    """The decode loop with the block size, code width and range-check mask as
-    constants (a zero mask, the usual case, drops the check altogether), values
-    by decode_value32 of the format ``P`` (None: by table lookup), and for
-    ``scales`` of one row or of several (``one_row``).
+def _decode_kernel(spec=None):
+    """The decode loop over tasks ``t0 .. t1-1``: codes of ``bits`` bits from
+    the rows of ``nbytes`` bytes of ``src`` into the (rows, L) array ``out``,
+    each block's values times its scale (``scale_table[255]`` is NaN, so a NaN
+    scale makes the whole block NaN).  Returns how many tasks read a code
+    with a bit in ``mask`` (a code past the format).
 
-    One loop per kernel matters beyond size: the copy of a parallel kernel
-    that Numba caches is the one linked with its loop body and optimized a
-    second time, and the kernel that held both cases ran mxint4 at 2,070 M/s
-    from the cache against 5,300 freshly compiled; split, both run at 5,300."""
-    G = blocks_per_task(bs)
-    mask = np.uint64(bad_mask)
-    arith = P is not None
-    PK = P if arith else _NO_PARAMS
+    ``spec``: None for the generic kernel (everything at run time, each code
+    read and looked up in ``table`` one at a time), or (block size, code width,
+    mask, format params or None, one row of scales) as constants: with params,
+    each block's codes are unpacked eight at a time and turned into values by
+    :func:`decode_value32` (it vectorizes), without, looked up a group word at
+    a time; a zero mask drops the range check."""
+    generic = spec is None
+    cbs, cbits, cmask, cP, cone = (0, 8, 0, None, True) if generic else spec
+    arith = cP is not None
+    PK = cP if arith else _NO_PARAMS
+    cmask = np.uint64(cmask)
 
-    @_pjit
-    def kernel(src, L, nbytes, scales, table, scale_table, scratch, out):
+    @jit
+    def kernel(t0, t1, src, L, bs_, bits_, nbytes, scales, table, scale_table, mask_, out):
+        if generic:
+            bs, bits, mask, one_row = bs_, bits_, mask_, scales.shape[0] == 1
+        else:
+            bs, bits, mask, one_row = cbs, cbits, cmask, cone
+        G = max(8, TASK_ELEMENTS // bs // 8 * 8)
+        nb = scales.shape[1]
+        if arith:  # one block of codes as int32 lanes
+            run = np.empty(bs + 16, np.int32)
         bad = 0
-        for t in prange(scales.shape[0] * ((scales.shape[1] + G - 1) // G)):
-            acc = decode_task(t, src, L, bs, G, bits, nbytes, scales, PK, arith, table,
-                              scale_table, scratch, out, one_row)
+        for t in range(t0, t1):
+            r, j0, j1 = _task(t, nb, G, one_row)
+            soff, o = r * nbytes, r * L
+            acc = numba.uint64(0)
+            for j in range(j0, j1):
+                # exact operands, one IEEE multiply: the exact product rounded once
+                mul = scale_table[scales[r, j]]
+                e = j * bs
+                whole = (bs & 7) == 0 and e + bs <= L  # whole groups: constant trip counts
+                end = e + bs if whole else min(e + bs, L)
+                if generic:  # one code at a time: the smallest kernel to compile
+                    for i in range(e, end):
+                        c = code_at(src, soff, i, bits)
+                        acc |= c
+                        out[o + i] = table[c] * mul
+                elif arith:
+                    if whole:
+                        acc |= _unpack_groups(src, soff, e, bs >> 3, bits, run, 0)
+                    else:
+                        acc |= _unpack_block(src, soff, e, end, bits, run)
+                    for k in range(end - e):
+                        out[o + e + k] = decode_value32(run[k], PK) * mul
+                elif whole:
+                    acc |= _lookup_groups(src, soff, o, e, bs >> 3, bits, table, mul, out)
+                else:
+                    # codes before the first group boundary, whole groups, the rest
+                    g0 = min(e + ((-e) & 7), end)
+                    ng = (end - g0) >> 3
+                    acc |= _lookup_codes(src, soff, o, e, g0, bits, table, mul, out)
+                    acc |= _lookup_groups(src, soff, o, g0, ng, bits, table, mul, out)
+                    acc |= _lookup_codes(src, soff, o, g0 + 8 * ng, end, bits, table, mul, out)
             bad += (acc & mask) != 0
         return bad
     return kernel
-
-
-def _decode_scratch(bs):
-    """One block of int32 codes per thread; rows 64 bytes further apart than a
-    block, so that no two threads write the same cache line."""
-    return np.empty((numba.get_num_threads(), bs + 16), np.int32)
 
 
 def _scale_table(dtype):
@@ -424,8 +426,9 @@ def encode(x, fmt, axis: int = -1, block_size: int = 32, rounding: str = "rne",
 
 
 # Arrays this long get kernels specialized to their format, policies and block
-# size; shorter ones share generic kernels (compiled once), so that a test
-# sweeping many formats and policies does not compile a variant for each.
+# size (compiled on first use, about a second each); shorter ones share generic
+# kernels (compiled once), so that a test sweeping many formats and policies
+# does not compile a variant for each.
 SPECIALIZE_MIN = 1 << 20
 
 
@@ -439,15 +442,14 @@ def encode_rows(x, f: MXFormat, axis, block_size, bits, rounding, scale_rule, ov
         raise ValueError("x must have at least one dimension (an MX block runs along an axis)")
     ax = _norm_axis(axis, a.ndim)
     bs = _check_block_size(block_size)
-    ids = (policies.check("scale_rule", scale_rule), policies.check("zero_scale", zero_scale),
-           policies.check("inf", inf), policies.check("rounding", rounding),
-           policies.check("overflow", overflow), policies.check("nan", nan),
-           policies.check("int_range", int_range))
+    R = policies.record(f.element.params, rounding, overflow, nan, int_range, scale_rule,
+                        zero_scale, inf)
+    mode = R[1][R_MODE]
     moved = np.ascontiguousarray(np.moveaxis(a, ax, -1))
     L = moved.shape[-1]
     rows = moved.size // L if L else 0
     nb = -(-L // bs)
-    if ids[3] == policies.STOCHASTIC:
+    if mode == policies.STOCHASTIC:
         r = random_bits(a.size, seed, rbits)
         r = np.ascontiguousarray(np.moveaxis(r.reshape(a.shape), ax, -1)).reshape(-1)
     else:
@@ -458,18 +460,25 @@ def encode_rows(x, f: MXFormat, axis, block_size, bits, rounding, scale_rule, ov
     out = np.empty(moved.shape[:-1] + (nbytes,), np.uint8)
     scales = np.empty(moved.shape[:-1] + (nb,), np.uint8)
     flat = moved.reshape(-1)
-    # Rows that end on a block and on a byte concatenate into one row with the
-    # same blocks and the same bytes: the kernels' fast one-row case.
-    kr, kL, knb = (1, flat.size, rows * nb) if L % bs == 0 and (L * bits) % 8 == 0 \
-        else (rows, L, nb)
-    P = f.element.params
-    o, kbytes, ksc = out.reshape(-1), (kL * bits + 7) // 8, scales.reshape(kr, knb)
-    scratch = _scratch(bs, bits)
-    if flat.size >= SPECIALIZE_MIN:
-        _encode_kernel(P, *ids, bs, bits)(flat, kL, r, o, kbytes, ksc, scratch)
-    elif flat.size:
-        _encode_generic(flat, kL, bs, blocks_per_task(bs), P, *ids, r, bits, o, kbytes, ksc,
-                        scratch)
+    if flat.size:
+        # Rows that end on a block and on a byte concatenate into one row with
+        # the same blocks and the same bytes: the kernels' fast one-row case.
+        kr, kL, knb = (1, flat.size, rows * nb) if L % bs == 0 and (L * bits) % 8 == 0 \
+            else (rows, L, nb)
+        o, kbytes, ksc = out.reshape(-1), (kL * bits + 7) // 8, scales.reshape(kr, knb)
+        ntasks = _task_count(kr, knb, blocks_per_task(bs))
+        args = (flat, kL, R, bs, bits, r, o, kbytes, ksc)
+        if R[1][R_RULE] == FLOOR:
+            kind = pass_kind(flat.dtype, R[0], mode, R[1][R_IRANGE])
+            kernel = _encode_kernel(kind, bits < 8, (R[0], R[1], bs, bits)
+                                    if flat.size >= SPECIALIZE_MIN else None)
+            redo = np.empty(ntasks, np.bool_)
+            todo = _parallel.run(kernel, ntasks, *args, redo, work=flat.size)
+        else:  # the ceil and even rules: the full path decides every block
+            redo = np.ones(ntasks, np.bool_)
+            todo = ntasks
+        if todo:
+            _parallel.run(_encode_full, ntasks, *args, redo, work=flat.size)
     return out, scales, ax, bs
 
 
@@ -568,14 +577,13 @@ def decode_rows(src, L, bits, scales, bs, el, dtype, out=None, axis=-1):
             L, nbytes, scales = dst.size, src.size, scales.reshape(1, -1)
         st = _SCALE_TABLES[dtype]
         flat = dst.reshape(-1)
-        scratch = _decode_scratch(bs)
+        spec = None
         if dst.size >= SPECIALIZE_MIN:
-            P = el.params if value32_exact(el) else None
-            kernel = _decode_kernel(bs, bits, int(bad_mask), P, scales.shape[0] == 1)
-            bad = kernel(src.reshape(-1), L, nbytes, scales, table, st, scratch, flat)
-        else:
-            bad = _decode_generic(src.reshape(-1), L, bs, blocks_per_task(bs), bits, nbytes,
-                                  scales, table, st, bad_mask, scratch, flat)
+            spec = (bs, bits, int(bad_mask), el.params if value32_exact(el) else None,
+                    scales.shape[0] == 1)
+        ntasks = _task_count(scales.shape[0], scales.shape[1], blocks_per_task(bs))
+        bad = _parallel.run(_decode_kernel(spec), ntasks, src.reshape(-1), L, bs, bits, nbytes,
+                            scales, table, st, bad_mask, flat, work=dst.size)
         if bad:
             return None
     if out is None:

@@ -18,6 +18,7 @@ and Slice-and-Scale all go through these functions.
 from __future__ import annotations
 
 import math
+from types import FunctionType
 
 import numba
 import numpy as np
@@ -34,12 +35,39 @@ from .policies import (DOWN, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP
 CLS_ZERO, CLS_FINITE, CLS_INF, CLS_NAN = 0, 1, 2, 3
 F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scaled range
 
-jit = numba.njit(cache=True, nogil=True)
-# For the thin loops between a specialized kernel and the per-element code:
-# inlined into the kernel's own Numba IR, so that the kernel's constants (the
-# format, the policies) reach the loops and LLVM specializes and vectorizes
-# them.  Kept to a few small functions: inlining at this level costs compile time.
-jit_inline = numba.njit(cache=True, nogil=True, inline="always")
+# Every function is compiled on its own and cached; LLVM inlines the small ones
+# into the kernels that call them.  (Numba IR inlining, inline="always", made a
+# cold compile several times slower.)  numpy's error model: no division in
+# mxspec can see a zero divisor, and without Python's ZeroDivisionError checks
+# a function compiles faster and its loops vectorize more readily.
+jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+_INTERPRETED: dict = {}
+
+
+def interpreted(fn):
+    """The jitted function ``fn`` as plain Python: its own source, run by the
+    interpreter, with every jitted function it calls run the same way.  For
+    one-off answers from Python (a table of at most 256 codes, a yes or no),
+    which would otherwise wait for a compile; the code is the same, so tests
+    of the compiled function check it too.  Not for functions that use the
+    intrinsics below.
+
+    >>> from mxspec import element_format
+    >>> interpreted(decode_one)(0x7E, element_format("fp8_e4m3").params)
+    448.0
+    """
+    f = _INTERPRETED.get(fn)
+    if f is None:
+        py = fn.py_func
+        g = dict(py.__globals__)
+        f = FunctionType(py.__code__, g, py.__name__, py.__defaults__, py.__closure__)
+        _INTERPRETED[fn] = f
+        for name, value in g.items():
+            if isinstance(value, numba.core.registry.CPUDispatcher):
+                g[name] = interpreted(value)
+    return f
 
 
 @intrinsic
@@ -501,8 +529,54 @@ def _ov_is_float32(x):
     return lambda x: f32
 
 
-@jit_inline
-def _fast_pass_wide(x, lo, hi, shift, P, mode, ovf, irange, rbits, codes, coff):
+# The element passes a kernel can run (SPEC.md 2.9).  A kernel is built for one
+# pass (its number a compile-time constant, so that Numba compiles only that
+# pass); whatever a pass declines goes to the full path in a second kernel,
+# which is compiled only when something is declined.
+PASS_RNE32, PASS_FAST32, PASS_FAST64 = range(3)
+
+
+def pass_kind(dtype, P, mode, irange) -> int:
+    """The fast pass for input of ``dtype`` under ``mode``: :func:`encode_rne32`
+    for float32 and rne where it applies to the format at all (a block's shift
+    is checked in the kernel), :func:`encode_fast32` for float32 otherwise,
+    :func:`encode_fast` (int64 lanes, every dtype and stochastic) else."""
+    f32 = np.dtype(dtype) == np.float32
+    if f32 and mode == RNE and interpreted(rne32_applies)(P, 0, irange):
+        return PASS_RNE32
+    if f32 and mode != STOCHASTIC:
+        return PASS_FAST32
+    return PASS_FAST64
+
+
+@jit
+def rne32_pass(x, lo, hi, shift, P, ovf, codes, coff):
+    """``x[lo:hi] * 2**-shift`` (float32, ``rne32_applies``) into
+    ``codes[lo-coff:hi-coff]`` by :func:`encode_rne32`; the number declined."""
+    m = pow2_f32(-shift)  # exact
+    nslow = 0
+    for i in range(lo, hi):
+        c, ok = encode_rne32(x[i] * m, P, ovf)
+        codes[i - coff] = c
+        nslow += not ok
+    return nslow
+
+
+@jit
+def fast32_pass(x, lo, hi, shift, P, mode, ovf, irange, codes, coff):
+    """The same by :func:`encode_fast32` (float32, any mode but stochastic)."""
+    nslow = 0
+    for i in range(lo, hi):
+        c, ok = encode_fast32(_bitcast(x[i], np.int32(0)), shift, P, mode, ovf, irange)
+        codes[i - coff] = c
+        nslow += not ok
+    return nslow
+
+
+@jit
+def fast64_pass(x, lo, hi, shift, P, mode, ovf, irange, rbits, codes, coff):
+    """The same by :func:`encode_fast` (float32 or float64, any mode;
+    ``rbits`` is empty unless the mode is stochastic)."""
     use_r = rbits.size > 0
     nslow = 0
     for i in range(lo, hi):
@@ -513,75 +587,26 @@ def _fast_pass_wide(x, lo, hi, shift, P, mode, ovf, irange, rbits, codes, coff):
     return nslow
 
 
-@jit_inline
-def _rne32_pass(x, lo, hi, shift, P, ovf, codes, coff):
-    m = pow2_f32(-shift)  # exact
-    nslow = 0
-    for i in range(lo, hi):
-        c, ok = encode_rne32(np.float32(x[i]) * m, P, ovf)
-        codes[i - coff] = c
-        nslow += not ok
-    return nslow
-
-
-@jit_inline
-def _fast32_pass(x, lo, hi, shift, P, mode, ovf, irange, codes, coff):
-    nslow = 0
-    for i in range(lo, hi):
-        c, ok = encode_fast32(_bitcast(np.float32(x[i]), np.int32(0)), shift, P, mode, ovf,
-                              irange)
-        codes[i - coff] = c
-        nslow += not ok
-    return nslow
-
-
-@jit_inline
-def encode_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff, flags,
-                want_flags):
-    """Encode ``x[lo:hi] * 2**-shift`` into ``codes[lo-coff:hi-coff]`` (and
-    ``flags``, indexed alike).
-
-    Without flags, a branch-free pass that vectorizes does the common case, and
-    a second pass re-encodes, through the full path, only the elements it could
-    not decide.  The branch-free pass is :func:`encode_fast` (int64 lanes), or
-    for float32 input :func:`encode_fast32` (int32 lanes) or, for rne,
-    :func:`encode_rne32`.  ``rbits`` is empty unless the mode is stochastic.
-    Each pass is a small function of one loop, inlined in Numba IR like this
-    function, so that a specialized kernel's constants pick the pass and fold
-    into its loop."""
-    nslow = 0
-    if want_flags:
-        _encode_with_flags(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff,
-                           flags)
-    elif is_float32(x) and mode == RNE and rne32_applies(P, shift, irange):
-        nslow += _rne32_pass(x, lo, hi, shift, P, ovf, codes, coff)
-    elif is_float32(x) and mode != STOCHASTIC:
-        nslow += _fast32_pass(x, lo, hi, shift, P, mode, ovf, irange, codes, coff)
-    else:
-        nslow += _fast_pass_wide(x, lo, hi, shift, P, mode, ovf, irange, rbits, codes, coff)
-    if nslow:
-        _redo_declined(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff)
-
-
 @jit
-def _encode_with_flags(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff, flags):
-    use_r = rbits.size > 0
-    for i in range(lo, hi):
-        r = rbits[i] if use_r else numba.uint32(0)
-        c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
-        codes[i - coff] = c
-        flags[i - coff] = f
-
-
-@jit
-def _redo_declined(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff):
-    """The second pass of :func:`encode_span`, kept out of line: it is rare, and
-    a small encode_span is one that LLVM inlines into each specialized kernel."""
+def encode_full_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff):
+    """``x[lo:hi] * 2**-shift`` into ``codes[lo-coff:hi-coff]``, every element
+    decided: :func:`encode_fast` where it decides, the full path
+    (:func:`encode_scaled`) elsewhere."""
     use_r = rbits.size > 0
     for i in range(lo, hi):
         r = rbits[i] if use_r else numba.uint32(0)
         c, ok = encode_fast(np.float64(x[i]), shift, P, mode, ovf, irange, r)
         if not ok:
             c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
-        # every code is rewritten: the fast paths decline different inputs
         codes[i - coff] = c
+
+
+@jit
+def encode_flags_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff, flags):
+    """The full path on every element, with its exception flags."""
+    use_r = rbits.size > 0
+    for i in range(lo, hi):
+        r = rbits[i] if use_r else numba.uint32(0)
+        c, f = encode_scaled(np.float64(x[i]), shift, P, mode, ovf, nanp, irange, r)
+        codes[i - coff] = c
+        flags[i - coff] = f

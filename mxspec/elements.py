@@ -15,11 +15,13 @@ import functools
 
 import numba
 import numpy as np
-from numba import prange
 
-from . import policies
-from .core import decode_one, decode_value32, encode_span
+from . import _parallel, policies
+from .core import (PASS_FAST32, PASS_RNE32, decode_one, decode_value32, encode_flags_span,
+                   encode_full_span, fast32_pass, fast64_pass, interpreted, jit, pass_kind,
+                   rne32_pass)
 from .formats import ElementFormat, element_format
+from .policies import R_IRANGE, R_MODE, R_NAN, R_OVF
 
 try:
     import ml_dtypes
@@ -30,64 +32,109 @@ except ImportError:  # pragma: no cover - ml_dtypes is a hard dependency
 __all__ = ["encode_elements", "decode_elements", "decode_table", "as_float_input",
            "random_bits"]
 
-_pjit = numba.njit(cache=True, nogil=True, parallel=True)
-
-
-CHUNK = 4096  # elements per parallel task
-
-
-@_pjit
-def _encode_generic(x, P, mode, ovf, nanp, irange, rbits, codes, flags, want_flags):
-    n = x.size
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = numba.int64(ch) * CHUNK
-        encode_span(x, lo, min(lo + CHUNK, n), 0, P, mode, ovf, nanp, irange, rbits, codes, 0,
-                    flags, want_flags)
-
-
-# Arrays this long get a kernel specialized to their format and policies; shorter
-# ones share one generic kernel (compiled once), so that a test sweeping many
-# formats and policies does not compile a variant for each.  Both run the same
-# core functions, and tests/test_elements_exhaustive.py checks that they agree.
-SPECIALIZE_MIN = 1 << 20
+CHUNK = 4096  # elements per task
 
 
 @functools.lru_cache(maxsize=None)
-def encode_kernel(P, mode, ovf, nanp, irange, want_flags):
-    """A parallel encode loop with the format and every policy frozen in as
-    compile-time constants, so that LLVM folds them away and vectorizes the
-    common case.  Numba caches each variant on disk."""
-    @_pjit
-    def kernel(x, rbits, codes, flags):
+def encode_kernel(kind, spec=None):
+    """The encode loop over chunks ``t0 .. t1-1`` with the fast pass ``kind``
+    (``core.PASS_*``).  ``spec``: None for the kernel that reads the record at
+    run time (one compile serves every format and policy), or a record frozen
+    in as constants, so that LLVM folds it away (large arrays).  Chunks with a
+    declined element are marked in ``redo`` and counted; :func:`_redo_kernel`
+    finishes them."""
+    generic = spec is None
+
+    @jit
+    def kernel(t0, t1, x, R, rbits, codes, redo):
+        if generic:
+            P, pol = R
+        else:
+            P, pol = spec
+        mode, ovf, irange = pol[R_MODE], pol[R_OVF], pol[R_IRANGE]
         n = x.size
-        for ch in prange((n + CHUNK - 1) // CHUNK):
+        nredo = 0
+        for ch in range(t0, t1):
             lo = numba.int64(ch) * CHUNK
-            encode_span(x, lo, min(lo + CHUNK, n), 0, P, mode, ovf, nanp, irange, rbits, codes, 0,
-                        flags, want_flags)
+            hi = min(lo + CHUNK, n)
+            if kind == PASS_RNE32:
+                ns = rne32_pass(x, lo, hi, 0, P, ovf, codes, 0)
+            elif kind == PASS_FAST32:
+                ns = fast32_pass(x, lo, hi, 0, P, mode, ovf, irange, codes, 0)
+            else:
+                ns = fast64_pass(x, lo, hi, 0, P, mode, ovf, irange, rbits, codes, 0)
+            redo[ch] = ns != 0
+            nredo += ns != 0
+        return nredo
     return kernel
 
 
-@_pjit
-def _lookup_kernel(codes, table, out):
-    """out = table[codes], counting codes past the table (the range check
-    rides along instead of costing a separate pass)."""
+@jit
+def _redo_kernel(t0, t1, x, R, rbits, codes, redo):
+    """Chunks marked in ``redo`` again, every element decided (the full path
+    where the fast one declines)."""
+    P, pol = R
+    n = x.size
+    for ch in range(t0, t1):
+        if redo[ch]:
+            lo = numba.int64(ch) * CHUNK
+            encode_full_span(x, lo, min(lo + CHUNK, n), 0, P, pol[R_MODE], pol[R_OVF],
+                             pol[R_NAN], pol[R_IRANGE], rbits, codes, 0)
+    return 0
+
+
+@jit
+def _flags_kernel(t0, t1, x, R, rbits, codes, flags):
+    P, pol = R
+    n = x.size
+    for ch in range(t0, t1):
+        lo = numba.int64(ch) * CHUNK
+        encode_flags_span(x, lo, min(lo + CHUNK, n), 0, P, pol[R_MODE], pol[R_OVF],
+                          pol[R_NAN], pol[R_IRANGE], rbits, codes, 0, flags)
+    return 0
+
+
+# Arrays this long get a kernel specialized to their format and policies; shorter
+# ones share one generic kernel per pass (compiled once), so that a test
+# sweeping many formats and policies does not compile a variant for each.  Both
+# run the same core functions, and tests/test_elements_exhaustive.py checks
+# that they agree.
+SPECIALIZE_MIN = 1 << 20
+
+
+def encode_array(flat, R, rbits, codes, flags=None):
+    """Encode the contiguous 1-D ``flat`` into ``codes`` (and ``flags``) under
+    the kernel record ``R`` (:func:`mxspec.policies.record`)."""
+    n = flat.size
+    nch = -(-n // CHUNK)
+    if flags is not None:
+        _parallel.run(_flags_kernel, nch, flat, R, rbits, codes, flags, work=n)
+        return
+    P, pol = R
+    kind = pass_kind(flat.dtype, P, pol[R_MODE], pol[R_IRANGE])
+    kernel = encode_kernel(kind, R if n >= SPECIALIZE_MIN else None)
+    redo = np.empty(nch, np.bool_)
+    if _parallel.run(kernel, nch, flat, R, rbits, codes, redo, work=n):
+        _parallel.run(_redo_kernel, nch, flat, R, rbits, codes, redo, work=n)
+
+
+@jit
+def _lookup_kernel(t0, t1, codes, table, out):
+    """out = table[codes] over chunks t0 .. t1-1, counting codes past the table
+    (the range check rides along instead of costing a separate pass)."""
     n = table.size
     bad = 0
-    for i in prange(codes.size):
+    for i in range(t0 * CHUNK, min(t1 * CHUNK, codes.size)):
         c = codes[i]
         bad += c >= n
         out[i] = table[c & (n - 1)]
     return bad
 
 
-@numba.njit(cache=True)
-def _table_kernel(P, n, out):
-    for c in range(n):
-        out[c] = decode_one(c, P)
-
-
 def decode_table(fmt, dtype=np.float32) -> np.ndarray:
-    """Value of every code of ``fmt``, computed by the scalar decoder.
+    """Value of every code of ``fmt``, computed by the scalar decoder
+    :func:`mxspec.core.decode_one` (run by the interpreter: at most 256 codes
+    are not worth a compile).
 
     >>> decode_table("fp4_e2m1")[:8].tolist()
     [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
@@ -96,8 +143,8 @@ def decode_table(fmt, dtype=np.float32) -> np.ndarray:
     key = (fmt, np.dtype(dtype).name)
     t = _TABLES.get(key)
     if t is None:
-        t64 = np.empty(fmt.n_codes, np.float64)
-        _table_kernel(fmt.params, fmt.n_codes, t64)
+        one = interpreted(decode_one)
+        t64 = np.array([one(c, fmt.params) for c in range(fmt.n_codes)], np.float64)
         t = t64.astype(dtype)  # exact: every element value fits float32
         t.setflags(write=False)
         _TABLES[key] = t
@@ -107,7 +154,7 @@ def decode_table(fmt, dtype=np.float32) -> np.ndarray:
 _TABLES: dict = {}
 
 
-@numba.njit(cache=True)
+@jit
 def _value32_kernel(P, n, out):
     for c in range(n):
         out[c] = decode_value32(c, P)
@@ -180,9 +227,8 @@ def encode_elements(x, fmt, rounding: str = "rne", overflow: str = "saturate",
     """
     fmt = element_format(fmt)
     mode = policies.check("rounding", rounding)
-    ovf = policies.check("overflow", overflow)
-    nanp = policies.check("nan", nan)
-    irange = policies.check("int_range", int_range)
+    for argument, value in (("overflow", overflow), ("nan", nan), ("int_range", int_range)):
+        policies.check(argument, value)
     scalar = np.ndim(x) == 0 and not isinstance(x, np.ndarray)
     a = as_float_input(np.asarray(x, np.float64) if isinstance(x, (list, tuple)) else x)
     flat = np.ascontiguousarray(a).reshape(-1)
@@ -193,12 +239,9 @@ def encode_elements(x, fmt, rounding: str = "rne", overflow: str = "saturate",
             raise ValueError(f"seed= and rbits= are for rounding='stochastic', not {rounding!r}")
         r = np.empty(0, np.uint32)
     codes = np.empty(flat.size, np.uint8)
-    flags = np.empty(flat.size if return_flags else 1, np.uint8)
-    if flat.size >= SPECIALIZE_MIN:
-        encode_kernel(fmt.params, mode, ovf, nanp, irange, return_flags)(flat, r, codes, flags)
-    else:
-        _encode_generic(flat, fmt.params, mode, ovf, nanp, irange, r, codes, flags,
-                        return_flags)
+    flags = np.empty(flat.size, np.uint8) if return_flags else None
+    encode_array(flat, policies.record(fmt.params, rounding, overflow, nan, int_range), r,
+                 codes, flags)
     codes = codes.reshape(a.shape)
     if scalar:
         codes = codes[()]
@@ -238,7 +281,8 @@ def decode_elements(codes, fmt, dtype=np.float32):
         c = check_codes(c, fmt)
     flat = np.ascontiguousarray(c).reshape(-1)
     out = np.empty(flat.size, dtype)
-    if _lookup_kernel(flat, decode_table(fmt, dtype), out):
+    if _parallel.run(_lookup_kernel, -(-flat.size // CHUNK), flat, decode_table(fmt, dtype), out,
+                     work=flat.size):
         check_codes(c, fmt)  # raises, naming the first bad code
     out = out.reshape(c.shape)
     return out[()] if scalar else out

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
+from . import _parallel
 from .bitstream import pack_span, unpack_span
+from .core import jit
 from .blocks import (MXArray, _check_block_size, _norm_axis, decode_rows, encode_rows,
                      out_dtype)
 from .elements import check_codes
@@ -37,7 +38,7 @@ def packed_row_bytes(n: int, bits: int) -> int:
     return (n * bits + 7) // 8
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _chunk(k, nch, L):
     """Task k of rows x chunks: (row, first code, end code)."""
     r = numba.int64(k) // nch
@@ -45,22 +46,27 @@ def _chunk(k, nch, L):
     return r, lo, min(lo + CHUNK, L)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _pack_kernel(codes, L, bits, nbytes, out):
-    rows = codes.size // L if L else 0
+@jit
+def _pack_kernel(t0, t1, codes, L, bits, nbytes, out):
     nch = (L + CHUNK - 1) // CHUNK
-    for k in prange(rows * nch):
+    for k in range(t0, t1):
         r, lo, hi = _chunk(k, nch, L)
         pack_span(codes, r * L + lo, hi - lo, bits, out, r * nbytes + ((lo * bits) >> 3))
+    return 0
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _unpack_kernel(packed, L, bits, nbytes, out):
-    rows = out.size // L if L else 0
+@jit
+def _unpack_kernel(t0, t1, packed, L, bits, nbytes, out):
     nch = (L + CHUNK - 1) // CHUNK
-    for k in prange(rows * nch):
+    for k in range(t0, t1):
         r, lo, hi = _chunk(k, nch, L)
         unpack_span(packed, r * nbytes + ((lo * bits) >> 3), hi - lo, bits, out, r * L + lo)
+    return 0
+
+
+def _tasks(size, L):
+    """Tasks of rows x chunks for ``size`` codes in rows of ``L``."""
+    return (size // L) * ((L + CHUNK - 1) // CHUNK) if L else 0
 
 
 def _padding_is_zero(p: np.ndarray, L: int, bits: int) -> bool:
@@ -81,7 +87,8 @@ def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
     nbytes = packed_row_bytes(L, bits)
     out = np.empty(c.shape[:-1] + (nbytes,), np.uint8)
     if c.size:
-        _pack_kernel(c.reshape(-1), L, bits, nbytes, out.reshape(-1))
+        _parallel.run(_pack_kernel, _tasks(c.size, L), c.reshape(-1), L, bits, nbytes,
+                      out.reshape(-1), work=c.size)
     return out
 
 
@@ -97,7 +104,8 @@ def unpack_codes(packed: np.ndarray, bits: int, L: int) -> np.ndarray:
                          "the data is not a packing of this shape and format")
     out = np.empty(p.shape[:-1] + (L,), np.uint8)
     if out.size:
-        _unpack_kernel(p.reshape(-1), L, bits, nbytes, out.reshape(-1))
+        _parallel.run(_unpack_kernel, _tasks(out.size, L), p.reshape(-1), L, bits, nbytes,
+                      out.reshape(-1), work=out.size)
     return out
 
 

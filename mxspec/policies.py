@@ -40,6 +40,12 @@ INEXACT, UNDERFLOW, OVERFLOW_FLAG, INVALID = 1, 2, 4, 16
 FLAG_NAMES = {INEXACT: "inexact", UNDERFLOW: "underflow", OVERFLOW_FLAG: "overflow",
               INVALID: "invalid"}
 
+# The record a kernel takes: (format params, policy ids in this order).  One
+# argument instead of a dozen positionals, and one compiled signature for
+# every format and policy (each is a run-time integer).
+RECORD_FIELDS = ("rounding", "overflow", "nan", "int_range", "scale_rule", "zero_scale", "inf")
+R_MODE, R_OVF, R_NAN, R_IRANGE, R_RULE, R_ZSCALE, R_INF = range(7)
+
 _CHOICES = {"rounding": ROUNDING, "overflow": OVERFLOW, "nan": NAN, "int_range": INT_RANGE,
             "scale_rule": SCALE_RULE, "zero_scale": ZERO_SCALE, "inf": INF}
 
@@ -51,6 +57,20 @@ def check(argument: str, value) -> int:
     if isinstance(value, str) and value in allowed:
         return allowed.index(value)
     raise ValueError(f"{argument}={value!r} is not valid; allowed values: {', '.join(allowed)}")
+
+
+def record(params, rounding="rne", overflow="saturate", nan="keep_sign",
+           int_range="symmetric", scale_rule="floor", zero_scale="min",
+           inf="nan_scale") -> tuple:
+    """The kernel record of a format's ``params`` and named policies, each
+    checked: ``(params, (rounding id, overflow id, ...))`` in the order of
+    :data:`RECORD_FIELDS`.
+
+    >>> record((0,) * 16, rounding="rtz", overflow="ieee")[1]
+    (1, 1, 0, 0, 0, 0, 0)
+    """
+    names = (rounding, overflow, nan, int_range, scale_rule, zero_scale, inf)
+    return (tuple(params), tuple(check(a, v) for a, v in zip(RECORD_FIELDS, names)))
 
 
 def flag_names(mask: int) -> list[str]:

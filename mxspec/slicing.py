@@ -18,9 +18,8 @@ import functools
 
 import numba
 import numpy as np
-from numba import prange
 
-from . import policies
+from . import _parallel, policies
 from .blocks import MXArray, blocked_layout
 from .core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
 from .elements import check_codes, random_bits
@@ -101,23 +100,25 @@ def slice_block(codes, lo, hi, S, Pa, Pt, rule, zscale, infp, mode, ovf, nanp, i
     return s2 + 127
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _slice_kernel(codes, scales, L, bs, Pa, Pt, rule, zscale, infp, mode, ovf, nanp, irange,
-                  rbits, out, out_scales):
+@jit
+def _slice_kernel(t0, t1, codes, scales, L, bs, Pa, Pt, rule, zscale, infp, mode, ovf, nanp,
+                  irange, rbits, out, out_scales):
+    """Blocks t0 .. t1-1 (row-major over ``scales``), element by element."""
     nb = scales.shape[1]
-    for k in prange(scales.size):
+    for k in range(t0, t1):
         r = numba.int64(k) // nb
         j = numba.int64(k) - r * nb
         lo = r * L + j * bs
         out_scales[r, j] = slice_block(codes, lo, min(lo + bs, (r + 1) * L), scales[r, j], Pa,
                                        Pt, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
                                        out)
+    return 0
 
 
 D_MIN, D_MAX = SCALE_MIN - SCALE_MAX, SCALE_MAX - SCALE_MIN  # every scale offset: -254..254
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _build_tables(Pa, Pt, mode, ovf, nanp, irange, lut, top, cls):
     """lut[d - D_MIN, c]: anchor code c with its value times 2**d, in the
     target (convert_span, the code-domain rule); top[c]: c's exponent
@@ -143,13 +144,13 @@ def _tables(Pa, Pt, mode, ovf, nanp, irange):
     return lut, top, cls
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _slice_lut_kernel(codes, scales, L, bs, Pa, Pt, rule, zscale, infp, lut, top_tab, cls_tab,
-                      out, out_scales):
+@jit
+def _slice_lut_kernel(t0, t1, codes, scales, L, bs, Pa, Pt, rule, zscale, infp, lut, top_tab,
+                      cls_tab, out, out_scales):
     """The block loop of slice_block for deterministic modes: every element is
     one lookup in the table that convert_span built."""
     nb = scales.shape[1]
-    for k in prange(scales.size):
+    for k in range(t0, t1):
         r = numba.int64(k) // nb
         j = numba.int64(k) - r * nb
         lo = r * L + j * bs
@@ -173,15 +174,17 @@ def _slice_lut_kernel(codes, scales, L, bs, Pa, Pt, rule, zscale, infp, lut, top
         for i in range(lo, hi):
             out[i] = row[codes[i]]
         out_scales[r, j] = s2 + 127
+    return 0
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _elements_kernel(codes, d, Pa, Pt, mode, ovf, nanp, irange, rbits, out):
+@jit
+def _elements_kernel(t0, t1, codes, d, Pa, Pt, mode, ovf, nanp, irange, rbits, out):
     n = codes.size
-    for ch in prange((n + 4095) // 4096):
+    for ch in range(t0, t1):
         lo = numba.int64(ch) * 4096
         convert_span(codes, lo, min(lo + 4096, n), d, Pa, Pt, mode, ovf, nanp, irange, rbits,
                      out)
+    return 0
 
 
 def _ids(rounding, overflow, nan, int_range):
@@ -206,7 +209,8 @@ def slice_elements(codes, anchor, target, shift: int = 0, rounding: str = "rne",
     r = random_bits(flat.size, seed, rbits) if ids[0] == policies.STOCHASTIC else \
         np.empty(0, np.uint32)
     out = np.empty(flat.size, np.uint8)
-    _elements_kernel(flat, int(shift), a.params, t.params, *ids, r, out)
+    _parallel.run(_elements_kernel, -(-flat.size // 4096), flat, int(shift), a.params,
+                  t.params, *ids, r, out, work=flat.size)
     return out.reshape(c.shape)
 
 
@@ -244,12 +248,12 @@ def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "req
     out_sc = np.empty(sc2.shape, np.uint8)
     Pa, Pt, rid = mx.format.element.params, tf.element.params, SLICE_RULES.index(rule)
     if ids[0] == policies.STOCHASTIC:  # random bits per element: no table
-        _slice_kernel(moved.reshape(-1), sc2, L, mx.block_size, Pa, Pt, rid, zid, iid, *ids, r,
-                      out, out_sc)
+        _parallel.run(_slice_kernel, sc2.size, moved.reshape(-1), sc2, L, mx.block_size, Pa, Pt,
+                      rid, zid, iid, *ids, r, out, out_sc, work=moved.size)
     else:
         lut, top, cls = _tables(Pa, Pt, *ids)
-        _slice_lut_kernel(moved.reshape(-1), sc2, L, mx.block_size, Pa, Pt, rid, zid, iid, lut,
-                          top, cls, out, out_sc)
+        _parallel.run(_slice_lut_kernel, sc2.size, moved.reshape(-1), sc2, L, mx.block_size, Pa,
+                      Pt, rid, zid, iid, lut, top, cls, out, out_sc, work=moved.size)
     return MXArray(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
                    np.ascontiguousarray(np.moveaxis(out_sc.reshape(moved.shape[:-1] + (nb,)), -1, mx.axis)),
                    tf, mx.block_size, mx.axis)

@@ -8,8 +8,8 @@ import pytest
 
 import mxspec
 from mxspec.bitstream import group_code, spread_group
-from mxspec.blocks import SPECIALIZE_MIN, _decode_generic, _decode_kernel, _decode_scratch, \
-    _padded_table, _SCALE_TABLES, blocks_per_task
+from mxspec.blocks import SPECIALIZE_MIN, _decode_kernel, _padded_table, _SCALE_TABLES, \
+    _task_count, blocks_per_task
 from mxspec.core import decode_value32
 from mxspec.elements import decode_table, value32_exact
 from mxspec.formats import FormatError, float_format, int_format
@@ -138,10 +138,11 @@ def test_arithmetic_kernel_equals_table_kernel(name, bits, dtype):
     table = _padded_table(f, dtype) if b == 8 else decode_table(f, dtype)
     st = _SCALE_TABLES[np.dtype(dtype)]
     arith, looked_up = np.empty(rows * L, dtype), np.empty(rows * L, dtype)
-    kernel = _decode_kernel(bs, b, 0, f.params, False)  # seven rows of scales
-    assert kernel(src.reshape(-1), L, nbytes, scales, table, st, _decode_scratch(bs), arith) == 0
-    assert _decode_generic(src.reshape(-1), L, bs, blocks_per_task(bs), b, nbytes, scales, table,
-                           st, np.uint64(0), _decode_scratch(bs), looked_up) == 0
+    ntasks = _task_count(rows, scales.shape[1], blocks_per_task(bs))
+    kernel = _decode_kernel((bs, b, 0, f.params, False))  # seven rows of scales
+    args = (src.reshape(-1), L, bs, b, nbytes, scales, table, st, np.uint64(0))
+    assert kernel(0, ntasks, *args, arith) == 0
+    assert _decode_kernel(None)(0, ntasks, *args, looked_up) == 0
     assert np.array_equal(arith.view(np.uint8), looked_up.view(np.uint8))
     assert np.isnan(arith.reshape(rows, L)[scales.repeat(bs, 1)[:, :L] == 255]).all()
 
