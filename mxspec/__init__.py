@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 from . import _cache  # noqa: E402
 
-_cache.refresh()
+_cache.install()
 
 from . import policies  # noqa: E402
 from .formats import (ElementFormat, FormatError, MXFormat, element_format, float_format,
@@ -18,12 +18,13 @@ from .blocks import MXArray, decode, encode
 from .packing import decode_packed, encode_packed, pack, unpack
 from .checkpoint import CheckpointError, load, save
 from .slicing import slice_and_scale, slice_elements
+from .warmup import warmup
 
 __all__ = [
     "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
     "int_format", "mx_format", "mx_formats", "encode_elements", "decode_elements", "policies",
     "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
     "save", "load", "CheckpointError",
-    "slice_and_scale", "slice_elements",
+    "slice_and_scale", "slice_elements", "warmup",
     "__version__",
 ]

@@ -24,6 +24,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 # Below this many elements of work a call runs on the calling thread alone: a
 # hand-off to the pool costs tens of microseconds.
 PARALLEL_MIN = 1 << 16
@@ -59,14 +61,24 @@ def _get_pool(n: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def run(kernel, ntasks: int, *args, work: int) -> int:
+def run(kernel, ntasks: int, *args, work: int, scratch=None) -> int:
     """``kernel(t0, t1, *args)`` over tasks ``0 .. ntasks-1``, split across
-    threads when ``work`` (elements) is large enough; the sum of the counts."""
-    n = min(threads(), ntasks)
-    if n <= 1 or work < PARALLEL_MIN:
-        return int(kernel(0, ntasks, *args)) if ntasks > 0 else 0
+    threads when ``work`` (elements) is large enough; the sum of the counts.
+
+    ``scratch``: (size, dtype) of a work buffer that each part gets to itself,
+    passed as ``kernel(t0, t1, buffer, *args)``.  (A buffer made inside a
+    kernel with ``np.empty`` made its stores several times slower: LLVM could
+    not tell it from the input.)"""
+    if ntasks <= 0:
+        return 0
+    n = min(threads(), ntasks) if work >= PARALLEL_MIN else 1
+    bufs = [()] * n if scratch is None else [(b,) for b in np.empty((n,) + (scratch[0],),
+                                                                    scratch[1])]
+    if n == 1:
+        return int(kernel(0, ntasks, *bufs[0], *args))
     bounds = [ntasks * k // n for k in range(n + 1)]
     pool = _get_pool(n - 1)
-    futures = [pool.submit(kernel, bounds[k], bounds[k + 1], *args) for k in range(1, n)]
-    total = int(kernel(bounds[0], bounds[1], *args))  # the calling thread takes a share
+    futures = [pool.submit(kernel, bounds[k], bounds[k + 1], *bufs[k], *args)
+               for k in range(1, n)]
+    total = int(kernel(bounds[0], bounds[1], *bufs[0], *args))  # the caller takes a share
     return total + sum(int(f.result()) for f in futures)

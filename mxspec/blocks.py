@@ -19,9 +19,9 @@ import numpy as np
 
 from . import _parallel, policies
 from .bitstream import code_at, group_code, load_group, load_word, pack_span, spread_group
-from .core import (PASS_FAST32, PASS_RNE32, abs_bits_value, decode_value32, encode_full_span,
-                   fast32_pass, fast64_pass, float_abs_bits, is_float32, jit, pass_kind,
-                   rne32_pass)
+from .core import (PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value, decode_value32,
+                   encode_fast, encode_fast32, encode_full_span, encode_rne32, float_abs_bits,
+                   is_float32, jit, pass_kind, pow2_f32)
 from .elements import as_float_input, check_codes, decode_table, random_bits, value32_exact
 from .formats import P_EMAX, MXFormat, mx_format
 from .policies import R_IRANGE, R_MODE, R_NAN, R_OVF, R_RULE, R_ZSCALE, R_INF
@@ -152,7 +152,7 @@ def _encode_kernel(kind, packed, spec=None):
     generic = spec is None
 
     @jit
-    def kernel(t0, t1, x, L, R, bs_, bits_, rbits, out, nbytes, scales, redo):
+    def kernel(t0, t1, run, x, L, R, bs_, bits_, rbits, out, nbytes, scales, redo):
         if generic:
             P, pol = R
             bs, bits = bs_, bits_
@@ -163,10 +163,8 @@ def _encode_kernel(kind, packed, spec=None):
         G = max(8, TASK_ELEMENTS // bs // 8 * 8)
         nb = scales.shape[1]
         one_row = scales.shape[0] == 1
-        if packed:  # a task's codes, one per byte, before they are packed
-            dst = np.empty(G * bs, np.uint8)
-        else:
-            dst = out
+        # packed: a task's codes go one per byte into ``run``, then are packed
+        dst = run if packed else out
         nredo = 0
         for t in range(t0, t1):
             r, j0, j1 = _task(t, nb, G, one_row)
@@ -182,12 +180,29 @@ def _encode_kernel(kind, packed, spec=None):
                     ok = False
                     break
                 scales[r, j] = sc
+                shift = sc - 127
+                # the passes of core.*_pass, written out here so that the
+                # record's constants reach the per-element code
+                ns = 0
                 if kind == PASS_RNE32:
-                    ns = rne32_pass(x, s, e, sc - 127, P, ovf, dst, coff)
+                    m = pow2_f32(-shift)  # exact
+                    for i in range(s, e):
+                        c, okc = encode_rne32(x[i] * m, P, ovf)
+                        dst[i - coff] = c
+                        ns += not okc
                 elif kind == PASS_FAST32:
-                    ns = fast32_pass(x, s, e, sc - 127, P, mode, ovf, irange, dst, coff)
+                    for i in range(s, e):
+                        c, okc = encode_fast32(_bitcast(x[i], np.int32(0)), shift, P, mode,
+                                               ovf, irange)
+                        dst[i - coff] = c
+                        ns += not okc
                 else:
-                    ns = fast64_pass(x, s, e, sc - 127, P, mode, ovf, irange, rbits, dst, coff)
+                    use_r = rbits.size > 0
+                    for i in range(s, e):
+                        rb = rbits[i] if use_r else numba.uint32(0)
+                        c, okc = encode_fast(np.float64(x[i]), shift, P, mode, ovf, irange, rb)
+                        dst[i - coff] = c
+                        ns += not okc
                 if ns:
                     ok = False
                     break
@@ -201,7 +216,7 @@ def _encode_kernel(kind, packed, spec=None):
 
 
 @jit
-def _encode_full(t0, t1, x, L, R, bs, bits, rbits, out, nbytes, scales, redo):
+def _encode_full(t0, t1, run, x, L, R, bs, bits, rbits, out, nbytes, scales, redo):
     """The tasks marked in ``redo``, every block and element decided: the
     scale by :func:`block_scale` (any rule, NaN, Inf, subnormals), the
     elements by the full path where the fast one declines."""
@@ -212,7 +227,6 @@ def _encode_full(t0, t1, x, L, R, bs, bits, rbits, out, nbytes, scales, redo):
     nb = scales.shape[1]
     one_row = scales.shape[0] == 1
     direct = bits == 8
-    run = np.empty(0 if direct else G * bs, np.uint8)
     dst = out if direct else run
     for t in range(t0, t1):
         if not redo[t]:
@@ -468,17 +482,18 @@ def encode_rows(x, f: MXFormat, axis, block_size, bits, rounding, scale_rule, ov
         o, kbytes, ksc = out.reshape(-1), (kL * bits + 7) // 8, scales.reshape(kr, knb)
         ntasks = _task_count(kr, knb, blocks_per_task(bs))
         args = (flat, kL, R, bs, bits, r, o, kbytes, ksc)
+        scratch = (blocks_per_task(bs) * bs if bits < 8 else 0, np.uint8)
         if R[1][R_RULE] == FLOOR:
             kind = pass_kind(flat.dtype, R[0], mode, R[1][R_IRANGE])
             kernel = _encode_kernel(kind, bits < 8, (R[0], R[1], bs, bits)
                                     if flat.size >= SPECIALIZE_MIN else None)
             redo = np.empty(ntasks, np.bool_)
-            todo = _parallel.run(kernel, ntasks, *args, redo, work=flat.size)
+            todo = _parallel.run(kernel, ntasks, *args, redo, work=flat.size, scratch=scratch)
         else:  # the ceil and even rules: the full path decides every block
             redo = np.ones(ntasks, np.bool_)
             todo = ntasks
         if todo:
-            _parallel.run(_encode_full, ntasks, *args, redo, work=flat.size)
+            _parallel.run(_encode_full, ntasks, *args, redo, work=flat.size, scratch=scratch)
     return out, scales, ax, bs
 
 

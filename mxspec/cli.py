@@ -4,6 +4,7 @@
   mxspec vectors gen|verify conformance vectors for hardware teams
   mxspec demo [VALUES...]   encode and decode values in every element format
   mxspec formats            list the element and MX formats with their facts
+  mxspec warmup [FORMAT...] compile the kernels into the on-disk cache
 """
 from __future__ import annotations
 
@@ -42,6 +43,23 @@ def _formats(args) -> int:
         print(f"{name:10s} {f.bits:4d} {f.bias:4d} {f.emax:4d} {f.max_normal:12g} "
               f"{f.min_normal:12g} {f.min_subnormal:12g} {f.specials}")
     print("\nMX formats:", ", ".join(mx_formats()))
+    return 0
+
+
+def _warmup(args) -> int:
+    from . import _cache
+    from .formats import FormatError
+    from .warmup import warmup
+    try:
+        done = warmup(args.formats or None, large=not args.small_only,
+                      progress=not args.quiet)
+    except FormatError as err:
+        print(f"mxspec warmup: {err}", file=sys.stderr)
+        return 2
+    for what, seconds in done:
+        print(f"{what:16s} {seconds:6.2f} s")
+    where = _cache.cache_dir()
+    print(f"cache: {where if where else 'none writable: kernels are compiled in each process'}")
     return 0
 
 
@@ -160,6 +178,13 @@ def main(argv=None) -> int:
     ve.set_defaults(func=_vectors_verify)
     fm = sub.add_parser("formats", help="list the formats and their derived facts")
     fm.set_defaults(func=_formats)
+    w = sub.add_parser("warmup", help="compile the kernels into the on-disk cache "
+                       "(for container images and CI)")
+    w.add_argument("formats", nargs="*", help="MX formats (default: every standard one)")
+    w.add_argument("--small-only", action="store_true",
+                   help="only the generic kernels that arrays under 2^20 elements use")
+    w.add_argument("--quiet", action="store_true")
+    w.set_defaults(func=_warmup)
     args = p.parse_args(argv)
     return args.func(args)
 

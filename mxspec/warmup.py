@@ -1,0 +1,67 @@
+"""Compile mxspec's kernels ahead of time, into the on-disk cache.
+
+A fresh container or CI run pays Numba's compile on its first call of each
+kernel; ``mxspec warmup`` (or :func:`warmup`) pays it once, for example while a
+container image is built, so that later processes load the kernels from the
+cache (``NUMBA_CACHE_DIR`` chooses where; see :mod:`mxspec._cache`).
+
+It calls the public API with the default policies, the calls a user makes
+first: on small float32 and float64 arrays for the generic kernels (shared by
+every format), and on float32 arrays of 2^20 elements for the kernels
+specialized to each format.
+
+>>> [name for name, seconds in warmup(["mxint8"], large=False, progress=False)]
+['generic kernels', 'mxint8']
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .blocks import SPECIALIZE_MIN, decode, encode
+from .elements import decode_elements, encode_elements
+from .formats import mx_format, mx_formats
+from .packing import decode_packed, encode_packed
+
+__all__ = ["warmup"]
+
+
+def _exercise(name, x):
+    el = mx_format(name).element
+    mx = encode(x, name)
+    decode(mx)
+    packed, scales = encode_packed(x, name)
+    decode_packed(packed, scales, name, x.shape)
+    decode_elements(encode_elements(x, el), el)
+
+
+def warmup(formats=None, large: bool = True, progress: bool = True) -> list:
+    """Compile the kernels for ``formats`` (MX format names; default: every
+    standard one) into the cache: the generic kernels once, then each format's
+    specialized kernels (``large``).  Returns [(what, seconds)]."""
+    names = list(mx_formats() if formats is None else formats)
+    for name in names:
+        mx_format(name)  # refuse a bad name before any work
+    rng = np.random.default_rng(0)
+    small = rng.standard_normal(1000).astype(np.float32)
+    big = rng.standard_normal(SPECIALIZE_MIN).astype(np.float32) if large else None
+    steps = [("generic kernels", lambda: [_exercise(names[0], s)
+                                          for s in (small, small.astype(np.float64))])]
+    steps += [(n, (lambda n=n: _exercise(n, big)) if large else (lambda n=n: _exercise(n, small)))
+              for n in names]
+    done = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(steps), desc="mxspec warmup", unit="step")
+    for what, step in steps:
+        t0 = time.perf_counter()
+        step()
+        done.append((what, time.perf_counter() - t0))
+        if bar is not None:
+            bar.set_postfix_str(what)
+            bar.update()
+    if bar is not None:
+        bar.close()
+    return done

@@ -1,0 +1,13 @@
+"""The README's code blocks run as doctests, so that they cannot drift from the
+library: every printed result in them is checked."""
+import doctest
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_examples_run_and_print_what_they_say():
+    failed, attempted = doctest.testfile(str(README), module_relative=False,
+                                         optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert attempted >= 20, "the README lost its examples"
+    assert failed == 0, f"{failed} of {attempted} README examples differ (see the output above)"
