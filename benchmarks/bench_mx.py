@@ -126,8 +126,9 @@ def main():
                 and np.array_equal(mx.pack()[0], packed)
                 and np.array_equal(values, np_dequantize(packed, scales, table, el.bits))
                 and np.array_equal(values, mxspec.decode(mx)))
+        vs_tao = f"{min(e, q) / tq:5.1f}x" if fn else "     -"
         print(f"{name:11s} {e:7.0f} {q:7.0f} {min(e, q) / copy:5.2f} {nq:6.0f} {tq:7.0f} "
-              f"{min(e, q) / tq:5.1f}x | {du:7.0f} {d:7.0f} {min(d, du) / copy:5.2f} {nd:6.0f} "
+              f"{vs_tao} | {du:7.0f} {d:7.0f} {min(d, du) / copy:5.2f} {nd:6.0f} "
               f"{do:6.0f} | {same}")
     print("/copy: the slower of the two mxspec columns over x.copy(); "
           "ratio: the slower encode over torchao's to_mx")

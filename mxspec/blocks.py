@@ -75,15 +75,23 @@ def _task_count(rows, nb, G):
 
 
 @jit
+def abs_max_bits(x, start, end):
+    """The largest |x[start:end]| as abs bits: an integer max, a branch-free
+    reduction that vectorizes, with every NaN above Inf."""
+    mbits = float_abs_bits(x[start])
+    for i in range(start, end):
+        mbits = max(mbits, float_abs_bits(x[i]))
+    return mbits
+
+
+@jit
 def fast_scale(x, start, end, P, zscale):
     """The floor-rule scale code of block ``x[start:end]`` where integers alone
     give it: the block's largest magnitude, an integer max over the abs bits (a
     branch-free reduction that vectorizes), is a normal float, whose exponent
     field is floor(log2 amax), or zero.  -1 where it is not (NaN, Inf, a
     subnormal amax): the full path (:func:`block_scale`) decides those."""
-    mbits = float_abs_bits(x[start])
-    for i in range(start, end):
-        mbits = max(mbits, float_abs_bits(x[i]))
+    mbits = abs_max_bits(x, start, end)
     if mbits == 0:
         return 0 if zscale == ZERO_MIN else 127
     if is_float32(x):
@@ -98,9 +106,7 @@ def fast_scale(x, start, end, P, zscale):
 @jit
 def block_scale(x, start, end, P, rule, zscale, infp):
     """The scale code of block ``x[start:end]`` under any rule and input (SPEC.md 4)."""
-    mbits = float_abs_bits(x[start])
-    for i in range(start, end):
-        mbits = max(mbits, float_abs_bits(x[i]))
+    mbits = abs_max_bits(x, start, end)
     amax = abs_bits_value(x[start], mbits)
     any_nan = amax != amax
     any_inf = amax == math.inf
