@@ -12,7 +12,7 @@ _cache.install()
 
 from . import policies  # noqa: E402
 from .formats import (ElementFormat, FormatError, MXFormat, element_format, float_format,
-                      formats, int_format, mx_format, mx_formats)
+                      formats, int_format, mx_format, mx_formats, p3109_format, p3109_formats)
 from .elements import decode_elements, encode_elements
 from .blocks import MXArray, decode, encode
 from .packing import decode_packed, encode_packed, pack, unpack
@@ -22,7 +22,8 @@ from .warmup import warmup
 
 __all__ = [
     "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
-    "int_format", "mx_format", "mx_formats", "encode_elements", "decode_elements", "policies",
+    "int_format", "p3109_format", "p3109_formats", "mx_format", "mx_formats",
+    "encode_elements", "decode_elements", "policies",
     "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
     "save", "load", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",

@@ -26,11 +26,12 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from .formats import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_INF_MAG,
-                      P_IS_INT, P_MAX_MAG, P_MBITS, P_NAN_MIN_MAG, P_QMIN, P_QNAN_MAG,
-                      P_SIGNED, P_SUBNORMALS)
-from .policies import (DOWN, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP_SIGN,
-                       OVERFLOW_FLAG, RNA, RNE, RTZ, SATURATE, STOCHASTIC, UNDERFLOW, UP)
+from .formats import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_HAS_ZERO,
+                      P_INF_MAG, P_IS_INT, P_MAX_MAG, P_MBITS, P_NAN_MIN_MAG, P_NANZ, P_QMIN,
+                      P_QNAN_MAG, P_SIGNED, P_SUBNORMALS, P_TIE_CODE)
+from .policies import (DOWN, IEEE, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP_SIGN,
+                       OVERFLOW_FLAG, RNA, RNE, RTZ, SAT_PROPAGATE, SATURATE, STOCHASTIC,
+                       UNDERFLOW, UP, WRAP)
 
 CLS_ZERO, CLS_FINITE, CLS_INF, CLS_NAN = 0, 1, 2, 3
 F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scaled range
@@ -147,7 +148,7 @@ def code_parts(code, P):
     """Parts of an element code, read from its bit fields alone."""
     bits = P[P_BITS]
     if P[P_IS_INT]:
-        c = code - (1 << bits) if code >= (1 << (bits - 1)) else code
+        c = code - (1 << bits) if (P[P_SIGNED] and code >= (1 << (bits - 1))) else code
         if c == 0:
             return CLS_ZERO, False, 0, 0, 0
         mag = -c if c < 0 else c
@@ -158,7 +159,7 @@ def code_parts(code, P):
     else:
         neg = False
         mag = code
-    if P[P_HAS_NAN] and mag >= P[P_NAN_MIN_MAG]:
+    if P[P_HAS_NAN] and ((mag >= P[P_NAN_MIN_MAG] >= 0) or (P[P_NANZ] and neg and mag == 0)):
         return CLS_NAN, neg, 0, 0, 0
     if P[P_HAS_INF] and mag == P[P_INF_MAG]:
         return CLS_INF, neg, 0, 0, 0
@@ -202,13 +203,15 @@ def _ov_as_width(like, v):
 
 
 @jit
-def round_core(sig, sh, neg, mode, frac32, r32):
+def round_core(sig, sh, neg, mode, frac32, r32, odd):
     """``sig * 2**-sh`` rounded to an integer under ``mode``, for 1 <= sh <= 62
     (int64 ``sig``) or 1 <= sh <= 30 (int32 ``sig``), branch-free so that loops
     over it vectorize: the one rounding rule of mxspec.  ``frac32`` is the
     discarded fraction truncated to 32 bits and is read only by
-    ``stochastic``.  Returns (integer of ``sig``'s width, whether any nonzero
-    bit was discarded)."""
+    ``stochastic``.  ``odd`` (0 or 1) is added to the kept integer before its
+    parity decides an rne tie: the code's parity where ties go to the even
+    code (:func:`tie_offset`).  Returns (integer of ``sig``'s width, whether
+    any nonzero bit was discarded)."""
     one = as_width(sig, 1)
     kept = as_width(sig, sig >> sh)
     rem = as_width(sig, sig & as_width(sig, as_width(sig, one << sh) - one))
@@ -218,7 +221,7 @@ def round_core(sig, sh, neg, mode, frac32, r32):
     eq = rem == half
     # Bitwise, not short-circuit, logic: the data-dependent parts stay branch-free.
     if mode == RNE:
-        inc = gt | (eq & ((kept & 1) == 1))
+        inc = gt | (eq & (((kept + as_width(sig, odd)) & 1) == 1))
     elif mode == RNA:
         inc = gt | eq
     elif mode == RTZ:
@@ -243,7 +246,7 @@ def stochastic_fraction(sig, shift):
 
 
 @jit
-def round_shift(sig, shift, neg, mode, r32):
+def round_shift(sig, shift, neg, mode, r32, odd):
     """``sig * 2**-shift`` rounded to an integer under ``mode``, for any shift.
 
     ``stochastic`` rounds up iff ``f + r32 >= 2**32``, where ``f`` is the
@@ -253,7 +256,7 @@ def round_shift(sig, shift, neg, mode, r32):
         return sig << (-shift), False
     frac32 = stochastic_fraction(sig, shift) if mode == STOCHASTIC else numba.int64(0)
     # sig < 2**53, so every shift past 62 discards all of it exactly as 62 does
-    return round_core(sig, min(shift, 62), neg, mode, frac32, r32)
+    return round_core(sig, min(shift, 62), neg, mode, frac32, r32, odd)
 
 
 @jit
@@ -275,11 +278,23 @@ def step_exponent(e_top, P):
 
 
 @jit
+def tie_offset(e_top, P):
+    """0 or 1: what makes the kept step count's parity the code's parity, where
+    rne ties go to the even *code* (P3109).  The code is magnitude_code(e_top,
+    0) + k, and for M >= 1 that base is even; only M = 0 formats can need 1."""
+    if P[P_TIE_CODE] and P[P_MBITS] == 0 and not P[P_IS_INT]:
+        return (max(e_top, P[P_EMIN]) + P[P_BIAS] - 1) & 1
+    return 0
+
+
+@jit
 def _nan_code(neg, P, nanp):
     """The code a NaN result gets (the format has NaN)."""
     if not P[P_SIGNED]:
         return P[P_NAN_MIN_MAG]
     top = 1 << (P[P_BITS] - 1)
+    if P[P_NANZ]:
+        return top  # the one NaN, where -0 would be
     if nanp == NAN_CANONICAL:
         return top - 1
     return P[P_QNAN_MAG] | (top if neg else 0)
@@ -289,8 +304,32 @@ def _nan_code(neg, P, nanp):
 def _signed(mag, neg, P):
     n = numba.int64(neg)
     if P[P_IS_INT]:
+        if not P[P_SIGNED]:
+            return mag
         return ((mag ^ -n) + n) & ((1 << P[P_BITS]) - 1)  # two's complement of +-mag
-    return mag | ((n & P[P_SIGNED]) << (P[P_BITS] - 1))
+    # fnuz-style formats have no -0: a zero magnitude keeps the sign bit clear
+    s = n & P[P_SIGNED] & (numba.int64(mag != 0) | (1 - P[P_NANZ]))
+    return mag | (s << (P[P_BITS] - 1))
+
+
+@jit
+def _wrap_code(sig, e_lsb, neg, P, mode, r32):
+    """Integer formats under overflow='wrap': +-round(|x| / 2**qmin) reduced
+    modulo 2**bits (two's complement for int, plain for uint), as a C cast of
+    the truncated value does (ml_dtypes' int2/uint2/uint4 casts with rtz)."""
+    d = e_lsb - P[P_QMIN]
+    bits = P[P_BITS]
+    if d >= bits:
+        k, nz = numba.int64(0), False  # a multiple of 2**bits
+    else:
+        k, nz = round_shift(sig, -d, neg, mode, r32, 0)
+    n = numba.int64(neg)
+    code = ((k ^ -n) + n) & ((1 << bits) - 1)
+    lo = -(P[P_MAX_MAG] + 1) if P[P_SIGNED] else 0
+    v = -k if neg else k
+    wrapped = d >= bits or v > P[P_MAX_MAG] or v < lo
+    flags = numba.int64(nz or wrapped) * INEXACT | numba.int64(wrapped) * OVERFLOW_FLAG
+    return code, flags
 
 
 @jit
@@ -299,6 +338,7 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
     (code, flags); flags are the SoftFloat bits INEXACT, UNDERFLOW, OVERFLOW,
     INVALID.  The value is rounded once, from its exact parts."""
     max_mag = P[P_MAX_MAG]
+    is_int = P[P_IS_INT]
     if cls == CLS_NAN:
         if P[P_HAS_NAN]:
             return _nan_code(neg, P, nanp), 0
@@ -307,12 +347,35 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
         if nanp == NAN_CANONICAL:
             return 0, INVALID
         return _signed(0, not neg, P), INVALID  # ml_dtypes
-    if not P[P_SIGNED] and (neg or cls == CLS_ZERO):
+    if not P[P_HAS_ZERO] and (neg or cls == CLS_ZERO):
         return _nan_code(False, P, nanp), INVALID  # E8M0 has no zero and no sign
     if cls == CLS_ZERO:
         return _signed(0, neg, P), 0
+    if is_int and ovf == WRAP:
+        if cls == CLS_INF:
+            return 0, INEXACT | INVALID
+        return _wrap_code(sig, e_lsb, neg, P, mode, r32)
+    emin = P[P_EMIN]
+    toward_zero = mode == RTZ or (mode == UP and neg) or (mode == DOWN and not neg)
+    if neg and not P[P_SIGNED]:
+        # Below an unsigned format's range (SPEC.md 2.4): a value that rounds
+        # to zero gives +0; any other saturates to 0 (saturating policies and
+        # rounding toward zero) or is NaN (else 0: formats without NaN).
+        if cls == CLS_FINITE:
+            if e_top <= P[P_EMAX] + 1:
+                k, nz = round_shift(sig, step_exponent(e_top, P) - e_lsb, neg, mode, r32,
+                                    tie_offset(e_top, P))
+            else:
+                k, nz = numba.int64(1), True
+            if k == 0:
+                tiny = e_top < (P[P_QMIN] if is_int else emin)
+                return 0, INEXACT | (UNDERFLOW * numba.int64(tiny))
+        if P[P_HAS_NAN] and not (ovf == SATURATE or (cls == CLS_FINITE and (
+                ovf == SAT_PROPAGATE or toward_zero))):
+            return _nan_code(False, P, nanp), INEXACT | INVALID
+        return 0, INEXACT | INVALID
     if cls == CLS_INF:
-        limit = max_mag + 1 if (P[P_IS_INT] and neg and irange == INT_FULL) else max_mag
+        limit = max_mag + 1 if (is_int and neg and irange == INT_FULL) else max_mag
         if ovf == SATURATE:
             return _signed(limit, neg, P), INEXACT | (0 if P[P_HAS_INF] else INVALID)
         if P[P_HAS_INF]:
@@ -320,22 +383,20 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
         if P[P_HAS_NAN]:
             return _nan_code(neg, P, nanp), INEXACT | INVALID
         return _signed(limit, neg, P), INEXACT | INVALID
-    is_int = P[P_IS_INT]
     limit = max_mag + 1 if (is_int and neg and irange == INT_FULL) else max_mag
-    emin = P[P_EMIN]
     tiny = e_top < (P[P_QMIN] if is_int else emin)
     if e_top > P[P_EMAX] + 1:
         pass  # far past max: it overflows whatever the rounding
     elif not P[P_SUBNORMALS] and not is_int and e_top < emin:
         return _signed(0, neg, P), INEXACT | UNDERFLOW  # E8M0: clamp to 2^-127
     else:
-        k, nz = round_shift(sig, step_exponent(e_top, P) - e_lsb, neg, mode, r32)
+        k, nz = round_shift(sig, step_exponent(e_top, P) - e_lsb, neg, mode, r32,
+                            tie_offset(e_top, P))
         mag = magnitude_code(e_top, k, P)
         if mag <= limit:
             return _signed(mag, neg, P), numba.int64(nz) * (INEXACT | (UNDERFLOW * numba.int64(tiny)))
     flags = INEXACT | OVERFLOW_FLAG
-    toward_zero = mode == RTZ or (mode == UP and neg) or (mode == DOWN and not neg)
-    if ovf == SATURATE or toward_zero:
+    if ovf != IEEE or toward_zero:
         return _signed(limit, neg, P), flags
     if P[P_HAS_INF]:
         return _signed(P[P_INF_MAG], neg, P), flags
@@ -362,13 +423,15 @@ def encode_fast(v, shift, P, mode, ovf, irange, r32):
     # to the full path; clamped so that no shift count is ever out of range
     sh = max(step_exponent(e_top, P) - (e_top - 52), 1)
     frac32 = stochastic_fraction(sig, sh) if mode == STOCHASTIC else numba.int64(0)
-    k, nz = round_core(sig, min(sh, 62), neg, mode, frac32, r32)
+    k, nz = round_core(sig, min(sh, 62), neg, mode, frac32, r32, tie_offset(e_top, P))
     mag = magnitude_code(e_top, k, P)
     limit = P[P_MAX_MAG] + numba.int64(P[P_IS_INT] == 1 and irange == INT_FULL) * numba.int64(neg)
     # Past max (the computed magnitude grows with e_top, so values far past max
     # land here too): saturate, or round toward zero, gives the limit.
     over = mag > limit
-    to_limit = (ovf == SATURATE) | (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))
+    # wrap (int formats) goes to the full path
+    to_limit = ((ovf != IEEE) | (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))) \
+        & (ovf != WRAP)
     mag = limit if over else mag
     ok = (ex != 0x7FF) & ((ex != 0) | (fr == 0)) & ((not over) | to_limit)
     ok = ok & (P[P_SIGNED] == 1) & ((mode != STOCHASTIC) | (sh <= 62))
@@ -391,11 +454,12 @@ def encode_fast32(b, shift, P, mode, ovf, irange):
     e_top = i32(ex - i32(127 + shift)) if ex != 0 else i32(-1024)
     # sig < 2**24: any shift past 25 discards all of it exactly as 30 does
     sh = i32(min(max(i32(i32(step_exponent(e_top, P)) - i32(e_top - 23)), 1), 30))
-    k, nz = round_core(sig, sh, neg, mode, numba.int64(0), numba.uint32(0))
+    k, nz = round_core(sig, sh, neg, mode, numba.int64(0), numba.uint32(0), tie_offset(e_top, P))
     mag = i32(magnitude_code(e_top, k, P))
     limit = i32(P[P_MAX_MAG] + numba.int64(P[P_IS_INT] == 1 and irange == INT_FULL) * numba.int64(neg))
     over = mag > limit
-    to_limit = (ovf == SATURATE) | (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))
+    to_limit = ((ovf != IEEE) | (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))) \
+        & (ovf != WRAP)
     mag = limit if over else mag
     ok = (ex != 0xFF) & ((ex != 0) | (fr == 0)) & ((not over) | to_limit)
     ok = ok & (P[P_SIGNED] == 1) & (mode != STOCHASTIC)
@@ -426,6 +490,8 @@ def rne32_applies(P, shift, irange):
     is symmetric (it saturates at +-max)."""
     if not P[P_SIGNED] or shift > 126 or (P[P_IS_INT] and irange == INT_FULL):
         return False
+    if P[P_TIE_CODE] and P[P_MBITS] == 0 and not P[P_IS_INT]:
+        return False  # the FPU's tie goes to the even step, P3109's to the even code
     if P[P_IS_INT]:
         return P[P_QMIN] - 1 > -126
     return P[P_EMIN] - P[P_MBITS] - 1 > -126
@@ -461,8 +527,11 @@ def decode_value32(c, P):
     bits = P[P_BITS]
     c = i32(i32(c) & i32((1 << bits) - 1))
     if P[P_IS_INT]:
-        v = i32(i32(c << i32(32 - bits)) >> i32(32 - bits))  # two's complement
-        return f32(v) * f32(2.0 ** -(bits - 2))
+        if P[P_SIGNED]:
+            v = i32(i32(c << i32(32 - bits)) >> i32(32 - bits))  # two's complement
+        else:
+            v = c
+        return f32(v) * f32(2.0 ** P[P_QMIN])
     m = P[P_MBITS]
     if P[P_SIGNED]:
         mag = i32(c & i32((1 << (bits - 1)) - 1))
@@ -474,8 +543,10 @@ def decode_value32(c, P):
     r = normal if mag >= i32(1 << m) or not P[P_SUBNORMALS] else sub
     if P[P_HAS_INF]:
         r = i32(0x7F800000) if mag == i32(P[P_INF_MAG]) else r
-    if P[P_HAS_NAN]:
+    if P[P_HAS_NAN] and not P[P_NANZ]:
         r = i32(0x7FC00000) if mag >= i32(P[P_NAN_MIN_MAG]) else r  # decode_one's NaN
+    if P[P_NANZ]:
+        r = i32(0x7FC00000) if c == i32(1 << (bits - 1)) else r
     return _bitcast(i32(r | sign), f32(0))
 
 
@@ -512,8 +583,11 @@ def encode_rne32(y, P, ovf):
         norm = i32(i32(_bitcast(r, i32(0)) >> (23 - M)) - i32((emin + 126) << M))
         sub = i32(r * pow2_f32(M - emin))
         mag = sub if r < pow2_f32(emin) else norm
-        code = i32(min(mag, limit) | i32(i32(i32(yb >> 31) & 1) << (P[P_BITS] - 1)))
-    ok = (a < 0x7F800000) & ((ovf == SATURATE) | (mag <= limit))
+        cm = min(mag, limit)
+        # fnuz-style formats have no -0: a zero keeps the sign bit clear
+        sgn = i32(i32(yb >> 31) & 1) & i32(i32(cm != 0) | i32(1 - P[P_NANZ]))
+        code = i32(cm | i32(sgn << (P[P_BITS] - 1)))
+    ok = (a < 0x7F800000) & (((ovf != IEEE) & (ovf != WRAP)) | (mag <= limit))
     return code, ok
 
 

@@ -212,20 +212,32 @@ def random_bits(size: int, seed=None, rbits=None, argument="rbits") -> np.ndarra
 
 def encode_elements(x, fmt, rounding: str = "rne", overflow: str = "saturate",
                     nan: str = "keep_sign", int_range: str = "symmetric", *, seed=None,
-                    rbits=None, return_flags: bool = False):
+                    rbits=None, return_flags: bool = False, profile: str | None = None):
     """Encode real numbers into element codes of ``fmt`` (one uint8 per value).
 
     Each value is rounded once, from its own precision (float64 is never
     narrowed through float32).  ``rounding``: rne, rtz, rna, up, down or
-    stochastic (needs ``seed`` or ``rbits``); ``overflow``: saturate or ieee;
-    ``nan``: keep_sign, canonical or ml_dtypes; ``int_range``: symmetric or full
-    (int formats only).  With ``return_flags`` also returns a uint8 array of
+    stochastic (needs ``seed`` or ``rbits``); ``overflow``: saturate, ieee,
+    sat_propagate, or wrap (integer formats); ``nan``: keep_sign, canonical or
+    ml_dtypes; ``int_range``: symmetric or full (int formats only).
+    ``profile="ml_dtypes"`` sets rounding, overflow and nan to what an
+    ml_dtypes cast does.  With ``return_flags`` also returns a uint8 array of
     SoftFloat exception bits (``mxspec.policies``).  SPEC.md states every rule.
 
     >>> encode_elements([464.0, 465.0], "fp8_e4m3", overflow="ieee").tolist()
     [126, 127]
+    >>> encode_elements([-3.0, 17.9], "uint4", profile="ml_dtypes").tolist()
+    [13, 1]
     """
     fmt = element_format(fmt)
+    if profile is not None:
+        chosen = policies.profile(profile, fmt.is_int)
+        given = dict(rounding=rounding, overflow=overflow, nan=nan)
+        for k, default in (("rounding", "rne"), ("overflow", "saturate"), ("nan", "keep_sign")):
+            if given[k] != default and given[k] != chosen[k]:
+                raise ValueError(f"profile={profile!r} sets {k}={chosen[k]!r}; "
+                                 f"do not pass {k}={given[k]!r} with it")
+        rounding, overflow, nan = chosen["rounding"], chosen["overflow"], chosen["nan"]
     mode = policies.check("rounding", rounding)
     for argument, value in (("overflow", overflow), ("nan", nan), ("int_range", int_range)):
         policies.check(argument, value)

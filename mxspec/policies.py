@@ -13,8 +13,15 @@ from __future__ import annotations
 ROUNDING = ("rne", "rtz", "rna", "up", "down", "stochastic")
 RNE, RTZ, RNA, UP, DOWN, STOCHASTIC = range(6)
 
-OVERFLOW = ("saturate", "ieee")
-SATURATE, IEEE = range(2)
+# saturate:      finite overflow and +-Inf inputs give +-max finite (MX elements,
+#                cvt.satfinite; P3109's SatFinite).
+# ieee:          overflow gives +-Inf, else NaN, else +-max (P3109's OvfInf).
+# sat_propagate: finite overflow saturates, +-Inf inputs stay Inf (P3109's
+#                SatPropagate): ieee for infinities, saturate for the rest.
+# wrap:          integer formats only: the rounded integer modulo 2^bits, as a C
+#                cast does (ml_dtypes' int2/uint2/uint4 casts, with rtz).
+OVERFLOW = ("saturate", "ieee", "sat_propagate", "wrap")
+SATURATE, IEEE, SAT_PROPAGATE, WRAP = range(4)
 
 # keep_sign: the format's quiet NaN with the input's sign; formats without NaN
 #            give a zero with the input's sign (the spec's reading; default).
@@ -34,6 +41,30 @@ INT_SYMMETRIC, INT_FULL = range(2)
 SCALE_RULE = ("floor", "ceil", "even")
 ZERO_SCALE = ("min", "one")          # all-zero block: 2^-127 (spec reading) or 2^0
 INF = ("nan_scale", "element")       # Inf in a block: NaN scale, or encode the element
+
+# Named profiles: one name for the rounding, overflow and NaN choices that an
+# implementation makes (SPEC.md 2.8).  A profile is a function of the format,
+# because a library treats its float and integer types differently.
+PROFILES = ("ml_dtypes",)
+
+
+def profile(name: str, is_int: bool) -> dict:
+    """The element policies of the named profile for a float or an integer
+    format.  ``ml_dtypes``: what ``x.astype(ml_dtypes.<type>)`` does; floats
+    round to nearest even, overflow to Inf or NaN (no saturation) and give
+    zero with the opposite sign for NaN where the format has no NaN; integers
+    (int2, uint2, uint4) truncate toward zero and wrap modulo 2^bits, as a C
+    cast does.
+
+    >>> profile("ml_dtypes", is_int=True)
+    {'rounding': 'rtz', 'overflow': 'wrap', 'nan': 'ml_dtypes'}
+    """
+    if name not in PROFILES:
+        raise ValueError(f"profile={name!r} is not valid; allowed values: {', '.join(PROFILES)}")
+    if is_int:
+        return dict(rounding="rtz", overflow="wrap", nan="ml_dtypes")
+    return dict(rounding="rne", overflow="ieee", nan="ml_dtypes")
+
 
 # Exception flags, the bit values of Berkeley SoftFloat.
 INEXACT, UNDERFLOW, OVERFLOW_FLAG, INVALID = 1, 2, 4, 16
@@ -70,6 +101,9 @@ def record(params, rounding="rne", overflow="saturate", nan="keep_sign",
     (1, 1, 0, 0, 0, 0, 0)
     """
     names = (rounding, overflow, nan, int_range, scale_rule, zero_scale, inf)
+    if overflow == "wrap" and params and not params[0]:  # params[P_IS_INT]
+        raise ValueError("overflow='wrap' is for integer formats (int*, uint*); allowed values "
+                         "for this format: saturate, ieee, sat_propagate")
     return (tuple(params), tuple(check(a, v) for a, v in zip(RECORD_FIELDS, names)))
 
 

@@ -12,8 +12,17 @@ from spec_reference import ref_encode
 
 ALL16 = np.arange(1 << 16, dtype=np.uint16)
 INPUTS = {"float16": ALL16.view(np.float16), "bfloat16": ALL16.view(ml_dtypes.bfloat16)}
-FORMATS = mxspec.formats() + ["fp5_e2m2", "fp8_e4m3_ieee", "fp7_e3m3_b5", "fp3_e2m0",
-                              "fp4_e3m0_fn", "int2", "int6"]
+# the table, generic floats and ints, and P3109 rows of every kind of specials
+# (tests/test_p3109.py checks all 120 P3109 formats against gfloat)
+FORMATS = mxspec.formats() + ["fp5_e2m2", "fp7_e3m3_b5", "fp3_e2m0", "fp4_e3m0_fn", "int6",
+                              "int4_b0", "uint8_b3", "fp6_e3m2fnuz", "p3109_k8p1se",
+                              "p3109_k8p1uf", "p3109_k3p1ue", "p3109_k4p2se", "p3109_k6p3ue",
+                              "p3109_k8p8uf", "p3109_k5p4uf"]
+
+
+def overflows(f):
+    """Every overflow policy that applies to ``f`` (wrap is for integers)."""
+    return [o for o in mxspec.policies.OVERFLOW if o != "wrap" or f.is_int]
 RBITS = np.random.default_rng(2024).integers(0, 1 << 32, 1 << 16, dtype=np.uint32)
 
 
@@ -26,7 +35,7 @@ def test_every_16bit_input_matches_reference(name, dtype):
     ranges = ["symmetric", "full"] if f.kind == "int" else ["symmetric"]
     for rounding in mxspec.policies.ROUNDING:
         kw = {"rbits": RBITS} if rounding == "stochastic" else {}
-        for overflow in mxspec.policies.OVERFLOW:
+        for overflow in overflows(f):
             for int_range in ranges:
                 got, gfl = mxspec.encode_elements(x, f, rounding, overflow, int_range=int_range,
                                                   return_flags=True, **kw)
@@ -47,10 +56,13 @@ def test_every_16bit_input_matches_reference(name, dtype):
 def _ml_codes(x, f):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return np.asarray(x).astype(getattr(ml_dtypes, f.ml_dtype)).view(np.uint8)
+        # sub-byte types (int2, uint4, ...) keep their code in the low bits
+        return np.asarray(x).astype(getattr(ml_dtypes, f.ml_dtype)).view(np.uint8) \
+            & np.uint8((1 << f.bits) - 1)
 
 
 ML = [n for n in mxspec.formats() if mxspec.element_format(n).ml_dtype]
+ML_FLOAT = [n for n in ML if not mxspec.element_format(n).is_int]
 
 
 def _ml_dtypes_e8m0_bug(x, f):
@@ -64,9 +76,12 @@ def _ml_dtypes_e8m0_bug(x, f):
 @pytest.mark.parametrize("name", ML)
 @pytest.mark.parametrize("dtype", list(INPUTS))
 def test_ieee_matches_ml_dtypes(name, dtype):
-    """overflow='ieee', nan='ml_dtypes', rne is exactly an ml_dtypes cast."""
+    """profile='ml_dtypes' is exactly an ml_dtypes cast: for floats rne,
+    overflow='ieee', nan='ml_dtypes'; for integers rtz and wrap (SPEC.md 2.8)."""
     f, x = mxspec.element_format(name), INPUTS[dtype]
-    got = mxspec.encode_elements(x, f, "rne", "ieee", nan="ml_dtypes")
+    got = mxspec.encode_elements(x, f, profile="ml_dtypes")
+    if not f.is_int:
+        assert np.array_equal(got, mxspec.encode_elements(x, f, "rne", "ieee", nan="ml_dtypes"))
     ref = _ml_codes(x, f)
     skip = _ml_dtypes_e8m0_bug(x, f)
     assert np.array_equal(got[~skip], ref[~skip])
@@ -77,7 +92,7 @@ def test_ieee_matches_ml_dtypes(name, dtype):
         assert (got[expected] == 0x00).all() and (ref[expected] == 0x01).all()
 
 
-@pytest.mark.parametrize("name", ML)
+@pytest.mark.parametrize("name", ML_FLOAT)
 @pytest.mark.parametrize("dtype", list(INPUTS))
 def test_saturate_matches_ml_dtypes_clamped(name, dtype):
     """overflow='saturate' is the ml_dtypes cast with every result that is not

@@ -77,6 +77,9 @@ def test_unknown_name_lists_valid_names():
 
 
 def test_listings():
-    assert set(OCP) | {"e8m0"} == set(mxspec.formats())
+    assert set(OCP) | {"e8m0"} | {"fp8_e4m3fnuz", "fp8_e5m2fnuz", "fp8_e4m3b11fnuz",
+                                   "fp8_e4m3_ieee", "fp8_e3m4_ieee", "int2", "uint2",
+                                   "uint4"} == set(mxspec.formats())
+    assert len(mxspec.formats.__globals__["p3109_formats"]()) == 120
     assert "mxfp6_e2m3" in mxspec.mx_formats()
     assert mxspec.mx_format("mxint2").element.name == "int2"
