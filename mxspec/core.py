@@ -406,6 +406,46 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
 
 
 @jit
+def fast_code(k, e_top, neg, P, mode, ovf, irange):
+    """The code of ``k`` steps of the step at ``e_top`` with the sign ``neg``,
+    every policy applied by selects, not branches, in ``k``'s integer width:
+    (code, ok).  ``ok`` is False only where the code depends on the NaN
+    profile (an overflow to NaN in an ``fn`` format); :func:`encode_parts`
+    is the same rule written with branches, and tests/test_fast_paths.py
+    holds the two equal.  E8M0 (no zero, no subnormals) is always declined."""
+    w = k
+    mag = as_width(w, magnitude_code(e_top, k, P))
+    is_int = P[P_IS_INT] == 1
+    limit = as_width(w, P[P_MAX_MAG] + numba.int64(is_int and irange == INT_FULL) * numba.int64(neg))
+    tz = (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))
+    wrap = ovf == WRAP  # integer formats only (policies.record refuses others)
+    has_inf, has_nan = P[P_HAS_INF] == 1, P[P_HAS_NAN] == 1
+    # past max: saturating policies, rounding toward zero and formats with
+    # neither Inf nor NaN give the limit; else Inf, else NaN
+    over = (mag > limit) & (not wrap)
+    to_limit = (ovf != IEEE) | tz | ((not has_inf) & (not has_nan))
+    to_big = over & (not to_limit)
+    code = as_width(w, _signed(limit if over else mag, neg, P))
+    inf_code = as_width(w, _signed(P[P_INF_MAG], neg, P))
+    code = inf_code if (to_big & has_inf) else code
+    code = as_width(w, 1 << (P[P_BITS] - 1)) if (to_big & (not has_inf) & (P[P_NANZ] == 1)) else code
+    ok = not (to_big & (not has_inf) & (P[P_NANZ] == 0))
+    # wrap: the two's complement of +-k (the int code), never clamped
+    twos = as_width(w, as_width(w, as_width(w, k ^ -as_width(w, neg)) + as_width(w, neg))
+                    & as_width(w, (1 << P[P_BITS]) - 1))
+    code = twos if wrap else code
+    # below an unsigned format's range (SPEC.md 2.4): 0 if k rounds to zero,
+    # else the wrap, 0 (saturating, toward zero, no NaN) or NaN
+    below = neg & (P[P_SIGNED] == 0)
+    out_nan = (ovf == IEEE) & (not tz) & has_nan
+    under = as_width(w, P[P_NAN_MIN_MAG]) if out_nan else as_width(w, 0)
+    under = twos if wrap else under
+    under = as_width(w, 0) if k == 0 else under
+    code = under if below else code
+    return code, ok & (P[P_HAS_ZERO] == 1)
+
+
+@jit
 def encode_fast(v, shift, P, mode, ovf, irange, r32):
     """The common case of :func:`encode_scaled`, branch-free so that loops over
     it vectorize: (code, ok).  ``ok`` is False where the full path must decide
@@ -424,18 +464,12 @@ def encode_fast(v, shift, P, mode, ovf, irange, r32):
     sh = max(step_exponent(e_top, P) - (e_top - 52), 1)
     frac32 = stochastic_fraction(sig, sh) if mode == STOCHASTIC else numba.int64(0)
     k, nz = round_core(sig, min(sh, 62), neg, mode, frac32, r32, tie_offset(e_top, P))
-    mag = magnitude_code(e_top, k, P)
-    limit = P[P_MAX_MAG] + numba.int64(P[P_IS_INT] == 1 and irange == INT_FULL) * numba.int64(neg)
-    # Past max (the computed magnitude grows with e_top, so values far past max
-    # land here too): saturate, or round toward zero, gives the limit.
-    over = mag > limit
-    # wrap (int formats) goes to the full path
-    to_limit = ((ovf != IEEE) | (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))) \
-        & (ovf != WRAP)
-    mag = limit if over else mag
-    ok = (ex != 0x7FF) & ((ex != 0) | (fr == 0)) & ((not over) | to_limit)
-    ok = ok & (P[P_SIGNED] == 1) & ((mode != STOCHASTIC) | (sh <= 62))
-    return _signed(mag, neg, P), ok
+    # wrap needs the exact step count: decline values whose shift was clamped
+    big = (ovf == WRAP) & (e_top - 52 > step_exponent(e_top, P) - 1)
+    code, okc = fast_code(k, e_top, neg, P, mode, ovf, irange)
+    ok = (ex != 0x7FF) & ((ex != 0) | (fr == 0)) & okc & (not big)
+    ok = ok & ((mode != STOCHASTIC) | (sh <= 62))
+    return code, ok
 
 
 @jit
@@ -455,15 +489,10 @@ def encode_fast32(b, shift, P, mode, ovf, irange):
     # sig < 2**24: any shift past 25 discards all of it exactly as 30 does
     sh = i32(min(max(i32(i32(step_exponent(e_top, P)) - i32(e_top - 23)), 1), 30))
     k, nz = round_core(sig, sh, neg, mode, numba.int64(0), numba.uint32(0), tie_offset(e_top, P))
-    mag = i32(magnitude_code(e_top, k, P))
-    limit = i32(P[P_MAX_MAG] + numba.int64(P[P_IS_INT] == 1 and irange == INT_FULL) * numba.int64(neg))
-    over = mag > limit
-    to_limit = ((ovf != IEEE) | (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))) \
-        & (ovf != WRAP)
-    mag = limit if over else mag
-    ok = (ex != 0xFF) & ((ex != 0) | (fr == 0)) & ((not over) | to_limit)
-    ok = ok & (P[P_SIGNED] == 1) & (mode != STOCHASTIC)
-    return i32(_signed(mag, neg, P)), ok
+    big = (ovf == WRAP) & (e_top - 23 > i32(step_exponent(e_top, P)) - 1)
+    code, okc = fast_code(k, e_top, neg, P, mode, ovf, irange)
+    ok = (ex != 0xFF) & ((ex != 0) | (fr == 0)) & okc & (not big) & (mode != STOCHASTIC)
+    return i32(code), ok
 
 
 @jit
@@ -587,7 +616,17 @@ def encode_rne32(y, P, ovf):
         # fnuz-style formats have no -0: a zero keeps the sign bit clear
         sgn = i32(i32(yb >> 31) & 1) & i32(i32(cm != 0) | i32(1 - P[P_NANZ]))
         code = i32(cm | i32(sgn << (P[P_BITS] - 1)))
-    ok = (a < 0x7F800000) & (((ovf != IEEE) & (ovf != WRAP)) | (mag <= limit))
+        # overflow under ieee (rne rounds away): Inf, or the fnuz NaN
+        big = (mag > limit) & (ovf == IEEE)
+        sbit = i32(i32(i32(yb >> 31) & 1) << (P[P_BITS] - 1))
+        if P[P_HAS_INF]:
+            code = i32(i32(P[P_INF_MAG]) | sbit) if big else code
+        elif P[P_NANZ]:
+            code = i32(1 << (P[P_BITS] - 1)) if big else code
+    # past max: decided unless wrapped, or NaN under ieee where the NaN profile
+    # picks the code (fn formats)
+    profile_nan = (ovf == IEEE) & (P[P_HAS_INF] == 0) & (P[P_HAS_NAN] == 1) & (P[P_NANZ] == 0)
+    ok = (a < 0x7F800000) & ((mag <= limit) | ((ovf != WRAP) & (not profile_nan)))
     return code, ok
 
 

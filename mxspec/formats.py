@@ -416,7 +416,7 @@ def element_format(name) -> ElementFormat:
     or any ``int{2..8}[_b{bias}]`` / ``uint{2..8}[_b{bias}]``.
 
     >>> element_format("float8_e4m3fnuz").name, element_format("p3109_k4p2uf").max_normal
-    ('fp8_e4m3fnuz', 3.5)
+    ('fp8_e4m3fnuz', 8.0)
     """
     if isinstance(name, ElementFormat):
         return name

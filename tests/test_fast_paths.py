@@ -18,7 +18,9 @@ INPUTS = {"float16": ALL16.view(np.float16).astype(np.float32),
 FORMATS = ["fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int4",
            "fp8_e4m3_ieee", "fp7_e3m3_b5", "fp3_e2m0", "int2",
            # no -0 (the sign of a zero result), ties to the even code with M = 0
-           "fp8_e4m3fnuz", "fp8_e5m2fnuz", "p3109_k8p1se", "p3109_k5p1se"]
+           "fp8_e4m3fnuz", "fp8_e5m2fnuz", "p3109_k8p1se", "p3109_k5p1se",
+           # unsigned: values below zero (SPEC.md 2.4)
+           "uint4", "uint2", "p3109_k8p3ue", "p3109_k8p1uf", "p3109_k6p3uf"]
 # both E8M0 clamps, the range where values reach a format's subnormals, and between
 SHIFTS = sorted(set(range(-127, -100, 3)) | set(range(-40, 41)) | set(range(100, 128, 3))
                 | {-127, -126, 126, 127})
@@ -63,8 +65,14 @@ def _must_decide(x, fmt, shift, ovf, which):
             finite &= scaled < 2.0 ** 128
         if which == 1:  # encode_fast32 leaves float32 subnormals to the full path
             finite &= (x == 0) | (np.abs(x) >= np.finfo(np.float32).tiny)
-        if ovf in ("ieee", "wrap"):  # Inf, NaN or a wrapped integer: the full path's
+        # the passes decline an overflow to a NaN whose code the NaN profile
+        # picks (fn formats); encode_rne32 every wrapped integer, the others
+        # those too large for their shift
+        nan_profile = fmt.has_nan and not fmt.has_inf and not fmt.nan_is_negative_zero
+        if (ovf == "wrap" and which == 0) or (ovf == "ieee" and nan_profile):
             finite &= scaled < fmt.max_normal
+        if ovf == "wrap" and which > 0:
+            finite &= scaled < 2.0 ** (fmt.qmin + (23 if which == 1 else 52))
     return finite
 
 
