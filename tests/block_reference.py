@@ -30,7 +30,8 @@ def ref_scale(block: np.ndarray, el, rule="floor", zero_scale="min", inf="nan_sc
         while amax > R.max * 2.0 ** s:
             s += 1
     elif rule == "even":
-        prec = el.bits - 2 if el.kind == "int" else el.mbits
+        # fraction bits below the top bit of the largest value (uint: no sign bit)
+        prec = {"int": el.bits - 2, "uint": el.bits - 1}.get(el.kind, el.mbits)
         frac = amax / 2.0 ** E * 2 ** prec      # in [2^prec, 2^(prec+1))
         r = round(frac)                         # Python round: ties to even
         s = E - emax + (1 if r == 2 ** (prec + 1) else 0)

@@ -11,7 +11,10 @@ import mxspec
 from block_reference import ref_block_decode, ref_block_encode, ref_scale
 
 MX = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4",
-      "mxint2", "mxfp5_e2m2"]
+      "mxint2", "mxfp5_e2m2",
+      # elements with other specials: no -0 (fnuz), +-Inf codes (P3109 extended),
+      # unsigned (P3109 unsigned, uint: values below zero, SPEC.md 2.4)
+      "mxfp8_e4m3fnuz", "mxfp8_e5m2fnuz", "mxp3109_k8p3se", "mxp3109_k6p3uf", "mxuint4"]
 RULES = ["floor", "ceil", "even"]
 TINY = np.float32(2.0 ** -140)  # a float32 subnormal
 

@@ -9,7 +9,8 @@ import mxspec
 from mxspec.blocks import SPECIALIZE_MIN
 
 MX = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4",
-      "mxint2", "mxfp5_e2m2", "mxint7", "mxfp3_e2m0"]
+      "mxint2", "mxfp5_e2m2", "mxint7", "mxfp3_e2m0",
+      "mxfp8_e4m3fnuz", "mxp3109_k3p2se", "mxp3109_k5p2ue", "mxuint2"]
 # float32 bit patterns of every kind: normals over a wide range, subnormals,
 # zeros of both signs, Inf, NaN
 SPECIAL = np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -3e-40, 3.4e38])

@@ -8,7 +8,8 @@ import mxspec
 from mxspec.packing import pack_codes, unpack_codes
 
 MX = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4",
-      "mxint2", "mxfp5_e2m2", "mxint7"]
+      "mxint2", "mxfp5_e2m2", "mxint7",
+      "mxfp8_e4m3fnuz", "mxp3109_k3p2se", "mxp3109_k5p2ue", "mxuint2"]
 
 
 def stream_pack(codes, bits):
