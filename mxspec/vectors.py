@@ -366,8 +366,32 @@ SLICE_PAIRS = (("mxint8", "mxint4"), ("mxint8", "mxint2"), ("mxfp8_e4m3", "mxfp4
                ("mxfp8_e4m3", "mxfp6_e3m2"), ("mxfp8_e5m2", "mxfp6_e2m3"))
 
 
+# Formats beyond OCP MX (SPEC.md 1.5): ml_dtypes' other types, whose casts check
+# them, and P3109 formats of every kind of specials, which gfloat checks.
+ML_DTYPES_FORMATS = ("fp8_e4m3fnuz", "fp8_e5m2fnuz", "fp8_e4m3b11fnuz", "fp8_e4m3_ieee",
+                     "fp8_e3m4_ieee", "int2", "uint2", "uint4")
+P3109_FORMATS = ("p3109_k8p3se", "p3109_k8p4sf", "p3109_k8p1ue", "p3109_k6p3uf", "p3109_k4p2se",
+                 "p3109_k3p1uf")
+IEEE_MODES = ("rne", "rtz", "rna", "up", "down")
+
+
 def standard_set():
     """(relative path, VectorFile) for every file of the committed suite."""
+    for f in ML_DTYPES_FORMATS:
+        yield f"decode/{f}.txt", decode_vectors(f)
+        if element_format(f).is_int:  # ml_dtypes' cast: rtz and wrap
+            rules = (("rne", "saturate"), ("rtz", "wrap"))
+        else:
+            rules = (("rne", "saturate"), ("rne", "ieee"))
+        for r, o in rules:
+            yield f"encode/{f}.float32.{r}.{o}.txt", encode_vectors(f, "float32", r, o)
+    for f in P3109_FORMATS:
+        yield f"decode/{f}.txt", decode_vectors(f)
+        for r in IEEE_MODES:
+            for o in ("saturate", "ieee"):
+                yield f"encode/{f}.float32.{r}.{o}.txt", encode_vectors(f, "float32", r, o)
+        yield f"encode/{f}.float32.rne.sat_propagate.txt", \
+            encode_vectors(f, "float32", "rne", "sat_propagate")
     for f in ELEMENT_FORMATS:
         yield f"decode/{f}.txt", decode_vectors(f)
         for r in ("rne", "rtz", "rna", "up", "down", "stochastic"):
@@ -398,18 +422,45 @@ CHECKS = {
 }
 
 
+def ml_dtypes_rule(f, header) -> str | None:
+    """How a file's codes compare with ml_dtypes' cast: "cast" (equal), "clamped"
+    (equal once the cast's non-finite results are clamped to max), or None."""
+    if not f.ml_dtype:
+        return None
+    if header.get("kind") == "decode":
+        return "cast"
+    r, o = header.get("rounding"), header.get("overflow")
+    if f.is_int:
+        return "cast" if (r, o) == ("rtz", "wrap") else None
+    if r == "rne" and o in ("ieee", "saturate"):
+        return "cast" if o == "ieee" else "clamped"
+    return None
+
+
+def gfloat_checks(f, header) -> bool:
+    """Whether gfloat (Graphcore's P3109 implementation) checks a file."""
+    if not f.name.startswith("p3109_"):
+        return False
+    return header.get("kind") == "decode" or (
+        header.get("rounding") in IEEE_MODES and header.get("overflow") in
+        ("saturate", "ieee", "sat_propagate"))
+
+
 def checks_for(vf: VectorFile) -> str:
     ml = ""
     if vf.kind in ("encode", "decode"):
         f = element_format(vf.header["format"])
-        rule_ok = vf.kind == "decode" or vf.header.get("rounding") == "rne"
-        if f.ml_dtype and rule_ok:
+        rule = ml_dtypes_rule(f, vf.header)
+        if rule:
             ml = f"; ml_dtypes {ml_dtypes.__version__} {f.ml_dtype} cast"
-            if vf.kind == "encode" and vf.header.get("overflow") == "saturate":
+            if vf.kind == "encode" and rule == "clamped":
                 ml += " clamped to max finite"
             if vf.header.get("input") == "float64":
                 ml += (" on the inputs float32 holds exactly (ml_dtypes rounds float64 through "
                        "float32 first)")
+        if gfloat_checks(f, vf.header):
+            ml += ("; gfloat's P3109 format_info_p3109 with decode_ndarray" if vf.kind == "decode"
+                   else "; gfloat's P3109 round_ndarray + encode_ndarray (saturating or not)")
     return CHECKS[vf.kind].format(ml=ml)
 
 
