@@ -3,7 +3,8 @@
   mxspec qat [options]      multi-format QAT: train, store an anchor, slice, report
   mxspec vectors gen|verify conformance vectors for hardware teams
   mxspec demo [VALUES...]   encode and decode values in every element format
-  mxspec formats            list the element and MX formats with their facts
+  mxspec formats [--all]    list the element and MX formats with their facts
+  mxspec show [VALUE] FORMAT a format's codes, or a value's code and neighbours
   mxspec warmup [FORMAT...] compile the kernels into the on-disk cache
 """
 from __future__ import annotations
@@ -13,9 +14,9 @@ import sys
 
 import numpy as np
 
-from . import __version__
+from . import __version__, policies
 from .elements import decode_elements, encode_elements
-from .formats import element_format, formats, mx_formats
+from .formats import element_format, formats, mx_formats, p3109_formats
 from .policies import flag_names
 
 DEMO_VALUES = [0.0, -0.0, 0.3, 1.0, 2.5, -3.3, 7.9, 464.0, 1e9, float("inf"), float("nan")]
@@ -36,13 +37,43 @@ def _demo(args) -> int:
 
 
 def _formats(args) -> int:
-    print(f"{'name':10s} {'bits':>4s} {'bias':>4s} {'emax':>4s} {'max':>12s} {'min normal':>12s} "
-          f"{'min subnorm':>12s} specials")
-    for name in formats():
-        f = element_format(name)
-        print(f"{name:10s} {f.bits:4d} {f.bias:4d} {f.emax:4d} {f.max_normal:12g} "
-              f"{f.min_normal:12g} {f.min_subnormal:12g} {f.specials}")
-    print("\nMX formats:", ", ".join(mx_formats()))
+    from .show import format_rows
+    rows = format_rows(all_p3109=args.all)
+    print(f"{'name':16s} {'bits':>4s} {'bias':>4s} {'emax':>4s} {'max':>12s} {'min normal':>12s} "
+          f"{'min subnorm':>12s} {'specials':10s} ml_dtypes")
+    for r in rows:
+        print(f"{r['name']:16s} {r['bits']:4d} {r['bias']:4d} {r['emax']:4d} {r['max_normal']:12g} "
+              f"{r['min_normal']:12g} {r['min_subnormal']:12g} {r['specials']:10s} "
+              f"{r['ml_dtype'] or '-'}")
+    if not args.all:
+        print(f"\nP3109: {len(p3109_formats())} formats p3109_k{{K}}p{{P}}{{s|u}}{{e|f}}, "
+              "K = 3..8 (list them with --all)")
+    print("MX formats:", ", ".join(mx_formats()), "(and 'mx' + any element format)")
+    return 0
+
+
+def _show(args) -> int:
+    from .show import describe_format, describe_value, plot_format
+    try:
+        if len(args.args) == 1:
+            fmt = element_format(args.args[0])
+            print(describe_format(fmt))
+        elif len(args.args) == 2:
+            try:
+                x = float(args.args[0])
+            except ValueError:
+                print(f"mxspec show: VALUE must be a number, got {args.args[0]!r}", file=sys.stderr)
+                return 2
+            fmt = element_format(args.args[1])
+            print(describe_value(x, fmt, args.rounding, args.overflow))
+        else:
+            print("mxspec show: give FORMAT, or VALUE FORMAT", file=sys.stderr)
+            return 2
+        if args.plot:
+            print(f"wrote {plot_format(fmt, args.plot)}")
+    except (ValueError, RuntimeError) as err:
+        print(f"mxspec show: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -137,7 +168,7 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="encode and decode values in every element format")
     d.add_argument("values", nargs="*", type=float, help="values to encode (default: a set of edge cases)")
-    d.add_argument("--overflow", choices=["saturate", "ieee"], default="saturate")
+    d.add_argument("--overflow", choices=["saturate", "ieee", "sat_propagate"], default="saturate")
     d.set_defaults(func=_demo)
     from .qat.pipeline import EVAL_FORMATS, TRAIN_FORMATS
     q = sub.add_parser("qat", help="multi-format QAT pipeline on 8x8 digits (needs mxspec[qat])")
@@ -165,7 +196,7 @@ def main(argv=None) -> int:
     g.add_argument("--anchor", help="anchor MX format, for --kind slice")
     g.add_argument("--input", default="float32", choices=["float32", "float16", "bfloat16", "float64"])
     g.add_argument("--rounding", default="rne", choices=["rne", "rtz", "rna", "up", "down"])
-    g.add_argument("--overflow", default="saturate", choices=["saturate", "ieee"])
+    g.add_argument("--overflow", default="saturate", choices=list(policies.OVERFLOW))
     g.add_argument("--scale-rule", default="floor", choices=["floor", "ceil", "even"])
     g.add_argument("--block-size", type=int, default=32)
     g.add_argument("--count", type=int, help="keep the first COUNT vectors")
@@ -177,7 +208,15 @@ def main(argv=None) -> int:
     ve.add_argument("results", help="the design's outputs, one line per vector, same columns")
     ve.set_defaults(func=_vectors_verify)
     fm = sub.add_parser("formats", help="list the formats and their derived facts")
+    fm.add_argument("--all", action="store_true", help="also list the 120 P3109 formats")
     fm.set_defaults(func=_formats)
+    sh = sub.add_parser("show", help="a format's facts and codes, or a value's code, bit "
+                        "fields and neighbours")
+    sh.add_argument("args", nargs="+", metavar="[VALUE] FORMAT")
+    sh.add_argument("--rounding", default="rne", choices=list(policies.ROUNDING[:5]))
+    sh.add_argument("--overflow", default="saturate", choices=list(policies.OVERFLOW))
+    sh.add_argument("--plot", metavar="PNG", help="also draw the format's values (matplotlib)")
+    sh.set_defaults(func=_show)
     w = sub.add_parser("warmup", help="compile the kernels into the on-disk cache "
                        "(for container images and CI)")
     w.add_argument("formats", nargs="*", help="MX formats (default: every standard one)")

@@ -452,7 +452,8 @@ def element_format(name) -> ElementFormat:
         if m:
             return int_format(int(m[2]), int(m[3]) if m[3] is not None else None, m[1] != "u")
     except FormatError as err:
-        raise FormatError(f"format {name!r}: {str(err).split(': ', 1)[-1]}") from None
+        msg = re.sub(r"^(float|int|p3109)_format: ", "", str(err))
+        raise FormatError(f"format {name!r}: {msg}") from None
     raise FormatError(f"unknown element format {name!r}; valid names: {', '.join(_TABLE)}, "
                       "ml_dtypes' names (float8_e4m3fnuz, ...), p3109_k{K}p{P}{s|u}{e|f} "
                       "(K 3..8), any fp{bits}_e{E}m{M}[_b{bias}][_specials] of 2..8 bits "

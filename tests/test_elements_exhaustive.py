@@ -192,6 +192,9 @@ def test_worked_examples():
     assert enc(-2.0, "int8", int_range="full") == 0x80
     assert enc(0.75, "e8m0") == 0x7F and enc(3.0, "e8m0") == 0x81  # ties up (M = 0)
     assert enc(0.0, "e8m0") == 0xFF
+    assert enc(1.5, "p3109_k8p1se") == 0x40 and enc(3.0, "p3109_k8p1se") == 0x42  # even code
+    assert enc(-2.0 ** -12, "fp8_e4m3fnuz") == 0x00  # no -0
+    assert enc(300.0, "fp8_e4m3fnuz", overflow="ieee") == 0x80  # the one NaN
 
 
 @pytest.mark.parametrize("name", ["fp8_e4m3", "fp8_e5m2", "e8m0"])

@@ -83,3 +83,64 @@ def test_listings():
     assert len(mxspec.formats.__globals__["p3109_formats"]()) == 120
     assert "mxfp6_e2m3" in mxspec.mx_formats()
     assert mxspec.mx_format("mxint2").element.name == "int2"
+
+
+# SPEC.md 1.5, typed in by hand: (ml_dtypes name, bits, bias, specials, max, min normal,
+# min subnormal)
+BEYOND = {
+    "fp8_e4m3fnuz": ("float8_e4m3fnuz", 8, 8, "fnuz", 240.0, 2.0 ** -7, 2.0 ** -10),
+    "fp8_e5m2fnuz": ("float8_e5m2fnuz", 8, 16, "fnuz", 57344.0, 2.0 ** -15, 2.0 ** -17),
+    "fp8_e4m3b11fnuz": ("float8_e4m3b11fnuz", 8, 11, "fnuz", 30.0, 2.0 ** -10, 2.0 ** -13),
+    "fp8_e4m3_ieee": ("float8_e4m3", 8, 7, "ieee", 240.0, 2.0 ** -6, 2.0 ** -9),
+    "fp8_e3m4_ieee": ("float8_e3m4", 8, 3, "ieee", 15.5, 2.0 ** -2, 2.0 ** -6),
+    "int2": ("int2", 2, 0, "none", 1.0, 1.0, 1.0),
+    "uint2": ("uint2", 2, 0, "none", 3.0, 2.0, 1.0),
+    "uint4": ("uint4", 4, 0, "none", 15.0, 8.0, 1.0),
+}
+
+
+@pytest.mark.parametrize("name", BEYOND)
+def test_beyond_ocp_facts_and_aliases(name):
+    ml, bits, bias, specials, mx, mn, ms = BEYOND[name]
+    f = mxspec.element_format(name)
+    assert (f.ml_dtype, f.bits, f.bias, f.specials) == (ml, bits, bias, specials)
+    assert (f.max_normal, f.min_normal, f.min_subnormal) == (mx, mn, ms)
+    assert mxspec.element_format(ml) is f  # ml_dtypes' name is an alias
+    assert mxspec.element_format(ml.upper()) is f
+
+
+def test_fnuz_and_p3109_specials():
+    f = mxspec.element_format("fp8_e4m3fnuz")
+    assert np.isnan(f.values).sum() == 1 and np.isnan(f.values[0x80])
+    assert not f.has_inf and not f.has_negative_zero and f.nan_code == 0x80
+    se = mxspec.element_format("p3109_k8p3se")
+    assert se.values[0x7F] == np.inf and se.values[0xFF] == -np.inf and np.isnan(se.values[0x80])
+    ue = mxspec.element_format("p3109_k8p3ue")
+    assert not ue.signed and ue.values[0xFE] == np.inf and np.isnan(ue.values[0xFF])
+    assert (ue.values[:0xFE] >= 0).all()
+    uf = mxspec.element_format("p3109_k8p3uf")
+    assert uf.max_normal == uf.values[0xFE] and np.isnan(uf.values[0xFF])
+    # ml_dtypes' plain int4 is int4_b0; mxspec's int4 keeps its MX meaning
+    assert mxspec.element_format("int4").max_normal == 1.75
+    assert mxspec.element_format("int4_b0").max_normal == 7.0
+    assert mxspec.element_format("fp7_e4m3_p3109_uf").bits == 7
+
+
+@pytest.mark.parametrize("bad,match", [
+    ("p3109_k8p8se", "precision must be 1..7"), ("p3109_k9p3se", "k must be 3..8"),
+    ("p3109_k8p9uf", "precision must be 1..8"), ("fp8_e4m3_p3109_uf", "must have 7 bits"),
+    ("int9", "bits must be 2..8"), ("uint4_b200", "bias must be an integer in -8..140"),
+])
+def test_bad_new_names(bad, match):
+    with pytest.raises(FormatError, match=match):
+        mxspec.element_format(bad)
+
+
+def test_wrap_is_for_integers():
+    with pytest.raises(ValueError, match="overflow='wrap' is for integer formats"):
+        mxspec.encode_elements(1.0, "fp8_e4m3", overflow="wrap")
+    with pytest.raises(ValueError, match="profile='ml_dtypes' sets rounding='rtz'"):
+        mxspec.encode_elements(1.0, "uint4", "rna", profile="ml_dtypes")
+    with pytest.raises(ValueError, match="profile='nope' is not valid; allowed values: ml_dtypes"):
+        mxspec.encode_elements(1.0, "uint4", profile="nope")
+

@@ -1,0 +1,117 @@
+"""Human-readable views of a format and of one value in it, for ``mxspec show``
+and ``mxspec formats``: facts, every code, a value's code, bit fields and
+neighbours.  Built on the public API only.
+
+>>> print(describe_value(2.7, "fp4_e2m1").splitlines()[0])
+2.7 -> fp4_e2m1 code 0x5 (0.10.1) = 3 (rne, saturate): inexact
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .elements import decode_elements, encode_elements
+from .formats import element_format, formats, p3109_formats
+from .policies import flag_names
+
+__all__ = ["fields", "describe_format", "describe_value", "format_rows", "plot_format"]
+
+
+def fields(code: int, fmt) -> str:
+    """The bit fields of ``code``: sign.exponent.mantissa for floats, the
+    two's complement (or plain) bits for integers.
+
+    >>> fields(0x7E, "fp8_e4m3"), fields(0xC, "int4"), fields(0x80, "e8m0")
+    ('0.1111.110', '1100', '10000000')
+    """
+    f = element_format(fmt)
+    b = format(int(code), f"0{f.bits}b")
+    if f.is_int or f.kind == "scale":
+        return b
+    parts = ([b[0]] if f.signed else []) + [b[-(f.ebits + f.mbits):-f.mbits or None]]
+    if f.mbits:
+        parts.append(b[-f.mbits:])
+    return ".".join(parts)
+
+
+def _v(x: float) -> str:
+    return f"{x:.10g}"
+
+
+def format_rows(all_p3109: bool = False) -> list[dict]:
+    """One dict of facts per format: the table, and the P3109 family if asked."""
+    names = formats() + (p3109_formats() if all_p3109 else [])
+    return [element_format(n).summary() for n in names]
+
+
+def describe_format(fmt) -> str:
+    """Every fact of ``fmt`` and the value of every code."""
+    f = element_format(fmt)
+    s = f.summary()
+    lines = [f"{f.name}: {f.description}" if f.description else f.name]
+    keys = ["kind", "bits", "ebits", "mbits", "bias", "specials", "signed", "emax", "emin",
+            "max_normal", "min_normal", "min_subnormal", "has_inf", "has_nan",
+            "has_negative_zero", "nan_code", "ml_dtype"]
+    for k in keys:
+        v = s[k]
+        if k == "nan_code" and v >= 0:
+            v = f"0x{v:0{(f.bits + 3) // 4}X}"
+        lines.append(f"  {k:18s} {v}")
+    vals = decode_elements(np.arange(f.n_codes, dtype=np.uint8), f, np.float64)
+    lines.append("  code  fields        value")
+    for c, v in enumerate(vals):
+        lines.append(f"  0x{c:02X}  {fields(c, f):12s}  {_v(v)}")
+    return "\n".join(lines)
+
+
+def describe_value(x: float, fmt, rounding: str = "rne", overflow: str = "saturate") -> str:
+    """The code ``x`` encodes to, its bit fields, value and flags, and the
+    representable neighbours on either side with their codes."""
+    f = element_format(fmt)
+    code, fl = encode_elements(float(x), f, rounding, overflow, return_flags=True)
+    val = float(decode_elements(code, f, np.float64))
+    why = ", ".join(flag_names(fl)) or "exact"
+    out = [f"{_v(x)} -> {f.name} code 0x{int(code):X} ({fields(code, f)}) = {_v(val)} "
+           f"({rounding}, {overflow}): {why}"]
+    vals = decode_elements(np.arange(f.n_codes, dtype=np.uint8), f, np.float64)
+    fin = np.isfinite(vals) & ~((vals == 0) & np.signbit(vals))
+    order = np.argsort(vals[fin], kind="stable")
+    codes, sorted_vals = np.nonzero(fin)[0][order], vals[fin][order]
+    below = np.nonzero(sorted_vals < x)[0]
+    above = np.nonzero(sorted_vals > x)[0]
+    if below.size:
+        c = int(codes[below[-1]])
+        out.append(f"  below: 0x{c:X} ({fields(c, f)}) = {_v(sorted_vals[below[-1]])}")
+    if above.size:
+        c = int(codes[above[0]])
+        out.append(f"  above: 0x{c:X} ({fields(c, f)}) = {_v(sorted_vals[above[0]])}")
+    if not above.size and np.isfinite(x):
+        out.append(f"  above: none (max finite is {_v(sorted_vals[-1])})")
+    return "\n".join(out)
+
+
+def plot_format(fmt, path: str) -> str:
+    """Draw the finite values of ``fmt`` (magnitudes on a log2 axis, one mark
+    per code, subnormals marked) into ``path``; needs matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib (pip install 'mxspec[qat]')") from None
+    f = element_format(fmt)
+    vals = decode_elements(np.arange(f.n_codes, dtype=np.uint8), f, np.float64)
+    pos = np.unique(vals[np.isfinite(vals) & (vals > 0)])
+    sub = pos < f.min_normal if f.kind == "float" else np.zeros(pos.size, bool)
+    fig, ax = plt.subplots(figsize=(9, 2.2))
+    ax.scatter(np.log2(pos[~sub]), np.zeros((~sub).sum()), marker="|", s=300, label="normal")
+    if sub.any():
+        ax.scatter(np.log2(pos[sub]), np.zeros(sub.sum()), marker="|", s=300, c="tab:orange",
+                   label="subnormal")
+    ax.set_yticks([])
+    ax.set_xlabel("log2 |value|")
+    ax.set_title(f"{f.name}: {pos.size} positive finite values, max {_v(f.max_normal)}")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

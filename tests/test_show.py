@@ -1,0 +1,82 @@
+"""`mxspec show` and `mxspec formats`: the views agree with the codecs."""
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mxspec
+from mxspec import cli
+from mxspec.show import describe_format, describe_value, fields
+
+SHOWN = ["fp8_e4m3", "fp8_e4m3fnuz", "p3109_k8p1se", "p3109_k6p3ue", "uint4", "int8", "e8m0",
+         "fp4_e2m1"]
+
+
+@pytest.mark.parametrize("name", SHOWN)
+def test_fields_spell_the_code(name):
+    f = mxspec.element_format(name)
+    for c in range(f.n_codes):
+        s = fields(c, f)
+        assert int(s.replace(".", ""), 2) == c
+        if f.kind == "float":
+            widths = [len(p) for p in s.split(".")]
+            assert widths == ([1] if f.signed else []) + [f.ebits] + ([f.mbits] if f.mbits else [])
+
+
+@pytest.mark.parametrize("name", SHOWN)
+def test_describe_format_lists_every_code(name):
+    f = mxspec.element_format(name)
+    rows = [ln for ln in describe_format(f).splitlines() if re.match(r"  0x[0-9A-F]{2}  ", ln)]
+    assert len(rows) == f.n_codes
+    for c, ln in enumerate(rows):
+        v = float(ln.split()[-1])
+        assert np.array_equal(v, f.values[c], equal_nan=True) or \
+            abs(v - f.values[c]) <= 1e-9 * abs(f.values[c])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(SHOWN), st.floats(-1e5, 1e5, allow_nan=False))
+def test_neighbours_bracket_the_value_and_hold_its_code(name, x):
+    """The printed code is what encode gives, and for a value inside the
+    range it is one of the two printed neighbours (or x itself)."""
+    f = mxspec.element_format(name)
+    text = describe_value(x, f)
+    code = int(re.search(r"code 0x([0-9A-F]+)", text)[1], 16)
+    assert code == int(mxspec.encode_elements(x, f))
+    nb = {m[0]: (int(m[1], 16), f.values[int(m[1], 16)])  # exact, not the printed digits
+          for m in re.findall(r"(below|above): 0x([0-9A-F]+) \(\S+\) = (\S+)", text)}
+    if "below" in nb:
+        assert nb["below"][1] < x
+    if "above" in nb:
+        assert nb["above"][1] > x
+    v = f.values[code]
+    fin = f.values[np.isfinite(f.values)]
+    if fin.min() <= x <= fin.max() and v != x:
+        assert code in {c for c, _ in nb.values()} or v == 0
+
+
+def test_cli_formats_and_show(capsys):
+    assert cli.main(["formats"]) == 0
+    out = capsys.readouterr().out
+    for name in mxspec.formats():
+        assert re.search(rf"^{name}\s", out, re.M), name
+    assert cli.main(["formats", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert all(re.search(rf"^{n}\s", out, re.M) for n in mxspec.p3109_formats())
+    assert cli.main(["show", "300", "float8_e4m3fnuz", "--overflow", "ieee"]) == 0
+    assert "code 0x80" in capsys.readouterr().out  # FNUZ's one NaN
+    assert cli.main(["show", "p3109_k3p1se"]) == 0
+    assert "0x07  1.11          -inf" in capsys.readouterr().out
+    assert cli.main(["show", "1", "nope"]) == 2
+    assert "unknown element format 'nope'" in capsys.readouterr().err
+    assert cli.main(["show", "x", "fp4_e2m1"]) == 2
+    assert "VALUE must be a number" in capsys.readouterr().err
+
+
+def test_show_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "fp4.png"
+    assert cli.main(["show", "fp4_e2m1", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
