@@ -290,6 +290,7 @@ _SPECIALS_RE = "|".join(SPECIALS + ("p3109_sf",))
 _FLOAT_RE = re.compile(rf"^fp(\d+)_e(\d+)m(\d+)(?:_b(-?\d+))?(?:_({_SPECIALS_RE}))?$")
 _INT_RE = re.compile(r"^(u?)int(\d+)(?:_b(-?\d+))?$")
 _P3109_RE = re.compile(r"^p3109_k(\d+)p(\d+)([su])([ef])$")
+_FNUZ_RE = re.compile(r"^fp(\d+)_e(\d+)m(\d+)(?:b(-?\d+))?fnuz$")  # ml_dtypes' spelling
 
 
 def _default_float(ebits: int, mbits: int):
@@ -441,7 +442,7 @@ def element_format(name) -> ElementFormat:
             base, dbias, dspecials = _default_float(e, mb)
             return float_format(e, mb, int(m[4]) if m[4] is not None else None,
                                 specials or dspecials)
-        m = re.match(r"^fp(\d+)_e(\d+)m(\d+)(?:b(-?\d+))?fnuz$", key)
+        m = _FNUZ_RE.match(key)
         if m:  # ml_dtypes-style fnuz spelling with any widths
             e, mb = int(m[2]), int(m[3])
             if int(m[1]) != 1 + e + mb:

@@ -10,6 +10,8 @@ codecs read; :func:`check` turns a bad name into an error that lists the valid o
 """
 from __future__ import annotations
 
+from .formats import P_IS_INT
+
 ROUNDING = ("rne", "rtz", "rna", "up", "down", "stochastic")
 RNE, RTZ, RNA, UP, DOWN, STOCHASTIC = range(6)
 
@@ -101,7 +103,7 @@ def record(params, rounding="rne", overflow="saturate", nan="keep_sign",
     (1, 1, 0, 0, 0, 0, 0)
     """
     names = (rounding, overflow, nan, int_range, scale_rule, zero_scale, inf)
-    if overflow == "wrap" and params and not params[0]:  # params[P_IS_INT]
+    if overflow == "wrap" and params and not params[P_IS_INT]:
         raise ValueError("overflow='wrap' is for integer formats (int*, uint*); allowed values "
                          "for this format: saturate, ieee, sat_propagate")
     return (tuple(params), tuple(check(a, v) for a, v in zip(RECORD_FIELDS, names)))
