@@ -19,6 +19,8 @@ from .packing import decode_packed, encode_packed, pack, unpack
 from .checkpoint import CheckpointError, load, save
 from .slicing import slice_and_scale, slice_elements
 from .warmup import warmup
+from .accumulators import AccumulatorModel, accumulator, accumulators, fixed
+from .dot import dot, dot_elements, matmul
 
 __all__ = [
     "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
@@ -27,5 +29,6 @@ __all__ = [
     "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
     "save", "load", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",
+    "dot", "matmul", "dot_elements", "AccumulatorModel", "accumulator", "accumulators", "fixed",
     "__version__",
 ]

@@ -27,7 +27,8 @@ from pathlib import Path
 _PKG = Path(__file__).resolve().parent
 # The modules whose code ends up inside compiled kernels.
 NUMBA_SOURCES = ("core.py", "formats.py", "policies.py", "scales.py", "elements.py", "bitstream.py",
-                 "blocks.py", "packing.py", "slicing.py", "_parallel.py")
+                 "blocks.py", "packing.py", "slicing.py", "_parallel.py", "accumulators.py",
+                 "dotcore.py")
 
 
 def sources_digest() -> str:

@@ -1,0 +1,192 @@
+"""Accumulator models: how a dot product's products are added (SPEC.md section 8).
+
+One table of named models, each a small frozen record; one engine
+(:mod:`mxspec.dotcore`) runs every model.  A model says how exact the sum is
+and in which order it is formed:
+
+- ``exact``: every product and sum exact, one rounding at the end;
+- ``fp32_sequential`` / ``fp32_pairwise`` / ``fp32_blockwise``: IEEE float32
+  arithmetic in a stated order;
+- the block-FMA family (``fixed(frac_bits, rounding, group)`` and the measured
+  ``h100_fp8_mma``): groups of products aligned to their largest exponent with
+  ``frac_bits`` bits kept below it, truncated or rounded, added exactly and
+  normalized to float32.
+
+>>> accumulator("h100_fp8_mma").group, accumulator("h100_fp8_mma").frac_bits
+(16, 25)
+>>> accumulator("fixed(12, rne, 8)").name
+'fixed(12,rne,8)'
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["AccumulatorModel", "accumulator", "accumulators", "fixed"]
+
+KINDS = ("exact", "fp32", "blockfma")
+FP32_ORDERS = ("sequential", "pairwise", "blockwise")
+# Roundings of the block-FMA datapath (aligned terms and normalization): truncate
+# toward zero, or round to nearest with ties to even.
+DATAPATH_ROUNDINGS = ("rz", "rne")
+C_MODES = ("align", "add")
+# Orders in which a block-FMA model takes the K products of one instruction.
+K_ORDERS = ("natural", "h100_mma")
+
+# Index of each field in AccumulatorModel.params, the tuple the engine reads.
+A_KIND, A_ORDER, A_GROUP, A_FRAC, A_RND, A_INST_K, A_C_ADD, A_K_ORDER, A_EMIN_CLAMP, \
+    A_NAN_BITS = range(10)
+NO_CLAMP = -(1 << 20)
+
+
+@dataclass(frozen=True)
+class AccumulatorModel:
+    """One accumulator model; see SPEC.md section 8 for each field's meaning.
+
+    kind        "exact", "fp32" or "blockfma".
+    order       fp32 only: "sequential" (fused multiply-adds in index order),
+                "pairwise" (float32 products, an adder tree) or "blockwise"
+                (a float32 sum per scale block, scaled, added in order).
+    group       blockfma: products per block-FMA step.
+    frac_bits   blockfma: bits kept below the step's largest exponent.
+    rounding    blockfma: "rz" (truncate) or "rne", for the aligned terms and
+                for the step's float32 result.
+    inst_k      blockfma: products per instruction (0: the whole dot is one).  An
+                instruction's steps start from +0, and its result is added to
+                the running float32 sum with an IEEE round-to-nearest-even add.
+    c           blockfma: "align" (the addend C is the first step's
+                accumulator) or "add" (C is added last, as a float32 add).
+                With inst_k > 0, C is the running sum the instructions add to.
+    k_order     blockfma: "natural", or "h100_mma" (an instruction of 32 takes
+                k % 4 in {0, 1} first, then k % 4 in {2, 3}).
+    input_emin  blockfma: the operands' exponents are clamped below at this
+                value when the step finds its largest exponent (-14: the
+                operands pass through FP16); None: each format's own emin.
+    formats     element formats the model takes (None: all).
+    nan_bits    float32 bits of the NaN the model returns.
+    """
+
+    name: str
+    kind: str
+    order: str = "sequential"
+    group: int = 0
+    frac_bits: int = 0
+    rounding: str = "rz"
+    inst_k: int = 0
+    c: str = "align"
+    k_order: str = "natural"
+    input_emin: int | None = None
+    formats: tuple | None = None
+    nan_bits: int = 0x7FC00000
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        def bad(arg, v, allowed):
+            raise ValueError(f"accumulator model {self.name!r}: {arg}={v!r}; allowed: {allowed}")
+        if self.kind not in KINDS:
+            bad("kind", self.kind, ", ".join(KINDS))
+        if self.kind == "fp32" and self.order not in FP32_ORDERS:
+            bad("order", self.order, ", ".join(FP32_ORDERS))
+        if self.kind == "blockfma":
+            if not 1 <= self.group <= 1024:
+                bad("group", self.group, "1 .. 1024")
+            if not 1 <= self.frac_bits <= 48:
+                bad("frac_bits", self.frac_bits, "1 .. 48")
+            if self.rounding not in DATAPATH_ROUNDINGS:
+                bad("rounding", self.rounding, ", ".join(DATAPATH_ROUNDINGS))
+            if self.c not in C_MODES:
+                bad("c", self.c, ", ".join(C_MODES))
+            if self.k_order not in K_ORDERS:
+                bad("k_order", self.k_order, ", ".join(K_ORDERS))
+            if self.inst_k < 0 or (self.inst_k and self.inst_k % self.group):
+                bad("inst_k", self.inst_k, "0 or a positive multiple of group")
+            if self.k_order == "h100_mma" and (self.inst_k != 32 or self.group != 16):
+                bad("k_order", self.k_order, "'natural' unless inst_k=32 and group=16")
+
+    @property
+    def params(self) -> tuple:
+        """The integer tuple the engine reads (indices A_* in this module)."""
+        return (KINDS.index(self.kind),
+                FP32_ORDERS.index(self.order) if self.kind == "fp32" else 0,
+                self.group, self.frac_bits, DATAPATH_ROUNDINGS.index(self.rounding),
+                self.inst_k, int(self.c == "add"), K_ORDERS.index(self.k_order),
+                NO_CLAMP if self.input_emin is None else self.input_emin, self.nan_bits)
+
+    @property
+    def float32_only(self) -> bool:
+        """Whether the model's result is a float32 (every model but exact)."""
+        return self.kind != "exact"
+
+    def __repr__(self) -> str:
+        return f"AccumulatorModel({self.name!r})"
+
+
+def fixed(frac_bits: int, rounding: str = "rz", group: int = 16, c: str = "align"):
+    """The block-FMA family of the published tensor-core studies: each group of
+    ``group`` products and the running sum are aligned to the largest exponent
+    among them, ``frac_bits`` bits are kept below it (``rounding``: "rz"
+    truncates, "rne" rounds), the terms are added exactly and the sum is
+    normalized to float32 with the same rounding.
+
+    >>> fixed(24).name
+    'fixed(24,rz,16)'
+    """
+    for arg, v in (("frac_bits", frac_bits), ("group", group)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"fixed(): {arg} must be an int, got {v!r}")
+    name = f"fixed({frac_bits},{rounding},{group}" + ("" if c == "align" else f",{c}") + ")"
+    return AccumulatorModel(
+        name, "blockfma", group=group, frac_bits=frac_bits, rounding=rounding, c=c,
+        description=f"groups of {group} products aligned to the largest exponent, "
+                    f"{frac_bits} bits kept below it, {rounding}")
+
+
+_TABLE = {m.name: m for m in (
+    AccumulatorModel("exact", "exact", description=(
+        "every product and sum exact (wide fixed point), rounded once to the output format")),
+    AccumulatorModel("fp32_sequential", "fp32", "sequential", description=(
+        "IEEE float32 fused multiply-adds in index order, starting from C")),
+    AccumulatorModel("fp32_pairwise", "fp32", "pairwise", description=(
+        "float32 products summed by a float32 adder tree (adjacent pairs, level by "
+        "level), then C added")),
+    AccumulatorModel("fp32_blockwise", "fp32", "blockwise", description=(
+        "per scale block a float32 sequential sum of the unscaled element products, "
+        "multiplied by the two scales in float32 and added in order to a float32 sum "
+        "that starts from C")),
+    AccumulatorModel(
+        "h100_fp8_mma", "blockfma", group=16, frac_bits=25, rounding="rz", inst_k=32,
+        c="align", k_order="h100_mma", input_emin=-14,
+        formats=("fp8_e4m3", "fp8_e5m2"), nan_bits=0x7FFFFFFF, description=(
+            "NVIDIA H100 mma.sync.aligned.m16n8k32 with FP8 inputs and float32 "
+            "accumulate, measured: two 16-product block FMAs (25 bits below the "
+            "largest exponent, truncated, normalized toward zero), then C added by "
+            "a float32 add")),
+)}
+ALIASES = {"fp32": "fp32_sequential"}
+
+_FIXED = re.compile(r"^fixed\(\s*(\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?(?:,\s*(\w+)\s*)?\)$")
+
+
+def accumulator(name) -> AccumulatorModel:
+    """A model by name: one of :func:`accumulators`, an alias (``fp32``), or
+    ``fixed(frac_bits[, rounding[, group[, c]]])``; a model passes through."""
+    if isinstance(name, AccumulatorModel):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"accumulator must be a name or an AccumulatorModel, got "
+                        f"{type(name).__name__}")
+    key = name.strip().lower().replace(" ", "")
+    key = ALIASES.get(key, key)
+    if key in _TABLE:
+        return _TABLE[key]
+    m = _FIXED.match(key)
+    if m:
+        fb, rnd, grp, c = m.groups()
+        return fixed(int(fb), rnd or "rz", int(grp) if grp else 16, c or "align")
+    raise ValueError(f"unknown accumulator {name!r}; valid: {', '.join(_TABLE)}, "
+                     f"{', '.join(ALIASES)} (alias), or fixed(frac_bits, rounding, group)")
+
+
+def accumulators() -> list[str]:
+    """Names of the named models (``fixed(...)`` makes more)."""
+    return list(_TABLE)

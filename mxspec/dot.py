@@ -1,0 +1,357 @@
+"""MX dot products and matrix products under named accumulator models
+(SPEC.md section 8).
+
+>>> import numpy as np, mxspec
+>>> a = mxspec.encode(np.array([1.0, 2.0, 3.0, 4.0]), "mxfp8_e4m3", block_size=4)
+>>> b = mxspec.encode(np.array([0.5, 0.25, 1.0, -1.0]), "mxfp8_e4m3", block_size=4)
+>>> float(mxspec.dot(a, b))
+0.0
+>>> float(mxspec.dot_elements([0x38, 0x40], [0x38, 0x38], "fp8_e4m3", "fp8_e4m3"))
+3.0
+"""
+from __future__ import annotations
+
+import functools
+import math
+from fractions import Fraction
+
+import ml_dtypes
+import numpy as np
+
+from . import _parallel
+from .accumulators import AccumulatorModel, NO_CLAMP, accumulator
+from .blocks import MXArray, decode
+from .dotcore import (DIGIT, FINITE, LIMB_BITS, NAN, NEG_INF, NEG_ZERO, POS_INF, SCALE_NAN,
+                      ZERO_RAW, dot_kernel)
+from .elements import check_codes, decode_table
+from .formats import ElementFormat, element_format
+from .policies import DOWN, RNA, RNE, RTZ, UP
+
+__all__ = ["dot", "matmul", "dot_elements", "OUTPUTS"]
+
+# Output formats of exact: (significand bits, smallest normal exponent, largest exponent, dtype).
+OUTPUTS = {
+    "float32": (24, -126, 127, np.float32),
+    "float64": (53, -1022, 1023, np.float64),
+    "float16": (11, -14, 15, np.float16),
+    "bfloat16": (8, -126, 127, ml_dtypes.bfloat16),
+}
+_TILE_N = 16
+EXACT_ROUNDING = {"rne": RNE, "rtz": RTZ, "rna": RNA, "up": UP, "down": DOWN}
+
+
+@functools.lru_cache(maxsize=None)
+def _tables(fmt: ElementFormat):
+    """Per code: sig, lsb, floor(log2|v|), class, and the exact-engine limbs."""
+    v = fmt.values
+    n = fmt.n_codes
+    sig = np.zeros(n, np.int64)
+    lsb = np.zeros(n, np.int32)
+    lead = np.full(n, NO_CLAMP, np.int32)
+    cls = np.full(n, FINITE, np.int8)
+    ints = [0] * n
+    for code in range(n):
+        x = float(v[code])
+        if math.isnan(x):
+            cls[code] = NAN
+        elif math.isinf(x):
+            cls[code] = POS_INF if x > 0 else NEG_INF
+        elif x == 0.0:
+            cls[code] = NEG_ZERO if math.copysign(1.0, x) < 0 else FINITE
+        else:
+            e = math.frexp(x)[1] - 1
+            lead[code] = e
+            lsb[code] = e - fmt.precision_bits
+            s = Fraction(x) / Fraction(2) ** int(lsb[code])
+            assert s.denominator == 1, (fmt.name, code)
+            sig[code] = int(s)
+            q = Fraction(x) / Fraction(2) ** fmt.qmin
+            assert q.denominator == 1, (fmt.name, code)
+            ints[code] = int(q)
+    width = max(1, max(abs(i) for i in ints).bit_length())
+    nl = -(-width // LIMB_BITS)
+    lw = -(-width // nl)
+    limbs = np.zeros((n, nl), np.float32)
+    for code, i in enumerate(ints):
+        m = abs(i)
+        for j in range(nl):
+            limbs[code, j] = math.copysign(float((m >> (j * lw)) & ((1 << lw) - 1)), i or 1)
+    for t in (sig, lsb, lead, cls, limbs):
+        t.setflags(write=False)
+    return sig, lsb, lead, cls, limbs, lw
+
+
+def _clamp(fmt: ElementFormat, model: AccumulatorModel) -> int:
+    if model.input_emin is not None:
+        return model.input_emin
+    return fmt.emin if fmt.kind == "float" else NO_CLAMP
+
+
+def _h100_order(K):
+    """mma.sync m16n8k32 takes k % 4 in {0, 1} of each 32 first, then {2, 3}."""
+    r = np.arange(32)
+    one = np.concatenate([4 * (r[:16] // 2) + (r[:16] & 1), 4 * (r[:16] // 2) + (r[:16] & 1) + 2])
+    return (np.arange(0, K, 32)[:, None] + one[None, :]).reshape(-1)
+
+
+def _operand(codes, scale_exp, fmt, model, f32, bs):
+    """The engine's record for rows of codes (R, K) with scale exponents (R, nb)."""
+    sig_t, lsb_t, lead_t, cls_t, limb_t, lw = _tables(fmt)
+    scale_exp = np.ascontiguousarray(scale_exp, np.int32)
+    cls = cls_t[codes]
+    special = (cls >= POS_INF).any(axis=1) | (scale_exp == SCALE_NAN).any(axis=1)
+    empty32 = np.zeros((0, 0), np.float32)
+    f32v = e32 = empty32
+    limbs = np.zeros((0, 0, 0), np.float32)
+    sig = sig_t[codes]
+    lsb = raw = np.zeros((0, 0), np.int32)
+    if model.kind == "fp32":
+        e32 = np.ascontiguousarray(decode_table(fmt, np.float32)[codes])
+        f32v = np.ascontiguousarray(f32, np.float32) if f32 is not None else e32
+    elif model.kind == "exact":
+        limbs = np.ascontiguousarray(np.moveaxis(limb_t[codes], -1, 0))
+    else:
+        R, K = codes.shape
+        s = np.repeat(scale_exp, bs, axis=1)[:, :K] if K else np.zeros((R, 0), np.int32)
+        lead = np.maximum(lead_t, np.int32(_clamp(fmt, model)))
+        lead[sig_t == 0] = ZERO_RAW
+        raw = np.where(sig_t[codes] == 0, ZERO_RAW, lead[codes] + s).astype(np.int32)
+        lsb = (lsb_t[codes] + s).astype(np.int32)
+        if model.inst_k and K % model.inst_k:  # zero-padded, as a kernel pads K
+            pad = model.inst_k - K % model.inst_k
+            sig = np.pad(sig, ((0, 0), (0, pad)))
+            raw = np.pad(raw, ((0, 0), (0, pad)), constant_values=ZERO_RAW)
+            lsb = np.pad(lsb, ((0, 0), (0, pad)))
+            cls = np.pad(cls, ((0, 0), (0, pad)))
+            K += pad
+        if model.k_order == "h100_mma":
+            order = _h100_order(K)
+            sig, raw, lsb, cls = sig[:, order], raw[:, order], lsb[:, order], cls[:, order]
+        sig = sig.astype(np.int32)
+    rec = tuple(np.ascontiguousarray(x) for x in (sig, lsb, raw, cls)) + (
+        scale_exp, f32v, e32, limbs, special)
+    return rec, lw
+
+
+def _scale_exponents(scales) -> np.ndarray:
+    s = np.asarray(scales).astype(np.int32) - 127
+    s[np.asarray(scales) == 255] = SCALE_NAN
+    return s
+
+
+def _check_model(model, fa, fb, out, rounding):
+    if model.formats is not None:
+        for arg, f in (("a", fa), ("b", fb)):
+            if f.name not in model.formats:
+                raise ValueError(
+                    f"accumulator {model.name!r} takes element formats "
+                    f"{', '.join(model.formats)}; {arg} is {f.name}")
+    if out not in OUTPUTS:
+        raise ValueError(f"out={out!r}; allowed: {', '.join(OUTPUTS)}")
+    if rounding not in EXACT_ROUNDING:
+        raise ValueError(f"rounding={rounding!r}; allowed: {', '.join(EXACT_ROUNDING)}")
+    if model.float32_only and out != "float32":
+        raise ValueError(f"accumulator {model.name!r} returns float32; out={out!r} is only "
+                         f"for 'exact' (allowed here: 'float32')")
+    if model.float32_only and rounding != "rne":
+        raise ValueError(f"rounding={rounding!r} applies to the 'exact' accumulator only; "
+                         f"{model.name!r} has its own rounding")
+
+
+def _addend(c, shape, model):
+    if c is None:
+        return np.zeros(int(np.prod(shape)), np.float64)
+    arr = np.asarray(c)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+            or arr.dtype == ml_dtypes.bfloat16):
+        raise TypeError(f"c must be a float array, got dtype {arr.dtype}")
+    try:
+        arr = np.broadcast_to(arr.astype(np.float64), shape)
+    except ValueError:
+        raise ValueError(f"c has shape {np.shape(c)}, which does not broadcast to the "
+                         f"result's shape {shape}") from None
+    if model.float32_only:
+        fin = np.isfinite(arr)
+        if not np.array_equal(arr[fin].astype(np.float32).astype(np.float64), arr[fin]):
+            raise ValueError(f"c holds values that are not float32; accumulator "
+                             f"{model.name!r} adds a float32 addend")
+    return np.ascontiguousarray(arr).reshape(-1)
+
+
+def _run(A, B, ia, ib, bs, K, c, model, out, rounding, fa, fb, lwa, lwb, shape):
+    prec, emin, emax, dtype = OUTPUTS[out]
+    O = (EXACT_ROUNDING[rounding], prec, emin, emax)
+    n = ia.size
+    fin = np.isfinite(c) & (c != 0)
+    c_sig = np.zeros(n, np.int64)
+    c_exp = np.zeros(n, np.int32)
+    if fin.any():
+        m, e = np.frexp(c[fin])
+        c_sig[fin] = (m * 2.0 ** 53).astype(np.int64)
+        c_exp[fin] = e - 53
+    X = (0, 0, 0, 0, 0)
+    if model.kind == "exact":
+        base = fa.qmin + fb.qmin
+        sa, sb = A[4], B[4]
+        lo_a = int(sa[sa != SCALE_NAN].min(initial=0))
+        lo_b = int(sb[sb != SCALE_NAN].min(initial=0))
+        hi_a = int(sa[sa != SCALE_NAN].max(initial=0))
+        hi_b = int(sb[sb != SCALE_NAN].max(initial=0))
+        dlo = base + lo_a + lo_b
+        top = (base + hi_a + hi_b + (A[7].shape[0] - 1) * lwa + (B[7].shape[0] - 1) * lwb
+               + 53 + max(1, K).bit_length())
+        if fin.any():
+            dlo = min(dlo, int(c_exp[fin].min()))
+            top = max(top, int(c_exp[fin].max()) + 54)
+        top = max(top, dlo) + 1
+        X = (base, lwa, lwb, dlo, (top - dlo) // DIGIT + 4)
+    res = np.empty(n, np.float64)
+    _parallel.run(dot_kernel, n, A, B, ia, ib, bs, c, c_sig, c_exp, model.params, O, X,
+                  res, work=n * max(K, 1) * 8)
+    r = res.astype(dtype).reshape(shape)
+    if dtype == np.float32 and model.nan_bits != 0x7FC00000:
+        r.view(np.uint32)[np.isnan(r)] = model.nan_bits
+    return r
+
+
+def _rows(codes, K):
+    return np.ascontiguousarray(np.asarray(codes).reshape(-1, K))
+
+
+def _pair_indices(lead_a, lead_b):
+    try:
+        shape = np.broadcast_shapes(lead_a, lead_b)
+    except ValueError:
+        raise ValueError(f"leading shapes {lead_a} and {lead_b} do not broadcast") from None
+    na, nb = int(np.prod(lead_a)), int(np.prod(lead_b))
+    ia = np.broadcast_to(np.arange(na, dtype=np.int64).reshape(lead_a), shape).reshape(-1)
+    ib = np.broadcast_to(np.arange(nb, dtype=np.int64).reshape(lead_b), shape).reshape(-1)
+    return np.ascontiguousarray(ia), np.ascontiguousarray(ib), shape
+
+
+def dot_elements(codes_a, codes_b, fmt_a, fmt_b, accumulator: str = "exact", c=None,
+                 out: str = "float32", rounding: str = "rne"):
+    """Dot products of element codes along the last axis, without scales (the
+    operation of a tensor-core atom); leading axes broadcast; ``c`` is shaped
+    like the result.
+
+    >>> float(dot_elements([0x38, 0x38], [0x40, 0xC0], "fp8_e4m3", "fp8_e4m3", c=1.5))
+    1.5
+    """
+    model = _model(accumulator)
+    fa, fb = element_format(fmt_a), element_format(fmt_b)
+    _check_model(model, fa, fb, out, rounding)
+    ca = check_codes(codes_a, fa, "codes_a")
+    cb = check_codes(codes_b, fb, "codes_b")
+    if ca.ndim == 0 or cb.ndim == 0:
+        raise ValueError("codes_a and codes_b must have at least one axis (the K axis)")
+    K = ca.shape[-1]
+    if cb.shape[-1] != K:
+        raise ValueError(f"codes_a has K={K} and codes_b has K={cb.shape[-1]} along the last axis")
+    ia, ib, shape = _pair_indices(ca.shape[:-1], cb.shape[:-1])
+    ra, rb = _rows(ca, K), _rows(cb, K)
+    A, lwa = _operand(ra, np.zeros((ra.shape[0], 1), np.int32), fa, model, None, max(K, 1))
+    B, lwb = _operand(rb, np.zeros((rb.shape[0], 1), np.int32), fb, model, None, max(K, 1))
+    cc = _addend(c, shape, model)
+    return _run(A, B, ia, ib, max(K, 1), K, cc, model, out, rounding, fa, fb, lwa, lwb, shape)
+
+
+def _model(acc):
+    try:
+        return accumulator(acc)
+    except TypeError as e:
+        raise TypeError(str(e).replace("accumulator must", "accumulator= must")) from None
+
+
+def _check_mx(arg, x):
+    if not isinstance(x, MXArray):
+        raise TypeError(f"{arg} must be an MXArray (from mxspec.encode), got {type(x).__name__}")
+
+
+def _check_blocks(a, b, K):
+    if a.block_size != b.block_size:
+        raise ValueError(f"a has block_size={a.block_size} and b has block_size={b.block_size}; "
+                         "a block dot product needs the same blocks on both sides")
+    if K % a.block_size:
+        raise ValueError(f"K={K} is not a whole number of blocks of {a.block_size}")
+
+
+def dot(a: MXArray, b: MXArray, accumulator: str = "exact", out: str = "float32", c=None,
+        rounding: str = "rne"):
+    """The MX dot product (OCP MX v1.0 Dot/DotGeneral) of two MXArrays blocked
+    along their last axis: sum over blocks of X_A * X_B * sum_i P_i * Q_i, plus
+    ``c``, under the named accumulator model.  Leading axes broadcast like numpy.
+
+    >>> import numpy as np, mxspec
+    >>> x = mxspec.encode(np.arange(64.0).reshape(2, 32), "mxfp8_e4m3")
+    >>> mxspec.dot(x, x).tolist()
+    [10416.0, 74928.0]
+    """
+    model = _model(accumulator)
+    _check_mx("a", a)
+    _check_mx("b", b)
+    fa, fb = a.format.element, b.format.element
+    _check_model(model, fa, fb, out, rounding)
+    for arg, x in (("a", a), ("b", b)):
+        if x.codes.ndim == 0 or x.axis != x.codes.ndim - 1:
+            raise ValueError(f"dot takes MXArrays blocked along their last axis; {arg} is "
+                             f"blocked along axis {x.axis} of {x.codes.ndim}")
+    K = a.shape[-1]
+    if b.shape[-1] != K:
+        raise ValueError(f"a has K={K} and b has K={b.shape[-1]} along the last axis")
+    _check_blocks(a, b, K)
+    ia, ib, shape = _pair_indices(a.shape[:-1], b.shape[:-1])
+    nb = K // a.block_size
+    A, lwa = _operand(_rows(a.codes, K), _scale_exponents(a.scales).reshape(-1, nb), fa, model,
+                      _rows(decode(a), K) if model.kind == "fp32" else None, a.block_size)
+    B, lwb = _operand(_rows(b.codes, K), _scale_exponents(b.scales).reshape(-1, nb), fb, model,
+                      _rows(decode(b), K) if model.kind == "fp32" else None, b.block_size)
+    cc = _addend(c, shape, model)
+    return _run(A, B, ia, ib, a.block_size, K, cc, model, out, rounding, fa, fb, lwa, lwb, shape)
+
+
+def matmul(a: MXArray, b: MXArray, accumulator: str = "exact", out: str = "float32", c=None,
+           rounding: str = "rne"):
+    """An (M, K) MX matrix blocked along K (axis 1) times a (K, N) one blocked
+    along K (axis 0), plus ``c`` (broadcast to (M, N)), under the named
+    accumulator model.
+
+    >>> import numpy as np, mxspec
+    >>> a = mxspec.encode(np.ones((2, 32)), "mxfp8_e4m3")
+    >>> b = mxspec.encode(np.ones((32, 3)), "mxfp8_e5m2", axis=0)
+    >>> mxspec.matmul(a, b, c=1.0).tolist()
+    [[33.0, 33.0, 33.0], [33.0, 33.0, 33.0]]
+    """
+    model = _model(accumulator)
+    _check_mx("a", a)
+    _check_mx("b", b)
+    fa, fb = a.format.element, b.format.element
+    _check_model(model, fa, fb, out, rounding)
+    if a.codes.ndim != 2 or a.axis != 1:
+        raise ValueError(f"matmul's a must be an (M, K) MXArray blocked along axis 1; got shape "
+                         f"{a.shape} blocked along axis {a.axis}")
+    if b.codes.ndim != 2 or b.axis != 0:
+        raise ValueError(f"matmul's b must be a (K, N) MXArray blocked along axis 0; got shape "
+                         f"{b.shape} blocked along axis {b.axis}")
+    M, K = a.shape
+    if b.shape[0] != K:
+        raise ValueError(f"a is {a.shape} and b is {b.shape}: K must match ({K} != {b.shape[0]})")
+    N = b.shape[1]
+    _check_blocks(a, b, K)
+    # Tiles of _TILE_N columns: the B rows of a tile stay in cache across all of A.
+    m, n = np.meshgrid(np.arange(M, dtype=np.int64), np.arange(N, dtype=np.int64),
+                       indexing="ij")
+    tiles = [slice(n0, n0 + _TILE_N) for n0 in range(0, N, _TILE_N)]
+    ia = np.concatenate([m[:, t].reshape(-1) for t in tiles] or [m.reshape(-1)])
+    ib = np.concatenate([n[:, t].reshape(-1) for t in tiles] or [n.reshape(-1)])
+    A, lwa = _operand(np.ascontiguousarray(a.codes), _scale_exponents(a.scales), fa, model,
+                      decode(a) if model.kind == "fp32" else None, a.block_size)
+    B, lwb = _operand(np.ascontiguousarray(b.codes.T), _scale_exponents(b.scales).T, fb, model,
+                      decode(b).T if model.kind == "fp32" else None, b.block_size)
+    cc = _addend(c, (M, N), model)
+    cc = np.ascontiguousarray(cc.reshape(M, N)[ia, ib])
+    r = _run(A, B, ia, ib, a.block_size, K, cc, model, out, rounding, fa, fb, lwa, lwb,
+             (ia.size,))
+    res = np.empty((M, N), r.dtype)
+    res[ia, ib] = r
+    return res

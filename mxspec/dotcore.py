@@ -1,0 +1,389 @@
+"""The one dot-product engine: every accumulator model of
+:mod:`mxspec.accumulators` over pairs of rows (SPEC.md section 8).
+
+A task is one output: row ``ia[t]`` of operand A against row ``ib[t]`` of
+operand B, plus the addend ``c[t]``.  Each operand is a record of per-element
+arrays made by :mod:`mxspec.dot` from the element format's code tables:
+
+    (sig, lsb, raw, cls, scale, f32, e32, limbs, special)
+
+``sig * 2**lsb`` is the element's exact value (``sig`` at most mbits + 1
+bits), ``raw`` its exponent as the model's datapath sees it, ``cls`` 0 for
+finite, 1 +Inf, 2 -Inf, 3 NaN; ``scale`` the per-block power-of-two exponents
+(NaN scales are marked in ``special``); ``f32`` the float32 value with its
+scale (what :func:`mxspec.decode` returns), ``e32`` without; ``limbs`` the
+value in units of the format's smallest step, split into float64 integers of
+at most 24 bits (float32 holds them exactly) so that 32 products of two
+limbs add exactly in float64.  For the block-FMA models ``lsb`` and ``raw``
+include the scales and the columns are in the model's order.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .accumulators import A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER, A_RND
+from .core import _bitcast, bit_length, f64_bits, jit, round_core
+from .policies import DOWN, RNA, RNE, RTZ, UP
+
+# A float64 sum of CHUNK products of two limbs of LIMB_BITS each stays below 2**53,
+# so it is exact in any order.
+LIMB_BITS = 24
+CHUNK = 32
+DIGIT = 30
+_DMASK = (1 << DIGIT) - 1
+# Element classes (cls arrays) and the scale exponent that stands for a NaN scale.
+FINITE, NEG_ZERO, POS_INF, NEG_INF, NAN = range(5)
+SCALE_NAN = -(1 << 20)
+# The datapath exponent of a zero element: far below any product's.
+ZERO_RAW = -(1 << 24)
+
+# Index of each field of the output record O.
+O_MODE, O_PREC, O_EMIN, O_EMAX = range(4)
+FLOAT32_OUT = (RNE, 24, -126, 127)
+
+# fastmath reassociation is exact here: every term and partial sum is an integer
+# below 2**53 (see LIMB_BITS), so any order gives the same float64.
+_exact_sum_jit = numba.njit(cache=True, nogil=True, error_model="numpy",
+                            fastmath={"reassoc", "contract"})
+
+
+@_exact_sum_jit
+def limb_dot(x, y, k0, k1):
+    s = 0.0
+    for k in range(k0, k1):
+        s += np.float64(x[k]) * np.float64(y[k])
+    return s
+
+
+@jit
+def round_to_float(neg, mag, exp, mode, prec, emin, emax):
+    """``(-1)**neg * mag * 2**exp`` rounded to a binary float with ``prec``
+    significand bits, smallest normal exponent ``emin`` and largest exponent
+    ``emax``, as a float64 (exact for float32/float16/bfloat16/float64).
+    ``mag`` < 2**62; a sticky bit, if any, is already in its lowest bit.
+    The rounding itself is :func:`mxspec.core.round_core`."""
+    if mag == 0:
+        return -0.0 if neg else 0.0
+    lead = bit_length(mag) - 1 + exp
+    lsb = max(lead, emin) - (prec - 1)
+    sh = lsb - exp
+    q = mag
+    if sh > 0:
+        if sh > 62:  # all of it below half the last place: round 1 * 2**-2
+            q, sh = numba.int64(1), 2
+        q, _ = round_core(numba.int64(q), sh, neg, mode, 0, 0, 0)
+    else:
+        lsb = exp
+    v = math.ldexp(float(q), lsb)
+    top = math.ldexp(2.0 - math.ldexp(1.0, 1 - prec), emax)
+    if v > top:
+        to_inf = mode == RNE or mode == RNA or (mode == UP and not neg) or (mode == DOWN and neg)
+        v = math.inf if to_inf else top
+    return -v if neg else v
+
+
+@jit
+def fma32(a, b, c):
+    """IEEE float32 fused multiply-add a*b + c, rounded once (to nearest even):
+    the float64 product is exact, the float64 sum is rounded to odd, and
+    rounding that to float32 is then correct."""
+    p = np.float64(a) * np.float64(b)
+    c64 = np.float64(c)
+    s = p + c64
+    if math.isinf(s) or math.isnan(s):
+        return np.float32(s)
+    bp = s - c64
+    err = (p - bp) + (c64 - (s - bp))  # TwoSum: s + err == p + c exactly
+    if err != 0.0:
+        bits = f64_bits(s)
+        if bits & 1 == 0:
+            toward_larger = (err > 0.0) == (s > 0.0)
+            bits = bits + 1 if toward_larger else bits - 1
+            s = _bitcast(bits, np.float64(0.0))
+    return np.float32(s)
+
+
+@jit
+def kul_add(dig, v, off):
+    """Add the integer ``v`` (|v| < 2**53) times 2**off (off >= 0) into the
+    long accumulator ``dig`` (base 2**30 digits, carries left for later)."""
+    q = off // DIGIT
+    r = off - q * DIGIT
+    a = -v if v < 0 else v
+    lo = (a & _DMASK) << r
+    hi = (a >> DIGIT) << r
+    if v < 0:
+        dig[q] -= lo & _DMASK
+        dig[q + 1] -= (lo >> DIGIT) + (hi & _DMASK)
+        dig[q + 2] -= hi >> DIGIT
+    else:
+        dig[q] += lo & _DMASK
+        dig[q + 1] += (lo >> DIGIT) + (hi & _DMASK)
+        dig[q + 2] += hi >> DIGIT
+
+
+@jit
+def kul_round(dig, dlo, mode, prec, emin, emax):
+    """The long accumulator's value rounded once: (float64, whether it is zero)."""
+    n = dig.shape[0]
+    for i in range(n - 1):
+        carry = dig[i] >> DIGIT
+        dig[i] -= carry << DIGIT
+        dig[i + 1] += carry
+    neg = dig[n - 1] < 0
+    if neg:
+        for i in range(n):
+            dig[i] = -dig[i]
+        for i in range(n - 1):
+            carry = dig[i] >> DIGIT
+            dig[i] -= carry << DIGIT
+            dig[i + 1] += carry
+    t = n - 1
+    while t >= 0 and dig[t] == 0:
+        t -= 1
+    if t < 0:
+        return 0.0, True
+    p = t * DIGIT + bit_length(dig[t]) - 1  # top bit, counted from dlo
+    lo_bit = max(p - 59, 0)
+    mag = numba.int64(0)
+    sticky = numba.int64(0)
+    for i in range(t, -1, -1):
+        b0 = i * DIGIT
+        d = dig[i]
+        if b0 >= lo_bit:
+            mag += d << (b0 - lo_bit)
+        elif b0 + DIGIT > lo_bit:
+            s = lo_bit - b0
+            mag += d >> s
+            sticky |= d & ((numba.int64(1) << s) - 1)
+        else:
+            sticky |= d
+    mag = (mag << 1) | numba.int64(sticky != 0)
+    return round_to_float(neg, mag, dlo + lo_bit - 1, mode, prec, emin, emax), False
+
+
+@jit
+def _specials(A, B, ra, rb, bs, c):
+    """(nan, +inf, -inf) of a dot whose inputs hold NaN, Inf or a NaN scale."""
+    a_sig, _, _, a_cls, a_sc = A[0], A[1], A[2], A[3], A[4]
+    b_sig, _, _, b_cls, b_sc = B[0], B[1], B[2], B[3], B[4]
+    nan = math.isnan(c)
+    pinf = c == math.inf
+    ninf = c == -math.inf
+    K = a_sig.shape[1]
+    for k in range(K):
+        blk = k // bs
+        ca = a_cls[ra, k]
+        cb = b_cls[rb, k]
+        if a_sc[ra, blk] == SCALE_NAN or b_sc[rb, blk] == SCALE_NAN or ca == NAN or cb == NAN:
+            nan = True
+        elif ca >= POS_INF or cb >= POS_INF:
+            if (ca < POS_INF and a_sig[ra, k] == 0) or (cb < POS_INF and b_sig[rb, k] == 0):
+                nan = True  # Inf * 0
+            else:
+                na = ca == NEG_INF if ca >= POS_INF else a_sig[ra, k] < 0
+                nb = cb == NEG_INF if cb >= POS_INF else b_sig[rb, k] < 0
+                if na != nb:
+                    ninf = True
+                else:
+                    pinf = True
+    return nan, pinf, ninf
+
+
+@jit
+def _align(sig, sh, rnd):
+    """``sig * 2**sh`` as an integer: exact for sh >= 0, else rounded (rz or rne)."""
+    if sh >= 0:
+        return sig << sh
+    n = -sh
+    neg = sig < 0
+    m = -sig if neg else sig
+    if n > 62:
+        q = numba.int64(0)
+    elif rnd == 0:
+        q = m >> n
+    else:
+        q, _ = round_core(m, n, neg, RNE, 0, 0, 0)
+    return -q if neg else q
+
+
+@jit
+def _step(A, B, ra, rb, k0, k1, acc, F, rnd):
+    """One block-FMA step over products k0 .. k1-1 and the float32 ``acc``:
+    aligned to their largest exponent, ``F`` bits kept below it, added,
+    normalized to float32.  The operands' ``lsb`` and ``raw`` hold their
+    scales already, and a zero element has raw ZERO_RAW, so it never leads."""
+    a_sig, a_lsb, a_raw = A[0][ra], A[1][ra], A[2][ra]
+    b_sig, b_lsb, b_raw = B[0][rb], B[1][rb], B[2][rb]
+    E = numba.int32(2 * ZERO_RAW)
+    for k in range(k0, k1):
+        E = max(E, a_raw[k] + b_raw[k])
+    acc_m = numba.int64(0)
+    acc_l = 0
+    if acc != 0.0:
+        fr, ex = math.frexp(acc)
+        acc_m = numba.int64(fr * 16777216.0)
+        acc_l = ex - 24
+        E = max(E, max(ex - 1, -126))
+    elif E < ZERO_RAW:
+        return 0.0
+    lo = E - F
+    S = _align(acc_m, acc_l - lo, rnd)
+    if rnd == 0:  # truncation, branch-free so that the loop vectorizes
+        for k in range(k0, k1):
+            p = numba.int64(a_sig[k]) * numba.int64(b_sig[k])
+            m = abs(p)
+            sh = numba.int64(a_lsb[k] + b_lsb[k] - lo)
+            t = (m << min(max(sh, 0), 63)) >> min(max(-sh, 0), 63)
+            neg = p >> 63  # 0 or -1: the sign applied without a branch
+            S += (t ^ neg) - neg
+    else:
+        for k in range(k0, k1):
+            p = numba.int64(a_sig[k]) * numba.int64(b_sig[k])
+            if p != 0:
+                S += _align(p, a_lsb[k] + b_lsb[k] - lo, rnd)
+    neg = S < 0
+    return round_to_float(neg, -S if neg else S, lo, RTZ if rnd == 0 else RNE, 24, -126, 127)
+
+
+@jit
+def _f32add(x, y):
+    return np.float64(np.float32(x) + np.float32(y))
+
+
+@jit
+def _blockfma(A, B, ra, rb, c, M):
+    """The block-FMA family.  The columns are already in the model's order
+    (h100_mma's permutation is applied by the caller)."""
+    K = A[0].shape[1]
+    G = M[A_GROUP]
+    inst = M[A_INST_K] if M[A_INST_K] > 0 else K
+    c_add = M[A_C_ADD] == 1 and M[A_INST_K] == 0
+    running = 0.0 if c_add else c
+    for w0 in range(0, K, inst):
+        w1 = min(w0 + inst, K)
+        acc = 0.0 if M[A_INST_K] > 0 else running
+        for g0 in range(w0, w1, G):
+            acc = _step(A, B, ra, rb, g0, min(g0 + G, w1), acc, M[A_FRAC], M[A_RND])
+        running = _f32add(acc, running) if M[A_INST_K] > 0 else acc
+    if c_add:
+        running = _f32add(running, c)
+    return running
+
+
+@jit
+def _fp32(A, B, ra, rb, bs, c, M, buf):
+    a_f, a_e, a_sc = A[5], A[6], A[4]
+    b_f, b_e, b_sc = B[5], B[6], B[4]
+    K = a_f.shape[1]
+    order = M[A_ORDER]
+    if order == 0:  # sequential fused multiply-adds from C
+        acc = np.float32(c)
+        for k in range(K):
+            acc = fma32(a_f[ra, k], b_f[rb, k], acc)
+        return np.float64(acc)
+    if order == 1:  # float32 products, adjacent pairs level by level, then C
+        for k in range(K):
+            buf[k] = np.float32(a_f[ra, k] * b_f[rb, k])
+        n = K
+        while n > 1:
+            h = n // 2
+            for i in range(h):
+                buf[i] = np.float32(buf[2 * i] + buf[2 * i + 1])
+            if n & 1:
+                buf[h] = buf[n - 1]
+                h += 1
+            n = h
+        s = buf[0] if K else np.float32(0.0)
+        return np.float64(np.float32(s + np.float32(c)))
+    # blockwise: per block a float32 sum of element products, times the scales
+    acc = np.float32(c)
+    for b0 in range(0, K, bs):
+        s = np.float32(0.0)
+        for k in range(b0, min(b0 + bs, K)):
+            s = fma32(a_e[ra, k], b_e[rb, k], s)
+        xa = np.float32(math.ldexp(1.0, a_sc[ra, b0 // bs]))
+        xb = np.float32(math.ldexp(1.0, b_sc[rb, b0 // bs]))
+        acc = np.float32(acc + np.float32(np.float32(s * xa) * xb))
+    return np.float64(acc)
+
+
+@jit
+def _exact(A, B, ra, rb, bs, base, lwa, lwb, c_sig, c_exp, dig, dlo, O):
+    a_sc, a_limbs = A[4], A[7]
+    b_sc, b_limbs = B[4], B[7]
+    K = a_limbs.shape[2]
+    dig[:] = 0
+    if c_sig != 0:
+        kul_add(dig, c_sig, c_exp - dlo)
+    for b0 in range(0, K, bs):
+        e = base + a_sc[ra, b0 // bs] + b_sc[rb, b0 // bs] - dlo
+        b1 = min(b0 + bs, K)
+        for k0 in range(b0, b1, CHUNK):
+            k1 = min(k0 + CHUNK, b1)
+            for i in range(a_limbs.shape[0]):
+                for j in range(b_limbs.shape[0]):
+                    s = limb_dot(a_limbs[i, ra], b_limbs[j, rb], k0, k1)
+                    if s != 0.0:
+                        kul_add(dig, numba.int64(s), e + i * lwa + j * lwb)
+    v, zero = kul_round(dig, dlo, O[O_MODE], O[O_PREC], O[O_EMIN], O[O_EMAX])
+    if zero:
+        return 0.0
+    return v
+
+
+@jit
+def _all_neg_zero(A, B, ra, rb, c):
+    """Whether C and every product are negative zeros (IEEE: then the exact
+    zero sum is -0)."""
+    if c != 0.0 or math.copysign(1.0, c) > 0:
+        return False
+    for k in range(A[0].shape[1]):
+        za = A[0][ra, k] == 0
+        zb = B[0][rb, k] == 0
+        if not (za or zb):
+            return False
+        na = A[3][ra, k] == NEG_ZERO or A[0][ra, k] < 0
+        nb = B[3][rb, k] == NEG_ZERO or B[0][rb, k] < 0
+        if na == nb:
+            return False
+    return True
+
+
+@jit
+def dot_kernel(t0, t1, A, B, ia, ib, bs, c, c_sig, c_exp, M, O, X, out):
+    """Outputs t0 .. t1-1.  ``X`` = (base, lwa, lwb, dlo, ndigits) for exact.
+    Returns the count of results that are NaN."""
+    kind = M[A_KIND]
+    dig = np.zeros(max(X[4], 1), np.int64)
+    K = A[0].shape[1]
+    buf = np.empty(max(K, 1), np.float32)
+    nans = 0
+    for t in range(t0, t1):
+        ra = ia[t]
+        rb = ib[t]
+        ct = c[t]
+        if A[8][ra] or B[8][rb] or not math.isfinite(ct):
+            nan, pinf, ninf = _specials(A, B, ra, rb, bs, ct)
+            if nan or (pinf and ninf):
+                out[t] = np.nan
+                nans += 1
+                continue
+            if pinf or ninf:
+                out[t] = math.inf if pinf else -math.inf
+                continue
+        if kind == 0:
+            v = _exact(A, B, ra, rb, bs, X[0], X[1], X[2], c_sig[t], c_exp[t], dig, X[3], O)
+            if v == 0.0 and (O[O_MODE] == DOWN or _all_neg_zero(A, B, ra, rb, ct)):
+                v = -0.0
+        elif kind == 1:
+            v = _fp32(A, B, ra, rb, bs, ct, M, buf)
+        else:
+            v = _blockfma(A, B, ra, rb, ct, M)
+        out[t] = v
+        if math.isnan(v):
+            nans += 1
+    return nans
