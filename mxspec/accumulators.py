@@ -90,8 +90,10 @@ class AccumulatorModel:
         if self.kind == "blockfma":
             if not 1 <= self.group <= 1024:
                 bad("group", self.group, "1 .. 1024")
-            if not 1 <= self.frac_bits <= 48:
-                bad("frac_bits", self.frac_bits, "1 .. 48")
+            if not 1 <= self.frac_bits <= 51 - self.group.bit_length():
+                # A step's aligned terms and their sum must stay below 2**53.
+                bad("frac_bits", self.frac_bits,
+                    f"1 .. {51 - self.group.bit_length()} for groups of {self.group}")
             if self.rounding not in DATAPATH_ROUNDINGS:
                 bad("rounding", self.rounding, ", ".join(DATAPATH_ROUNDINGS))
             if self.c not in C_MODES:

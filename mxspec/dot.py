@@ -104,7 +104,8 @@ def _operand(codes, scale_exp, fmt, model, f32, bs):
     f32v = e32 = empty32
     limbs = np.zeros((0, 0, 0), np.float32)
     sig = sig_t[codes]
-    lsb = raw = np.zeros((0, 0), np.int32)
+    raw = np.zeros((0, 0), np.int32)
+    val = np.zeros((0, 0), np.float64)
     if model.kind == "fp32":
         e32 = np.ascontiguousarray(decode_table(fmt, np.float32)[codes])
         f32v = np.ascontiguousarray(f32, np.float32) if f32 is not None else e32
@@ -116,19 +117,19 @@ def _operand(codes, scale_exp, fmt, model, f32, bs):
         lead = np.maximum(lead_t, np.int32(_clamp(fmt, model)))
         lead[sig_t == 0] = ZERO_RAW
         raw = np.where(sig_t[codes] == 0, ZERO_RAW, lead[codes] + s).astype(np.int32)
-        lsb = (lsb_t[codes] + s).astype(np.int32)
+        # Exact in float64: an element's value times a power of two within 2**+-300.
+        val = np.ldexp(sig_t[codes].astype(np.float64), lsb_t[codes] + s)
         if model.inst_k and K % model.inst_k:  # zero-padded, as a kernel pads K
             pad = model.inst_k - K % model.inst_k
             sig = np.pad(sig, ((0, 0), (0, pad)))
             raw = np.pad(raw, ((0, 0), (0, pad)), constant_values=ZERO_RAW)
-            lsb = np.pad(lsb, ((0, 0), (0, pad)))
+            val = np.pad(val, ((0, 0), (0, pad)))
             cls = np.pad(cls, ((0, 0), (0, pad)))
             K += pad
         if model.k_order == "h100_mma":
             order = _h100_order(K)
-            sig, raw, lsb, cls = sig[:, order], raw[:, order], lsb[:, order], cls[:, order]
-        sig = sig.astype(np.int32)
-    rec = tuple(np.ascontiguousarray(x) for x in (sig, lsb, raw, cls)) + (
+            sig, raw, val, cls = sig[:, order], raw[:, order], val[:, order], cls[:, order]
+    rec = tuple(np.ascontiguousarray(x) for x in (sig, val, raw, cls)) + (
         scale_exp, f32v, e32, limbs, special)
     return rec, lw
 
