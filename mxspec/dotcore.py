@@ -328,10 +328,7 @@ def _exact(A, B, ra, rb, bs, base, lwa, lwb, c_sig, c_exp, dig, dlo, O):
                     s = limb_dot(a_limbs[i, ra], b_limbs[j, rb], k0, k1)
                     if s != 0.0:
                         kul_add(dig, numba.int64(s), e + i * lwa + j * lwb)
-    v, zero = kul_round(dig, dlo, O[O_MODE], O[O_PREC], O[O_EMIN], O[O_EMAX])
-    if zero:
-        return 0.0
-    return v
+    return kul_round(dig, dlo, O[O_MODE], O[O_PREC], O[O_EMIN], O[O_EMAX])
 
 
 @jit
@@ -375,9 +372,9 @@ def dot_kernel(t0, t1, A, B, ia, ib, bs, c, c_sig, c_exp, M, O, X, out):
                 out[t] = math.inf if pinf else -math.inf
                 continue
         if kind == 0:
-            v = _exact(A, B, ra, rb, bs, X[0], X[1], X[2], c_sig[t], c_exp[t], dig, X[3], O)
-            if v == 0.0 and (O[O_MODE] == DOWN or _all_neg_zero(A, B, ra, rb, ct)):
-                v = -0.0
+            v, zero = _exact(A, B, ra, rb, bs, X[0], X[1], X[2], c_sig[t], c_exp[t], dig, X[3], O)
+            if zero:  # an exact zero sum: IEEE's sign rule (a rounded tiny keeps its sign)
+                v = -0.0 if (O[O_MODE] == DOWN or _all_neg_zero(A, B, ra, rb, ct)) else 0.0
         elif kind == 1:
             v = _fp32(A, B, ra, rb, bs, ct, M, buf)
         else:

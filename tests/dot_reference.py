@@ -1,0 +1,219 @@
+"""An independent reference for the accumulator models of SPEC.md section 8,
+written with Python's fractions from the SPEC's words: no code shared with
+mxspec's dot engine (values come from the element-format table's ``values``,
+which tests/spec_reference.py checks code by code).
+
+Each function takes plain Python lists: element values (floats, exact),
+block scale exponents (ints, or None for a NaN scale), the block size, and C.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+F32 = (24, -126, 127)
+OUT = {"float32": (24, -126, 127), "float64": (53, -1022, 1023),
+       "float16": (11, -14, 15), "bfloat16": (8, -126, 127)}
+
+
+def round_fraction(q: Fraction, mode: str, prec: int, emin: int, emax: int) -> float:
+    """q rounded to a binary float (prec significand bits, normal exponents
+    emin..emax) under an IEEE mode; returns the float value (inf on overflow
+    where IEEE says so).  The sign of a zero result is the caller's."""
+    if q == 0:
+        return 0.0
+    neg = q < 0
+    a = -q if neg else q
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    if Fraction(2) ** e > a:
+        e -= 1
+    elif Fraction(2) ** (e + 1) <= a:
+        e += 1
+    ulp = Fraction(2) ** (max(e, emin) - (prec - 1))
+    n, rem = divmod(a, ulp)
+    n = int(n)
+    half = ulp / 2
+    if mode == "rne":
+        up = rem > half or (rem == half and n % 2 == 1)
+    elif mode == "rna":
+        up = rem >= half
+    elif mode == "rtz":
+        up = False
+    elif mode == "up":
+        up = rem > 0 and not neg
+    elif mode == "down":
+        up = rem > 0 and neg
+    else:
+        raise ValueError(mode)
+    v = (n + int(up)) * ulp
+    top = (2 - Fraction(2) ** (1 - prec)) * Fraction(2) ** emax
+    if v > top:
+        to_inf = mode in ("rne", "rna") or (mode == "up" and not neg) or (mode == "down" and neg)
+        return -math.inf if neg and to_inf else (math.inf if to_inf else float(-top if neg else top))
+    return -float(v) if neg else float(v)  # a negative value that rounds to 0 is -0
+
+
+def _special(a, b, sa, sb, bs, c):
+    """NaN/Inf outcome of inputs with a NaN, an Inf or a NaN scale, else None."""
+    nan = math.isnan(c)
+    pos = c == math.inf
+    neg = c == -math.inf
+    for k, (x, y) in enumerate(zip(a, b)):
+        if sa[k // bs] is None or sb[k // bs] is None or math.isnan(x) or math.isnan(y):
+            nan = True
+        elif math.isinf(x) or math.isinf(y):
+            if x == 0 or y == 0:
+                nan = True
+            elif (x < 0) != (y < 0):
+                neg = True
+            else:
+                pos = True
+    if nan or (pos and neg):
+        return math.nan
+    if pos:
+        return math.inf
+    if neg:
+        return -math.inf
+    return None
+
+
+def exact(a, b, sa, sb, bs, c=0.0, mode="rne", out="float32"):
+    s = _special(a, b, sa, sb, bs, c)
+    if s is not None:
+        return s
+    q = Fraction(c)
+    for k, (x, y) in enumerate(zip(a, b)):
+        q += Fraction(x) * Fraction(y) * Fraction(2) ** (sa[k // bs] + sb[k // bs])
+    if q == 0:
+        all_negzero = math.copysign(1, c) < 0 and all(
+            (x == 0 or y == 0) and (math.copysign(1, x) * math.copysign(1, y) < 0)
+            for x, y in zip(a, b))
+        return -0.0 if (all_negzero or mode == "down") else 0.0
+    return round_fraction(q, mode, *OUT[out])
+
+
+def _f32(q: Fraction) -> float:
+    return round_fraction(q, "rne", *F32) if q != 0 else 0.0
+
+
+def _f32_add(x: float, y: float) -> float:
+    return float(np.float32(np.float32(x) + np.float32(y)))
+
+
+def fp32_sequential(a32, b32, c=0.0):
+    """a32, b32: the float32 values with their scales (what decode returns).
+    Fused multiply-adds, each rounded once, computed with fractions."""
+    acc = float(np.float32(c))
+    for x, y in zip(a32, b32):
+        if any(math.isinf(v) or math.isnan(v) for v in (x, y, acc)):
+            acc = float(np.float32(np.float64(x) * np.float64(y) + np.float64(acc)))
+            continue
+        q = Fraction(x) * Fraction(y) + Fraction(acc)
+        if q == 0:
+            p_neg = (math.copysign(1, x) * math.copysign(1, y)) < 0
+            acc = -0.0 if (p_neg and math.copysign(1, acc) < 0) else 0.0
+        else:
+            acc = _f32(q)
+    return acc
+
+
+def fp32_pairwise(a32, b32, c=0.0):
+    t = [np.float32(np.float32(x) * np.float32(y)) for x, y in zip(a32, b32)]
+    while len(t) > 1:
+        nxt = [np.float32(t[2 * i] + t[2 * i + 1]) for i in range(len(t) // 2)]
+        if len(t) % 2:
+            nxt.append(t[-1])
+        t = nxt
+    s = t[0] if t else np.float32(0.0)
+    return float(np.float32(s + np.float32(c)))
+
+
+def fp32_blockwise(e_a, e_b, sa, sb, bs, c=0.0):
+    """e_a, e_b: element values without scales."""
+    acc = np.float32(c)
+    for b0 in range(0, len(e_a), bs):
+        s = fp32_sequential(e_a[b0:b0 + bs], e_b[b0:b0 + bs], 0.0)
+        xa = np.float32(2.0 ** sa[b0 // bs])
+        xb = np.float32(2.0 ** sb[b0 // bs])
+        acc = np.float32(acc + np.float32(np.float32(np.float32(s) * xa) * xb))
+    return float(acc)
+
+
+def _lead(x: Fraction) -> int:
+    """floor(log2(|x|)) for x != 0."""
+    x = abs(x)
+    e = x.numerator.bit_length() - x.denominator.bit_length()
+    if Fraction(2) ** e > x:
+        e -= 1
+    elif Fraction(2) ** (e + 1) <= x:
+        e += 1
+    return e
+
+
+def _rnd_int(q: Fraction, rounding: str) -> int:
+    if rounding == "rz":
+        return int(q)  # int() of a Fraction truncates toward zero
+    return round(q)  # Fraction.__round__: nearest, ties to even
+
+
+def block_fma(terms, acc: float, frac_bits: int, rounding: str) -> float:
+    """One step, as SPEC.md 8.4 words it.  terms: (value Fraction, datapath
+    exponent) per product; acc a float32 value."""
+    exps = [e for v, e in terms if v != 0]
+    if acc != 0:
+        exps.append(max(_lead(Fraction(acc)), -126))
+    if not exps:
+        return 0.0
+    E = max(exps)
+    unit = Fraction(2) ** (E - frac_bits)
+    S = sum(_rnd_int(v / unit, rounding) for v, _ in terms) + _rnd_int(Fraction(acc) / unit, rounding)
+    if S == 0:
+        return 0.0
+    return round_fraction(S * unit, "rtz" if rounding == "rz" else "rne", *F32)
+
+
+def blockfma_model(a, b, sa, sb, bs, c, model, fmt_a, fmt_b):
+    """The block-FMA family (fixed(...) and h100_fp8_mma) from SPEC.md 8.4.
+    a, b: element values; fmt_a/fmt_b: ElementFormats (for emin)."""
+    s = _special(a, b, sa, sb, bs, c)
+    if s is not None:
+        return s
+
+    def dexp(x, f):
+        clamp = model.input_emin if model.input_emin is not None else (
+            f.emin if f.kind == "float" else -10 ** 9)
+        return max(_lead(Fraction(x)), clamp)
+
+    K = len(a)
+    idx = list(range(K))
+    inst = model.inst_k or K
+    if model.inst_k and K % inst:
+        pad = inst - K % inst
+        a, b = list(a) + [0.0] * pad, list(b) + [0.0] * pad
+        idx = list(range(len(a)))
+        K = len(a)
+    if model.k_order == "h100_mma":
+        idx = []
+        for w in range(0, K, 32):
+            idx += [w + k for k in range(32) if k % 4 < 2] + [w + k for k in range(32) if k % 4 >= 2]
+    terms = []
+    for k in idx:
+        if a[k] == 0 or b[k] == 0:
+            terms.append((Fraction(0), None))
+            continue
+        s_k = sa[k // bs] + sb[k // bs] if k < len(sa) * bs else 0
+        v = Fraction(a[k]) * Fraction(b[k]) * Fraction(2) ** s_k
+        terms.append((v, dexp(a[k], fmt_a) + dexp(b[k], fmt_b) + s_k))
+    c_add = model.c == "add" and not model.inst_k
+    running = 0.0 if c_add else float(np.float32(c))
+    for w0 in range(0, K, inst):
+        acc = 0.0 if model.inst_k else running
+        for g0 in range(w0, min(w0 + inst, K), model.group):
+            acc = block_fma(terms[g0:min(g0 + model.group, w0 + inst)], acc, model.frac_bits,
+                            model.rounding)
+        running = _f32_add(acc, running) if model.inst_k else acc
+    if c_add:
+        running = _f32_add(running, c)
+    return running
