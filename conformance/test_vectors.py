@@ -1,6 +1,7 @@
 """Every committed vector file, checked three ways: against mxspec, against the
 independent references the file's header names, and for an unchanged layout
 (regenerating it gives the same text)."""
+import math
 import warnings
 from pathlib import Path
 
@@ -29,11 +30,31 @@ def fail(path, line, what, exp, got):
     pytest.fail(f"{path}:{line}: {what}: expected {exp}, got {got}")
 
 
+def dot_row(h, row):
+    """(codes_a, scales_a, codes_b, scales_b, c, result bits) of a dot row."""
+    K, bs = int(h["k"]), int(h["block_size"])
+    n = K // bs
+    v = [int(f, 16) for f in row]
+    sa, ca = v[:n], v[n:n + K]
+    sb, cb = v[n + K:2 * n + K], v[2 * n + K:2 * n + 2 * K]
+    return ca, sa, cb, sb, np.uint32(v[-2]).view(np.float32), v[-1]
+
+
 def check_against_mxspec(path, vf):
     h = vf.header
     kind, k = vf.kind, int(h.get("block_size", 1))
     for line, row in vf.rows:
-        if kind == "encode":
+        if kind == "dot":
+            ca, sa, cb, sb, c, res = dot_row(h, row)
+            bs = int(h["block_size"])
+            A = mxspec.MXArray(np.array(ca, np.uint8), np.array(sa, np.uint8),
+                               mxspec.mx_format("mx" + h["format_a"]), bs, 0)
+            B = mxspec.MXArray(np.array(cb, np.uint8), np.array(sb, np.uint8),
+                               mxspec.mx_format("mx" + h["format_b"]), bs, 0)
+            got = int(mxspec.dot(A, B, accumulator=h["accumulator"], c=c).view(np.uint32))
+            if got != res:
+                fail(path, line, "dot", f"{res:08x}", f"{got:08x}")
+        elif kind == "encode":
             dt, ut, _ = V.INPUT_TYPES[h["input"]]
             x = np.array([int(row[0], 16)], ut).view(dt)
             st = h["rounding"] == "stochastic"
@@ -103,6 +124,47 @@ def gfloat_encode(f, x, h):
         below = np.signbit(x.astype(np.float64)) & (x != 0)
         got = np.where(below, ref_encode(x, f, h["rounding"], o)[0], got)
     return got.astype(np.uint8)
+
+
+def check_dot_independently(path, vf):
+    import dot_reference as ref
+    h = vf.header
+    fa, fb = mxspec.element_format(h["format_a"]), mxspec.element_format(h["format_b"])
+    m = mxspec.accumulator(h["accumulator"])
+    bs = int(h["block_size"])
+    silicon = None
+    if "source" in h:  # rows of the H100 capture: the result is the silicon's own output
+        cap = Path(__file__).parent.parent / "tests" / "data" / "h100" / "mma_sync.npz"
+        if not cap.exists():
+            pytest.skip("the H100 capture is not in this checkout")
+        silicon = np.load(cap)
+        pair = h["source"].split()[-1]
+    for (line, row), note in zip(vf.rows, vf.notes):
+        ca, sa, cb, sb, c, res = dot_row(h, row)
+        a = [float(x) for x in fa.values[ca]]
+        b = [float(x) for x in fb.values[cb]]
+        ea = [None if s == 255 else s - 127 for s in sa]
+        eb = [None if s == 255 else s - 127 for s in sb]
+        if m.kind == "exact":
+            want = ref.exact(a, b, ea, eb, bs, float(c))
+        elif m.name == "fp32_sequential":
+            a32 = [float(np.float32(x * 2.0 ** ea[i // bs])) if ea[i // bs] is not None else math.nan
+                   for i, x in enumerate(a)]
+            b32 = [float(np.float32(x * 2.0 ** eb[i // bs])) if eb[i // bs] is not None else math.nan
+                   for i, x in enumerate(b)]
+            want = ref.fp32_sequential(a32, b32, float(c))
+        else:
+            want = ref.blockfma_model(a, b, ea, eb, bs, float(c), m, fa, fb)
+        exp = int(np.float32(want).view(np.uint32))
+        if math.isnan(want):
+            assert math.isnan(np.uint32(res).view(np.float32)), (path, line)
+        else:
+            assert exp == res, (path, line, f"{exp:08x}", f"{res:08x}")
+        if silicon is not None:
+            t, i, j = (int(x) for x in note.split("tile ")[1].replace("row", "").replace(
+                "col", "").split())
+            assert int(silicon[pair + "_D"][t, i, j]) == res, (path, line, "not the silicon's")
+            assert list(silicon[pair + "_A"][t, i]) == ca and list(silicon[pair + "_B"][t, j]) == cb
 
 
 def check_independently(path, vf):
@@ -197,7 +259,10 @@ def test_vector_file(rel):
     vf = V.load_vectors(ROOT / rel)
     assert vf.header.get("checked") == V.checks_for(vf), f"{rel}: header claims other checks"
     check_against_mxspec(rel, vf)
-    check_independently(rel, vf)
+    if vf.kind == "dot":
+        check_dot_independently(rel, vf)
+    else:
+        check_independently(rel, vf)
 
 
 def test_the_set_is_complete_and_regenerates_unchanged():

@@ -24,15 +24,17 @@ from .slicing import slice_and_scale
 LAYOUT = 1
 INPUT_TYPES = {"float32": (np.float32, np.uint32, 8), "float16": (np.float16, np.uint16, 4),
                "bfloat16": (ml_dtypes.bfloat16, np.uint16, 4), "float64": (np.float64, np.uint64, 16)}
-KINDS = ("encode", "decode", "quantize", "dequantize", "slice")
+KINDS = ("encode", "decode", "quantize", "dequantize", "slice", "dot")
 COLUMNS = {
     "encode": "input code flags",
     "decode": "code value_f32",
     "quantize": "input[0..k-1] scale code[0..k-1] packed",
     "dequantize": "scale code[0..k-1] value_f32[0..k-1]",
     "slice": "anchor_scale anchor_code[0..k-1] scale code[0..k-1]",
+    "dot": "scale_a[0..n-1] code_a[0..k-1] scale_b[0..n-1] code_b[0..k-1] c result",
 }
-N_INPUT_FIELDS = {"encode": 1, "decode": 1, "quantize": "k", "dequantize": "k+1", "slice": "k+1"}
+N_INPUT_FIELDS = {"encode": 1, "decode": 1, "quantize": "k", "dequantize": "k+1", "slice": "k+1",
+                  "dot": "2k+2n+1"}
 
 
 class VectorFileError(ValueError):
@@ -215,6 +217,102 @@ def slice_vectors(anchor, target, k=32, rule="requantize", rounding="rne", seed=
     return vf
 
 
+def _dot_row(ca, sa, cb, sb, c, fa, fb, bs, model):
+    from .blocks import MXArray
+    from .dot import dot
+    A = MXArray(np.asarray(ca, np.uint8), np.asarray(sa, np.uint8), mx_format("mx" + fa), bs, 0)
+    B = MXArray(np.asarray(cb, np.uint8), np.asarray(sb, np.uint8), mx_format("mx" + fb), bs, 0)
+    r = dot(A, B, accumulator=model, c=np.float32(c))
+    return ([f"{int(v):02x}" for v in sa] + [f"{int(v):02x}" for v in ca] +
+            [f"{int(v):02x}" for v in sb] + [f"{int(v):02x}" for v in cb] +
+            [f"{int(np.float32(c).view(np.uint32)):08x}", f"{int(r.view(np.uint32)):08x}"])
+
+
+def dot_cases(fa, fb, k, bs, rng):
+    """(codes_a, scales_a, codes_b, scales_b, c, note): the distinguishing cases
+    of SPEC.md 8.6 first, then random ones."""
+    ea, eb = element_format(fa), element_format(fb)
+    n = k // bs
+    one = [127] * n
+
+    def enc(f, x):
+        return [int(v) for v in encode_elements(np.asarray(x, np.float32), f)]
+    fin_a = [c for c in range(ea.n_codes) if np.isfinite(ea.values[c])]
+    fin_b = [c for c in range(eb.n_codes) if np.isfinite(eb.values[c])]
+    z = [0] * k
+    big_a = [ea.max_mag_code] * k
+    big_b = [eb.max_mag_code] * k
+    tiny_a = tiny_b = [1] * k  # the smallest positive code
+    alt = [float((-1) ** i) for i in range(k)]
+    yield z, one, z, one, 0.0, "all zero"
+    yield enc(fa, [1.0] + [0.0] * (k - 1)), one, enc(fb, [1.0] + [0.0] * (k - 1)), one, 0.0, "one product"
+    yield enc(fa, alt), one, enc(fb, [1.0] * k), one, 0.0, "exact cancellation to +0"
+    yield z, one, z, one, -0.0, "zero products and C = -0"
+    yield enc(fa, alt), one, enc(fb, [1.0] * k), one, 0.75, "cancellation, C left"
+    yield big_a, [254] * n, big_b, [254] * n, 0.0, "overflow of the float32 result"
+    yield tiny_a, [0] * n, tiny_b, [127] * n, 0.0, "float32 subnormal result"
+    yield tiny_a, [0] * n, tiny_b, [0] * n, 0.0, "below float32's range"
+    yield big_a, one, tiny_b, one, float(np.float32(-3.0e-5)), "wide exponent range and C"
+    yield enc(fa, [1.0] * k), [255] + one[1:], enc(fb, [1.0] * k), one, 0.0, "NaN scale"
+    if ea.has_nan:
+        yield [ea.nan_code] + z[1:], one, enc(fb, [1.0] * k), one, 0.0, "NaN element"
+    if ea.has_inf:
+        yield [ea.inf_mag_code] + z[1:], one, enc(fb, [2.0] * k), one, 0.0, "Inf element"
+        yield [ea.inf_mag_code] + z[1:], one, z, one, 0.0, "Inf times 0"
+    for i in range(24):
+        ca = [int(v) for v in rng.choice(fin_a, k)]
+        cb = [int(v) for v in rng.choice(fin_b, k)]
+        sa = [int(v) for v in rng.integers(120, 135, n)]
+        sb = [int(v) for v in rng.integers(120, 135, n)]
+        c = float(np.float32(rng.standard_normal() * 2.0 ** rng.integers(-8, 9))) if i % 2 else 0.0
+        yield ca, sa, cb, sb, c, "random"
+
+
+def dot_vectors(fa, fb, model="exact", k=64, block_size=32, seed=0) -> VectorFile:
+    """Dot-product vectors: A and B blocks with their scales, C, and the float32
+    result of the named accumulator model (SPEC.md section 8)."""
+    from .accumulators import accumulator
+    m = accumulator(model)
+    rng = np.random.default_rng(seed)
+    vf = VectorFile(_header("dot", format_a=fa, format_b=fb, accumulator=m.name, rounding="rne",
+                            out="float32", block_size=block_size, k=k, seed=seed))
+    for ca, sa, cb, sb, c, note in dot_cases(fa, fb, k, block_size, rng):
+        vf.rows.append(_dot_row(ca, sa, cb, sb, c, fa, fb, block_size, m))
+        vf.notes.append(note)
+    return vf
+
+
+# The H100 capture (tests/data/h100/mma_sync.npz) whose rows the h100_fp8_mma
+# files carry, with the silicon's own results.
+H100_GENERATORS = ("random", "narrow", "single", "two", "few", "cancel", "c_big", "c_cancel",
+                   "c_tiny", "special")
+
+
+def h100_dot_vectors(pair, capture) -> VectorFile:
+    """h100_fp8_mma vectors taken from the H100 capture: for each generator,
+    the 16 outputs of one held-out tile's first column; the result column is
+    the tensor core's own output (and h100_fp8_mma's)."""
+    d = np.load(capture)
+    ta, tb = pair.split("_")
+    fa, fb = {"e4m3": "fp8_e4m3", "e5m2": "fp8_e5m2"}[ta], {"e4m3": "fp8_e4m3", "e5m2": "fp8_e5m2"}[tb]
+    vf = VectorFile(_header("dot", format_a=fa, format_b=fb, accumulator="h100_fp8_mma",
+                            rounding="rne", out="float32", block_size=32, k=32,
+                            source=f"tests/data/h100/mma_sync.npz {pair}"))
+    cat = d[pair + "_cat"]
+    for g, name in enumerate(H100_GENERATORS):
+        t = int(np.flatnonzero((cat == g) & (np.arange(cat.size) % 2 == 1))[0])
+        for i in range(16):
+            vf.rows.append([_hx(127)] + [_hx(v) for v in d[pair + "_A"][t, i]] + [_hx(127)] +
+                           [_hx(v) for v in d[pair + "_B"][t, 0]] +
+                           [f"{int(d[pair + '_C'][t, i, 0]):08x}", f"{int(d[pair + '_D'][t, i, 0]):08x}"])
+            vf.notes.append(f"{name}: tile {t} row {i} col 0")
+    return vf
+
+
+def _hx(v):
+    return f"{int(v):02x}"
+
+
 def render(vf: VectorFile, checked: str | None = None) -> str:
     lines = [f"# mxspec conformance vectors, layout {LAYOUT}"]
     h = dict(vf.header)
@@ -298,7 +396,10 @@ def _describe(kind, header, col, h):
             el = mx_format(fmt).element
         v = float(el.values[int(h, 16)]) if int(h, 16) < el.n_codes else float("nan")
         return f"{h} ({v:g})"
-    if col in ("scale", "anchor_scale"):
+    if col in ("c", "result"):
+        v = _f32(h)
+        return f"{h} ({v!r})"
+    if col in ("scale", "anchor_scale", "scale_a", "scale_b"):
         c = int(h, 16)
         return f"{h} ({'NaN' if c == 255 else f'2^{c - 127}'})"
     if col == "flags":
@@ -320,6 +421,14 @@ def _column_names(kind, k, header=None):
         return many("input") + ["scale"] + many("code") + ["packed"], k
     if kind == "dequantize":
         return ["scale"] + many("code") + many("value_f32"), k + 1
+    if kind == "dot":
+        K = int((header or {})["k"])
+        n = K // k
+
+        def idx(name, m):
+            return [f"{name}[{i}]" for i in range(m)]
+        cols = idx("scale_a", n) + idx("code_a", K) + idx("scale_b", n) + idx("code_b", K)
+        return cols + ["c", "result"], len(cols) + 1
     return ["anchor_scale"] + many("anchor_code") + ["scale"] + many("code"), k + 1
 
 
@@ -375,8 +484,25 @@ P3109_FORMATS = ("p3109_k8p3se", "p3109_k8p4sf", "p3109_k8p1ue", "p3109_k6p3uf",
 IEEE_MODES = ("rne", "rtz", "rna", "up", "down")
 
 
-def standard_set():
-    """(relative path, VectorFile) for every file of the committed suite."""
+DOT_PAIRS = (("fp8_e4m3", "fp8_e4m3"), ("fp8_e5m2", "fp8_e5m2"), ("fp8_e4m3", "fp8_e5m2"),
+             ("fp6_e3m2", "fp6_e3m2"), ("fp6_e2m3", "fp6_e2m3"), ("fp4_e2m1", "fp4_e2m1"),
+             ("int8", "int8"), ("int4", "int4"), ("fp8_e4m3", "fp4_e2m1"))
+DOT_MODELS = ("exact", "fp32_sequential", "fixed(24,rz,16)")
+H100_CAPTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "tests", "data", "h100", "mma_sync.npz")
+
+
+def standard_set(h100_capture=H100_CAPTURE):
+    """(relative path, VectorFile) for every file of the committed suite.  The
+    h100_fp8_mma files come from the H100 capture, when it is there."""
+    for fa, fb in DOT_PAIRS:
+        for m in DOT_MODELS:
+            name = m.replace("(", "").replace(")", "").replace(",", "_")  # shell-safe
+            yield f"dot/{fa}-{fb}.{name}.txt", dot_vectors(fa, fb, m)
+    if h100_capture and os.path.exists(h100_capture):
+        for pair in ("e4m3_e4m3", "e4m3_e5m2", "e5m2_e4m3", "e5m2_e5m2"):
+            fa, fb = ("fp8_" + t for t in pair.split("_"))
+            yield f"dot/{fa}-{fb}.h100_fp8_mma.txt", h100_dot_vectors(pair, h100_capture)
     for f in ML_DTYPES_FORMATS:
         yield f"decode/{f}.txt", decode_vectors(f)
         if element_format(f).is_int:  # ml_dtypes' cast: rtz and wrap
@@ -419,6 +545,11 @@ CHECKS = {
                   "re-checked by pytest conformance/",
     "slice": "decode-then-encode with the floor rule (requantize) or the paper's scale "
              "(paper), float64; re-checked by pytest conformance/",
+    "dot": "tests/dot_reference.py (an independent fractions reference of SPEC.md section 8); "
+           "re-checked by pytest conformance/",
+    "dot_h100": "the result column is the NVIDIA H100's own mma.sync output "
+                "(tests/data/h100/mma_sync.npz, held-out tiles); h100_fp8_mma and "
+                "tests/dot_reference.py give the same bits; re-checked by pytest conformance/",
 }
 
 
@@ -461,6 +592,8 @@ def checks_for(vf: VectorFile) -> str:
         if gfloat_checks(f, vf.header):
             ml += ("; gfloat's P3109 format_info_p3109 with decode_ndarray" if vf.kind == "decode"
                    else "; gfloat's P3109 round_ndarray + encode_ndarray (saturating or not)")
+    if vf.kind == "dot" and vf.header.get("accumulator") == "h100_fp8_mma":
+        return CHECKS["dot_h100"]
     return CHECKS[vf.kind].format(ml=ml)
 
 

@@ -274,3 +274,10 @@ def test_errors_name_the_argument():
         mxspec.fixed(60)
     with pytest.raises(ValueError, match="rounding='up'"):
         mxspec.fixed(10, "up")
+
+
+def test_spec_worked_example_of_the_block_fma_family():
+    """SPEC.md 8.3: products 1.5 * 1 and 1.25 * 0.25 under fixed(3, rz, 2)."""
+    a, b = _e4m3([1.5, 1.25]), _e4m3([1.0, 0.25])
+    assert mxspec.dot_elements(a, b, "fp8_e4m3", "fp8_e4m3", accumulator="fixed(3,rz,2)") == 1.75
+    assert mxspec.dot_elements(a, b, "fp8_e4m3", "fp8_e4m3") == 1.8125
