@@ -8,21 +8,12 @@ reference, all in one run.  Usage: python benchmarks/bench_dot.py [M K N] [--mod
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from timing import best
 
 import mxspec
 from mxspec import _parallel
-
-
-def best(f, repeat):
-    t = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        t.append(time.perf_counter() - t0)
-    return min(t)
 
 
 def main(argv=None):
@@ -51,7 +42,7 @@ def main(argv=None):
         small_y = mxspec.encode(np.ones((64, 2), np.float32), fmt, axis=0)
         for model in a.models.split(";"):
             try:
-                mxspec.matmul(small_x, small_y, accumulator=model)  # compile outside the timing
+                mxspec.matmul(small_x, small_y, accumulator=model)  # does the model take fmt?
             except ValueError as e:
                 print(f"  {model:>18}: skipped ({e})")
                 continue

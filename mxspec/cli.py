@@ -127,6 +127,11 @@ def _vectors_gen(args) -> int:
             vf = V.encode_vectors(args.format, args.input, args.rounding, args.overflow)
         elif args.kind == "decode":
             vf = V.decode_vectors(args.format)
+        elif args.kind == "dot":
+            if not args.format_b:
+                raise ValueError("--kind dot needs --format-b (the second element format)")
+            vf = V.dot_vectors(args.format, args.format_b, args.accumulator, args.k,
+                               args.block_size, args.seed)
         elif args.kind in ("quantize", "dequantize"):
             vf = V.block_vectors(args.format, args.kind, args.block_size, args.scale_rule,
                                  args.rounding, args.overflow, args.seed)
@@ -192,7 +197,10 @@ def main(argv=None) -> int:
                    help="folder for the standard set, or the file (- for stdout) for a custom one")
     g.add_argument("--format", help="element format (encode, decode) or MX format (others)")
     g.add_argument("--kind", default="encode", choices=["encode", "decode", "quantize",
-                                                        "dequantize", "slice"])
+                                                        "dequantize", "slice", "dot"])
+    g.add_argument("--format-b", help="second element format, for --kind dot (--format is A's)")
+    g.add_argument("--accumulator", default="exact", help="accumulator model, for --kind dot")
+    g.add_argument("--k", type=int, default=64, help="K of each dot, for --kind dot")
     g.add_argument("--anchor", help="anchor MX format, for --kind slice")
     g.add_argument("--input", default="float32", choices=["float32", "float16", "bfloat16", "float64"])
     g.add_argument("--rounding", default="rne", choices=["rne", "rtz", "rna", "up", "down"])

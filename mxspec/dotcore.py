@@ -28,7 +28,7 @@ import numpy as np
 
 from .accumulators import A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER, A_RND
 from .core import _bitcast, bit_length, f64_bits, jit, round_core
-from .policies import DOWN, RNA, RNE, RTZ, UP
+from .policies import DOWN, RNA, RNE, UP
 
 # A float64 sum of CHUNK products of two limbs of LIMB_BITS each stays below 2**53,
 # so it is exact in any order.
@@ -44,7 +44,6 @@ ZERO_RAW = -(1 << 24)
 
 # Index of each field of the output record O.
 O_MODE, O_PREC, O_EMIN, O_EMAX = range(4)
-FLOAT32_OUT = (RNE, 24, -126, 127)
 
 # fastmath reassociation is exact here: every term and partial sum is an integer
 # below 2**53 (see LIMB_BITS), so any order gives the same float64.

@@ -36,6 +36,13 @@ def _exercise(name, x):
     decode_elements(encode_elements(x, el), el)
 
 
+def _exercise_dot():
+    from .blocks import encode
+    from .dot import dot
+    x = encode(np.ones(64, np.float32), "mxfp8_e4m3")
+    dot(x, x)  # one kernel serves every model: its record is a run-time value
+
+
 def warmup(formats=None, large: bool = True, progress: bool = True) -> list:
     """Compile the kernels for ``formats`` (MX format names; default: every
     standard one) into the cache: the generic kernels once, then each format's
@@ -50,6 +57,7 @@ def warmup(formats=None, large: bool = True, progress: bool = True) -> list:
                                           for s in (small, small.astype(np.float64))])]
     steps += [(n, (lambda n=n: _exercise(n, big)) if large else (lambda n=n: _exercise(n, small)))
               for n in names]
+    steps.append(("dot engine (every accumulator model)", _exercise_dot))
     done = []
     bar = None
     if progress:
