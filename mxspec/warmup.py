@@ -11,7 +11,7 @@ every format), and on float32 arrays of 2^20 elements for the kernels
 specialized to each format.
 
 >>> [name for name, seconds in warmup(["mxint8"], large=False, progress=False)]
-['generic kernels', 'mxint8']
+['generic kernels', 'mxint8', 'dot engine (every accumulator model)']
 """
 from __future__ import annotations
 
