@@ -152,9 +152,9 @@ _TABLE = {m.name: m for m in (
         "float32 products summed by a float32 adder tree (adjacent pairs, level by "
         "level), then C added")),
     AccumulatorModel("fp32_blockwise", "fp32", "blockwise", description=(
-        "per scale block a float32 sequential sum of the unscaled element products, "
-        "multiplied by the two scales in float32 and added in order to a float32 sum "
-        "that starts from C")),
+        "Arm TOSA 1.1 MATMUL_T_BLOCK_SCALED: per scale block a float32 sequential sum "
+        "of the unscaled element products, multiplied by the float32 product of the "
+        "two scales, added in order to a float32 sum that starts from C")),
     AccumulatorModel(
         "h100_fp8_mma", "blockfma", group=16, frac_bits=25, rounding="rz", inst_k=32,
         c="align", k_order="h100_mma", input_emin=-14,
@@ -164,7 +164,7 @@ _TABLE = {m.name: m for m in (
             "largest exponent, truncated, normalized toward zero), then C added by "
             "a float32 add")),
 )}
-ALIASES = {"fp32": "fp32_sequential"}
+ALIASES = {"fp32": "fp32_sequential", "tosa": "fp32_blockwise"}
 
 _FIXED = re.compile(r"^fixed\(\s*(\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?(?:,\s*(\w+)\s*)?\)$")
 

@@ -297,7 +297,9 @@ def _fp32(A, B, ra, rb, bs, c, M, buf):
             n = h
         s = buf[0] if K else np.float32(0.0)
         return np.float64(np.float32(s + np.float32(c)))
-    # blockwise: per block a float32 sum of element products, times the scales
+    # blockwise, TOSA 1.1 MATMUL_T_BLOCK_SCALED: per block a float32 sum of the
+    # element products (exact in float32, so fma = mul then add), times the float32
+    # product of the two scales (which can overflow or flush to zero), added in order
     acc = np.float32(c)
     for b0 in range(0, K, bs):
         s = np.float32(0.0)
@@ -305,7 +307,7 @@ def _fp32(A, B, ra, rb, bs, c, M, buf):
             s = fma32(a_e[ra, k], b_e[rb, k], s)
         xa = np.float32(math.ldexp(1.0, a_sc[ra, b0 // bs]))
         xb = np.float32(math.ldexp(1.0, b_sc[rb, b0 // bs]))
-        acc = np.float32(acc + np.float32(np.float32(s * xa) * xb))
+        acc = np.float32(acc + np.float32(s * np.float32(xa * xb)))
     return np.float64(acc)
 
 

@@ -131,13 +131,19 @@ def fp32_pairwise(a32, b32, c=0.0):
 
 
 def fp32_blockwise(e_a, e_b, sa, sb, bs, c=0.0):
-    """e_a, e_b: element values without scales."""
+    """TOSA 1.1 MATMUL_T_BLOCK_SCALED as its pseudocode reads: per block,
+    block_acc = sum of value_A * value_B (float32 mul, then float32 add, from 0);
+    block_acc = block_acc * (scale_A * scale_B); acc = acc + block_acc.
+    e_a, e_b: element values without scales; sa, sb: scale exponents."""
     acc = np.float32(c)
-    for b0 in range(0, len(e_a), bs):
-        s = fp32_sequential(e_a[b0:b0 + bs], e_b[b0:b0 + bs], 0.0)
-        xa = np.float32(2.0 ** sa[b0 // bs])
-        xb = np.float32(2.0 ** sb[b0 // bs])
-        acc = np.float32(acc + np.float32(np.float32(np.float32(s) * xa) * xb))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for b0 in range(0, len(e_a), bs):
+            blk = np.float32(0.0)
+            for x, y in zip(e_a[b0:b0 + bs], e_b[b0:b0 + bs]):
+                blk = np.float32(blk + np.float32(np.float32(x) * np.float32(y)))
+            xa = np.float32(Fraction(2) ** sa[b0 // bs]) if sa[b0 // bs] >= -149 else np.float32(0)
+            xb = np.float32(Fraction(2) ** sb[b0 // bs]) if sb[b0 // bs] >= -149 else np.float32(0)
+            acc = np.float32(acc + np.float32(blk * np.float32(xa * xb)))
     return float(acc)
 
 

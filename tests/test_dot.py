@@ -101,6 +101,40 @@ def test_fp32_models_equal_reference(model, case):
         got == want and math.copysign(1, got) == math.copysign(1, want)), (got, want)
 
 
+@settings(max_examples=150, deadline=None)
+@given(case=dot_case(scale_lo=0, scale_hi=254))
+def test_fp32_blockwise_is_tosa_pseudocode_over_all_scales(case):
+    """TOSA 1.1 MATMUL_T_BLOCK_SCALED over the whole E8M0 range, where the float32
+    product of the two scales overflows to Inf or flushes to zero."""
+    fa, fb, bs, ca, cb, sa, sb, c = case
+    got = np.asarray(mxspec.dot(_mx(ca, sa, fa, bs), _mx(cb, sb, fb, bs),
+                                accumulator="tosa", c=c))
+    want = ref.fp32_blockwise(_vals(ca, fa), _vals(cb, fb), _sexp(sa), _sexp(sb), bs, c)
+    g = float(got)
+    if math.isnan(want):
+        assert got.view(np.uint32) == 0x7FC00000
+    else:
+        assert g == want and math.copysign(1, g) == math.copysign(1, want), (g, want)
+
+
+def test_tosa_scale_product_order():
+    """The two scales multiply first: 2^120 * 2^10 overflows float32 although the
+    scaled result (2^-8 * 2^130 = 2^122) does not; a tiny block sum survives."""
+    one_16th = 0x18  # E4M3 2^-4
+    a = _mx([one_16th] * 2, [127 + 120], "fp8_e4m3", 2)
+    b = _mx([one_16th, 0], [127 + 10], "fp8_e4m3", 2)
+    assert float(mxspec.dot(a, b, accumulator="fp32_blockwise")) == math.inf
+    assert float(mxspec.dot(a, b, accumulator="exact")) == 2.0 ** 122
+    z = _mx([0, 0], [127 + 120], "fp8_e4m3", 2)  # 0 * Inf in the pseudocode: NaN
+    assert math.isnan(float(mxspec.dot(z, b, accumulator="fp32_blockwise")))
+    assert float(mxspec.dot(z, b, accumulator="exact")) == 0.0
+    # E5M2 2^-16 * 2^-16 = 2^-32 with scales 2^-127 and 2^20: (2^-32 * 2^-127) * 2^20
+    # would flush to 0 in float32; 2^-32 * (2^-127 * 2^20) = 2^-139 exactly
+    a = _mx([1, 0], [0], "fp8_e5m2", 2)
+    b = _mx([1, 0], [127 + 20], "fp8_e5m2", 2)
+    assert float(mxspec.dot(a, b, accumulator="tosa")) == 2.0 ** -139
+
+
 @pytest.mark.parametrize("model", ["fixed(12,rz,4)", "fixed(20,rne,8)", "fixed(6,rz,32)",
                                    "fixed(24,rne,16,add)", "h100_fp8_mma"])
 @settings(max_examples=100, deadline=None)
