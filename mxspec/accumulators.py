@@ -22,7 +22,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["AccumulatorModel", "accumulator", "accumulators", "fixed"]
+import numpy as np
+
+__all__ = ["AccumulatorModel", "accumulator", "accumulators", "fixed", "wgmma"]
 
 KINDS = ("exact", "fp32", "blockfma")
 FP32_ORDERS = ("sequential", "pairwise", "blockwise")
@@ -35,7 +37,7 @@ K_ORDERS = ("natural", "h100_mma")
 
 # Index of each field in AccumulatorModel.params, the tuple the engine reads.
 A_KIND, A_ORDER, A_GROUP, A_FRAC, A_RND, A_INST_K, A_C_ADD, A_K_ORDER, A_EMIN_CLAMP, \
-    A_NAN_BITS = range(10)
+    A_NAN_BITS, A_ACC_BITS = range(11)
 NO_CLAMP = -(1 << 20)
 
 
@@ -51,9 +53,12 @@ class AccumulatorModel:
     frac_bits   blockfma: bits kept below the step's largest exponent.
     rounding    blockfma: "rz" (truncate) or "rne", for the aligned terms and
                 for the step's float32 result.
-    inst_k      blockfma: products per instruction (0: the whole dot is one).  An
-                instruction's steps start from +0, and its result is added to
-                the running float32 sum with an IEEE round-to-nearest-even add.
+    inst_k      blockfma: products per instruction, or per promotion interval
+                (0: the whole dot is one).  An instruction's steps start from
+                +0, and its result is added to the running float32 sum with an
+                IEEE round-to-nearest-even add.
+    acc_bits    blockfma: significand bits of each step's result (24: float32;
+                the H100's wgmma keeps 14), rounded like the terms.
     c           blockfma: "align" (the addend C is the first step's
                 accumulator) or "add" (C is added last, as a float32 add).
                 With inst_k > 0, C is the running sum the instructions add to.
@@ -63,6 +68,8 @@ class AccumulatorModel:
                 value when the step finds its largest exponent (-14: the
                 operands pass through FP16); None: each format's own emin.
     formats     element formats the model takes (None: all).
+    refuses     (format_a, format_b) pairs the model does not take, with why.
+    takes_c     whether the model has an addend C (False: a nonzero c is an error).
     nan_bits    float32 bits of the NaN the model returns.
     """
 
@@ -77,7 +84,10 @@ class AccumulatorModel:
     k_order: str = "natural"
     input_emin: int | None = None
     formats: tuple | None = None
+    refuses: tuple = ()
+    takes_c: bool = True
     nan_bits: int = 0x7FC00000
+    acc_bits: int = 24
     description: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -102,6 +112,8 @@ class AccumulatorModel:
                 bad("k_order", self.k_order, ", ".join(K_ORDERS))
             if self.inst_k < 0 or (self.inst_k and self.inst_k % self.group):
                 bad("inst_k", self.inst_k, "0 or a positive multiple of group")
+            if not 2 <= self.acc_bits <= 24:
+                bad("acc_bits", self.acc_bits, "2 .. 24")
             if self.k_order == "h100_mma" and (self.inst_k != 32 or self.group != 16):
                 bad("k_order", self.k_order, "'natural' unless inst_k=32 and group=16")
 
@@ -112,7 +124,8 @@ class AccumulatorModel:
                 FP32_ORDERS.index(self.order) if self.kind == "fp32" else 0,
                 self.group, self.frac_bits, DATAPATH_ROUNDINGS.index(self.rounding),
                 self.inst_k, int(self.c == "add"), K_ORDERS.index(self.k_order),
-                NO_CLAMP if self.input_emin is None else self.input_emin, self.nan_bits)
+                NO_CLAMP if self.input_emin is None else self.input_emin, self.nan_bits,
+                self.acc_bits)
 
     @property
     def float32_only(self) -> bool:
@@ -143,6 +156,42 @@ def fixed(frac_bits: int, rounding: str = "rz", group: int = 16, c: str = "align
                     f"{frac_bits} bits kept below it, {rounding}")
 
 
+WGMMA_K = 32  # products that one H100 wgmma FP8 instruction accumulates
+_FP8 = ("fp8_e4m3", "fp8_e5m2")
+_NO_E5M2_PAIR = ((("fp8_e5m2", "fp8_e5m2"),
+                  "cuBLAS (torch._scaled_mm) refuses two E5M2 operands"),)
+
+
+def wgmma(promote: int = 0, name: str | None = None, **kw) -> AccumulatorModel:
+    """The H100's wgmma FP8 datapath (measured, SPEC.md 8.6): steps of 32
+    products and the running accumulator, aligned to the largest exponent, 13
+    bits kept below it, truncated, the sum truncated to 14 significant bits.
+    ``promote=N`` adds the datapath's partial results over each N products into
+    a float32 sum (round to nearest even), as cuBLAS without fast accumulation
+    (N = 128), Triton's ``max_num_imprecise_acc=N`` and DeepSeek-V3 (N_C = 128) do.
+
+    >>> wgmma(128).inst_k, wgmma().acc_bits
+    (128, 14)
+    """
+    if isinstance(promote, bool) or not isinstance(promote, (int, np.integer)) or \
+            promote < 0 or promote % WGMMA_K:
+        raise ValueError(f"promote={promote!r}: the promotion interval must be a positive "
+                         f"multiple of {WGMMA_K}, the products one wgmma instruction "
+                         f"accumulates (0: no promotion)")
+    promote = int(promote)
+    if name is None:
+        name = "h100_fp8_wgmma" + (f"(promote={promote})" if promote else "")
+    desc = kw.pop("description", None) or (
+        "NVIDIA H100 wgmma FP8 accumulation, measured: steps of 32 products and the "
+        "running sum aligned to the largest exponent, 13 bits below it, truncated, "
+        "the sum truncated to 14 significant bits"
+        + (f"; partial results over each {promote} products added into float32"
+           if promote else ""))
+    return AccumulatorModel(name, "blockfma", group=WGMMA_K, frac_bits=13, rounding="rz",
+                            inst_k=promote, acc_bits=14, formats=_FP8,
+                            nan_bits=0x7FFFFFFF, description=desc, **kw)
+
+
 _TABLE = {m.name: m for m in (
     AccumulatorModel("exact", "exact", description=(
         "every product and sum exact (wide fixed point), rounded once to the output format")),
@@ -163,8 +212,21 @@ _TABLE = {m.name: m for m in (
             "accumulate, measured: two 16-product block FMAs (25 bits below the "
             "largest exponent, truncated, normalized toward zero), then C added by "
             "a float32 add")),
+    wgmma(0),
+    wgmma(0, "cublas_fp8_fast", refuses=_NO_E5M2_PAIR, takes_c=False, description=(
+        "cuBLAS FP8 GEMM with fast accumulation (torch._scaled_mm use_fast_accum=True): "
+        "the wgmma datapath over all of K")),
+    wgmma(128, "cublas_fp8", refuses=_NO_E5M2_PAIR, takes_c=False, description=(
+        "cuBLAS FP8 GEMM in its default mode: the wgmma datapath's partial results "
+        "over each 128 products added into float32")),
+    wgmma(128, "deepseek_fp8", description=(
+        "DeepSeek-V3's FP8 GEMM recipe: wgmma partial results promoted to float32 "
+        "every N_C = 128 products")),
 )}
-ALIASES = {"fp32": "fp32_sequential", "tosa": "fp32_blockwise"}
+ALIASES = {"fp32": "fp32_sequential", "tosa": "fp32_blockwise",
+           "triton_fp8": "h100_fp8_wgmma"}
+_WGMMA = re.compile(r"^(h100_fp8_wgmma|triton_fp8)\((?:(promote|max_num_imprecise_acc)=)?"
+                    r"(-?\d+)\)$")
 
 _FIXED = re.compile(r"^fixed\(\s*(\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?(?:,\s*(\w+)\s*)?\)$")
 
@@ -181,12 +243,22 @@ def accumulator(name) -> AccumulatorModel:
     key = ALIASES.get(key, key)
     if key in _TABLE:
         return _TABLE[key]
+    m = _WGMMA.match(key)
+    if m:
+        base, arg, n = m.groups()
+        if arg and arg != {"h100_fp8_wgmma": "promote",
+                           "triton_fp8": "max_num_imprecise_acc"}[base]:
+            raise ValueError(f"accumulator {name!r}: {base} takes "
+                             f"{'promote' if base == 'h100_fp8_wgmma' else 'max_num_imprecise_acc'}=N")
+        return wgmma(int(n), f"triton_fp8(max_num_imprecise_acc={n})"
+                     if base == "triton_fp8" else None)
     m = _FIXED.match(key)
     if m:
         fb, rnd, grp, c = m.groups()
         return fixed(int(fb), rnd or "rz", int(grp) if grp else 16, c or "align")
     raise ValueError(f"unknown accumulator {name!r}; valid: {', '.join(_TABLE)}, "
-                     f"{', '.join(ALIASES)} (alias), or fixed(frac_bits, rounding, group)")
+                     f"{', '.join(ALIASES)} (alias), fixed(frac_bits, rounding, group), "
+                     f"h100_fp8_wgmma(promote=N) or triton_fp8(max_num_imprecise_acc=N)")
 
 
 def accumulators() -> list[str]:

@@ -147,6 +147,10 @@ def _check_model(model, fa, fb, out, rounding):
                 raise ValueError(
                     f"accumulator {model.name!r} takes element formats "
                     f"{', '.join(model.formats)}; {arg} is {f.name}")
+    for (ra, rb), why in model.refuses:
+        if (fa.name, fb.name) == (ra, rb):
+            raise ValueError(f"accumulator {model.name!r} does not take a={fa.name} with "
+                             f"b={fb.name}: {why}")
     if out not in OUTPUTS:
         raise ValueError(f"out={out!r}; allowed: {', '.join(OUTPUTS)}")
     if rounding not in EXACT_ROUNDING:
@@ -163,6 +167,10 @@ def _addend(c, shape, model):
     if c is None:
         return np.zeros(int(np.prod(shape)), np.float64)
     arr = np.asarray(c)
+    if not model.takes_c and np.any(arr != 0):
+        raise ValueError(f"accumulator {model.name!r} has no addend: c must be None or zero "
+                         f"(the GEMM it models takes none; 'h100_fp8_wgmma' adds C as the "
+                         f"wgmma's initial accumulator)")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
             or arr.dtype == ml_dtypes.bfloat16):
         raise TypeError(f"c must be a float array, got dtype {arr.dtype}")

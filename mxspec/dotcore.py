@@ -26,7 +26,7 @@ import math
 import numba
 import numpy as np
 
-from .accumulators import A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER, A_RND
+from .accumulators import A_ACC_BITS, A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER, A_RND
 from .core import _bitcast, bit_length, f64_bits, jit, round_core
 from .policies import DOWN, RNA, RNE, UP
 
@@ -209,10 +209,11 @@ def _rne_int(y):
 
 
 @jit
-def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd):
+def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P):
     """One block-FMA step over products k0 .. k1-1 and the float32 ``acc``:
     aligned to their largest exponent E, F bits kept below it (truncated or
-    rounded to nearest even), added, normalized to float32 the same way.
+    rounded to nearest even), added, rounded the same way to P significant
+    bits (P < 24: a narrow accumulator) and to float32.
 
     Every product times 2**(F-E) is exact in float64 and below 2**(F+2); its
     integer part (truncated, or rounded) is exact in int64, and so is the sum,
@@ -240,6 +241,18 @@ def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd):
         S = _rne_int(np.float64(acc) * sc)
         for k in range(n):
             S += _rne_int(av[k] * bv[k] * sc)
+    if P < 24 and S != 0:
+        m = abs(S)
+        # floor(log2(m)) from the exponent field of float64(m), exact below 2**53
+        sh = numba.int64((_bitcast(np.float64(m), numba.int64(0)) >> 52) & 0x7FF) - 1022 - P
+        if sh > 0:
+            q = m >> sh
+            if rnd != 0:
+                r = m - (q << sh)
+                half = numba.int64(1) << (sh - 1)
+                if r > half or (r == half and (q & 1) == 1):
+                    q += 1
+            S = q << sh if S > 0 else -(q << sh)
     x = np.float64(S) * inv  # exact: S * 2**(E - F)
     f = np.float32(x)
     if rnd == 0:
@@ -258,6 +271,7 @@ def _blockfma(A, B, ra, rb, c, M):
     G = M[A_GROUP]
     F = M[A_FRAC]
     rnd = M[A_RND]
+    P = M[A_ACC_BITS]
     inst = M[A_INST_K] if M[A_INST_K] > 0 else K
     c_add = M[A_C_ADD] == 1 and M[A_INST_K] == 0
     running = np.float32(0.0) if c_add else np.float32(c)
@@ -265,7 +279,7 @@ def _blockfma(A, B, ra, rb, c, M):
         w1 = min(w0 + inst, K)
         acc = np.float32(0.0) if M[A_INST_K] > 0 else running
         for g0 in range(w0, w1, G):
-            acc = _step(a_val, a_raw, b_val, b_raw, g0, min(g0 + G, w1), acc, F, rnd)
+            acc = _step(a_val, a_raw, b_val, b_raw, g0, min(g0 + G, w1), acc, F, rnd, P)
         running = acc + running if M[A_INST_K] > 0 else acc
     if c_add:
         running = running + np.float32(c)

@@ -164,9 +164,10 @@ def _rnd_int(q: Fraction, rounding: str) -> int:
     return round(q)  # Fraction.__round__: nearest, ties to even
 
 
-def block_fma(terms, acc: float, frac_bits: int, rounding: str) -> float:
-    """One step, as SPEC.md 8.4 words it.  terms: (value Fraction, datapath
-    exponent) per product; acc a float32 value."""
+def block_fma(terms, acc: float, frac_bits: int, rounding: str, acc_bits: int = 24) -> float:
+    """One step, as SPEC.md 8.3 words it.  terms: (value Fraction, datapath
+    exponent) per product; acc a float32 value; acc_bits: the significant bits
+    the step's sum keeps before it becomes a float32."""
     exps = [e for v, e in terms if v != 0]
     if acc != 0:
         exps.append(max(_lead(Fraction(acc)), -126))
@@ -177,7 +178,11 @@ def block_fma(terms, acc: float, frac_bits: int, rounding: str) -> float:
     S = sum(_rnd_int(v / unit, rounding) for v, _ in terms) + _rnd_int(Fraction(acc) / unit, rounding)
     if S == 0:
         return 0.0
-    return round_fraction(S * unit, "rtz" if rounding == "rz" else "rne", *F32)
+    q = S * unit
+    if acc_bits < 24:
+        step = Fraction(2) ** (_lead(q) - acc_bits + 1)
+        q = _rnd_int(q / step, rounding) * step
+    return round_fraction(q, "rtz" if rounding == "rz" else "rne", *F32)
 
 
 def blockfma_model(a, b, sa, sb, bs, c, model, fmt_a, fmt_b):
@@ -218,7 +223,7 @@ def blockfma_model(a, b, sa, sb, bs, c, model, fmt_a, fmt_b):
         acc = 0.0 if model.inst_k else running
         for g0 in range(w0, min(w0 + inst, K), model.group):
             acc = block_fma(terms[g0:min(g0 + model.group, w0 + inst)], acc, model.frac_bits,
-                            model.rounding)
+                            model.rounding, model.acc_bits)
         running = _f32_add(acc, running) if model.inst_k else acc
     if c_add:
         running = _f32_add(running, c)

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mxspec
+from mxspec.accumulators import AccumulatorModel
 from mxspec.blocks import MXArray
 from mxspec.formats import mx_format
 
@@ -136,7 +137,12 @@ def test_tosa_scale_product_order():
 
 
 @pytest.mark.parametrize("model", ["fixed(12,rz,4)", "fixed(20,rne,8)", "fixed(6,rz,32)",
-                                   "fixed(24,rne,16,add)", "h100_fp8_mma"])
+                                   "fixed(24,rne,16,add)", "h100_fp8_mma", "h100_fp8_wgmma",
+                                   "h100_fp8_wgmma(promote=64)", "deepseek_fp8",
+                                   AccumulatorModel("narrow_rne", "blockfma", group=8,
+                                                    frac_bits=12, rounding="rne",
+                                                    acc_bits=10)],
+                         ids=lambda m: getattr(m, "name", m))
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_block_fma_models_equal_reference(model, data):
