@@ -133,12 +133,13 @@ def check_dot_independently(path, vf):
     m = mxspec.accumulator(h["accumulator"])
     bs = int(h["block_size"])
     silicon = None
-    if "source" in h:  # rows of the H100 capture: the result is the silicon's own output
-        cap = Path(__file__).parent.parent / "tests" / "data" / "h100" / "mma_sync.npz"
+    if "source" in h:  # rows of an H100 capture: the result is the silicon's own output
+        src = h["source"].split()
+        cap = Path(__file__).parent.parent / src[0]
         if not cap.exists():
-            pytest.skip("the H100 capture is not in this checkout")
+            pytest.skip(f"the H100 capture {src[0]} is not in this checkout")
         silicon = np.load(cap)
-        pair = h["source"].split()[-1]
+        pair = src[1]
     for (line, row), note in zip(vf.rows, vf.notes):
         ca, sa, cb, sb, c, res = dot_row(h, row)
         a = [float(x) for x in fa.values[ca]]
@@ -160,7 +161,15 @@ def check_dot_independently(path, vf):
             assert math.isnan(np.uint32(res).view(np.float32)), (path, line)
         else:
             assert exp == res, (path, line, f"{exp:08x}", f"{res:08x}")
-        if silicon is not None:
+        if silicon is not None and "wgmma" in src[0]:  # note: "<gen>: <key> row i col j"
+            key, _, i, _, j = note.split(": ")[1].split()
+            i, j, case = int(i), int(j), key.rsplit("_", 1)[0].replace("_tritonC", "").replace(
+                "_triton", "").replace("_cublas", "")
+            assert int(silicon[key][i, j]) == res, (path, line, "not the silicon's")
+            assert list(silicon[case + "_A"][i]) == ca and list(silicon[case + "_B"][j]) == cb
+            if case + "_C" in silicon.files:
+                assert int(silicon[case + "_C"][i, j]) == int(np.float32(c).view(np.uint32))
+        elif silicon is not None:
             t, i, j = (int(x) for x in note.split("tile ")[1].replace("row", "").replace(
                 "col", "").split())
             assert int(silicon[pair + "_D"][t, i, j]) == res, (path, line, "not the silicon's")

@@ -309,6 +309,45 @@ def h100_dot_vectors(pair, capture) -> VectorFile:
     return vf
 
 
+# The wgmma capture rows that the wgmma files carry: capture output -> accumulator.
+WGMMA_RECIPES = {"triton": "h100_fp8_wgmma", "cublas": "cublas_fp8",
+                 "triton_imp32": "triton_fp8(max_num_imprecise_acc=32)"}
+WGMMA_GENERATORS = ("single", "dist", "binade", "subnormal", "tiny_large", "cancel0", "special",
+                    "random", "c_cancel", "c_rand")
+
+
+def h100_wgmma_vectors(pair, capture, recipe) -> VectorFile:
+    """wgmma vectors taken from tests/data/h100/wgmma_directed.npz (captured after
+    the model was fixed): 4 outputs of each generator at K = 128 (K = 32 for
+    E5M2 x E5M2, which cuBLAS refuses); the result column is the H100's own
+    output through ``recipe`` (a key of WGMMA_RECIPES), with C where the Triton
+    kernel started from one."""
+    d = np.load(capture)
+    ta, tb = pair.split("_")
+    fa, fb = "fp8_" + ta, "fp8_" + tb
+    K = 32 if pair == "e5m2_e5m2" else 128
+    vf = VectorFile(_header("dot", format_a=fa, format_b=fb,
+                            accumulator=WGMMA_RECIPES[recipe], rounding="rne", out="float32",
+                            block_size=32, k=K,
+                            source=f"tests/data/h100/wgmma_directed.npz {pair} {recipe}"))
+    for gen in WGMMA_GENERATORS:
+        case = f"{pair}_K{K}_{gen}"
+        key = case + "_" + recipe
+        with_c = case + "_C" in d.files
+        if with_c:
+            key = case + "_" + recipe.replace("triton", "tritonC")
+        if key not in d.files:
+            continue
+        for i in range(4, 64, 16):
+            j = (i * 7 + 3) % 64
+            c = int(d[case + "_C"][i, j]) if with_c else 0
+            vf.rows.append([_hx(127)] * (K // 32) + [_hx(v) for v in d[case + "_A"][i]] +
+                           [_hx(127)] * (K // 32) + [_hx(v) for v in d[case + "_B"][j]] +
+                           [f"{c:08x}", f"{int(d[key][i, j]):08x}"])
+            vf.notes.append(f"{gen}: {key} row {i} col {j}")
+    return vf
+
+
 def _hx(v):
     return f"{int(v):02x}"
 
@@ -503,6 +542,15 @@ def standard_set(h100_capture=H100_CAPTURE):
         for pair in ("e4m3_e4m3", "e4m3_e5m2", "e5m2_e4m3", "e5m2_e5m2"):
             fa, fb = ("fp8_" + t for t in pair.split("_"))
             yield f"dot/{fa}-{fb}.h100_fp8_mma.txt", h100_dot_vectors(pair, h100_capture)
+    wg = h100_capture and os.path.join(os.path.dirname(h100_capture), "wgmma_directed.npz")
+    if wg and os.path.exists(wg):
+        for pair in ("e4m3_e4m3", "e4m3_e5m2", "e5m2_e4m3", "e5m2_e5m2"):
+            fa, fb = ("fp8_" + t for t in pair.split("_"))
+            for recipe, model in WGMMA_RECIPES.items():
+                if recipe == "cublas" and pair == "e5m2_e5m2":
+                    continue  # cuBLAS refuses the pair
+                name = model.split("(")[0] + ("_imp32" if "(" in model else "")
+                yield f"dot/{fa}-{fb}.{name}.txt", h100_wgmma_vectors(pair, wg, recipe)
     for f in ML_DTYPES_FORMATS:
         yield f"decode/{f}.txt", decode_vectors(f)
         if element_format(f).is_int:  # ml_dtypes' cast: rtz and wrap
@@ -550,6 +598,10 @@ CHECKS = {
     "dot_h100": "the result column is the NVIDIA H100's own mma.sync output "
                 "(tests/data/h100/mma_sync.npz, held-out tiles); h100_fp8_mma and "
                 "tests/dot_reference.py give the same bits; re-checked by pytest conformance/",
+    "dot_h100_wgmma": "the result column is the NVIDIA H100's own wgmma output through "
+                      "cuBLAS or Triton (tests/data/h100/wgmma_directed.npz, captured after "
+                      "the model was fitted); the model and tests/dot_reference.py give the "
+                      "same bits; re-checked by pytest conformance/",
 }
 
 
@@ -594,6 +646,8 @@ def checks_for(vf: VectorFile) -> str:
                    else "; gfloat's P3109 round_ndarray + encode_ndarray (saturating or not)")
     if vf.kind == "dot" and vf.header.get("accumulator") == "h100_fp8_mma":
         return CHECKS["dot_h100"]
+    if vf.kind == "dot" and "wgmma_directed" in vf.header.get("source", ""):
+        return CHECKS["dot_h100_wgmma"]
     return CHECKS[vf.kind].format(ml=ml)
 
 
