@@ -1,5 +1,5 @@
-"""MX matmul speed under each accumulator model (issue #11's target: an
-(M, K, N) = (512, 4096, 512) MXFP8 matmul at 500 M multiply-adds/s or more).
+"""MX matmul speed under each accumulator model (the target of issues #11 and
+#18: an (M, K, N) = (512, 4096, 512) MXFP8 matmul at 500 M multiply-adds/s or more).
 
 Prints M multiply-adds/s per model, the ratio to numpy's float32 matmul of the
 decoded operands, and a float32 copy of A's decoded values as the memory
@@ -20,7 +20,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("shape", nargs="*", type=int, default=[512, 4096, 512])
     p.add_argument("--formats", default="mxfp8_e4m3,mxfp8_e5m2")
-    p.add_argument("--models", default="exact;h100_fp8_mma;fp32_sequential;fp32_pairwise;"
+    p.add_argument("--models", default="exact;h100_fp8_mma;h100_fp8_wgmma;cublas_fp8;"
+                                       "triton_fp8(32);fp32_sequential;fp32_pairwise;"
                                        "fp32_blockwise;fixed(24,rz,16)",
                    help="accumulator models, separated by ';'")
     p.add_argument("--repeat", type=int, default=2)

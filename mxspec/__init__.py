@@ -19,7 +19,7 @@ from .packing import decode_packed, encode_packed, pack, unpack
 from .checkpoint import CheckpointError, load, save
 from .slicing import slice_and_scale, slice_elements
 from .warmup import warmup
-from .accumulators import AccumulatorModel, accumulator, accumulators, fixed
+from .accumulators import AccumulatorModel, accumulator, accumulators, fixed, wgmma
 from .dot import dot, dot_elements, matmul
 
 __all__ = [
@@ -29,6 +29,6 @@ __all__ = [
     "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
     "save", "load", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",
-    "dot", "matmul", "dot_elements", "AccumulatorModel", "accumulator", "accumulators", "fixed",
+    "dot", "matmul", "dot_elements", "AccumulatorModel", "accumulator", "accumulators", "fixed", "wgmma",
     "__version__",
 ]
