@@ -41,6 +41,7 @@ class MXArray:
     format: MXFormat
     block_size: int
     axis: int
+    tensor_scale: np.float32 | None = None  # block formats with a second level (NVFP4)
 
     @property
     def shape(self) -> tuple:
@@ -59,15 +60,19 @@ class MXArray:
         return pack(self)
 
     def equals(self, other) -> bool:
-        """Same format, block size, axis, codes and scales."""
+        """Same format, block size, axis, codes, scales and tensor scale (bits)."""
+        ts = [None if t is None else np.float32(t).view(np.uint32)
+              for t in (self.tensor_scale, getattr(other, "tensor_scale", None))]
         return (isinstance(other, MXArray) and self.format == other.format
                 and self.block_size == other.block_size and self.axis == other.axis
+                and ts[0] == ts[1]
                 and np.array_equal(self.codes, other.codes)
                 and np.array_equal(self.scales, other.scales))
 
     def __repr__(self) -> str:
+        ts = "" if self.tensor_scale is None else f", tensor_scale={float(self.tensor_scale)!r}"
         return (f"MXArray({self.format.name}, shape={self.shape}, axis={self.axis}, "
-                f"block_size={self.block_size})")
+                f"block_size={self.block_size}{ts})")
 
 
 def _task_count(rows, nb, G):
@@ -422,12 +427,12 @@ def _check_block_size(block_size):
     return int(block_size)
 
 
-def encode(x, fmt, axis: int = -1, block_size: int = 32, rounding: str = "rne",
+def encode(x, fmt, axis: int = -1, block_size: int | None = None, rounding: str = "rne",
            scale_rule: str = "floor", overflow: str = "saturate", nan: str = "keep_sign",
            int_range: str = "symmetric", zero_scale: str = "min", inf: str = "nan_scale", *,
-           seed=None, rbits=None) -> MXArray:
-    """Encode ``x`` into the MX format ``fmt`` in blocks of ``block_size`` along
-    ``axis`` (a last, shorter block takes the remainder).
+           seed=None, rbits=None, recipe: str | None = None) -> MXArray:
+    """Encode ``x`` into the MX format ``fmt`` in blocks of ``block_size`` (32
+    unless given) along ``axis`` (a last, shorter block takes the remainder).
 
     ``scale_rule``: floor (OCP v1.0, default), ceil or even; ``zero_scale``: the
     scale of an all-zero block, min (2^-127, default) or one; ``inf``: an Inf in
@@ -435,10 +440,19 @@ def encode(x, fmt, axis: int = -1, block_size: int = 32, rounding: str = "rne",
     (element).  Element rounding, overflow, nan and int_range are those of
     :func:`mxspec.encode_elements`; ``rbits`` are in C order of ``x``.
 
+    ``fmt`` may also be a block format of :mod:`mxspec.blockformats` (``nvfp4``,
+    ``nvfp4:modelopt``; SPEC.md section 9), whose scales are E4M3 codes and whose
+    per-tensor scale is carried on the result; ``recipe`` names its recipe.
+
     >>> encode(np.float32([1e-40, 3e-40]), "mxint8").scales.tolist()  # subnormals, exact
     [0]
     """
+    from .blockformats import is_block_format_name
+    if is_block_format_name(fmt) or recipe is not None:
+        from .scaled import encode_scaled
+        return encode_scaled(x, fmt, axis, block_size, recipe)
     f = mx_format(fmt)
+    block_size = 32 if block_size is None else block_size
     codes, scales, ax, bs = encode_rows(x, f, axis, block_size, 8, rounding, scale_rule,
                                         overflow, nan, int_range, zero_scale, inf, seed, rbits)
     return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
@@ -532,6 +546,9 @@ def decode(mx: MXArray, dtype=None, out=None) -> np.ndarray:
     if not isinstance(mx, MXArray):
         raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
     dtype = out_dtype(dtype, out, mx.shape)
+    if not isinstance(mx.format, MXFormat):
+        from .scaled import decode_scaled
+        return decode_scaled(mx, dtype, out)
     el = mx.format.element
     codes = np.asarray(mx.codes)
     if codes.dtype != np.uint8:
