@@ -33,7 +33,9 @@ class Recipe:
 
     tensor      "divisor": ts = amax / (emax_el * emax_scale), values are
                 element x block scale x ts; "multiplier": gs = (emax_el *
-                emax_scale) / amax, values are element x block scale / gs.
+                emax_scale) / amax, computed as fl(fl(1 / amax) x 2688) (as
+                torch evaluates a number over a tensor), values are element x
+                block scale / gs.
     arithmetic  "exact" (each quantity exact, rounded once) or "float32" (the
                 float32 operations in the order the block/element rules name).
     block       the block scale before it is rounded to the scale format:
@@ -99,8 +101,8 @@ RECIPES = {r.name: r for r in (
                "[2^-6, 448]; elements x * fl(fl(1 / ts) / bs), a float32 reciprocal")),
     Recipe("compressed_tensors", "float32", "multiplier", "gs_times_amax6", zero_after=0.125,
            elements="divide_ratio", decode="ratio", zero_in="positive", description=(
-               "compressed-tensors 0.20 nvfp4-pack-quantized: gs = fl(2688 / amax) (a "
-               "multiplier), bs = fl(gs * fl(bamax / 6)) clamped to 448, a zero scale -> "
+               "compressed-tensors 0.20 nvfp4-pack-quantized: gs = fl(fl(1 / amax) * 2688) "
+               "(a multiplier), bs = fl(gs * fl(bamax / 6)) clamped to 448, a zero scale -> "
                "0.125; elements fl(x / fl(bs / gs))")),
 )}
 

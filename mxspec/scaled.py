@@ -34,15 +34,18 @@ def tensor_scale(amax: float, f: BlockFormat) -> np.float32:
     top = f.element.max_normal * f.scale.max_normal  # 6 * 448 = 2688
     if not f.tensor_scale:
         return F32(1.0)
-    if r.tensor == "multiplier":
-        gs = F32(top) / max(F32(amax), np.finfo(F32).tiny)
+    if r.tensor == "multiplier":  # torch's 2688 / amax: a reciprocal, then a product
+        with np.errstate(over="ignore"):
+            gs = (F32(1.0) / max(F32(amax), np.finfo(F32).tiny)) * F32(top)
         return F32(1.0) if not np.isfinite(gs) else F32(gs)
     if amax == 0:
         return F32(1.0)  # nothing to scale; libraries divide by zero here (SPEC.md 9.3)
     if r.arithmetic == "exact":
         ts = F32(np.float64(amax) / top)  # one rounding: float64 holds the quotient well enough
-        return ts if ts > 0 else F32(2.0 ** -149)
-    return F32(F32(amax) / F32(top))
+    else:
+        ts = F32(F32(amax) / F32(top))
+    # a tensor whose amax is below 2688 * 2^-150 would divide by zero below (SPEC.md 9.3)
+    return ts if ts > 0 else F32(2.0 ** -149)
 
 
 def _block_scale_raw(bamax, ts, f: BlockFormat):
@@ -81,8 +84,9 @@ def encode_scaled(x, fmt, axis=-1, block_size=None, recipe=None) -> MXArray:
         raise ValueError("x must have at least one dimension (a block runs along an axis)")
     ax = _norm_axis(axis, a.ndim)
     bs = f.block_size if block_size is None else _check_block_size(block_size)
-    if f.recipe.arithmetic == "float32":
-        a = a.astype(F32)  # the libraries work in float32 (SPEC.md 9.2)
+    # NVFP4 takes float32 (float16 and bfloat16 widen exactly); float64 is rounded to
+    # float32 first, as every implementation does (SPEC.md 9.2)
+    a = a.astype(F32)
     moved = np.moveaxis(a, ax, -1)
     L = moved.shape[-1]
     nb = -(-L // bs)
@@ -111,12 +115,15 @@ def encode_scaled(x, fmt, axis=-1, block_size=None, recipe=None) -> MXArray:
     v = _scaled_values(blocks, svals[..., None], ts, f)
     if r.arithmetic == "float32":
         v = np.clip(v, -F32(f.element.max_normal), F32(f.element.max_normal))
-    codes = encode_elements(np.where(np.isfinite(v), v, 0), f.element, "rne", "saturate")
+    # +-Inf (a float32 divisor that underflowed to zero) saturates like any overflow
+    codes = encode_elements(np.where(np.isnan(v), 0, v), f.element, "rne", "saturate")
     if r.zero_in == "positive":
         codes = np.where((v == 0) & np.signbit(v), np.uint8(0), codes)
-    dead = (svals == 0)[..., None] | ~np.isfinite(v)  # a zero scale: signed zeros
-    codes = np.where(dead, np.where(np.signbit(blocks), encode_elements(-0.0, f.element),
-                                    np.uint8(0)), codes)
+    # a block scale of zero, or 0 / 0 in float32: the element is a zero of x's sign
+    dead = (svals == 0)[..., None] | np.isnan(v)
+    neg0 = np.signbit(blocks) & (r.zero_in == "signed")
+    codes = np.where(dead, np.where(neg0 | ((svals == 0)[..., None] & np.signbit(blocks)),
+                                    encode_elements(-0.0, f.element), np.uint8(0)), codes)
     bad = ~finite.all(axis=-1)  # a NaN or Inf in a block: its scale is NaN
     if bad.any():
         scodes = np.where(bad, np.uint8(f.scale.nan_code), scodes)

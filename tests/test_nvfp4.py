@@ -1,0 +1,131 @@
+"""NVFP4 (SPEC.md section 9): every recipe against the independent fractions
+reference (tests/nvfp4_reference.py) on Hypothesis tensors and directed ones,
+laws of the format, and its errors.  tests/test_nvfp4_libraries.py checks the
+recipes against the libraries themselves where they are installed."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import mxspec
+import nvfp4_reference as ref
+
+RECIPES = list(ref.RECIPES)
+
+
+def _bits(a):
+    return np.asarray(a, np.float32).view(np.uint32)
+
+
+def _check(x, recipe, tensor=True):
+    name = "nvfp4" if tensor else "nvfp4_block_only"
+    mx = mxspec.encode(x, name, recipe=recipe)
+    codes, scodes, ts = ref.quantize(x, recipe, tensor=tensor)
+    assert np.array_equal(mx.scales, scodes), (recipe, mx.scales, scodes)
+    assert np.array_equal(mx.codes, codes), (recipe, np.argwhere(mx.codes != codes)[:5])
+    assert (mx.tensor_scale is None) == (not tensor)
+    if tensor:
+        assert np.float32(mx.tensor_scale) == np.float32(ts)
+    got, want = mxspec.decode(mx), ref.dequantize(codes, scodes, ts, recipe)
+    same = (_bits(got) == _bits(want)) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), (recipe, np.argwhere(~same)[:5])
+    return mx
+
+
+@st.composite
+def tensors(draw):
+    rows = draw(st.integers(1, 3))
+    nb = draw(st.integers(1, 3))
+    lo = draw(st.integers(-140, 100))
+    span = draw(st.integers(0, 40))
+    n = rows * nb * 16
+    mant = draw(st.lists(st.floats(-2, 2, width=32), min_size=n, max_size=n))
+    exps = draw(st.lists(st.integers(lo, lo + span), min_size=n, max_size=n))
+    x = np.array([m * 2.0 ** e for m, e in zip(mant, exps)], np.float64)
+    x = np.clip(x, -3.4e38, 3.4e38).astype(np.float32).reshape(rows, nb * 16)
+    zero_block = draw(st.booleans())
+    if zero_block:
+        x[0, :16] = draw(st.sampled_from([0.0, -0.0]))
+    return x
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(x=tensors(), tensor=st.booleans())
+def test_recipes_equal_reference(recipe, x, tensor):
+    _check(x, recipe, tensor)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_directed_tensors(recipe):
+    f32max = np.finfo(np.float32).max
+    cases = {
+        "saturating block scale": np.float32([[448 * 6.0] + [1.0] * 15 + [1e-3] * 16]),
+        "block scale rounds to zero": np.float32([[1e4] + [0.0] * 15 + [1e-4] + [0.0] * 15]),
+        "amax 0": np.zeros((2, 32), np.float32),
+        "amax -0 and 0": np.float32([[-0.0] * 16 + [0.0] * 16]),
+        "subnormal amax": np.float32([[1e-40, -3e-42] * 8 + [1e-45] * 16]),
+        "float32 max": np.float32([[f32max, -f32max / 3] * 8 + [1.0] * 16]),
+        "ties": np.float32([[0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 6.0] * 2 + [6.0] * 16]),
+        "negative tiny": np.float32([[-1e-30, 1e-30] * 8 + [1e3] * 16]),
+    }
+    for name, x in cases.items():
+        try:
+            _check(x, recipe)
+        except AssertionError as e:
+            raise AssertionError(f"{name}: {e}") from None
+
+
+def test_nan_and_inf_make_the_block_nan():
+    x = np.float32([[1.0] * 15 + [np.nan] + [2.0] * 16 + [np.inf] + [0.5] * 15])
+    for recipe in RECIPES:
+        mx = _check(x, recipe)
+        assert mx.scales.tolist() == [[0x7F, mx.scales[0, 1], 0x7F]]
+        d = mxspec.decode(mx)
+        assert np.isnan(d[0, :16]).all() and np.isnan(d[0, 32:]).all() and not np.isnan(d[0, 16:32]).any()
+
+
+def test_spec_worked_example():
+    """SPEC.md 9.4: amax 6 * 448 = 2688 makes ts exactly 1."""
+    x = np.float32([[2688.0, 100.0, -0.3, 0.0] + [0.0] * 12 + [1.0, 0.75, 0.5, 0.25] + [0.0] * 12])
+    mx = mxspec.encode(x, "nvfp4")
+    assert float(mx.tensor_scale) == 1.0
+    assert mx.scales.tolist() == [[0x7E, 0x23]]  # 448; 1/6 rounds to 1.375 * 2^-3 = 0.171875
+    assert mx.codes[0, :4].tolist() == [7, 0, 8, 0]  # 6; 100/448 = 0.223 -> 0; -0.3/448 -> -0
+    # 1, 0.75, 0.5, 0.25 over 0.171875: 5.82 -> 6, 4.36 -> 4, 2.91 -> 3, 1.45 -> 1.5
+    assert mx.codes[0, 16:20].tolist() == [7, 6, 5, 3]
+    assert mxspec.decode(mx)[0, 16:20].tolist() == [1.03125, 0.6875, 0.515625, 0.2578125]
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=tensors())
+def test_laws(x):
+    """Decode then encode is the identity on the encoded tensor (idempotence), and
+    negating the input negates the codes and keeps the scales (sign symmetry)."""
+    mx = mxspec.encode(x, "nvfp4")
+    again = mxspec.encode(mxspec.decode(mx), "nvfp4")
+    # the tensor scale of the decoded tensor can differ (its amax is rounded), so
+    # compare values: decoding again gives the same float32 values
+    assert np.array_equal(_bits(mxspec.decode(again)), _bits(mxspec.decode(mx))) or \
+        np.abs(mxspec.decode(again) - mxspec.decode(mx)).max() <= \
+        np.abs(mxspec.decode(mx)).max() * 2.0 ** -20
+    neg = mxspec.encode(-x, "nvfp4")
+    assert np.array_equal(neg.scales, mx.scales)
+    assert np.array_equal(neg.codes ^ 8, mx.codes)
+
+
+def test_errors_and_names():
+    x = np.ones((2, 32), np.float32)
+    with pytest.raises(ValueError, match="recipe='torch'"):
+        mxspec.encode(x, "nvfp4", recipe="torch")
+    with pytest.raises(mxspec.FormatError, match="unknown block format 'nvfp5'"):
+        mxspec.encode(x, "nvfp5", recipe="exact")
+    assert mxspec.encode(x, "nvfp4:torchao").format.recipe.name == "torchao"
+    mx = mxspec.encode(x, "nvfp4", axis=0)
+    assert mx.axis == 0 and mx.scales.shape == (1, 32) and mx.block_size == 16
+    bad = mxspec.MXArray(mx.codes, mx.scales[:, :3], mx.format, 16, 0, mx.tensor_scale)
+    with pytest.raises(ValueError, match="scales have shape"):
+        mxspec.decode(bad)
