@@ -162,6 +162,15 @@ def is_block_format_name(name) -> bool:
         isinstance(name, str) and name.strip().lower().split(":", 1)[0] in _TABLE)
 
 
+def any_format(name):
+    """An MX format or a block format, by name or record (the lookup that the
+    packing and checkpoint code shares)."""
+    if is_block_format_name(name):
+        return block_format(name)
+    from .formats import MXFormat, mx_format
+    return name if isinstance(name, MXFormat) else mx_format(name)
+
+
 def block_formats() -> list[str]:
     """Names of the block formats beyond MX."""
     return list(_TABLE)

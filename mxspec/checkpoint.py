@@ -31,7 +31,8 @@ from safetensors.numpy import save_file
 
 from . import __version__
 from .blocks import MXArray
-from .formats import FormatError, mx_format
+from .blockformats import any_format
+from .formats import FormatError
 from .packing import pack, packed_row_bytes, unpack
 
 __all__ = ["save", "load", "CheckpointError"]
@@ -70,6 +71,11 @@ def save(path, tensors: dict, metadata: dict | None = None) -> None:
                 out[key] = np.ascontiguousarray(arr)
             meta[name] = {"format": t.format.name, "shape": list(t.shape), "axis": t.axis,
                           "block_size": t.block_size, "layout": layout}
+            if t.tensor_scale is not None:  # NVFP4: the float32 per-tensor scale
+                key = f"{name}.tensor_scale"
+                if key in out or key in tensors:
+                    raise ValueError(f"tensor name {key!r} is used twice")
+                out[key] = np.float32([t.tensor_scale])
         elif isinstance(t, np.ndarray):
             if name in out:
                 raise ValueError(f"tensor name {name!r} is used twice")
@@ -87,7 +93,7 @@ def save(path, tensors: dict, metadata: dict | None = None) -> None:
 
 def _entry(name, e):
     try:
-        fmt = mx_format(e["format"])
+        fmt = any_format(e["format"])
         shape = [int(s) for s in e["shape"]]
         axis, bs, layout = int(e["axis"]), int(e["block_size"]), e["layout"]
     except (KeyError, TypeError, ValueError, FormatError) as err:
@@ -136,9 +142,18 @@ def load(path, return_metadata: bool = False):
         if blocks.shape != want:
             raise CheckpointError(f"{path}: {kb} has shape {blocks.shape}, but {name!r} "
                                   f"({fmt.name}, shape {shape}) packs to {want}")
+        ts = None
+        if getattr(fmt, "tensor_scale", False):
+            kt = f"{name}.tensor_scale"
+            if kt not in raw:
+                raise CheckpointError(f"{path}: {fmt.name} tensor {name!r} needs {kt!r}")
+            ts = raw.pop(kt)
+            if ts.dtype != np.float32 or ts.shape != (1,):
+                raise CheckpointError(f"{path}: {kt} must be float32 of shape (1,), got "
+                                      f"{ts.dtype} {ts.shape}")
         try:
             result[name] = unpack(blocks.reshape(moved[:-1] + (row,)), scales, fmt, shape,
-                                  axis, bs)
+                                  axis, bs, ts)
         except ValueError as err:
             raise CheckpointError(f"{path}: {name!r}: {err}") from None
     result.update(raw)

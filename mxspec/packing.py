@@ -24,6 +24,7 @@ from .bitstream import pack_span, unpack_span
 from .core import jit
 from .blocks import (MXArray, _check_block_size, _norm_axis, decode_rows, encode_rows,
                      out_dtype)
+from .blockformats import BlockFormat, any_format
 from .elements import check_codes
 from .formats import mx_format
 
@@ -123,12 +124,12 @@ def pack(mx: MXArray):
 def _packed_layout(packed, scales, fmt, shape, axis, block_size):
     """Check :func:`pack`-layout arrays against a format, shape, axis and block
     size: (format, packed, scales, moved shape, axis, block size)."""
-    f = mx_format(fmt)
+    f = any_format(fmt)
     shape = tuple(int(s) for s in shape)
     if not shape:
         raise ValueError("shape must have at least one dimension")
     ax = _norm_axis(axis, len(shape))
-    bs = _check_block_size(block_size)
+    bs = _check_block_size(_default_block(f, block_size))
     moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
     L = moved[-1]
     nb = -(-L // bs)
@@ -148,28 +149,66 @@ def _packed_layout(packed, scales, fmt, shape, axis, block_size):
     return f, p, s, moved, ax, bs
 
 
-def unpack(packed, scales, fmt, shape, axis: int = -1, block_size: int = 32) -> MXArray:
+def _default_block(f, block_size):
+    if block_size is not None:
+        return block_size
+    return f.block_size if isinstance(f, BlockFormat) else 32
+
+
+def _tensor_scale(f, tensor_scale):
+    """The tensor scale a block format needs (None for MX formats), checked."""
+    if not isinstance(f, BlockFormat) or not f.tensor_scale:
+        if tensor_scale is not None:
+            raise ValueError(f"tensor_scale is for block formats with a tensor scale (nvfp4); "
+                             f"{f.name} has none")
+        return None
+    if tensor_scale is None:
+        raise ValueError(f"{f.name} needs tensor_scale= (the float32 per-tensor scale)")
+    ts = np.asarray(tensor_scale)
+    if ts.size != 1 or not np.issubdtype(ts.dtype, np.floating):
+        raise ValueError(f"tensor_scale must be one float32 value, got {tensor_scale!r}")
+    v = np.float32(ts.reshape(()))
+    if ts.dtype != np.float32 and float(v) != float(ts.reshape(())):
+        raise ValueError(f"tensor_scale={float(ts.reshape(()))!r} is not a float32 value")
+    return v
+
+
+def unpack(packed, scales, fmt, shape, axis: int = -1, block_size: int | None = None,
+           tensor_scale=None) -> MXArray:
     """Rebuild an :class:`MXArray` of ``shape`` from :func:`pack`'s output,
-    checking every size against the format, shape and block size."""
+    checking every size against the format, shape and block size (32 for MX
+    formats unless given, the format's own for block formats, which also take
+    their ``tensor_scale``)."""
     f, p, s, moved, ax, bs = _packed_layout(packed, scales, fmt, shape, axis, block_size)
+    ts = _tensor_scale(f, tensor_scale)
     codes = unpack_codes(p, f.element.bits, moved[-1])
     check_codes(codes, f.element, "packed codes")
+    if isinstance(f, BlockFormat):
+        check_codes(s, f.scale, "scales")
     return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
-                   np.ascontiguousarray(np.moveaxis(s, -1, ax)), f, bs, ax)
+                   np.ascontiguousarray(np.moveaxis(s, -1, ax)), f, bs, ax, ts)
 
 
-def encode_packed(x, fmt, axis: int = -1, block_size: int = 32, rounding: str = "rne",
+def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, rounding: str = "rne",
                   scale_rule: str = "floor", overflow: str = "saturate", nan: str = "keep_sign",
                   int_range: str = "symmetric", zero_scale: str = "min", inf: str = "nan_scale",
-                  *, seed=None, rbits=None):
+                  *, seed=None, rbits=None, recipe: str | None = None):
     """``encode(x, ...).pack()`` in one pass, without the unpacked codes: the
     (packed element bytes, scale bytes) that hardware and checkpoints use, with
-    the blocked axis moved last.  Arguments as :func:`mxspec.encode`.
+    the blocked axis moved last.  Arguments as :func:`mxspec.encode`.  A block
+    format with a tensor scale (nvfp4) returns (packed, scales, tensor_scale).
 
     >>> packed, scales = encode_packed(np.array([1.0, 2.0, 3.0]), "mxfp4_e2m1")
     >>> [hex(b) for b in packed], scales.tolist()
     (['0x64', '0x7'], [126])
     """
+    from .blockformats import is_block_format_name
+    if is_block_format_name(fmt) or recipe is not None:
+        from .scaled import encode_scaled
+        mx = encode_scaled(x, fmt, axis, block_size, recipe)
+        packed, scales = pack(mx)
+        return (packed, scales) if mx.tensor_scale is None else (packed, scales, mx.tensor_scale)
+    block_size = 32 if block_size is None else block_size
     f = mx_format(fmt)
     packed, scales, _, _ = encode_rows(x, f, axis, block_size, f.element.bits, rounding,
                                        scale_rule, overflow, nan, int_range, zero_scale, inf,
@@ -177,15 +216,21 @@ def encode_packed(x, fmt, axis: int = -1, block_size: int = 32, rounding: str = 
     return packed, scales
 
 
-def decode_packed(packed, scales, fmt, shape, axis: int = -1, block_size: int = 32,
-                  dtype=None, out=None) -> np.ndarray:
+def decode_packed(packed, scales, fmt, shape, axis: int = -1, block_size: int | None = None,
+                  dtype=None, out=None, tensor_scale=None) -> np.ndarray:
     """``decode(unpack(packed, scales, ...))`` in one pass: the values of
     :func:`pack`-layout data, of ``shape``, with every size checked as
-    :func:`unpack` checks it.  ``dtype`` and ``out`` as :func:`mxspec.decode`.
+    :func:`unpack` checks it.  ``dtype`` and ``out`` as :func:`mxspec.decode`;
+    ``tensor_scale`` for block formats that have one (nvfp4).
 
     >>> decode_packed(np.uint8([0x64, 0x07]), np.uint8([126]), "mxfp4_e2m1", (3,)).tolist()
     [1.0, 2.0, 3.0]
     """
+    if isinstance(any_format(fmt), BlockFormat):
+        from .blocks import decode
+        return decode(unpack(packed, scales, fmt, shape, axis, block_size, tensor_scale),
+                      dtype, out)
+    _tensor_scale(any_format(fmt), tensor_scale)
     f, p, s, moved, ax, bs = _packed_layout(packed, scales, fmt, shape, axis, block_size)
     dtype = out_dtype(dtype, out, shape)
     bits, L = f.element.bits, moved[-1]

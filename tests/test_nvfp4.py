@@ -129,3 +129,39 @@ def test_errors_and_names():
     bad = mxspec.MXArray(mx.codes, mx.scales[:, :3], mx.format, 16, 0, mx.tensor_scale)
     with pytest.raises(ValueError, match="scales have shape"):
         mxspec.decode(bad)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_packed_and_checkpoint_round_trip(recipe, tmp_path):
+    """encode_packed / decode_packed and save / load keep every bit: codes (low
+    nibble first), E4M3 scales, the tensor scale, the recipe."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((3, 48)) * 10.0).astype(np.float32)
+    for tensor in (True, False):
+        name = ("nvfp4" if tensor else "nvfp4_block_only") + ":" + recipe
+        mx = mxspec.encode(x, name)
+        got = mxspec.encode_packed(x, name)
+        packed, scales = mxspec.pack(mx)
+        assert np.array_equal(got[0], packed) and np.array_equal(got[1], scales)
+        assert packed[0, 0] == mx.codes[0, 0] | (mx.codes[0, 1] << 4)
+        ts = got[2] if tensor else None
+        assert (len(got) == 3) == tensor
+        back = mxspec.decode_packed(packed, scales, name, x.shape, tensor_scale=ts)
+        assert np.array_equal(_bits(back), _bits(mxspec.decode(mx)))
+        path = tmp_path / f"{recipe}{tensor}.safetensors"
+        mxspec.save(path, {"w": mx})
+        loaded = mxspec.load(path)["w"]
+        assert loaded.equals(mx) and loaded.format.recipe.name == recipe
+
+
+def test_packed_errors():
+    x = np.ones((2, 32), np.float32)
+    p, s, ts = mxspec.encode_packed(x, "nvfp4")
+    with pytest.raises(ValueError, match="nvfp4 needs tensor_scale="):
+        mxspec.decode_packed(p, s, "nvfp4", x.shape)
+    with pytest.raises(ValueError, match="tensor_scale is for block formats with a tensor scale"):
+        mxspec.decode_packed(p, s, "mxfp4_e2m1", x.shape, tensor_scale=1.0)
+    with pytest.raises(ValueError, match="scales have shape"):
+        mxspec.decode_packed(p, s[:, :1], "nvfp4", x.shape, tensor_scale=ts)
+    with pytest.raises(ValueError, match="is not a float32 value"):
+        mxspec.decode_packed(p, s, "nvfp4", x.shape, tensor_scale=0.1)
