@@ -40,9 +40,67 @@ def dot_row(h, row):
     return ca, sa, cb, sb, np.uint32(v[-2]).view(np.float32), v[-1]
 
 
+def _nvfp4_rows(vf):
+    """(inputs (rows, 16) float32 or None, scale codes, codes, expected tail per row)."""
+    rows = [r for _, r in vf.rows]
+    if vf.kind == "quantize":
+        x = np.array([[int(f, 16) for f in r[:16]] for r in rows], np.uint32).view(np.float32)
+        return x, rows
+    return None, rows
+
+
+def check_nvfp4_against_mxspec(path, vf):
+    """NVFP4 files are one tensor: encode (or decode) all rows at once."""
+    h = vf.header
+    ts = np.uint32(int(h["tensor_scale"], 16)).view(np.float32)
+    fmt = h["format"]
+    x, rows = _nvfp4_rows(vf)
+    if vf.kind == "quantize":
+        mx = mxspec.encode(x, fmt)
+        assert mx.tensor_scale is None or np.float32(mx.tensor_scale) == ts, path
+        for i, ((line, _), r) in enumerate(zip(vf.rows, rows)):
+            got = [f"{int(mx.scales[i, 0]):02x}"] + [f"{int(c):02x}" for c in mx.codes[i]] + \
+                [V.pack_codes(mx.codes[i], 4).tobytes().hex()]
+            if got != r[16:]:
+                fail(path, line, "nvfp4 quantize", r[16:], got)
+    else:
+        f = mxspec.block_format(fmt)
+        codes = np.array([[int(c, 16) for c in r[1:17]] for r in rows], np.uint8)
+        scales = np.array([[int(r[0], 16)] for r in rows], np.uint8)
+        mx = mxspec.MXArray(codes, scales, f, 16, 1, ts if f.tensor_scale else None)
+        got = mxspec.decode(mx).view(np.uint32)
+        for i, ((line, _), r) in enumerate(zip(vf.rows, rows)):
+            want = [f"{int(b):08x}" for b in got[i]]
+            if want != r[17:]:
+                fail(path, line, "nvfp4 dequantize", r[17:], want)
+
+
+def check_nvfp4_independently(path, vf):
+    import nvfp4_reference as ref
+    h = vf.header
+    recipe = h["recipe"]
+    tensor = mxspec.block_format(h["format"]).tensor_scale
+    x, rows = _nvfp4_rows(vf)
+    ts_h = float(np.uint32(int(h["tensor_scale"], 16)).view(np.float32))
+    if vf.kind == "quantize":
+        codes, scodes, ts = ref.quantize(x, recipe, tensor=tensor)
+        assert float(np.float32(ts)) == ts_h, path
+        for i, r in enumerate(rows):
+            assert [f"{int(scodes[i, 0]):02x}"] + [f"{int(c):02x}" for c in codes[i]] == r[16:33]
+    else:
+        codes = np.array([[int(c, 16) for c in r[1:17]] for r in rows], np.uint8)
+        scodes = np.array([[int(r[0], 16)] for r in rows], np.uint8)
+        want = ref.dequantize(codes, scodes, ts_h, recipe)
+        got = np.array([[int(b, 16) for b in r[17:]] for r in rows], np.uint32).view(np.float32)
+        assert np.array_equal(want.view(np.uint32), got.view(np.uint32)) or \
+            np.array_equal(want, got, equal_nan=True), path
+
+
 def check_against_mxspec(path, vf):
     h = vf.header
     kind, k = vf.kind, int(h.get("block_size", 1))
+    if "tensor_scale" in h:
+        return check_nvfp4_against_mxspec(path, vf)
     for line, row in vf.rows:
         if kind == "dot":
             ca, sa, cb, sb, c, res = dot_row(h, row)
@@ -181,6 +239,8 @@ def check_independently(path, vf):
     from block_reference import ref_block_decode, ref_block_encode
     from spec_reference import ref_encode, ref_format
     h = vf.header
+    if "tensor_scale" in h:
+        return check_nvfp4_independently(path, vf)
     kind, k = vf.kind, int(h.get("block_size", 1))
     rows = [r for _, r in vf.rows]
     with warnings.catch_warnings():

@@ -15,6 +15,7 @@ from .formats import (ElementFormat, FormatError, MXFormat, element_format, floa
                       formats, int_format, mx_format, mx_formats, p3109_format, p3109_formats)
 from .elements import decode_elements, encode_elements
 from .blocks import MXArray, decode, encode
+from .blockformats import BlockFormat, Recipe, block_format, block_formats
 from .packing import decode_packed, encode_packed, pack, unpack
 from .checkpoint import CheckpointError, load, save
 from .slicing import slice_and_scale, slice_elements
@@ -26,6 +27,7 @@ __all__ = [
     "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
     "int_format", "p3109_format", "p3109_formats", "mx_format", "mx_formats",
     "encode_elements", "decode_elements", "policies",
+    "BlockFormat", "Recipe", "block_format", "block_formats",
     "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
     "save", "load", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",

@@ -198,6 +198,56 @@ def block_vectors(fmt, kind="quantize", k=32, scale_rule="floor", rounding="rne"
     return vf
 
 
+def nvfp4_blocks(rng, amax=1000.0):
+    """The blocks of one NVFP4 test tensor (16 values each), with a purpose for
+    each: the tensor's amax, then blocks whose scales land everywhere in E4M3."""
+    def blk(*vals):
+        b = np.zeros(16, np.float32)
+        b[:len(vals)] = vals
+        return b
+    yield blk(amax, -1.0, 300.0, 0.5), "the tensor's amax: block scale 448"
+    yield blk(), "all zero"
+    yield -blk(), "all negative zero"
+    yield blk(1.0, np.nan, 3.0), "one NaN: NaN block scale"
+    yield blk(1.0, -np.inf, 3.0), "one -Inf: NaN block scale"
+    yield blk(amax * 1e-6, -amax * 4e-7), "block scale below E4M3's smallest subnormal"
+    yield blk(amax * 1e-5, amax * 2e-6, -amax * 5e-6), "block scale an E4M3 subnormal"
+    yield blk(amax * 3e-5, -1e-30, 0.0, -0.0), "tiny and signed zeros beside a small amax"
+    yield np.linspace(-amax / 7, amax / 7, 16).astype(np.float32), "mixed signs"
+    for e in (0, -4, -8, -12, -16):
+        for _ in range(3):
+            yield (rng.standard_normal(16) * amax * 2.0 ** e / 4).astype(np.float32), \
+                f"random, amax x 2^{e}"
+
+
+def nvfp4_vectors(fmt="nvfp4", kind="quantize", seed=0) -> VectorFile:
+    """NVFP4 vectors: the rows are the 16-element blocks of *one* tensor (its
+    tensor scale, from the amax of all rows, is in the header)."""
+    from .blockformats import block_format
+    f = block_format(fmt)
+    rng = np.random.default_rng(seed)
+    blocks, notes = zip(*nvfp4_blocks(rng))
+    x = np.stack(blocks)
+    mx = encode(x, f)
+    ts = np.float32(1.0 if mx.tensor_scale is None else mx.tensor_scale)
+    vf = VectorFile(_header(kind, format=f.name, block_size=16, recipe=f.recipe.name,
+                            tensor_scale=f"{int(ts.view(np.uint32)):08x}", seed=seed,
+                            tensor="all rows form one tensor of shape (rows, 16); its tensor "
+                                   "scale (float32 bits) is tensor_scale"))
+    out = mx.decode().view(np.uint32)
+    for i, note in enumerate(notes):
+        sc = f"{int(mx.scales[i, 0]):02x}"
+        codes = [f"{int(c):02x}" for c in mx.codes[i]]
+        if kind == "quantize":
+            packed = pack_codes(mx.codes[i], 4).tobytes().hex()
+            vf.rows.append([f"{int(b):08x}" for b in x[i].view(np.uint32)] + [sc] + codes +
+                           [packed])
+        else:
+            vf.rows.append([sc] + codes + [f"{int(b):08x}" for b in out[i]])
+        vf.notes.append(note)
+    return vf
+
+
 def slice_vectors(anchor, target, k=32, rule="requantize", rounding="rne", seed=0) -> VectorFile:
     a, t = mx_format(anchor), mx_format(target)
     rng = np.random.default_rng(seed)
@@ -438,6 +488,9 @@ def _describe(kind, header, col, h):
     if col in ("c", "result"):
         v = _f32(h)
         return f"{h} ({v!r})"
+    if col == "scale" and "tensor_scale" in header:  # an E4M3 block scale (NVFP4)
+        v = float(element_format("fp8_e4m3").values[int(h, 16)])
+        return f"{h} ({v:g})"
     if col in ("scale", "anchor_scale", "scale_a", "scale_b"):
         c = int(h, 16)
         return f"{h} ({'NaN' if c == 255 else f'2^{c - 127}'})"
@@ -577,6 +630,11 @@ def standard_set(h100_capture=H100_CAPTURE):
         for rule in ("floor", "ceil", "even"):
             yield f"quantize/{f}.{rule}.txt", block_vectors(f, "quantize", scale_rule=rule)
         yield f"dequantize/{f}.txt", block_vectors(f, "dequantize")
+    from .blockformats import RECIPES
+    for r in RECIPES:
+        name = "nvfp4" if r == "exact" else f"nvfp4:{r}"
+        yield f"quantize/nvfp4.{r}.txt", nvfp4_vectors(name, "quantize")
+        yield f"dequantize/nvfp4.{r}.txt", nvfp4_vectors(name, "dequantize")
     for a, t in SLICE_PAIRS:
         for rule in ("requantize", "paper"):
             yield f"slice/{a}-{t}.{rule}.txt", slice_vectors(a, t, rule=rule)
@@ -595,6 +653,10 @@ CHECKS = {
              "(paper), float64; re-checked by pytest conformance/",
     "dot": "tests/dot_reference.py (an independent fractions reference of SPEC.md section 8); "
            "re-checked by pytest conformance/",
+    "nvfp4": "tests/nvfp4_reference.py (an independent fractions reference of SPEC.md section "
+             "9, run on the whole tensor); the recipes match torchao 0.18, ModelOpt 0.47 and "
+             "compressed-tensors 0.20 bit for bit (tests/test_nvfp4_libraries.py); re-checked "
+             "by pytest conformance/",
     "dot_h100": "the result column is the NVIDIA H100's own mma.sync output "
                 "(tests/data/h100/mma_sync.npz, held-out tiles); h100_fp8_mma and "
                 "tests/dot_reference.py give the same bits; re-checked by pytest conformance/",
@@ -644,6 +706,8 @@ def checks_for(vf: VectorFile) -> str:
         if gfloat_checks(f, vf.header):
             ml += ("; gfloat's P3109 format_info_p3109 with decode_ndarray" if vf.kind == "decode"
                    else "; gfloat's P3109 round_ndarray + encode_ndarray (saturating or not)")
+    if "tensor_scale" in vf.header:
+        return CHECKS["nvfp4"]
     if vf.kind == "dot" and vf.header.get("accumulator") == "h100_fp8_mma":
         return CHECKS["dot_h100"]
     if vf.kind == "dot" and "wgmma_directed" in vf.header.get("source", ""):
