@@ -17,7 +17,7 @@ from .elements import decode_elements, encode_elements
 from .blocks import MXArray, decode, encode
 from .blockformats import BlockFormat, Recipe, block_format, block_formats
 from .packing import decode_packed, encode_packed, pack, unpack
-from .checkpoint import CheckpointError, load, save
+from .checkpoint import CheckpointError, layout, load, save
 from .slicing import slice_and_scale, slice_elements
 from .warmup import warmup
 from .accumulators import AccumulatorModel, accumulator, accumulators, fixed, wgmma
@@ -29,7 +29,7 @@ __all__ = [
     "encode_elements", "decode_elements", "policies",
     "BlockFormat", "Recipe", "block_format", "block_formats",
     "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
-    "save", "load", "CheckpointError",
+    "save", "load", "layout", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",
     "dot", "matmul", "dot_elements", "AccumulatorModel", "accumulator", "accumulators", "fixed", "wgmma",
     "__version__",

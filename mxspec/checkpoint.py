@@ -26,7 +26,6 @@ import json
 import os
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from . import __version__
@@ -35,7 +34,7 @@ from .blockformats import any_format
 from .formats import FormatError
 from .packing import pack, packed_row_bytes, unpack
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "layout", "CheckpointError"]
 
 META_KEY = "mxspec"
 LAYOUT_VERSION = 1
@@ -50,11 +49,18 @@ def _block_layout(mx: MXArray) -> bool:
     return L % mx.block_size == 0 and (mx.block_size * mx.format.element.bits) % 8 == 0
 
 
-def save(path, tensors: dict, metadata: dict | None = None) -> None:
+def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspec") -> None:
     """Write ``tensors`` (names to :class:`MXArray` or numpy arrays) to a
-    safetensors file; ``metadata`` is extra str -> str pairs kept beside ours."""
+    safetensors file; ``metadata`` is extra str -> str pairs kept beside ours.
+    ``layout``: mxspec's own (default), or a published one (``gpt-oss``,
+    ``gpt-oss-hf``, ``modelopt``, ``compressed-tensors``; :mod:`mxspec.layouts`)."""
     if not isinstance(tensors, dict) or not tensors:
         raise ValueError("tensors must be a non-empty dict of name -> MXArray or numpy array")
+    from .layouts import LAYOUTS, write_layout
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout={layout!r} is not valid; allowed values: {', '.join(LAYOUTS)}")
+    if layout != "mxspec":
+        return write_layout(path, tensors, layout, metadata)
     out, meta = {}, {}
     for name, t in tensors.items():
         if not isinstance(name, str) or not name:
@@ -79,7 +85,7 @@ def save(path, tensors: dict, metadata: dict | None = None) -> None:
         elif isinstance(t, np.ndarray):
             if name in out:
                 raise ValueError(f"tensor name {name!r} is used twice")
-            out[name] = np.ascontiguousarray(t)
+            out[name] = np.array(t, order="C")  # keeps a 0-d array 0-d
         else:
             raise TypeError(f"tensor {name!r} must be an MXArray or numpy array, "
                             f"got {type(t).__name__}")
@@ -89,6 +95,18 @@ def save(path, tensors: dict, metadata: dict | None = None) -> None:
     md[META_KEY] = json.dumps({"version": LAYOUT_VERSION, "mxspec": __version__,
                                "tensors": meta}, sort_keys=True)
     save_file(out, os.fspath(path), metadata=md)
+
+
+def layout(path) -> str:
+    """Which layout a checkpoint holds: "mxspec", "gpt-oss", "gpt-oss-hf",
+    "modelopt", "compressed-tensors", or "plain" (arrays only); a file with a
+    layout's parts missing raises :class:`CheckpointError` naming them."""
+    from .layouts import LayoutError, layout_of, read_raw
+    raw, md = read_raw(path)
+    try:
+        return layout_of(raw, md)
+    except LayoutError as err:
+        raise CheckpointError(f"{path}: {err}") from None
 
 
 def _entry(name, e):
@@ -105,15 +123,21 @@ def _entry(name, e):
 
 
 def load(path, return_metadata: bool = False):
-    """Read a file written by :func:`save`: names to :class:`MXArray` (MX
-    tensors) or numpy arrays (the rest).  With ``return_metadata`` also returns
+    """Read a checkpoint: names to :class:`MXArray` (MX and NVFP4 tensors) or
+    numpy arrays (the rest).  The layout is told from the file (mxspec's own, or
+    a published one: :func:`layout`); a file that mixes parts of a layout raises
+    an error that says what is missing.  With ``return_metadata`` also returns
     the extra metadata pairs."""
+    from .layouts import LayoutError, layout_of, read_layout, read_raw
+    raw, md = read_raw(path)
     try:
-        with safe_open(os.fspath(path), framework="np") as fh:
-            md = dict(fh.metadata() or {})
-            raw = {k: fh.get_tensor(k) for k in fh.keys()}
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{path}: not a readable safetensors file: {err}") from None
+        kind = layout_of(raw, md)
+        if kind not in ("mxspec", "plain"):
+            result = read_layout(path, raw, md, kind)
+            return (result, md) if return_metadata else result
+    except LayoutError as err:
+        raise CheckpointError(f"{path}: {err}" if not str(err).startswith(str(path)) else
+                              str(err)) from None
     try:
         info = json.loads(md.pop(META_KEY, '{"version": 1, "tensors": {}}'))
         entries = info["tensors"]
