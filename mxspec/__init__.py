@@ -22,6 +22,7 @@ from .slicing import slice_and_scale, slice_elements
 from .warmup import warmup
 from .accumulators import AccumulatorModel, accumulator, accumulators, fixed, wgmma
 from .dot import dot, dot_elements, matmul
+from .torch_interop import from_torch, to_torch
 
 __all__ = [
     "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
@@ -32,5 +33,6 @@ __all__ = [
     "save", "load", "layout", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",
     "dot", "matmul", "dot_elements", "AccumulatorModel", "accumulator", "accumulators", "fixed", "wgmma",
+    "to_torch", "from_torch",
     "__version__",
 ]

@@ -54,6 +54,11 @@ class MXArray:
     def decode(self, dtype=None, out=None) -> np.ndarray:
         return decode(self, dtype, out)
 
+    def to_torch(self):
+        """Codes and scales as torch tensors; see :func:`mxspec.to_torch`."""
+        from .torch_interop import to_torch
+        return to_torch(self)
+
     def pack(self):
         """(packed element bytes, scale bytes); see :func:`mxspec.pack`."""
         from .packing import pack

@@ -23,11 +23,13 @@ from .core import (PASS_FAST32, PASS_RNE32, decode_one, decode_value32, encode_f
 from .formats import ElementFormat, element_format
 from .policies import R_IRANGE, R_MODE, R_NAN, R_OVF
 
-try:
-    import ml_dtypes
-    _BF16 = np.dtype(ml_dtypes.bfloat16)
-except ImportError:  # pragma: no cover - ml_dtypes is a hard dependency
-    _BF16 = None
+import ml_dtypes
+
+# Narrow float inputs that float32 holds exactly: widened before encoding.
+_NARROW = tuple(np.dtype(getattr(ml_dtypes, n)) for n in (
+    "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
+    "float8_e4m3b11fnuz", "float8_e8m0fnu", "float8_e4m3", "float8_e3m4",
+    "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn") if hasattr(ml_dtypes, n))
 
 __all__ = ["encode_elements", "decode_elements", "decode_table", "as_float_input",
            "random_bits"]
@@ -185,12 +187,13 @@ def as_float_input(x, argument: str = "x") -> np.ndarray:
         raise TypeError(f"{argument} must be float64, float32, float16 or bfloat16 data, got bool")
     if isinstance(x, (int, float)):
         return np.asarray(float(x), np.float64)
-    a = np.asarray(x)
+    from .torch_interop import as_numpy
+    a = np.asarray(as_numpy(x, argument))
     if a.dtype in _FLOAT_KINDS:
         return a
-    if a.dtype == np.float16 or (_BF16 is not None and a.dtype == _BF16):
+    if a.dtype == np.float16 or a.dtype in _NARROW:
         return a.astype(np.float32)  # exact widening
-    raise TypeError(f"{argument} must be float64, float32, float16 or bfloat16 data, "
+    raise TypeError(f"{argument} must be float64, float32, float16, bfloat16 or float8 data, "
                     f"got dtype {a.dtype}")
 
 

@@ -1,0 +1,147 @@
+"""PyTorch in and out (optional: ``pip install 'mxspec[torch]'``).  numpy stays
+the only array library mxspec needs; torch is imported only when a torch
+tensor is seen or asked for.
+
+- Every public function takes CPU torch tensors where it takes arrays: float32,
+  float16 and float64 are read without a copy; bfloat16 and float8 are viewed
+  as ml_dtypes arrays of the same bytes (no copy either).
+- :func:`to_torch` gives an MXArray's codes and scales as torch tensors in
+  PyTorch's own dtypes where they exist; :func:`from_torch` reads them back.
+
+>>> import numpy as np, mxspec
+>>> t = mxspec.to_torch(mxspec.encode(np.float32([1.0, -2.0, 3.0, 0.5]), "mxfp8_e4m3"))
+>>> t.codes.dtype, t.scales.dtype                                    # doctest: +SKIP
+(torch.float8_e4m3fn, torch.float8_e8m0fnu)
+"""
+from __future__ import annotations
+
+import sys
+from typing import NamedTuple
+
+import ml_dtypes
+import numpy as np
+
+__all__ = ["is_torch_tensor", "as_numpy", "to_torch", "from_torch", "TorchMX"]
+
+
+def is_torch_tensor(x) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+# torch dtype name -> (the ml_dtypes/numpy dtype of the same bytes, the unsigned
+# integer torch dtype of the same width used to view them)
+def _views():
+    import torch
+    v = {torch.bfloat16: (ml_dtypes.bfloat16, torch.int16),
+         torch.float8_e4m3fn: (ml_dtypes.float8_e4m3fn, torch.uint8),
+         torch.float8_e5m2: (ml_dtypes.float8_e5m2, torch.uint8)}
+    for name, ml in (("float8_e8m0fnu", ml_dtypes.float8_e8m0fnu),
+                     ("float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz),
+                     ("float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz)):
+        if hasattr(torch, name):
+            v[getattr(torch, name)] = (ml, torch.uint8)
+    return v
+
+
+def as_numpy(x, argument: str = "x"):
+    """``x`` itself, or a numpy view of a CPU torch tensor (no copy)."""
+    if not is_torch_tensor(x):
+        return x
+    if x.device.type != "cpu":
+        raise ValueError(f"{argument} is a torch tensor on {x.device}; mxspec takes CPU "
+                         f"tensors (call .cpu() first)")
+    t = x.detach()
+    if not t.is_contiguous():
+        t = t.contiguous()  # numpy views need strides torch can export; a copy here
+    views = _views()
+    if t.dtype in views:
+        ml, raw = views[t.dtype]
+        return t.view(raw).numpy().view(ml)
+    if hasattr(t, "dtype") and str(t.dtype) == "torch.float4_e2m1fn_x2":
+        raise TypeError(f"{argument} is a packed float4_e2m1fn_x2 tensor; use "
+                        f"mxspec.from_torch to read packed FP4 codes")
+    return t.numpy()
+
+
+class TorchMX(NamedTuple):
+    """An MXArray's parts as torch tensors (see :func:`to_torch`)."""
+    codes: object
+    scales: object
+    tensor_scale: object
+    format: str
+    block_size: int
+    axis: int
+
+
+_CODE_DTYPES = {"fp8_e4m3": "float8_e4m3fn", "fp8_e5m2": "float8_e5m2"}
+_SCALE_DTYPES = {"e8m0": "float8_e8m0fnu", "fp8_e4m3": "float8_e4m3fn"}
+
+
+def to_torch(mx) -> TorchMX:
+    """Codes and scales of ``mx`` as torch tensors, without a copy where the
+    dtype exists: FP8 E4M3/E5M2 codes as float8_e4m3fn/float8_e5m2, FP4 E2M1
+    codes as float4_e2m1fn_x2 (two codes per element, first in the low nibble,
+    packed along the last axis, which must be even), INT8 codes as int8, other
+    codes as uint8; E8M0 scales as float8_e8m0fnu, E4M3 block scales (NVFP4) as
+    float8_e4m3fn; the tensor scale (NVFP4) as a 0-d float32 tensor."""
+    import torch
+    from .blocks import MXArray
+    if not isinstance(mx, MXArray):
+        raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
+    el = mx.format.element
+    codes = torch.from_numpy(np.ascontiguousarray(mx.codes))
+    if el.name in _CODE_DTYPES:
+        codes = codes.view(getattr(torch, _CODE_DTYPES[el.name]))
+    elif el.name == "fp4_e2m1" and mx.codes.shape[-1] % 2 == 0 and \
+            hasattr(torch, "float4_e2m1fn_x2"):
+        from .packing import pack_codes
+        codes = torch.from_numpy(pack_codes(mx.codes, 4)).view(torch.float4_e2m1fn_x2)
+    elif el.name == "int8":
+        codes = codes.view(torch.int8)
+    scale_el = getattr(mx.format, "scale", None)
+    sname = "e8m0" if scale_el is None else scale_el.name
+    scales = torch.from_numpy(np.ascontiguousarray(mx.scales))
+    if hasattr(torch, _SCALE_DTYPES[sname]):
+        scales = scales.view(getattr(torch, _SCALE_DTYPES[sname]))
+    ts = None if mx.tensor_scale is None else torch.tensor(np.float32(mx.tensor_scale))
+    return TorchMX(codes, scales, ts, mx.format.name, mx.block_size, mx.axis)
+
+
+def from_torch(codes, scales=None, fmt=None, block_size=None, axis=-1, tensor_scale=None):
+    """The MXArray whose parts :func:`to_torch` gave (a :class:`TorchMX`, or its
+    fields one by one); codes may be any of the dtypes to_torch makes, or uint8."""
+    import torch
+    from .blockformats import BlockFormat, any_format
+    from .blocks import MXArray
+    from .elements import check_codes
+    from .packing import unpack_codes
+    if isinstance(codes, TorchMX):
+        codes, scales, tensor_scale, fmt, block_size, axis = codes
+    if fmt is None or scales is None:
+        raise ValueError("from_torch needs codes, scales and fmt (or a TorchMX)")
+    f = any_format(fmt)
+    if str(codes.dtype) == "torch.float4_e2m1fn_x2":
+        packed = codes.view(torch.uint8).numpy()
+        c = unpack_codes(packed, 4, packed.shape[-1] * 2)
+    else:
+        c = codes.detach().contiguous().view(torch.uint8).numpy() if codes.element_size() == 1 \
+            else None
+        if c is None:
+            raise TypeError(f"codes must be a one-byte (or float4_e2m1fn_x2) tensor, got "
+                            f"{codes.dtype}")
+    s = scales.detach().contiguous().view(torch.uint8).numpy()
+    c = check_codes(c, f.element, "codes")
+    bs = block_size if block_size is not None else (
+        f.block_size if isinstance(f, BlockFormat) else 32)
+    ax = axis % c.ndim
+    ts = None
+    if isinstance(f, BlockFormat) and f.tensor_scale:
+        if tensor_scale is None:
+            raise ValueError(f"{f.name} needs tensor_scale")
+        ts = np.float32(float(tensor_scale))
+    mx = MXArray(c, s, f, int(bs), ax, ts)
+    from .blocks import blocked_layout
+    if not isinstance(f, BlockFormat):
+        blocked_layout(mx, c)  # checks the scales' shape
+    return mx
