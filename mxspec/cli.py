@@ -53,8 +53,23 @@ def _formats(args) -> int:
 
 
 def _show(args) -> int:
-    from .show import describe_format, describe_value, plot_format
+    from .blockformats import is_block_format_name
+    from .show import (describe_block_format, describe_format, describe_value, plot_block,
+                       plot_format)
     try:
+        name = args.args[-1]
+        if is_block_format_name(name) or name.strip().lower().startswith("mx"):
+            if len(args.args) != 1:
+                print("mxspec show: VALUE is for element formats; give a block format alone "
+                      "(with --scale)", file=sys.stderr)
+                return 2
+            print(describe_block_format(name, args.scale))
+            if args.plot:
+                print(f"wrote {plot_block(name, args.plot, args.scale)}")
+            return 0
+        if args.scale is not None:
+            print("mxspec show: --scale is for block formats (mx..., nvfp4)", file=sys.stderr)
+            return 2
         if len(args.args) == 1:
             fmt = element_format(args.args[0])
             print(describe_format(fmt))
@@ -224,6 +239,9 @@ def main(argv=None) -> int:
     sh.add_argument("--rounding", default="rne", choices=list(policies.ROUNDING[:5]))
     sh.add_argument("--overflow", default="saturate", choices=list(policies.OVERFLOW))
     sh.add_argument("--plot", metavar="PNG", help="also draw the format's values (matplotlib)")
+    sh.add_argument("--scale", type=float, default=None,
+                    help="block formats: the block scale to show a block's values at (MX: an "
+                         "E8M0 code, default 127; NVFP4: an E4M3 value, default 1)")
     sh.set_defaults(func=_show)
     w = sub.add_parser("warmup", help="compile the kernels into the on-disk cache "
                        "(for container images and CI)")

@@ -13,7 +13,8 @@ from .elements import decode_elements, encode_elements
 from .formats import element_format, formats, p3109_formats
 from .policies import flag_names
 
-__all__ = ["fields", "describe_format", "describe_value", "format_rows", "plot_format"]
+__all__ = ["fields", "describe_format", "describe_value", "format_rows", "plot_format",
+           "describe_block_format", "block_grid", "plot_block"]
 
 
 def fields(code: int, fmt) -> str:
@@ -111,6 +112,81 @@ def plot_format(fmt, path: str) -> str:
     ax.set_xlabel("log2 |value|")
     ax.set_title(f"{f.name}: {pos.size} positive finite values, max {_v(f.max_normal)}")
     ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _block(fmt):
+    from .blockformats import any_format
+    return any_format(fmt)
+
+
+def block_grid(fmt, scale=None) -> tuple:
+    """(the block scale's value, the sorted distinct finite values one block can
+    hold at that scale).  ``scale``: for MX an E8M0 code (default 127: 2^0); for
+    NVFP4 an E4M3 block-scale value (default 1), times a tensor scale of 1.
+
+    >>> block_grid("mxfp4_e2m1", 128)[1][-3:].tolist()
+    [6.0, 8.0, 12.0]
+    >>> block_grid("nvfp4", 0.75)[1][-2:].tolist()
+    [3.0, 4.5]
+    """
+    from .blockformats import BlockFormat
+    f = _block(fmt)
+    vals = decode_elements(np.arange(f.element.n_codes, dtype=np.uint8), f.element, np.float64)
+    vals = vals[np.isfinite(vals)]
+    if isinstance(f, BlockFormat):
+        s = 1.0 if scale is None else float(scale)
+        code = int(encode_elements(s, f.scale))
+        sv = float(decode_elements(np.uint8(code), f.scale, np.float64))
+        if sv != s:
+            raise ValueError(f"scale={s!r} is not an E4M3 value (nearest: {sv!r})")
+    else:
+        code = 127 if scale is None else int(scale)
+        if not 0 <= code <= 254:
+            raise ValueError(f"scale={scale!r}: an E8M0 code 0..254 (127 is 2^0)")
+        sv = 2.0 ** (code - 127)
+    return sv, np.unique(vals * sv + 0.0)  # + 0.0: one zero, not -0 and +0
+
+
+def describe_block_format(fmt, scale=None) -> str:
+    """A block format's parts, and the values of one block at a scale."""
+    from .blockformats import BlockFormat
+    f = _block(fmt)
+    lines = [f.name]
+    if isinstance(f, BlockFormat):
+        lines += [f"  element            {f.element.name}",
+                  f"  block scale        {f.scale.name} (unsigned: sign bit 0; 0x7F is NaN)",
+                  f"  block size         {f.block_size}",
+                  f"  tensor scale       {'float32' if f.tensor_scale else 'none'}",
+                  f"  recipe             {f.recipe.name}: {f.recipe.description}"]
+    else:
+        lines += [f"  element            {f.element.name}",
+                  "  block scale        e8m0 (2^(code-127); 0xFF is NaN)",
+                  "  block size         32 (default)"]
+    sv, grid = block_grid(f, scale)
+    lines.append(f"  one block at scale {_v(sv)}: {grid.size} values, "
+                 f"{' '.join(_v(v) for v in grid[grid >= 0])}")
+    return "\n".join(lines)
+
+
+def plot_block(fmt, path: str, scale=None) -> str:
+    """Draw one block's values at a scale (see :func:`block_grid`)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib (pip install 'mxspec[qat]')") from None
+    f = _block(fmt)
+    sv, grid = block_grid(f, scale)
+    fig, ax = plt.subplots(figsize=(9, 2.2))
+    ax.scatter(grid, np.zeros(grid.size), marker="|", s=300)
+    ax.set_yticks([])
+    ax.set_xlabel("value")
+    ax.set_title(f"{f.name}: one block at scale {_v(sv)} ({grid.size} values)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

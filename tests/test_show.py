@@ -80,3 +80,25 @@ def test_show_plot(tmp_path):
     out = tmp_path / "fp4.png"
     assert cli.main(["show", "fp4_e2m1", "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_block_formats_show_a_block_at_a_scale(capsys, tmp_path):
+    from mxspec.show import block_grid
+    # every value of one block is element x scale, for MX (E8M0 code) and NVFP4 (E4M3 value)
+    sv, grid = block_grid("mxfp6_e2m3", 125)
+    el = mxspec.element_format("fp6_e2m3").values
+    assert sv == 0.25 and np.array_equal(grid, np.unique(el * 0.25 + 0.0))
+    sv, grid = block_grid("nvfp4", 0.1875)
+    assert sv == 0.1875 and grid.max() == 6 * 0.1875 and grid.size == 15
+    assert cli.main(["show", "nvfp4", "--scale", "0.75"]) == 0
+    out = capsys.readouterr().out
+    assert "block size         16" in out and "0.375 0.75 1.125 1.5 2.25 3 4.5" in out
+    assert cli.main(["show", "nvfp4", "--scale", "0.7"]) == 2
+    assert "not an E4M3 value" in capsys.readouterr().err
+    assert cli.main(["show", "mxint8", "--scale", "300"]) == 2
+    assert cli.main(["show", "1.0", "nvfp4"]) == 2
+    assert cli.main(["show", "fp4_e2m1", "--scale", "2"]) == 2
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "b.png"
+    assert cli.main(["show", "mxfp4_e2m1", "--scale", "130", "--plot", str(png)]) == 0
+    assert png.stat().st_size > 1000
