@@ -12,11 +12,15 @@ mxspec's element codec (round to nearest even, saturating).
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
+from . import _parallel
 from .blockformats import BlockFormat, block_format
 from .blocks import MXArray, _check_block_size, _norm_axis
+from .core import _bitcast, encode_fast, encode_one, jit
 from .elements import as_float_input, check_codes, decode_table, encode_elements
+from .policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNE, SATURATE
 
 __all__ = ["encode_scaled", "decode_scaled"]
 
@@ -48,32 +52,169 @@ def tensor_scale(amax: float, f: BlockFormat) -> np.float32:
     return ts if ts > 0 else F32(2.0 ** -149)
 
 
-def _block_scale_raw(bamax, ts, f: BlockFormat):
-    """The block scale before it is rounded to the scale format."""
-    r, emax = f.recipe, F32(f.element.max_normal)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if r.block == "exact":
-            return np.asarray(bamax, np.float64) / (np.float64(emax) * np.float64(ts))
-        b = _f32(bamax)
-        if r.block == "amax_over_6ts":
-            return b / F32(emax * ts)
-        if r.block == "amax6_over_ts":
-            return (b / emax) / ts
-        return ts * (b / emax)  # gs_times_amax6
+@jit
+def _amax_kernel(t0, t1, x, chunk, out):
+    """Largest |x| over the finite values of each chunk (NaN and Inf skipped)."""
+    for t in range(t0, t1):
+        lo = t * chunk
+        xs = x[lo:min(lo + chunk, x.size)]
+        m = np.int32(0)
+        for k in range(xs.shape[0]):  # on the bits: |x| orders as an int32, NaN/Inf >= 0x7F800000
+            b = np.int32(_bitcast(xs[k], np.int32(0)) & np.int32(0x7FFFFFFF))
+            m = np.int32(max(m, b if b < np.int32(0x7F800000) else np.int32(0)))
+        out[t] = _bitcast(np.int32(m), np.float32(0))
+    return 0
 
 
-def _scaled_values(x, bsv, ts, f: BlockFormat):
-    """The values that are rounded to the element format."""
+# The recipe as the kernel reads it: ints (arithmetic, block rule, element rule,
+# zero_in, zero_after's code, the scale format's NaN code, the element's -0
+# code) and floats (scale_min, zero_to, zero_after (-1: none), ts, element max,
+# scale max).
+I_AR, I_BLOCK, I_ELEM, I_ZIN, I_ZCODE, I_SNAN, I_NEG0 = range(7)
+F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX = range(6)
+
+
+BLOCKS_PER_TASK = 512
+
+
+@jit
+def _block_amax(xb, n):
+    """(largest finite |x|, whether the block holds a NaN or Inf)."""
+    m = np.int32(0)
+    for k in range(n):
+        m = np.int32(max(m, np.int32(_bitcast(xb[k], np.int32(0)) & np.int32(0x7FFFFFFF))))
+    bad = m >= np.int32(0x7F800000)
+    return _bitcast(np.int32(m), np.float32(0)), bad
+
+
+@jit
+def _block_amax16(xb):
+    """:func:`_block_amax` with a constant trip count, which the compiler unrolls."""
+    m = np.int32(0)
+    for k in range(16):
+        m = np.int32(max(m, np.int32(_bitcast(xb[k], np.int32(0)) & np.int32(0x7FFFFFFF))))
+    bad = m >= np.int32(0x7F800000)
+    return _bitcast(np.int32(m), np.float32(0)), bad
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _elements(xb, cb, n, erule, d, m32, mul, zin, Pe):
+    """The element codes of one block (SPEC.md 9.2 steps 4-5) by the codec's
+    fast path; returns how many it declined (Inf, 0 / 0)."""
+    slow = 0
+    if erule == 0:
+        for k in range(n):
+            c, ok = encode_fast(np.float64(xb[k]) / d, 0, Pe, RNE, SATURATE, INT_SYMMETRIC,
+                                numba.uint32(0))
+            cb[k] = c
+            slow += not ok
+    else:
+        for k in range(n):
+            v = xb[k] * m32 if mul else xb[k] / m32
+            c, ok = encode_fast(np.float64(v), 0, Pe, RNE, SATURATE, INT_SYMMETRIC,
+                                numba.uint32(0))
+            cb[k] = 0 if (zin == 1) & (v == 0) else c  # a scaled -0.0 -> +0 if the recipe says
+            slow += not ok
+    return slow
+
+
+@jit
+def _block_scale(bam, ar, brule, ts, ts32, emax32, RF, Ps, stab):
+    """The code of one block's scale (SPEC.md 9.2 steps 2-3) from its largest
+    magnitude, and the scale's value (float64)."""
+    if ar == 0:
+        q = np.float64(bam) / (np.float64(emax32) * ts)
+    elif brule == 1:
+        q = np.float64(bam / (emax32 * ts32))
+    elif brule == 2:
+        q = np.float64((bam / emax32) / ts32)
+    else:
+        q = np.float64(ts32 * (bam / emax32))
+    q = RF[F_ZTO] if (RF[F_ZTO] >= 0) & (q == 0) else q
+    q = max(q, RF[F_SMIN])
+    q = min(q, RF[F_SMAX]) if ar == 1 else q
+    sc, ok = encode_fast(q, 0, Ps, RNE, SATURATE, INT_SYMMETRIC, numba.uint32(0))
+    if not ok:
+        sc, _ = encode_one(q, Ps, RNE, SATURATE, NAN_KEEP_SIGN, INT_SYMMETRIC, numba.uint32(0))
+    return sc, stab[sc]
+
+
+@jit
+def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales):
+    """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
+    rows of L): a block scale and bs element codes per block, as the recipe
+    says (SPEC.md 9.2).  The element loops run over one block's values with the
+    multiplier hoisted, so that they vectorize; the element codec's full path
+    decides what its fast path declines."""
+    f32 = np.float32
+    nb = (L + bs - 1) // bs
+    ar, brule, erule, zin = RI[I_AR], RI[I_BLOCK], RI[I_ELEM], RI[I_ZIN]
+    ts = RF[F_TS]
+    ts32 = f32(ts)
+    emax32 = f32(RF[F_EMAX])
+    neg0 = RI[I_NEG0]
+    total = scales.size
+    for task in range(t0, t1):
+        for t in range(task * BLOCKS_PER_TASK, min((task + 1) * BLOCKS_PER_TASK, total)):
+            r = t // nb
+            lo = r * L + (t - r * nb) * bs
+            n = min(bs, r * L + L - lo)
+            xb = x[lo:lo + n]
+            cb = codes[lo:lo + n]
+            bam, bad = _block_amax16(xb) if n == 16 else _block_amax(xb, n)
+            if bad:  # NaN or Inf: the block's scale is NaN, its codes 0
+                scales[t] = RI[I_SNAN]
+                cb[:] = 0
+                continue
+            sc, sv = _block_scale(bam, ar, brule, ts, ts32, emax32, RF, Ps, stab)
+            if (RF[F_ZAFTER] >= 0) & (sv == 0):
+                sc, sv = RI[I_ZCODE], RF[F_ZAFTER]
+            scales[t] = sc
+            if sv == 0:  # the exact recipe's vanished block: zeros of the inputs' signs
+                for k in range(n):
+                    cb[k] = neg0 if np.signbit(xb[k]) else 0
+                continue
+            d = sv * ts  # exact in float64 (4 + 24 bits)
+            sv32 = f32(sv)
+            if erule == 1:
+                m32 = sv32 * ts32
+            elif erule == 2:
+                m32 = (f32(1.0) / ts32) / sv32
+            else:
+                m32 = sv32 / ts32
+            mul = erule == 2
+            if n == 16:  # a constant trip count: the compiler unrolls and vectorizes
+                slow = _elements(xb, cb, 16, erule, d, m32, mul, zin, Pe)
+            else:
+                slow = _elements(xb, cb, n, erule, d, m32, mul, zin, Pe)
+            if slow:  # Inf (a divisor that underflowed) and 0 / 0: the full path
+                for k in range(n):
+                    xv = xb[k]
+                    if erule == 0:
+                        v = np.float64(xv) / (sv * ts)
+                    else:
+                        v = np.float64(xv * m32 if mul else xv / m32)
+                    if v != v:  # 0 / 0 in float32: a zero of x's sign
+                        cb[k] = neg0 if (np.signbit(xv) and zin == 0) else 0
+                    elif not (abs(v) < np.inf):
+                        cb[k], _ = encode_one(v, Pe, RNE, SATURATE, NAN_KEEP_SIGN,
+                                              INT_SYMMETRIC, numba.uint32(0))
+    return 0
+
+
+def _recipe_record(f: BlockFormat, ts):
     r = f.recipe
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if r.elements == "exact":
-            return np.asarray(x, np.float64) / (bsv * np.float64(ts))
-        x32, b32 = _f32(x), _f32(bsv)
-        if r.elements == "divide_product":
-            return x32 / (b32 * ts)
-        if r.elements == "multiply_reciprocal":
-            return x32 * ((F32(1.0) / ts) / b32)
-        return x32 / (b32 / ts)  # divide_ratio
+    za = -1.0 if r.zero_after is None else float(r.zero_after)
+    zcode = 0 if r.zero_after is None else int(encode_elements(np.float64(za), f.scale))
+    RI = np.array([int(r.arithmetic == "float32"),
+                   ("exact", "amax_over_6ts", "amax6_over_ts", "gs_times_amax6").index(r.block),
+                   ("exact", "divide_product", "multiply_reciprocal", "divide_ratio")
+                   .index(r.elements),
+                   int(r.zero_in == "positive"), zcode, f.scale.nan_code,
+                   int(encode_elements(-0.0, f.element))], np.int64)
+    RF = np.array([r.scale_min, -1.0 if r.zero_to is None else r.zero_to, za, float(ts),
+                   f.element.max_normal, f.scale.max_normal], np.float64)
+    return RI, RF
 
 
 def encode_scaled(x, fmt, axis=-1, block_size=None, recipe=None) -> MXArray:
@@ -86,52 +227,27 @@ def encode_scaled(x, fmt, axis=-1, block_size=None, recipe=None) -> MXArray:
     bs = f.block_size if block_size is None else _check_block_size(block_size)
     # NVFP4 takes float32 (float16 and bfloat16 widen exactly); float64 is rounded to
     # float32 first, as every implementation does (SPEC.md 9.2)
-    a = a.astype(F32)
-    moved = np.moveaxis(a, ax, -1)
+    moved = np.ascontiguousarray(np.moveaxis(a, ax, -1), F32)
     L = moved.shape[-1]
     nb = -(-L // bs)
-    padded = np.zeros(moved.shape[:-1] + (nb * bs,), a.dtype)
-    padded[..., :L] = moved
-    blocks = padded.reshape(moved.shape[:-1] + (nb, bs))
-    finite = np.isfinite(blocks)
-    mag = np.where(finite, np.abs(blocks), 0)
-    amax = float(mag.max()) if mag.size else 0.0
-    ts = tensor_scale(amax, f)
-    bamax = mag.max(axis=-1) if nb else np.zeros(moved.shape[:-1] + (0,))
-    r = f.recipe
-    q = _block_scale_raw(bamax, ts, f)
-    if r.zero_to is not None:
-        q = np.where(q == 0, q.dtype.type(r.zero_to), q)
-    if r.scale_min:
-        q = np.maximum(q, q.dtype.type(r.scale_min))
-    if r.arithmetic == "float32":
-        q = np.minimum(q, F32(f.scale.max_normal))
-    scodes = encode_elements(q, f.scale, "rne", "saturate")
-    svals = decode_table(f.scale, np.float64)[scodes]
-    if r.zero_after is not None:
-        zero = svals == 0
-        scodes = np.where(zero, encode_elements(np.float64(r.zero_after), f.scale), scodes)
-        svals = np.where(zero, r.zero_after, svals)
-    v = _scaled_values(blocks, svals[..., None], ts, f)
-    if r.arithmetic == "float32":
-        v = np.clip(v, -F32(f.element.max_normal), F32(f.element.max_normal))
-    # +-Inf (a float32 divisor that underflowed to zero) saturates like any overflow
-    codes = encode_elements(np.where(np.isnan(v), 0, v), f.element, "rne", "saturate")
-    if r.zero_in == "positive":
-        codes = np.where((v == 0) & np.signbit(v), np.uint8(0), codes)
-    # a block scale of zero, or 0 / 0 in float32: the element is a zero of x's sign
-    dead = (svals == 0)[..., None] | np.isnan(v)
-    neg0 = np.signbit(blocks) & (r.zero_in == "signed")
-    codes = np.where(dead, np.where(neg0 | ((svals == 0)[..., None] & np.signbit(blocks)),
-                                    encode_elements(-0.0, f.element), np.uint8(0)), codes)
-    bad = ~finite.all(axis=-1)  # a NaN or Inf in a block: its scale is NaN
-    if bad.any():
-        scodes = np.where(bad, np.uint8(f.scale.nan_code), scodes)
-        codes = np.where(bad[..., None], np.uint8(0), codes)
-    codes = codes.reshape(moved.shape[:-1] + (nb * bs,))[..., :L]
-    return MXArray(np.ascontiguousarray(np.moveaxis(codes.astype(np.uint8), -1, ax)),
-                   np.ascontiguousarray(np.moveaxis(scodes.astype(np.uint8), -1, ax)), f, bs,
-                   ax, F32(ts) if f.tensor_scale else None)
+    flat = moved.reshape(-1)
+    chunk = 1 << 16
+    parts = np.zeros(max(-(-flat.size // chunk), 1), F32)
+    if flat.size:
+        _parallel.run(_amax_kernel, parts.size, flat, chunk, parts, work=flat.size)
+    ts = tensor_scale(float(parts.max()), f)
+    RI, RF = _recipe_record(f, ts)
+    codes = np.empty(moved.shape, np.uint8)
+    scales = np.empty(moved.shape[:-1] + (nb,), np.uint8)
+    nblocks = scales.size
+    if nblocks:
+        _parallel.run(_encode_kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L, bs, RI, RF,
+                      f.element.params, f.scale.params, decode_table(f.scale, np.float64),
+                      codes.reshape(-1),
+                      scales.reshape(-1), work=flat.size * 4)
+    return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
+                   np.ascontiguousarray(np.moveaxis(scales, -1, ax)), f, bs, ax,
+                   F32(ts) if f.tensor_scale else None)
 
 
 def decode_scaled(mx: MXArray, dtype, out=None) -> np.ndarray:
