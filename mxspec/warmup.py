@@ -11,7 +11,7 @@ every format), and on float32 arrays of 2^20 elements for the kernels
 specialized to each format.
 
 >>> [name for name, seconds in warmup(["mxint8"], large=False, progress=False)]
-['generic kernels', 'mxint8', 'dot engine (every accumulator model)']
+['generic kernels', 'mxint8', 'dot engine (every accumulator model)', 'nvfp4 engine (every recipe)']
 """
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ def _exercise_dot():
     dot(x, x)  # one kernel serves every model: its record is a run-time value
 
 
+def _exercise_nvfp4():
+    x = np.linspace(-1, 1, 64, dtype=np.float32)
+    decode(encode(x, "nvfp4"))  # one kernel serves every recipe: its record is a run-time value
+
+
 def warmup(formats=None, large: bool = True, progress: bool = True) -> list:
     """Compile the kernels for ``formats`` (MX format names; default: every
     standard one) into the cache: the generic kernels once, then each format's
@@ -58,6 +63,7 @@ def warmup(formats=None, large: bool = True, progress: bool = True) -> list:
     steps += [(n, (lambda n=n: _exercise(n, big)) if large else (lambda n=n: _exercise(n, small)))
               for n in names]
     steps.append(("dot engine (every accumulator model)", _exercise_dot))
+    steps.append(("nvfp4 engine (every recipe)", _exercise_nvfp4))
     done = []
     bar = None
     if progress:
