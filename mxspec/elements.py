@@ -184,7 +184,8 @@ def as_float_input(x, argument: str = "x") -> np.ndarray:
     """``x`` as a float64 or float32 array, widened exactly from float16 or
     bfloat16; Python scalars become float64.  Other dtypes are refused."""
     if isinstance(x, (bool, np.bool_)):
-        raise TypeError(f"{argument} must be float64, float32, float16 or bfloat16 data, got bool")
+        raise TypeError(f"{argument} must be float64, float32, float16, bfloat16 or float8 data, "
+                        "got bool")
     if isinstance(x, (int, float)):
         return np.asarray(float(x), np.float64)
     from .torch_interop import as_numpy

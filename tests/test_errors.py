@@ -21,7 +21,7 @@ def test_bad_policy(kw, match):
 
 @pytest.mark.parametrize("x", [np.arange(3), np.ones(3, bool), np.array(["a"]), True])
 def test_non_float_input(x):
-    with pytest.raises(TypeError, match="float64, float32, float16 or bfloat16"):
+    with pytest.raises(TypeError, match="float64, float32, float16, bfloat16 or float8"):
         mxspec.encode_elements(x, "fp4_e2m1")
 
 
