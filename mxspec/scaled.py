@@ -18,7 +18,7 @@ import numpy as np
 from . import _parallel
 from .blockformats import BlockFormat, block_format
 from .blocks import MXArray, _check_block_size, _norm_axis
-from .core import _bitcast, encode_fast, encode_one, jit
+from .core import _bitcast, encode_fast, encode_one, encode_rne32, jit
 from .elements import as_float_input, check_codes, decode_table, encode_elements
 from .policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNE, SATURATE
 
@@ -77,26 +77,6 @@ F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX = range(6)
 BLOCKS_PER_TASK = 512
 
 
-@jit
-def _block_amax(xb, n):
-    """(largest finite |x|, whether the block holds a NaN or Inf)."""
-    m = np.int32(0)
-    for k in range(n):
-        m = np.int32(max(m, np.int32(_bitcast(xb[k], np.int32(0)) & np.int32(0x7FFFFFFF))))
-    bad = m >= np.int32(0x7F800000)
-    return _bitcast(np.int32(m), np.float32(0)), bad
-
-
-@jit
-def _block_amax16(xb):
-    """:func:`_block_amax` with a constant trip count, which the compiler unrolls."""
-    m = np.int32(0)
-    for k in range(16):
-        m = np.int32(max(m, np.int32(_bitcast(xb[k], np.int32(0)) & np.int32(0x7FFFFFFF))))
-    bad = m >= np.int32(0x7F800000)
-    return _bitcast(np.int32(m), np.float32(0)), bad
-
-
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _elements(xb, cb, n, erule, d, m32, mul, zin, Pe):
     """The element codes of one block (SPEC.md 9.2 steps 4-5) by the codec's
@@ -109,10 +89,9 @@ def _elements(xb, cb, n, erule, d, m32, mul, zin, Pe):
             cb[k] = c
             slow += not ok
     else:
-        for k in range(n):
+        for k in range(n):  # float32 values: the FPU's own rne (core.encode_rne32)
             v = xb[k] * m32 if mul else xb[k] / m32
-            c, ok = encode_fast(np.float64(v), 0, Pe, RNE, SATURATE, INT_SYMMETRIC,
-                                numba.uint32(0))
+            c, ok = encode_rne32(v, Pe, SATURATE)
             cb[k] = 0 if (zin == 1) & (v == 0) else c  # a scaled -0.0 -> +0 if the recipe says
             slow += not ok
     return slow
@@ -140,12 +119,33 @@ def _block_scale(bam, ar, brule, ts, ts32, emax32, RF, Ps, stab):
 
 
 @jit
+def _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, out, ok_out):
+    """Pass 2: every block's scale code from its largest magnitude (bits), in
+    one branch-free loop over the task's blocks, so that it vectorizes."""
+    f32 = np.float32
+    zto, smin, smax = RF[F_ZTO], RF[F_SMIN], RF[F_SMAX]
+    e64 = np.float64(emax32) * ts
+    for j in range(nbk):
+        b = _bitcast(np.int32(min(bam[j], np.int32(0x7F7FFFFF))), f32(0))
+        q0 = np.float64(b) / e64
+        q1 = np.float64(b / (emax32 * ts32))
+        q2 = np.float64((b / emax32) / ts32)
+        q3 = np.float64(ts32 * (b / emax32))
+        q = q0 if ar == 0 else (q1 if brule == 1 else (q2 if brule == 2 else q3))
+        q = zto if (zto >= 0) & (q == 0) else q
+        q = max(q, smin)
+        q = min(q, smax) if ar == 1 else q
+        c, ok = encode_fast(q, 0, Ps, RNE, SATURATE, INT_SYMMETRIC, numba.uint32(0))
+        out[j] = c
+        ok_out[j] = ok
+
+
+@jit
 def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales):
     """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
-    rows of L): a block scale and bs element codes per block, as the recipe
-    says (SPEC.md 9.2).  The element loops run over one block's values with the
-    multiplier hoisted, so that they vectorize; the element codec's full path
-    decides what its fast path declines."""
+    rows of L), in three passes: the blocks' largest magnitudes, their scale
+    codes (one vectorizable loop), then each block's elements with its
+    multiplier hoisted (SPEC.md 9.2)."""
     f32 = np.float32
     nb = (L + bs - 1) // bs
     ar, brule, erule, zin = RI[I_AR], RI[I_BLOCK], RI[I_ELEM], RI[I_ZIN]
@@ -154,19 +154,38 @@ def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales):
     emax32 = f32(RF[F_EMAX])
     neg0 = RI[I_NEG0]
     total = scales.size
+    bam = np.empty(BLOCKS_PER_TASK, np.int32)
+    los = np.empty(BLOCKS_PER_TASK, np.int64)
+    ns = np.empty(BLOCKS_PER_TASK, np.int64)
+    sco = np.empty(BLOCKS_PER_TASK, np.int64)
+    oks = np.empty(BLOCKS_PER_TASK, np.bool_)
     for task in range(t0, t1):
-        for t in range(task * BLOCKS_PER_TASK, min((task + 1) * BLOCKS_PER_TASK, total)):
+        j0 = task * BLOCKS_PER_TASK
+        nbk = min(BLOCKS_PER_TASK, total - j0)
+        for j in range(nbk):
+            t = j0 + j
             r = t // nb
             lo = r * L + (t - r * nb) * bs
             n = min(bs, r * L + L - lo)
+            los[j] = lo
+            ns[j] = n
+            bam[j] = _amax_bits16(x, lo) if n == 16 else _amax_bits(x, lo, n)
+        _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sco, oks)
+        for j in range(nbk):
+            t = j0 + j
+            lo = los[j]
+            n = ns[j]
             xb = x[lo:lo + n]
             cb = codes[lo:lo + n]
-            bam, bad = _block_amax16(xb) if n == 16 else _block_amax(xb, n)
-            if bad:  # NaN or Inf: the block's scale is NaN, its codes 0
+            if bam[j] >= np.int32(0x7F800000):  # NaN or Inf: the block's scale is NaN
                 scales[t] = RI[I_SNAN]
                 cb[:] = 0
                 continue
-            sc, sv = _block_scale(bam, ar, brule, ts, ts32, emax32, RF, Ps, stab)
+            sc = sco[j]
+            if not oks[j]:  # what the fast path declined: the full path
+                sc, sv = _block_scale(_bitcast(bam[j], f32(0)), ar, brule, ts, ts32, emax32,
+                                      RF, Ps, stab)
+            sv = stab[sc]
             if (RF[F_ZAFTER] >= 0) & (sv == 0):
                 sc, sv = RI[I_ZCODE], RF[F_ZAFTER]
             scales[t] = sc
@@ -200,6 +219,22 @@ def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales):
                         cb[k], _ = encode_one(v, Pe, RNE, SATURATE, NAN_KEEP_SIGN,
                                               INT_SYMMETRIC, numba.uint32(0))
     return 0
+
+
+@jit
+def _amax_bits(x, lo, n):
+    m = np.int32(0)
+    for k in range(n):
+        m = np.int32(max(m, np.int32(_bitcast(x[lo + k], np.int32(0)) & np.int32(0x7FFFFFFF))))
+    return m
+
+
+@jit
+def _amax_bits16(x, lo):
+    m = np.int32(0)
+    for k in range(16):
+        m = np.int32(max(m, np.int32(_bitcast(x[lo + k], np.int32(0)) & np.int32(0x7FFFFFFF))))
+    return m
 
 
 def _recipe_record(f: BlockFormat, ts):
