@@ -1,20 +1,24 @@
 """Block formats beyond MX's E8M0 scales: the NVFP4 family (SPEC.md section 9).
 
-A row holds an element format, a block-scale format (unsigned E4M3 for NVFP4:
-an E4M3 code whose sign bit is 0), a block size, whether a float32 per-tensor
-scale sits above the block scales, and the recipe that computes and applies
-the scales.  Recipes are rows too (:data:`RECIPES`): each names the choices
+A row holds an element format (any of the table), a block-scale format
+(unsigned E4M3 as NVFP4 uses: an E4M3 code whose sign bit is 0; or float32),
+a block size, whether a float32 per-tensor scale sits above the block scales,
+and the recipe that computes and applies the scales.  E8M0-scaled blocks are
+the MX formats (:mod:`mxspec.blocks`).  Recipes are rows too (:data:`RECIPES`): each names the choices
 that an implementation makes, so that its bits can be reproduced.
 
 >>> f = block_format("nvfp4")
->>> f.element.name, f.scale.name, f.block_size, f.tensor_scale, f.recipe.name
-('fp4_e2m1', 'fp8_e4m3', 16, True, 'exact')
+>>> f.element.name, f.scale_kind, f.block_size, f.tensor_scale, f.recipe.name
+('fp4_e2m1', 'ue4m3', 16, True, 'exact')
 >>> block_format("nvfp4", recipe="modelopt").name
 'nvfp4:modelopt'
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from .formats import ElementFormat, FormatError, element_format
 
@@ -107,59 +111,124 @@ RECIPES = {r.name: r for r in (
 )}
 
 
+SCALE_KINDS = ("ue4m3", "float32")
+
+
 @dataclass(frozen=True)
 class BlockFormat:
     """A block-scaled format with non-power-of-two block scales and an optional
-    float32 tensor scale.  ``element`` and ``name`` read like an MXFormat's."""
+    float32 tensor scale.  ``element`` and ``name`` read like an MXFormat's.
+
+    scale_kind  "ue4m3": an unsigned E4M3 code per block (``scale`` is the
+                fp8_e4m3 format, sign bit 0); "float32": a float32 value per block
+                (``scale`` is None; no tensor scale above it).
+    """
 
     name: str
     element: ElementFormat
-    scale: ElementFormat
+    scale: ElementFormat | None
     block_size: int
     tensor_scale: bool
     recipe: Recipe
     base: str = ""
+    scale_kind: str = "ue4m3"
+
+    @property
+    def scale_max(self) -> float:
+        return self.scale.max_normal if self.scale is not None else float(np.finfo(np.float32).max)
 
     def __repr__(self) -> str:
         return f"BlockFormat({self.name!r})"
 
 
 _TABLE = {
-    "nvfp4": dict(element="fp4_e2m1", scale="fp8_e4m3", block_size=16, tensor_scale=True),
-    "nvfp4_block_only": dict(element="fp4_e2m1", scale="fp8_e4m3", block_size=16,
+    "nvfp4": dict(element="fp4_e2m1", scale="ue4m3", block_size=16, tensor_scale=True),
+    "nvfp4_block_only": dict(element="fp4_e2m1", scale="ue4m3", block_size=16,
                              tensor_scale=False),
 }
+_GENERIC = re.compile(r"^bf\(\s*([\w.]+)\s*,\s*(\w+)\s*,\s*(\d+)\s*(?:,\s*(tensor)\s*)?\)$")
 
 
-def block_format(name, recipe=None) -> BlockFormat:
-    """A block format by name (one of :func:`block_formats`), with a recipe
-    (one of :data:`RECIPES`; default ``exact``).  ``"nvfp4:torchao"`` names both."""
+def _make(element, scale, block_size, tensor_scale, recipe, base, name=None):
+    el = element_format(element)
+    if el.kind not in ("float", "int") or not np.isfinite(el.max_normal) or el.max_normal <= 0:
+        raise FormatError(f"element={el.name!r} cannot be a block format's element (it needs a "
+                          f"finite largest value)")
+    if scale == "e8m0":
+        raise ValueError("scale='e8m0': E8M0-scaled blocks are the MX formats; use 'mx' + the "
+                         "element's name (mxspec.encode(x, 'mx" + el.name + "'))")
+    if scale not in SCALE_KINDS:
+        raise ValueError(f"scale={scale!r} is not valid; allowed values: "
+                         f"{', '.join(SCALE_KINDS)} (e8m0: the MX formats)")
+    if scale == "float32" and tensor_scale:
+        raise ValueError("scale='float32' takes no tensor scale (a float32 block scale has "
+                         "float32's range already)")
+    if not isinstance(block_size, (int, np.integer)) or isinstance(block_size, bool) or \
+            block_size < 1:
+        raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
+    recipe = "exact" if recipe is None else recipe
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe={recipe!r} is not valid; allowed values: {', '.join(RECIPES)}")
+    if recipe != "exact" and (el.name, scale) != ("fp4_e2m1", "ue4m3"):
+        raise ValueError(f"recipe={recipe!r} is a library's NVFP4 recipe: it takes fp4_e2m1 "
+                         f"elements with ue4m3 scales, not {el.name} with {scale}")
+    if name is None:
+        name = f"bf({el.name},{scale},{int(block_size)}{',tensor' if tensor_scale else ''})"
+    if recipe != "exact":
+        name = f"{name}:{recipe}"
+    return BlockFormat(name, el, element_format("fp8_e4m3") if scale == "ue4m3" else None,
+                       int(block_size), bool(tensor_scale), RECIPES[recipe], base or name,
+                       scale)
+
+
+def block_format(name=None, recipe=None, *, element=None, scale="ue4m3", block_size=16,
+                 tensor_scale=True) -> BlockFormat:
+    """A block format: by name (one of :func:`block_formats`, or
+    ``bf(element,scale,block_size[,tensor])``), or from its parts (``element``
+    any element format of the table, ``scale`` "ue4m3" or "float32", the block
+    size, whether a float32 tensor scale sits above), with a recipe (one of
+    :data:`RECIPES`; default ``exact``).  ``"nvfp4:torchao"`` names both.
+
+    >>> block_format(element="fp6_e2m3", block_size=32).name
+    'bf(fp6_e2m3,ue4m3,32,tensor)'
+    """
+    if name is None:
+        if element is None:
+            raise ValueError("give a block format's name, or element= (and scale=, "
+                             "block_size=, tensor_scale=)")
+        return _make(element, scale, block_size, tensor_scale, recipe, "")
     if isinstance(name, BlockFormat):
         if recipe is None or recipe == name.recipe.name:
             return name
         name = name.base
     if not isinstance(name, str):
         raise FormatError(f"format must be a name (str), got {type(name).__name__}")
-    key = name.strip().lower()
+    key = name.strip().lower().replace(" ", "")
     if ":" in key:
-        key, r = key.split(":", 1)
+        key, r = key.rsplit(":", 1)
         if recipe is not None and recipe != r:
             raise ValueError(f"format {name!r} names recipe {r!r}, and recipe={recipe!r}")
         recipe = r
+    m = _GENERIC.match(key)
+    if m:
+        el, sc, bs, ts = m.groups()
+        return _make(el, sc, int(bs), ts is not None, recipe, "")
     if key not in _TABLE:
-        raise FormatError(f"unknown block format {name!r}; valid names: {', '.join(_TABLE)}")
-    recipe = "exact" if recipe is None else recipe
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe={recipe!r} is not valid; allowed values: {', '.join(RECIPES)}")
+        raise FormatError(f"unknown block format {name!r}; valid names: {', '.join(_TABLE)}, "
+                          f"or bf(element,scale,block_size[,tensor]) with scale ue4m3 or "
+                          f"float32")
     row = _TABLE[key]
-    return BlockFormat(key if recipe == "exact" else f"{key}:{recipe}",
-                       element_format(row["element"]), element_format(row["scale"]),
-                       row["block_size"], row["tensor_scale"], RECIPES[recipe], key)
+    return _make(row["element"], row["scale"], row["block_size"], row["tensor_scale"], recipe,
+                 key, key)
 
 
 def is_block_format_name(name) -> bool:
-    return isinstance(name, BlockFormat) or (
-        isinstance(name, str) and name.strip().lower().split(":", 1)[0] in _TABLE)
+    if isinstance(name, BlockFormat):
+        return True
+    if not isinstance(name, str):
+        return False
+    key = name.strip().lower().replace(" ", "")
+    return key.split(":", 1)[0] in _TABLE or key.startswith("bf(")
 
 
 def any_format(name):

@@ -152,9 +152,10 @@ def load(path, return_metadata: bool = False):
         if kb not in raw or ks not in raw:
             raise CheckpointError(f"{path}: MX tensor {name!r} needs both {kb!r} and {ks!r}")
         blocks, scales = raw.pop(kb), raw.pop(ks)
-        for key, arr in ((kb, blocks), (ks, scales)):
-            if arr.dtype != np.uint8:
-                raise CheckpointError(f"{path}: {key} must be uint8, got {arr.dtype}")
+        s_dtype = np.float32 if getattr(fmt, "scale_kind", "") == "float32" else np.uint8
+        for key, arr, want in ((kb, blocks, np.uint8), (ks, scales, s_dtype)):
+            if arr.dtype != want:
+                raise CheckpointError(f"{path}: {key} must be {np.dtype(want)}, got {arr.dtype}")
         moved = shape[:axis] + shape[axis + 1:] + (shape[axis],)
         nb = -(-moved[-1] // bs)
         if scales.shape != moved[:-1] + (nb,):

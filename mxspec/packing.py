@@ -135,9 +135,10 @@ def _packed_layout(packed, scales, fmt, shape, axis, block_size):
     nb = -(-L // bs)
     p = np.asarray(packed)
     s = np.asarray(scales)
-    for name, arr in (("packed", p), ("scales", s)):
-        if arr.dtype != np.uint8:
-            raise TypeError(f"{name} must be uint8, got {arr.dtype}")
+    s_dtype = np.float32 if isinstance(f, BlockFormat) and f.scale is None else np.uint8
+    for name, arr, want in (("packed", p, np.uint8), ("scales", s, s_dtype)):
+        if arr.dtype != want:
+            raise TypeError(f"{name} must be {np.dtype(want)}, got {arr.dtype}")
     want_p = moved[:-1] + (packed_row_bytes(L, f.element.bits),)
     if p.shape != want_p:
         raise ValueError(f"packed has shape {p.shape}; {f.name} codes of shape {shape} along "
@@ -183,7 +184,7 @@ def unpack(packed, scales, fmt, shape, axis: int = -1, block_size: int | None = 
     ts = _tensor_scale(f, tensor_scale)
     codes = unpack_codes(p, f.element.bits, moved[-1])
     check_codes(codes, f.element, "packed codes")
-    if isinstance(f, BlockFormat):
+    if isinstance(f, BlockFormat) and f.scale is not None:
         check_codes(s, f.scale, "scales")
     return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
                    np.ascontiguousarray(np.moveaxis(s, -1, ax)), f, bs, ax, ts)

@@ -20,6 +20,7 @@ from .blockformats import BlockFormat, block_format
 from .blocks import MXArray, _check_block_size, _norm_axis
 from .core import _bitcast, encode_fast, encode_one, encode_rne32, jit
 from .elements import as_float_input, check_codes, decode_table, encode_elements
+from .formats import element_format
 from .policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNE, SATURATE
 
 __all__ = ["encode_scaled", "decode_scaled"]
@@ -35,7 +36,7 @@ def tensor_scale(amax: float, f: BlockFormat) -> np.float32:
     """The float32 tensor scale the recipe stores (SPEC.md 9.2 step 1): ts for
     "divisor" recipes, gs for "multiplier" ones; 1 where there is none."""
     r = f.recipe
-    top = f.element.max_normal * f.scale.max_normal  # 6 * 448 = 2688
+    top = f.element.max_normal * f.scale_max  # NVFP4: 6 * 448 = 2688
     if not f.tensor_scale:
         return F32(1.0)
     if r.tensor == "multiplier":  # torch's 2688 / amax: a reciprocal, then a product
@@ -70,7 +71,7 @@ def _amax_kernel(t0, t1, x, chunk, out):
 # zero_in, zero_after's code, the scale format's NaN code, the element's -0
 # code) and floats (scale_min, zero_to, zero_after (-1: none), ts, element max,
 # scale max).
-I_AR, I_BLOCK, I_ELEM, I_ZIN, I_ZCODE, I_SNAN, I_NEG0 = range(7)
+I_AR, I_BLOCK, I_ELEM, I_ZIN, I_ZCODE, I_SNAN, I_NEG0, I_SF32 = range(8)
 F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX = range(6)
 
 
@@ -119,9 +120,10 @@ def _block_scale(bam, ar, brule, ts, ts32, emax32, RF, Ps, stab):
 
 
 @jit
-def _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, out, ok_out):
+def _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sf32, out, ok_out):
     """Pass 2: every block's scale code from its largest magnitude (bits), in
-    one branch-free loop over the task's blocks, so that it vectorizes."""
+    one branch-free loop over the task's blocks, so that it vectorizes.  A
+    float32 scale format (sf32) keeps q rounded to float32 in ``out`` (as bits)."""
     f32 = np.float32
     zto, smin, smax = RF[F_ZTO], RF[F_SMIN], RF[F_SMAX]
     e64 = np.float64(emax32) * ts
@@ -136,16 +138,18 @@ def _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, out, ok_out):
         q = max(q, smin)
         q = min(q, smax) if ar == 1 else q
         c, ok = encode_fast(q, 0, Ps, RNE, SATURATE, INT_SYMMETRIC, numba.uint32(0))
-        out[j] = c
-        ok_out[j] = ok
+        q32 = np.int64(_bitcast(f32(q), np.int32(0)))  # float32 scales: the cast rounds (RNE)
+        out[j] = q32 if sf32 else c
+        ok_out[j] = ok | sf32
 
 
 @jit
-def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales):
+def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
     """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
     rows of L), in three passes: the blocks' largest magnitudes, their scale
     codes (one vectorizable loop), then each block's elements with its
-    multiplier hoisted (SPEC.md 9.2)."""
+    multiplier hoisted (SPEC.md 9.2).  ``scales`` gets the scale codes and
+    ``svals`` the scales' float32 values (what a float32 scale format keeps)."""
     f32 = np.float32
     nb = (L + bs - 1) // bs
     ar, brule, erule, zin = RI[I_AR], RI[I_BLOCK], RI[I_ELEM], RI[I_ZIN]
@@ -153,6 +157,7 @@ def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales):
     ts32 = f32(ts)
     emax32 = f32(RF[F_EMAX])
     neg0 = RI[I_NEG0]
+    sf32 = RI[I_SF32] == 1
     total = scales.size
     bam = np.empty(BLOCKS_PER_TASK, np.int32)
     los = np.empty(BLOCKS_PER_TASK, np.int64)
@@ -170,7 +175,7 @@ def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales):
             los[j] = lo
             ns[j] = n
             bam[j] = _amax_bits16(x, lo) if n == 16 else _amax_bits(x, lo, n)
-        _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sco, oks)
+        _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sf32, sco, oks)
         for j in range(nbk):
             t = j0 + j
             lo = los[j]
@@ -179,16 +184,22 @@ def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales):
             cb = codes[lo:lo + n]
             if bam[j] >= np.int32(0x7F800000):  # NaN or Inf: the block's scale is NaN
                 scales[t] = RI[I_SNAN]
+                svals[t] = np.nan
                 cb[:] = 0
                 continue
             sc = sco[j]
             if not oks[j]:  # what the fast path declined: the full path
                 sc, sv = _block_scale(_bitcast(bam[j], f32(0)), ar, brule, ts, ts32, emax32,
                                       RF, Ps, stab)
-            sv = stab[sc]
+            if sf32:
+                sv = np.float64(_bitcast(np.int32(sc), f32(0)))
+                sc = 0
+            else:
+                sv = stab[sc]
             if (RF[F_ZAFTER] >= 0) & (sv == 0):
                 sc, sv = RI[I_ZCODE], RF[F_ZAFTER]
             scales[t] = sc
+            svals[t] = sv
             if sv == 0:  # the exact recipe's vanished block: zeros of the inputs' signs
                 for k in range(n):
                     cb[k] = neg0 if np.signbit(xb[k]) else 0
@@ -237,6 +248,11 @@ def _amax_bits16(x, lo):
     return m
 
 
+def _scale_params(f: BlockFormat):
+    """The scale format's codec record (E4M3's; a float32 scale format uses none)."""
+    return (f.scale if f.scale is not None else element_format("fp8_e4m3")).params
+
+
 def _recipe_record(f: BlockFormat, ts):
     r = f.recipe
     za = -1.0 if r.zero_after is None else float(r.zero_after)
@@ -245,10 +261,11 @@ def _recipe_record(f: BlockFormat, ts):
                    ("exact", "amax_over_6ts", "amax6_over_ts", "gs_times_amax6").index(r.block),
                    ("exact", "divide_product", "multiply_reciprocal", "divide_ratio")
                    .index(r.elements),
-                   int(r.zero_in == "positive"), zcode, f.scale.nan_code,
-                   int(encode_elements(-0.0, f.element))], np.int64)
+                   int(r.zero_in == "positive"), zcode,
+                   f.scale.nan_code if f.scale is not None else 0,
+                   int(encode_elements(-0.0, f.element)), int(f.scale is None)], np.int64)
     RF = np.array([r.scale_min, -1.0 if r.zero_to is None else r.zero_to, za, float(ts),
-                   f.element.max_normal, f.scale.max_normal], np.float64)
+                   f.element.max_normal, f.scale_max], np.float64)
     return RI, RF
 
 
@@ -275,11 +292,15 @@ def encode_scaled(x, fmt, axis=-1, block_size=None, recipe=None) -> MXArray:
     codes = np.empty(moved.shape, np.uint8)
     scales = np.empty(moved.shape[:-1] + (nb,), np.uint8)
     nblocks = scales.size
+    svals = np.empty(scales.shape, F32)
     if nblocks:
+        stab = decode_table(f.scale if f.scale is not None else element_format("fp8_e4m3"),
+                            np.float64)
         _parallel.run(_encode_kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L, bs, RI, RF,
-                      f.element.params, f.scale.params, decode_table(f.scale, np.float64),
-                      codes.reshape(-1),
-                      scales.reshape(-1), work=flat.size * 4)
+                      f.element.params, _scale_params(f), stab, codes.reshape(-1),
+                      scales.reshape(-1), svals.reshape(-1), work=flat.size * 4)
+    if f.scale is None:
+        scales = svals  # a float32 scale format keeps the values
     return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
                    np.ascontiguousarray(np.moveaxis(scales, -1, ax)), f, bs, ax,
                    F32(ts) if f.tensor_scale else None)
@@ -300,15 +321,20 @@ def decode_scaled(mx: MXArray, dtype, out=None) -> np.ndarray:
                          f"blocks of {mx.block_size} along axis {mx.axis} need "
                          f"{np.moveaxis(np.empty(moved.shape[:-1] + (nb,)), -1, mx.axis).shape}")
     e = decode_table(f.element, np.float64)[moved]
+    if f.scale is None:  # float32 block scales: the values themselves
+        if msc.dtype != np.float32:
+            raise TypeError(f"mx.scales of {f.name} must be float32 values, got {msc.dtype}")
+        svals = msc.astype(np.float64)
+    else:
+        svals = decode_table(f.scale, np.float64)[check_codes(msc, f.scale, "mx.scales")]
     if f.recipe.zero_out == "positive":
         e = e + 0.0  # -0 decodes as +0 (the recipe's table has no -0)
-    s = np.repeat(decode_table(f.scale, np.float64)[check_codes(msc, f.scale, "mx.scales")],
-                  mx.block_size, axis=-1)[..., :L]
+    s = np.repeat(svals, mx.block_size, axis=-1)[..., :L]
     ts = F32(1.0 if mx.tensor_scale is None else mx.tensor_scale)
     r = f.recipe
     with np.errstate(invalid="ignore", over="ignore"):
         if r.decode == "exact":
-            v = e * s * np.float64(ts)  # exact in float64: 2 + 4 + 24 significant bits
+            v = e * s * np.float64(ts)  # exact in float64: at most 8 + 4 + 24 significant bits
             res = v.astype(dtype)
         elif r.decode == "product":
             res = (_f32(e) * (_f32(s) * ts)).astype(dtype)

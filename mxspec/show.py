@@ -137,7 +137,9 @@ def block_grid(fmt, scale=None) -> tuple:
     f = _block(fmt)
     vals = decode_elements(np.arange(f.element.n_codes, dtype=np.uint8), f.element, np.float64)
     vals = vals[np.isfinite(vals)]
-    if isinstance(f, BlockFormat):
+    if isinstance(f, BlockFormat) and f.scale is None:
+        sv = 1.0 if scale is None else float(np.float32(scale))
+    elif isinstance(f, BlockFormat):
         s = 1.0 if scale is None else float(scale)
         code = int(encode_elements(s, f.scale))
         sv = float(decode_elements(np.uint8(code), f.scale, np.float64))
@@ -158,7 +160,8 @@ def describe_block_format(fmt, scale=None) -> str:
     lines = [f.name]
     if isinstance(f, BlockFormat):
         lines += [f"  element            {f.element.name}",
-                  f"  block scale        {f.scale.name} (unsigned: sign bit 0; 0x7F is NaN)",
+                  ("  block scale        fp8_e4m3 as unsigned E4M3 (sign bit 0; 0x7F is NaN)"
+                   if f.scale is not None else "  block scale        float32"),
                   f"  block size         {f.block_size}",
                   f"  tensor scale       {'float32' if f.tensor_scale else 'none'}",
                   f"  recipe             {f.recipe.name}: {f.recipe.description}"]

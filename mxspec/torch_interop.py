@@ -75,7 +75,6 @@ class TorchMX(NamedTuple):
 
 
 _CODE_DTYPES = {"fp8_e4m3": "float8_e4m3fn", "fp8_e5m2": "float8_e5m2"}
-_SCALE_DTYPES = {"e8m0": "float8_e8m0fnu", "fp8_e4m3": "float8_e4m3fn"}
 
 
 def to_torch(mx) -> TorchMX:
@@ -99,11 +98,11 @@ def to_torch(mx) -> TorchMX:
         codes = torch.from_numpy(pack_codes(mx.codes, 4)).view(torch.float4_e2m1fn_x2)
     elif el.name == "int8":
         codes = codes.view(torch.int8)
-    scale_el = getattr(mx.format, "scale", None)
-    sname = "e8m0" if scale_el is None else scale_el.name
     scales = torch.from_numpy(np.ascontiguousarray(mx.scales))
-    if hasattr(torch, _SCALE_DTYPES[sname]):
-        scales = scales.view(getattr(torch, _SCALE_DTYPES[sname]))
+    kind = getattr(mx.format, "scale_kind", "e8m0")
+    sname = {"e8m0": "float8_e8m0fnu", "ue4m3": "float8_e4m3fn"}.get(kind)
+    if sname is not None and hasattr(torch, sname):  # float32 scales stay float32
+        scales = scales.view(getattr(torch, sname))
     ts = None if mx.tensor_scale is None else torch.tensor(np.float32(mx.tensor_scale))
     return TorchMX(codes, scales, ts, mx.format.name, mx.block_size, mx.axis)
 
@@ -130,7 +129,8 @@ def from_torch(codes, scales=None, fmt=None, block_size=None, axis=-1, tensor_sc
         if c is None:
             raise TypeError(f"codes must be a one-byte (or float4_e2m1fn_x2) tensor, got "
                             f"{codes.dtype}")
-    s = scales.detach().contiguous().view(torch.uint8).numpy()
+    s = scales.detach().contiguous()
+    s = s.numpy() if s.dtype == torch.float32 else s.view(torch.uint8).numpy()
     c = check_codes(c, f.element, "codes")
     bs = block_size if block_size is not None else (
         f.block_size if isinstance(f, BlockFormat) else 32)

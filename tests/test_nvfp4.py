@@ -165,3 +165,63 @@ def test_packed_errors():
         mxspec.decode_packed(p, s[:, :1], "nvfp4", x.shape, tensor_scale=ts)
     with pytest.raises(ValueError, match="is not a float32 value"):
         mxspec.decode_packed(p, s, "nvfp4", x.shape, tensor_scale=0.1)
+
+
+ELEMENTS = ["fp4_e2m1", "fp6_e2m3", "fp6_e3m2", "fp8_e4m3", "fp8_e5m2", "int8", "int4"]
+
+
+@st.composite
+def block_formats_and_tensors(draw):
+    el = draw(st.sampled_from(ELEMENTS))
+    scale = draw(st.sampled_from(["ue4m3", "float32"]))
+    block = draw(st.sampled_from([8, 16, 32]))
+    tensor = scale == "ue4m3" and draw(st.booleans())
+    x = draw(tensors())
+    return el, scale, block, tensor, x
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=block_formats_and_tensors())
+def test_any_block_format_equals_reference(case):
+    """SPEC.md 9.8: any element format under ue4m3 or float32 block scales, any
+    block size, with or without a tensor scale (exact recipe)."""
+    import blockscaled_reference as bref
+    el, scale, block, tensor, x = case
+    f = mxspec.block_format(element=el, scale=scale, block_size=block, tensor_scale=tensor)
+    mx = mxspec.encode(x, f)
+    ef = mxspec.element_format(el)
+    codes, scales, ts = bref.quantize(x, ef, scale, block, tensor)
+    assert np.array_equal(mx.codes, codes), (f.name, np.argwhere(mx.codes != codes)[:4])
+    assert _bits(mx.scales).tolist() == _bits(scales).tolist() if scale == "float32" else \
+        np.array_equal(mx.scales, scales)
+    assert float(mx.tensor_scale if tensor else 1.0) == ts
+    got, want = mxspec.decode(mx), bref.dequantize(codes, scales, ts, ef, scale, block)
+    same = (_bits(got) == _bits(want)) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), (f.name, np.argwhere(~same)[:4])
+
+
+def test_block_format_names_and_errors():
+    f = mxspec.block_format("bf(fp6_e2m3,ue4m3,32,tensor)")
+    assert f == mxspec.block_format(element="fp6_e2m3", block_size=32)
+    assert mxspec.block_format("bf(int8,float32,32)").scale_kind == "float32"
+    with pytest.raises(ValueError, match="scale='e8m0'.*MX formats"):
+        mxspec.block_format(element="fp4_e2m1", scale="e8m0")
+    with pytest.raises(ValueError, match="scale='float32' takes no tensor scale"):
+        mxspec.block_format(element="int8", scale="float32")
+    with pytest.raises(ValueError, match="recipe='torchao' is a library's NVFP4 recipe"):
+        mxspec.block_format(element="fp6_e2m3", recipe="torchao")
+    with pytest.raises(mxspec.FormatError, match="element='e8m0' cannot be"):
+        mxspec.block_format(element="e8m0")
+
+
+def test_generic_block_formats_pack_and_save(tmp_path):
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((3, 64)) * 50).astype(np.float32)
+    for name in ("bf(fp6_e2m3,ue4m3,32,tensor)", "bf(int8,float32,32)", "bf(fp8_e5m2,float32,16)"):
+        mx = mxspec.encode(x, name)
+        got = mxspec.encode_packed(x, name)
+        ts = got[2] if len(got) == 3 else None
+        back = mxspec.decode_packed(got[0], got[1], name, x.shape, tensor_scale=ts)
+        assert np.array_equal(_bits(back), _bits(mxspec.decode(mx))), name
+        mxspec.save(tmp_path / "a.safetensors", {"w": mx})
+        assert mxspec.load(tmp_path / "a.safetensors")["w"].equals(mx), name

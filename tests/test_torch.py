@@ -84,3 +84,13 @@ def test_codes_as_torch_tensors():
     got = mxspec.dot_elements(c[None, :32], c[None, 32:], "fp8_e4m3", "fp8_e4m3")
     assert got == mxspec.dot_elements(c.numpy()[None, :32], c.numpy()[None, 32:],
                                       "fp8_e4m3", "fp8_e4m3")
+
+
+def test_generic_block_formats_to_torch():
+    for name, sdt in (("bf(int8,float32,32)", torch.float32),
+                      ("bf(fp6_e2m3,ue4m3,32,tensor)", torch.float8_e4m3fn)):
+        mx = mxspec.encode(_x(), name)
+        t = mx.to_torch()
+        assert t.scales.dtype == sdt and mxspec.from_torch(t).equals(mx), name
+        assert mxspec.encode(_x().to(torch.bfloat16), name).equals(
+            mxspec.encode(_x().to(torch.bfloat16).float().numpy(), name))
