@@ -15,7 +15,7 @@ def test_readme_examples_run_and_print_what_they_say():
 
 def test_docs_examples_run_and_print_what_they_say():
     """The examples of the pages that show code with results."""
-    for page in ("layouts.md", "wgmma.md"):
+    for page in ("layouts.md", "wgmma.md", "nvfp4.md"):
         path = README.parent / "docs" / page
         failed, attempted = doctest.testfile(str(path), module_relative=False,
                                              optionflags=doctest.NORMALIZE_WHITESPACE)
