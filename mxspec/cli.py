@@ -70,6 +70,19 @@ def _show(args) -> int:
         if args.scale is not None:
             print("mxspec show: --scale is for block formats (mx..., nvfp4)", file=sys.stderr)
             return 2
+        from .tapered import is_tapered_name
+        if is_tapered_name(name):
+            from .show import describe_tapered
+            x = None
+            if len(args.args) == 2:
+                try:
+                    x = float(args.args[0])
+                except ValueError:
+                    print(f"mxspec show: VALUE must be a number, got {args.args[0]!r}",
+                          file=sys.stderr)
+                    return 2
+            print(describe_tapered(name, x, args.rounding or "rna", args.overflow or "ieee"))
+            return 0
         if len(args.args) == 1:
             fmt = element_format(args.args[0])
             print(describe_format(fmt))
@@ -80,7 +93,7 @@ def _show(args) -> int:
                 print(f"mxspec show: VALUE must be a number, got {args.args[0]!r}", file=sys.stderr)
                 return 2
             fmt = element_format(args.args[1])
-            print(describe_value(x, fmt, args.rounding, args.overflow))
+            print(describe_value(x, fmt, args.rounding or "rne", args.overflow or "saturate"))
         else:
             print("mxspec show: give FORMAT, or VALUE FORMAT", file=sys.stderr)
             return 2
@@ -236,8 +249,10 @@ def main(argv=None) -> int:
     sh = sub.add_parser("show", help="a format's facts and codes, or a value's code, bit "
                         "fields and neighbours")
     sh.add_argument("args", nargs="+", metavar="[VALUE] FORMAT")
-    sh.add_argument("--rounding", default="rne", choices=list(policies.ROUNDING[:5]))
-    sh.add_argument("--overflow", default="saturate", choices=list(policies.OVERFLOW))
+    sh.add_argument("--rounding", default=None, choices=list(policies.ROUNDING[:5]),
+                    help="default rne (hifloat8: rna)")
+    sh.add_argument("--overflow", default=None, choices=list(policies.OVERFLOW),
+                    help="default saturate (hifloat8: ieee)")
     sh.add_argument("--plot", metavar="PNG", help="also draw the format's values (matplotlib)")
     sh.add_argument("--scale", type=float, default=None,
                     help="block formats: the block scale to show a block's values at (MX: an "

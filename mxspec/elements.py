@@ -214,8 +214,8 @@ def random_bits(size: int, seed=None, rbits=None, argument="rbits") -> np.ndarra
     return np.random.default_rng(seed).integers(0, 1 << 32, size, dtype=np.uint32)
 
 
-def encode_elements(x, fmt, rounding: str = "rne", overflow: str = "saturate",
-                    nan: str = "keep_sign", int_range: str = "symmetric", *, seed=None,
+def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = None,
+                    nan: str | None = None, int_range: str = "symmetric", *, seed=None,
                     rbits=None, return_flags: bool = False, profile: str | None = None):
     """Encode real numbers into element codes of ``fmt`` (one uint8 per value).
 
@@ -227,21 +227,33 @@ def encode_elements(x, fmt, rounding: str = "rne", overflow: str = "saturate",
     ``profile="ml_dtypes"`` sets rounding, overflow and nan to what an
     ml_dtypes cast does.  With ``return_flags`` also returns a uint8 array of
     SoftFloat exception bits (``mxspec.policies``).  SPEC.md states every rule.
+    Defaults: rne, saturate, keep_sign; for a tapered format (``hifloat8``,
+    SPEC.md section 10) its own: rna (ties away), ieee, keep.
 
     >>> encode_elements([464.0, 465.0], "fp8_e4m3", overflow="ieee").tolist()
     [126, 127]
     >>> encode_elements([-3.0, 17.9], "uint4", profile="ml_dtypes").tolist()
     [13, 1]
     """
+    from .tapered import encode_tapered, is_tapered_name
+    if is_tapered_name(fmt):
+        if profile is not None or return_flags or seed is not None or rbits is not None or \
+                int_range != "symmetric":
+            raise ValueError(f"{fmt}: a tapered format takes rounding, overflow and nan only "
+                             f"(profile, return_flags, seed, rbits and int_range do not apply)")
+        return encode_tapered(x, fmt, rounding or "rna", overflow or "ieee", nan or "keep")
     fmt = element_format(fmt)
     if profile is not None:
         chosen = policies.profile(profile, fmt.is_int)
         given = dict(rounding=rounding, overflow=overflow, nan=nan)
-        for k, default in (("rounding", "rne"), ("overflow", "saturate"), ("nan", "keep_sign")):
-            if given[k] != default and given[k] != chosen[k]:
+        for k in ("rounding", "overflow", "nan"):
+            if given[k] is not None and given[k] != chosen[k]:
                 raise ValueError(f"profile={profile!r} sets {k}={chosen[k]!r}; "
                                  f"do not pass {k}={given[k]!r} with it")
         rounding, overflow, nan = chosen["rounding"], chosen["overflow"], chosen["nan"]
+    rounding = "rne" if rounding is None else rounding
+    overflow = "saturate" if overflow is None else overflow
+    nan = "keep_sign" if nan is None else nan
     mode = policies.check("rounding", rounding)
     for argument, value in (("overflow", overflow), ("nan", nan), ("int_range", int_range)):
         policies.check(argument, value)
@@ -287,6 +299,9 @@ def decode_elements(codes, fmt, dtype=np.float32):
     >>> decode_elements([0x7F, 0x80], "fp8_e4m3").tolist()
     [nan, -0.0]
     """
+    from .tapered import decode_tapered, is_tapered_name
+    if is_tapered_name(fmt):
+        return decode_tapered(codes, fmt, dtype)
     fmt = element_format(fmt)
     dtype = np.dtype(dtype)
     if dtype not in _FLOAT_KINDS:

@@ -194,3 +194,32 @@ def plot_block(fmt, path: str, scale=None) -> str:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def describe_tapered(fmt, x=None, rounding="rna", overflow="ieee") -> str:
+    """A tapered format's facts and every code (or, with ``x``, the code ``x``
+    encodes to and its neighbours)."""
+    from .tapered import decode_tapered, encode_tapered, tapered_format
+    f = tapered_format(fmt)
+    if x is not None:
+        c = int(encode_tapered(float(x), f, rounding, overflow))
+        v = float(decode_tapered(c, f, np.float64))
+        vals, codes = f.table
+        a = abs(float(x))
+        lo = vals[vals <= a][-1] if (vals <= a).any() else None
+        hi = vals[vals > a][0] if (vals > a).any() else None
+        lines = [f"{_v(float(x))} -> {f.name} code 0x{c:02X} ({c:08b}) = {_v(v)} "
+                 f"({rounding}, {overflow}){'' if v == float(x) else ': inexact'}"]
+        for name, w in (("below", lo), ("above", hi)):
+            if w is not None:
+                k = int(encode_tapered(w, f))
+                lines.append(f"  {name}: 0x{k:02X} ({k:08b}) = {_v(w)}")
+        return "\n".join(lines)
+    lines = [f"{f.name}: {f.description}"]
+    for k, v in f.summary().items():
+        if k != "name":
+            lines.append(f"  {k:18s} {v if not isinstance(v, int) or k in ('bits',) else hex(v)}")
+    lines.append("  code  bits      value")
+    for c, v in enumerate(f.values):
+        lines.append(f"  0x{c:02X}  {c:08b}  {_v(v)}")
+    return "\n".join(lines)

@@ -1,0 +1,247 @@
+"""Tapered element formats: HiFloat8 (HiF8), whose exponent and mantissa widths
+vary with magnitude (SPEC.md section 10).
+
+A tapered format is a row of data: the prefix-coded "dot" field's table (each
+prefix's exponent width D and mantissa width), the denormal rule and the special
+codes.  Every code's value is derived from that row; encoding picks the nearest
+representable value (the format's ties-away rule, or a directed mode) by a search
+in the sorted values, so no per-format loop exists.
+
+>>> encode_tapered([1.0, 2.5, -3.1, 40960.0, 1e-9], "hifloat8").tolist()
+[8, 18, 148, 111, 0]
+>>> decode_tapered([8, 18, 148, 0x6E, 0x80], "hifloat8").tolist()
+[1.0, 2.5, -3.0, 32768.0, nan]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from . import _parallel
+from .core import jit
+
+__all__ = ["TaperedFormat", "tapered_format", "tapered_formats", "encode_tapered",
+           "decode_tapered", "is_tapered_name", "TAPERED_ROUNDING", "TAPERED_OVERFLOW",
+           "TAPERED_NAN"]
+
+TAPERED_ROUNDING = ("rna", "rtz", "up", "down")
+TAPERED_OVERFLOW = ("ieee", "saturate")
+TAPERED_NAN = ("keep", "zero")
+
+
+@dataclass(frozen=True)
+class TaperedFormat:
+    """An 8-bit tapered float: sign bit, then a prefix-coded dot field.
+
+    dots        (prefix bits, D, mantissa bits) per dot value: D exponent bits
+                stored as sign-magnitude with an implicit top magnitude bit
+                (|E| in 2^(D-1) .. 2^D - 1; D = 0 is E = 0).
+    denormal    (prefix, mantissa bits, exponent offset): value 2^(M + offset).
+    inf_code    the code of +Inf (-Inf has the sign bit set); nan_code NaN.
+    """
+
+    name: str
+    dots: tuple
+    denormal: tuple
+    inf_code: int
+    nan_code: int
+    description: str = ""
+    bits: int = 8
+    kind: str = "tapered"
+    is_int: bool = False
+    signed: bool = True
+
+    @property
+    def n_codes(self) -> int:
+        return 1 << self.bits
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """The value of every code, from the row's fields (SPEC.md 10.1)."""
+        out = np.empty(self.n_codes, np.float64)
+        for c in range(self.n_codes):
+            out[c] = self._value(c)
+        return out
+
+    def _value(self, c: int) -> float:
+        if c == self.nan_code:
+            return float("nan")
+        sign = -1.0 if c >> 7 else 1.0
+        r = c & 0x7F
+        if r == self.inf_code:
+            return sign * float("inf")
+        for prefix, D, mbits in self.dots:
+            plen = len(prefix)
+            if (r >> (7 - plen)) == int(prefix, 2):
+                body = r & ((1 << (7 - plen)) - 1)
+                m = body & ((1 << mbits) - 1)
+                ebits = body >> mbits
+                if D == 0:
+                    E = 0
+                else:
+                    esign = ebits >> (D - 1)
+                    mag = (1 << (D - 1)) | (ebits & ((1 << (D - 1)) - 1))
+                    E = -mag if esign else mag
+                return sign * (1.0 + m / (1 << mbits)) * 2.0 ** E
+        prefix, mbits, offset = self.denormal
+        m = r & ((1 << mbits) - 1)
+        return 0.0 if m == 0 else sign * 2.0 ** (m + offset)
+
+    @cached_property
+    def max_normal(self) -> float:
+        v = self.values
+        return float(np.max(v[np.isfinite(v)]))
+
+    @cached_property
+    def min_normal(self) -> float:
+        return min(abs(v) for c, v in enumerate(self.values)
+                   if np.isfinite(v) and v != 0 and not self._is_denormal(c))
+
+    @cached_property
+    def min_subnormal(self) -> float:
+        v = np.abs(self.values)
+        return float(np.min(v[np.isfinite(v) & (v > 0)]))
+
+    def _is_denormal(self, c):
+        r = c & 0x7F
+        return (r >> (7 - len(self.denormal[0]))) == int(self.denormal[0], 2)
+
+    @cached_property
+    def table(self):
+        """(the positive finite values sorted, their codes): the encoder's search."""
+        v = self.values[:128]
+        keep = np.isfinite(v)
+        order = np.argsort(v[keep], kind="stable")
+        return (np.ascontiguousarray(v[keep][order]),
+                np.ascontiguousarray(np.arange(128)[keep][order].astype(np.uint8)))
+
+    def summary(self) -> dict:
+        return dict(name=self.name, kind=self.kind, bits=self.bits,
+                    max_normal=self.max_normal, min_normal=self.min_normal,
+                    min_subnormal=self.min_subnormal, inf_code=self.inf_code,
+                    nan_code=self.nan_code)
+
+    def __repr__(self) -> str:
+        return f"TaperedFormat({self.name!r})"
+
+
+_TABLE = {f.name: f for f in (
+    TaperedFormat(
+        "hifloat8",
+        dots=(("11", 4, 1), ("10", 3, 2), ("01", 2, 3), ("001", 1, 3), ("0001", 0, 3)),
+        denormal=("0000", 3, -23), inf_code=0x6F, nan_code=0x80,
+        description="HiFloat8 (Huawei, arXiv 2409.16626): tapered, exponents -15..15 "
+                    "with 1-3 mantissa bits, denormals 2^-22..2^-16, no -0 (0x80 is NaN)"),
+)}
+ALIASES = {"hif8": "hifloat8"}
+
+
+def is_tapered_name(name) -> bool:
+    if isinstance(name, TaperedFormat):
+        return True
+    return isinstance(name, str) and ALIASES.get(name.strip().lower(), name.strip().lower()) \
+        in _TABLE
+
+
+def tapered_format(name) -> TaperedFormat:
+    if isinstance(name, TaperedFormat):
+        return name
+    key = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+    if key not in _TABLE:
+        from .formats import FormatError
+        raise FormatError(f"unknown tapered format {name!r}; valid names: {', '.join(_TABLE)}")
+    return _TABLE[key]
+
+
+def tapered_formats() -> list[str]:
+    return list(_TABLE)
+
+
+@jit
+def _encode_kernel(t0, t1, x, vals, codes_t, mode, sat, nan_zero, inf_code, nan_code, out):
+    """Each value's code: the neighbours lo <= |x| < hi among the sorted finite
+    values, then the mode's choice (rna: the nearer, ties away from zero)."""
+    n = vals.shape[0]
+    top = vals[n - 1]
+    # the value a next code would have: past the largest, rna overflows at its midpoint
+    virtual = top * 1.5
+    for k in range(t0 * 4096, min(t1 * 4096, x.shape[0])):
+        v = np.float64(x[k])
+        neg = v < 0
+        a = abs(v)
+        if v != v:
+            out[k] = 0 if nan_zero else nan_code
+            continue
+        if a == np.inf:
+            c = inf_code if not sat else codes_t[n - 1]
+        elif a >= top:
+            # past the largest finite value: rna overflows at the midpoint to the next;
+            # rtz and the mode toward zero keep the largest; saturate always does
+            away = (mode == 2 and not neg) or (mode == 3 and neg)
+            over = (mode == 0 and a >= (top + virtual) * 0.5) or (away and a > top)
+            c = inf_code if (over and not sat) else codes_t[n - 1]
+        else:
+            lo = 0
+            hi = n - 1
+            while hi - lo > 1:  # vals[lo] <= a < vals[hi]
+                mid = (lo + hi) >> 1
+                if vals[mid] <= a:
+                    lo = mid
+                else:
+                    hi = mid
+            if vals[lo] == a:
+                j = lo
+            elif mode == 0:
+                j = hi if (a - vals[lo]) >= (vals[hi] - a) else lo
+            elif mode == 1:
+                j = lo
+            elif mode == 2:
+                j = lo if neg else hi
+            else:
+                j = hi if neg else lo
+            c = codes_t[j]
+        if neg and c != 0:
+            c = c | 0x80
+        out[k] = c
+    return 0
+
+
+def encode_tapered(x, fmt="hifloat8", rounding: str = "rna", overflow: str = "ieee",
+                   nan: str = "keep"):
+    """Codes of ``x`` in a tapered format: ``rounding`` rna (ties away from zero,
+    the format's rule), rtz, up or down; ``overflow`` ieee (past the largest
+    value: Inf, HiF8's default) or saturate; ``nan`` keep (the NaN code) or zero."""
+    from .elements import as_float_input
+    f = tapered_format(fmt)
+    for arg, v, allowed in (("rounding", rounding, TAPERED_ROUNDING),
+                            ("overflow", overflow, TAPERED_OVERFLOW), ("nan", nan, TAPERED_NAN)):
+        if v not in allowed:
+            raise ValueError(f"{arg}={v!r} is not valid for {f.name}; allowed values: "
+                             f"{', '.join(allowed)}")
+    scalar = np.ndim(x) == 0 and not isinstance(x, np.ndarray)
+    a = as_float_input(np.asarray(x, np.float64) if isinstance(x, (list, tuple)) else x)
+    flat = np.ascontiguousarray(a).reshape(-1)
+    out = np.empty(flat.size, np.uint8)
+    vals, codes_t = f.table
+    if flat.size:
+        _parallel.run(_encode_kernel, -(-flat.size // 4096), flat, vals, codes_t,
+                      TAPERED_ROUNDING.index(rounding), overflow == "saturate", nan == "zero",
+                      f.inf_code, f.nan_code, out, work=flat.size * 4)
+    out = out.reshape(a.shape)
+    return out[()] if scalar else out
+
+
+def decode_tapered(codes, fmt="hifloat8", dtype=np.float32):
+    """Exact values of a tapered format's codes (float32 or float64)."""
+    from .elements import check_codes
+    f = tapered_format(fmt)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype={dtype} is not valid; allowed values: float32, float64")
+    scalar = np.ndim(codes) == 0 and not isinstance(codes, np.ndarray)
+    c = check_codes(np.asarray(codes), f)
+    res = f.values.astype(dtype)[c]
+    return res[()] if scalar else res
+

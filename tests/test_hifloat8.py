@@ -1,0 +1,155 @@
+"""HiFloat8 (SPEC.md section 10): every code against the definition written out
+here and against en-dtypes' hifloat8 (a test-only cross-check, like ml_dtypes);
+every float16 and bfloat16 input and every rounding breakpoint against a
+reference written here; the laws of a rounding."""
+from __future__ import annotations
+
+import math
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import mxspec
+
+
+def spec_value(c: int) -> float:
+    """SPEC.md 10.1, written out: sign, then the dot prefix (11, 10, 01, 001,
+    0001, 0000), exponent sign and magnitude with its implicit top bit, mantissa."""
+    if c == 0x80:
+        return math.nan
+    s = -1.0 if c & 0x80 else 1.0
+    b = format(c & 0x7F, "07b")
+    if b == "1101111":
+        return s * math.inf
+    if b.startswith("0000"):
+        m = int(b[4:], 2)
+        return 0.0 if m == 0 else s * 2.0 ** (m - 23)
+    for prefix, D, M in (("11", 4, 1), ("10", 3, 2), ("01", 2, 3), ("001", 1, 3), ("0001", 0, 3)):
+        if b.startswith(prefix):
+            rest = b[len(prefix):]
+            e_bits, m_bits = rest[:D], rest[D:]
+            assert len(m_bits) == M
+            E = 0 if D == 0 else (-1 if e_bits[0] == "1" else 1) * int("1" + e_bits[1:], 2)
+            return s * (1 + int(m_bits, 2) / 2 ** M) * 2.0 ** E
+    raise AssertionError(b)
+
+
+SPEC = np.array([spec_value(c) for c in range(256)])
+POS = np.array(sorted({v for v in SPEC[:128] if math.isfinite(v)}))
+CODE_OF = {v: c for c, v in enumerate(SPEC[:128]) if math.isfinite(v)}
+
+
+def ref_encode(x, mode="rna", overflow="ieee", nan="keep"):
+    """Nearest-value rounding among the sorted values (ties away), or directed."""
+    x = np.asarray(x, np.float64).reshape(-1)
+    out = np.zeros(x.size, np.uint8)
+    top = POS[-1]
+    for i, v in enumerate(x):
+        if math.isnan(v):
+            out[i] = 0 if nan == "zero" else 0x80
+            continue
+        a, neg = abs(v), v < 0
+        toward_inf = (mode == "up" and not neg) or (mode == "down" and neg)
+        if a >= top:
+            over = math.isinf(a) or (mode == "rna" and a >= 1.25 * top) or (toward_inf and a > top)
+            c = 0x6F if over and overflow == "ieee" else CODE_OF[top]
+        else:
+            j = np.searchsorted(POS, a, side="right") - 1
+            lo, hi = POS[j], POS[j + 1]
+            if a == lo:
+                w = lo
+            elif mode == "rna":
+                w = hi if a - lo >= hi - a else lo
+            elif mode == "rtz":
+                w = lo
+            else:
+                w = hi if toward_inf else lo
+            c = CODE_OF[w]
+        out[i] = c | 0x80 if (neg and c != 0) else c
+    return out
+
+
+def test_every_code_decodes_as_the_definition():
+    got = mxspec.decode_elements(np.arange(256, dtype=np.uint8), "hifloat8", np.float64)
+    assert np.array_equal(got, SPEC, equal_nan=True)
+    f = mxspec.tapered.tapered_format("hifloat8")
+    assert f.max_normal == 2.0 ** 15 and f.min_normal == 2.0 ** -15
+    assert f.min_subnormal == 2.0 ** -22 and SPEC[0x6E] == 2.0 ** 15 and SPEC[0x7E] == 2.0 ** -15
+
+
+def test_every_code_equals_en_dtypes():
+    en = pytest.importorskip("en_dtypes")
+    theirs = np.arange(256, dtype=np.uint8).view(en.hifloat8).astype(np.float64)
+    assert np.array_equal(theirs, SPEC, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16], ids=["float16", "bfloat16"])
+def test_every_16_bit_input(dtype):
+    """All 65,536 inputs: the reference for every mode and policy; en-dtypes'
+    cast (ties away, overflow to Inf, NaN to 0x80, -0 to 0x00) for the defaults."""
+    x = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(dtype)
+    got = mxspec.encode_elements(x, "hifloat8")
+    assert np.array_equal(got, ref_encode(x.astype(np.float64)))
+    for mode, ovf, nan in (("rtz", "ieee", "keep"), ("up", "saturate", "zero"),
+                           ("down", "ieee", "keep"), ("rna", "saturate", "zero")):
+        sub = x[::7]
+        assert np.array_equal(mxspec.encode_elements(sub, "hifloat8", mode, ovf, nan),
+                              ref_encode(sub.astype(np.float64), mode, ovf, nan)), (mode, ovf)
+    en = pytest.importorskip("en_dtypes")
+    theirs = x.astype(np.float32).astype(en.hifloat8).view(np.uint8)
+    assert np.array_equal(got, theirs)
+
+
+def test_every_breakpoint():
+    """Each midpoint between neighbours, the largest value's overflow threshold,
+    and their float32 and float64 neighbours, under every mode."""
+    mids = (POS[:-1] + POS[1:]) / 2
+    pts = np.concatenate([POS, mids, [1.25 * 2.0 ** 15, 1.5 * 2.0 ** 15, np.inf, 2.0 ** -23]])
+    xs = [pts]
+    for dt in (np.float32, np.float64):
+        p = pts.astype(dt)
+        xs += [np.nextafter(p, dt(0)), np.nextafter(p, dt(np.inf))]
+    x = np.concatenate([a.astype(np.float64) for a in xs])
+    x = np.concatenate([x, -x])
+    for mode in mxspec.tapered.TAPERED_ROUNDING:
+        for ovf in mxspec.tapered.TAPERED_OVERFLOW:
+            assert np.array_equal(mxspec.encode_elements(x, "hifloat8", mode, ovf),
+                                  ref_encode(x, mode, ovf)), (mode, ovf)
+
+
+def test_laws():
+    codes = np.array([c for c in range(256) if c != 0x80], np.uint8)
+    v = SPEC[codes]
+    # idempotence: every value encodes to its own code
+    assert np.array_equal(mxspec.encode_elements(v, "hifloat8"), codes)
+    # monotonicity and sign symmetry on a dense sweep
+    x = np.sort(np.random.default_rng(0).standard_normal(20000) * 2.0 ** 8)
+    c = mxspec.encode_elements(x, "hifloat8")
+    d = mxspec.decode_elements(c, "hifloat8", np.float64)
+    assert (np.diff(d) >= 0).all()
+    neg = mxspec.encode_elements(-x, "hifloat8")
+    assert np.array_equal(mxspec.decode_elements(neg, "hifloat8", np.float64), -d + 0.0)
+    # nearest-ness under rna: no representable value is closer
+    err = np.abs(d - x)
+    assert (err <= np.min(np.abs(POS[None, :] - np.abs(x)[:, None]), axis=1) + 0).all()
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="rounding='rne' is not valid for hifloat8; allowed "
+                                         "values: rna, rtz, up, down"):
+        mxspec.encode_elements(1.0, "hifloat8", "rne")
+    with pytest.raises(ValueError, match="a tapered format takes rounding, overflow and nan"):
+        mxspec.encode_elements(1.0, "hifloat8", return_flags=True)
+    with pytest.raises(ValueError, match="out of range"):
+        mxspec.decode_elements([256], "hif8")
+
+
+def test_show(capsys):
+    from mxspec import cli
+    assert cli.main(["show", "hifloat8"]) == 0
+    out = capsys.readouterr().out
+    assert "0x6E  01101110  32768" in out and "0x80  10000000  nan" in out
+    assert cli.main(["show", "2.7", "hif8"]) == 0
+    assert "code 0x13 (00010011) = 2.75 (rna, ieee): inexact" in capsys.readouterr().out
+    assert cli.main(["show", "2.7", "hifloat8", "--rounding", "rne"]) == 2
