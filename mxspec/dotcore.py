@@ -220,6 +220,8 @@ def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P):
     which stays below 2**53 (the model checks F and the group size) and so
     converts back exactly.  ``val`` holds each element's exact value with its
     scale; a zero element has raw ZERO_RAW, so it never leads."""
+    if not (abs(acc) < np.inf):  # an earlier step overflowed to +-Inf (rne): it stays
+        return acc
     av, ar, bv, br = a_val[k0:k1], a_raw[k0:k1], b_val[k0:k1], b_raw[k0:k1]
     n = av.shape[0]  # loops from 0 vectorize (see limb_dot)
     E = numba.int64(2 * ZERO_RAW)

@@ -168,6 +168,8 @@ def block_fma(terms, acc: float, frac_bits: int, rounding: str, acc_bits: int = 
     """One step, as SPEC.md 8.3 words it.  terms: (value Fraction, datapath
     exponent) per product; acc a float32 value; acc_bits: the significant bits
     the step's sum keeps before it becomes a float32."""
+    if math.isinf(acc):  # an earlier step overflowed (rne): Inf passes through
+        return acc
     exps = [e for v, e in terms if v != 0]
     if acc != 0:
         exps.append(max(_lead(Fraction(acc)), -126))

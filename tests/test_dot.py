@@ -321,3 +321,17 @@ def test_spec_worked_example_of_the_block_fma_family():
     a, b = _e4m3([1.5, 1.25]), _e4m3([1.0, 0.25])
     assert mxspec.dot_elements(a, b, "fp8_e4m3", "fp8_e4m3", accumulator="fixed(3,rz,2)") == 1.75
     assert mxspec.dot_elements(a, b, "fp8_e4m3", "fp8_e4m3") == 1.8125
+
+
+def test_block_fma_overflow_to_inf_stays_inf():
+    """rne: a step that rounds past float32's max gives Inf (IEEE), and the later
+    steps keep it (a C at the largest float32 plus products that round up)."""
+    big = np.float32(np.finfo(np.float32).max)
+    a = mxspec.encode_elements(np.full(16, 448.0, np.float32), "fp8_e4m3")
+    m = mxspec.accumulator("fixed(20,rne,8)")
+    got = mxspec.dot_elements(a, a, "fp8_e4m3", "fp8_e4m3", accumulator=m, c=big)
+    want = ref.blockfma_model([448.0] * 16, [448.0] * 16, [0], [0], 16, float(big), m,
+                              mxspec.element_format("fp8_e4m3"), mxspec.element_format("fp8_e4m3"))
+    assert got == np.inf and want == np.inf
+    rz = mxspec.dot_elements(a, a, "fp8_e4m3", "fp8_e4m3", accumulator="fixed(20,rz,8)", c=big)
+    assert np.isfinite(rz) and rz <= big  # rz truncates (C itself keeps 20 bits) and never overflows
