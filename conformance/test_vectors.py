@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import mxspec
+from mxspec.tapered import is_tapered_name
 from mxspec import vectors as V
 
 try:
@@ -94,6 +95,35 @@ def check_nvfp4_independently(path, vf):
         got = np.array([[int(b, 16) for b in r[17:]] for r in rows], np.uint32).view(np.float32)
         assert np.array_equal(want.view(np.uint32), got.view(np.uint32)) or \
             np.array_equal(want, got, equal_nan=True), path
+
+
+def check_tapered_independently(path, vf):
+    """HiF8 files: tests/hifloat8_reference.py, and en-dtypes where installed."""
+    import hifloat8_reference as ref
+    h = vf.header
+    rows = [r for _, r in vf.rows]
+    if vf.kind == "decode":
+        got = np.array([int(r[1], 16) for r in rows], np.uint32).view(np.float32)
+        codes = [int(r[0], 16) for r in rows]
+        assert np.array_equal(got.astype(np.float64), ref.SPEC[codes], equal_nan=True), path
+        want = ref.SPEC[codes]
+    else:
+        x = np.array([int(r[0], 16) for r in rows], np.uint32).view(np.float32).astype(np.float64)
+        codes = np.array([int(r[1], 16) for r in rows], np.uint8)
+        flags = np.array([int(r[2], 16) for r in rows], np.uint8)
+        args = (h["rounding"], h["overflow"], h["nan"])
+        assert np.array_equal(ref.ref_encode(x, *args), codes), path
+        assert np.array_equal(ref.ref_flags(x, codes, *args), flags), path
+    try:
+        import en_dtypes
+    except ImportError:
+        pytest.skip("en-dtypes is not installed (pip install '.[test]')")
+    if vf.kind == "decode":
+        theirs = np.array(codes, np.uint8).view(en_dtypes.hifloat8).astype(np.float64)
+        assert np.array_equal(theirs, want, equal_nan=True), path
+    elif (h["rounding"], h["overflow"], h["nan"]) == ("rna", "ieee", "keep"):
+        theirs = x.astype(np.float32).astype(en_dtypes.hifloat8).view(np.uint8)
+        assert np.array_equal(theirs, codes), path
 
 
 def check_against_mxspec(path, vf):
@@ -241,6 +271,8 @@ def check_independently(path, vf):
     h = vf.header
     if "tensor_scale" in h:
         return check_nvfp4_independently(path, vf)
+    if is_tapered_name(h.get("format", "")):
+        return check_tapered_independently(path, vf)
     kind, k = vf.kind, int(h.get("block_size", 1))
     rows = [r for _, r in vf.rows]
     with warnings.catch_warnings():

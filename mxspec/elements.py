@@ -237,11 +237,13 @@ def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = 
     """
     from .tapered import encode_tapered, is_tapered_name
     if is_tapered_name(fmt):
-        if profile is not None or return_flags or seed is not None or rbits is not None or \
+        if profile is not None or seed is not None or rbits is not None or \
                 int_range != "symmetric":
-            raise ValueError(f"{fmt}: a tapered format takes rounding, overflow and nan only "
-                             f"(profile, return_flags, seed, rbits and int_range do not apply)")
-        return encode_tapered(x, fmt, rounding or "rna", overflow or "ieee", nan or "keep")
+            raise ValueError(f"{fmt}: a tapered format takes rounding, overflow, nan and "
+                             f"return_flags only (profile, seed, rbits and int_range do not "
+                             f"apply)")
+        return encode_tapered(x, fmt, rounding or "rna", overflow or "ieee", nan or "keep",
+                              return_flags)
     fmt = element_format(fmt)
     if profile is not None:
         chosen = policies.profile(profile, fmt.is_int)

@@ -209,10 +209,11 @@ def _encode_kernel(t0, t1, x, vals, codes_t, mode, sat, nan_zero, inf_code, nan_
 
 
 def encode_tapered(x, fmt="hifloat8", rounding: str = "rna", overflow: str = "ieee",
-                   nan: str = "keep"):
+                   nan: str = "keep", return_flags: bool = False):
     """Codes of ``x`` in a tapered format: ``rounding`` rna (ties away from zero,
     the format's rule), rtz, up or down; ``overflow`` ieee (past the largest
-    value: Inf, HiF8's default) or saturate; ``nan`` keep (the NaN code) or zero."""
+    value: Inf, HiF8's default) or saturate; ``nan`` keep (the NaN code) or zero.
+    With ``return_flags`` also the SoftFloat exception bits (SPEC.md 10.3)."""
     from .elements import as_float_input
     f = tapered_format(fmt)
     for arg, v, allowed in (("rounding", rounding, TAPERED_ROUNDING),
@@ -230,7 +231,34 @@ def encode_tapered(x, fmt="hifloat8", rounding: str = "rna", overflow: str = "ie
                       TAPERED_ROUNDING.index(rounding), overflow == "saturate", nan == "zero",
                       f.inf_code, f.nan_code, out, work=flat.size * 4)
     out = out.reshape(a.shape)
-    return out[()] if scalar else out
+    if not return_flags:
+        return out[()] if scalar else out
+    flags = _flags(flat, out.reshape(-1), f, rounding, overflow, nan).reshape(a.shape)
+    return (out[()], flags[()]) if scalar else (out, flags)
+
+
+def _flags(x, codes, f, rounding, overflow, nan):
+    """SPEC.md 2.6's bits, read off the values: inexact (the value differs from
+    a non-NaN input), underflow (inexact below the smallest normal), overflow
+    (a finite input that the mode rounds past the largest value: Inf, or the
+    largest under saturate), invalid (a NaN turned into zero)."""
+    from .policies import INEXACT, INVALID, OVERFLOW_FLAG, UNDERFLOW
+    x = np.asarray(x, np.float64)
+    v = f.values[codes]
+    isnan = np.isnan(x)
+    fin = np.isfinite(x)
+    with np.errstate(invalid="ignore"):
+        inexact = ~isnan & (v != x)
+    if overflow == "saturate" and fin.any():  # would the mode have gone to Inf?
+        ieee = encode_tapered(x, f, rounding, "ieee", nan)
+        over = fin & np.isinf(f.values[ieee])
+    else:
+        over = fin & np.isinf(v)
+    under = inexact & fin & (np.abs(x) < f.min_normal)
+    out = (np.where(inexact, INEXACT, 0) | np.where(under, UNDERFLOW, 0)
+           | np.where(over, OVERFLOW_FLAG | INEXACT, 0)
+           | np.where(isnan & (nan == "zero"), INVALID, 0))
+    return out.astype(np.uint8)
 
 
 def decode_tapered(codes, fmt="hifloat8", dtype=np.float32):

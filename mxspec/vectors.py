@@ -248,6 +248,42 @@ def nvfp4_vectors(fmt="nvfp4", kind="quantize", seed=0) -> VectorFile:
     return vf
 
 
+def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="ieee",
+                    nan="keep") -> VectorFile:
+    """Tapered-format vectors (SPEC.md section 10): every code (decode), or every
+    value, every midpoint between neighbours, their float32 neighbours, the
+    overflow threshold and the specials, both signs (encode, float32 input)."""
+    from .tapered import tapered_format
+    f = tapered_format(fmt)
+    if kind == "decode":
+        vf = VectorFile(_header("decode", format=f.name))
+        v = decode_elements(np.arange(256, dtype=np.uint8), f).view(np.uint32)
+        for c, b in enumerate(v):
+            vf.rows.append([f"{c:02x}", f"{int(b):08x}"])
+            vf.notes.append(f"code {c:#04x}")
+        return vf
+    vals, _ = f.table
+    mids = (vals[:-1] + vals[1:]) / 2
+    top = vals[-1]
+    pts = np.concatenate([vals, mids, [1.25 * top, 1.5 * top, 2 * top, 1e9, vals[1] / 2]])
+    p32 = pts.astype(np.float32)
+    xs = [p32, np.nextafter(p32, np.float32(0)), np.nextafter(p32, np.float32(np.inf))]
+    why = (["value"] * vals.size + ["midpoint"] * mids.size +
+           ["overflow threshold", "past max", "past max", "far past max", "half the smallest"])
+    notes = why + [w + ", just below" for w in why] + [w + ", just above" for w in why]
+    x = np.concatenate(xs)
+    x = np.concatenate([x, -x, np.float32([0.0, -0.0, np.nan, np.inf, -np.inf])])
+    notes = notes + ["negative: " + n for n in notes] + ["zero", "negative zero", "NaN",
+                                                         "+Inf", "-Inf"]
+    codes, flags = encode_elements(x, f, rounding, overflow, nan, return_flags=True)
+    vf = VectorFile(_header("encode", format=f.name, input="float32", rounding=rounding,
+                            overflow=overflow, nan=nan, int_range="symmetric"))
+    for b, c, fl, n in zip(x.view(np.uint32), codes, flags, notes):
+        vf.rows.append([f"{int(b):08x}", f"{int(c):02x}", f"{int(fl):02x}"])
+        vf.notes.append(n)
+    return vf
+
+
 def slice_vectors(anchor, target, k=32, rule="requantize", rounding="rne", seed=0) -> VectorFile:
     a, t = mx_format(anchor), mx_format(target)
     rng = np.random.default_rng(seed)
@@ -452,6 +488,18 @@ def _input_value(h, itype):
 
 def explain_encode(header, x: float) -> str:
     """The rule at stake when encoding ``x``."""
+    from .tapered import is_tapered_name, tapered_format
+    if is_tapered_name(header["format"]):
+        t = tapered_format(header["format"])
+        vals = t.table[0]
+        a = abs(x)
+        if math.isnan(x) or math.isinf(x) or a >= vals[-1]:
+            return (f"special or past max {vals[-1]:g}: expected overflow policy "
+                    f"{header['overflow']}, nan policy {header['nan']}")
+        lo = vals[vals <= a][-1]
+        hi = vals[vals > a][0]
+        tie = " (a tie)" if a == (lo + hi) / 2 else ""
+        return f"between {lo:g} and {hi:g}{tie}, expected {header['rounding']}"
     f = element_format(header["format"])
     if math.isnan(x):
         return f"NaN input, expected nan profile {header.get('nan', 'keep_sign')}"
@@ -479,8 +527,9 @@ def _describe(kind, header, col, h):
         return f"{h} ({_f32(h):g})"
     if col in ("code", "anchor_code"):
         fmt = header["format"] if col == "code" else header.get("anchor", header["format"])
+        from .tapered import is_tapered_name, tapered_format
         try:
-            el = element_format(fmt)
+            el = tapered_format(fmt) if is_tapered_name(fmt) else element_format(fmt)
         except ValueError:
             el = mx_format(fmt).element
         v = float(el.values[int(h, 16)]) if int(h, 16) < el.n_codes else float("nan")
@@ -630,6 +679,11 @@ def standard_set(h100_capture=H100_CAPTURE):
         for rule in ("floor", "ceil", "even"):
             yield f"quantize/{f}.{rule}.txt", block_vectors(f, "quantize", scale_rule=rule)
         yield f"dequantize/{f}.txt", block_vectors(f, "dequantize")
+    yield "decode/hifloat8.txt", tapered_vectors("hifloat8", "decode")
+    for r, o, n in (("rna", "ieee", "keep"), ("rna", "saturate", "zero"), ("rtz", "ieee", "keep"),
+                    ("up", "ieee", "keep"), ("down", "saturate", "keep")):
+        yield f"encode/hifloat8.float32.{r}.{o}.{n}.txt", tapered_vectors("hifloat8", "encode",
+                                                                           r, o, n)
     from .blockformats import RECIPES
     for r in RECIPES:
         name = "nvfp4" if r == "exact" else f"nvfp4:{r}"
@@ -653,6 +707,9 @@ CHECKS = {
              "(paper), float64; re-checked by pytest conformance/",
     "dot": "tests/dot_reference.py (an independent fractions reference of SPEC.md section 8); "
            "re-checked by pytest conformance/",
+    "tapered": "tests/hifloat8_reference.py (every code written out from its bit fields; "
+               "rounding and flags as a search among the sorted values) and en-dtypes' hifloat8 "
+               "cast (decode, and encode under rna/ieee/keep); re-checked by pytest conformance/",
     "nvfp4": "tests/nvfp4_reference.py (an independent fractions reference of SPEC.md section "
              "9, run on the whole tensor); the recipes match torchao 0.18, ModelOpt 0.47 and "
              "compressed-tensors 0.20 bit for bit (tests/test_nvfp4_libraries.py); re-checked "
@@ -693,6 +750,9 @@ def gfloat_checks(f, header) -> bool:
 
 def checks_for(vf: VectorFile) -> str:
     ml = ""
+    from .tapered import is_tapered_name
+    if is_tapered_name(vf.header.get("format", "")):
+        return CHECKS["tapered"]
     if vf.kind in ("encode", "decode"):
         f = element_format(vf.header["format"])
         rule = ml_dtypes_rule(f, vf.header)

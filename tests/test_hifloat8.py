@@ -11,63 +11,7 @@ import numpy as np
 import pytest
 
 import mxspec
-
-
-def spec_value(c: int) -> float:
-    """SPEC.md 10.1, written out: sign, then the dot prefix (11, 10, 01, 001,
-    0001, 0000), exponent sign and magnitude with its implicit top bit, mantissa."""
-    if c == 0x80:
-        return math.nan
-    s = -1.0 if c & 0x80 else 1.0
-    b = format(c & 0x7F, "07b")
-    if b == "1101111":
-        return s * math.inf
-    if b.startswith("0000"):
-        m = int(b[4:], 2)
-        return 0.0 if m == 0 else s * 2.0 ** (m - 23)
-    for prefix, D, M in (("11", 4, 1), ("10", 3, 2), ("01", 2, 3), ("001", 1, 3), ("0001", 0, 3)):
-        if b.startswith(prefix):
-            rest = b[len(prefix):]
-            e_bits, m_bits = rest[:D], rest[D:]
-            assert len(m_bits) == M
-            E = 0 if D == 0 else (-1 if e_bits[0] == "1" else 1) * int("1" + e_bits[1:], 2)
-            return s * (1 + int(m_bits, 2) / 2 ** M) * 2.0 ** E
-    raise AssertionError(b)
-
-
-SPEC = np.array([spec_value(c) for c in range(256)])
-POS = np.array(sorted({v for v in SPEC[:128] if math.isfinite(v)}))
-CODE_OF = {v: c for c, v in enumerate(SPEC[:128]) if math.isfinite(v)}
-
-
-def ref_encode(x, mode="rna", overflow="ieee", nan="keep"):
-    """Nearest-value rounding among the sorted values (ties away), or directed."""
-    x = np.asarray(x, np.float64).reshape(-1)
-    out = np.zeros(x.size, np.uint8)
-    top = POS[-1]
-    for i, v in enumerate(x):
-        if math.isnan(v):
-            out[i] = 0 if nan == "zero" else 0x80
-            continue
-        a, neg = abs(v), v < 0
-        toward_inf = (mode == "up" and not neg) or (mode == "down" and neg)
-        if a >= top:
-            over = math.isinf(a) or (mode == "rna" and a >= 1.25 * top) or (toward_inf and a > top)
-            c = 0x6F if over and overflow == "ieee" else CODE_OF[top]
-        else:
-            j = np.searchsorted(POS, a, side="right") - 1
-            lo, hi = POS[j], POS[j + 1]
-            if a == lo:
-                w = lo
-            elif mode == "rna":
-                w = hi if a - lo >= hi - a else lo
-            elif mode == "rtz":
-                w = lo
-            else:
-                w = hi if toward_inf else lo
-            c = CODE_OF[w]
-        out[i] = c | 0x80 if (neg and c != 0) else c
-    return out
+from hifloat8_reference import POS, SPEC, ref_encode, ref_flags
 
 
 def test_every_code_decodes_as_the_definition():
@@ -139,8 +83,9 @@ def test_errors():
     with pytest.raises(ValueError, match="rounding='rne' is not valid for hifloat8; allowed "
                                          "values: rna, rtz, up, down"):
         mxspec.encode_elements(1.0, "hifloat8", "rne")
-    with pytest.raises(ValueError, match="a tapered format takes rounding, overflow and nan"):
-        mxspec.encode_elements(1.0, "hifloat8", return_flags=True)
+    with pytest.raises(ValueError, match="a tapered format takes rounding, overflow, nan and "
+                                         "return_flags only"):
+        mxspec.encode_elements(1.0, "hifloat8", profile="ml_dtypes")
     with pytest.raises(ValueError, match="out of range"):
         mxspec.decode_elements([256], "hif8")
 
@@ -153,3 +98,16 @@ def test_show(capsys):
     assert cli.main(["show", "2.7", "hif8"]) == 0
     assert "code 0x13 (00010011) = 2.75 (rna, ieee): inexact" in capsys.readouterr().out
     assert cli.main(["show", "2.7", "hifloat8", "--rounding", "rne"]) == 2
+
+
+def test_flags():
+    """SPEC.md 10.3 against the reference, on every float16 input and the
+    breakpoints, under every mode and policy."""
+    x = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float64)
+    x = np.concatenate([x[::5], (POS[:-1] + POS[1:]) / 2, [40960.0, -40960.0, 1e9]])
+    for mode in mxspec.tapered.TAPERED_ROUNDING:
+        for ovf in mxspec.tapered.TAPERED_OVERFLOW:
+            for nan in mxspec.tapered.TAPERED_NAN:
+                c, fl = mxspec.encode_elements(x, "hifloat8", mode, ovf, nan, return_flags=True)
+                assert np.array_equal(c, ref_encode(x, mode, ovf, nan))
+                assert np.array_equal(fl, ref_flags(x, c, mode, ovf, nan)), (mode, ovf, nan)
