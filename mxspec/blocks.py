@@ -42,6 +42,7 @@ class MXArray:
     block_size: int
     axis: int
     tensor_scale: np.float32 | None = None  # block formats with a second level (NVFP4)
+    micro: tuple = ()  # micro-exponent formats (MX4/6/9, HiF4): each level's bits
 
     @property
     def shape(self) -> tuple:
@@ -70,7 +71,8 @@ class MXArray:
               for t in (self.tensor_scale, getattr(other, "tensor_scale", None))]
         return (isinstance(other, MXArray) and self.format == other.format
                 and self.block_size == other.block_size and self.axis == other.axis
-                and ts[0] == ts[1]
+                and ts[0] == ts[1] and len(self.micro) == len(other.micro)
+                and all(np.array_equal(a, b) for a, b in zip(self.micro, other.micro))
                 and np.array_equal(self.codes, other.codes)
                 and np.array_equal(self.scales, other.scales))
 
@@ -425,6 +427,11 @@ def _norm_axis(axis, ndim):
     return int(axis) % ndim
 
 
+def micro_block(fmt) -> int:
+    from .micro import micro_format
+    return micro_format(fmt).unit
+
+
 def _check_block_size(block_size):
     if not isinstance(block_size, (int, np.integer)) or isinstance(block_size, bool) \
             or block_size < 1:
@@ -452,6 +459,11 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, rounding: str 
     >>> encode(np.float32([1e-40, 3e-40]), "mxint8").scales.tolist()  # subnormals, exact
     [0]
     """
+    from .micro import encode_micro, is_micro_name
+    if is_micro_name(fmt):
+        if block_size not in (None, micro_block(fmt)):
+            raise ValueError(f"{fmt}: block_size is fixed by the format ({micro_block(fmt)})")
+        return encode_micro(x, fmt, axis)
     from .blockformats import is_block_format_name
     if is_block_format_name(fmt) or recipe is not None:
         from .scaled import encode_scaled
@@ -552,6 +564,13 @@ def decode(mx: MXArray, dtype=None, out=None) -> np.ndarray:
         raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
     dtype = out_dtype(dtype, out, mx.shape)
     if not isinstance(mx.format, MXFormat):
+        from .micro import MicroFormat, decode_micro
+        if isinstance(mx.format, MicroFormat):
+            res = decode_micro(mx, dtype)
+            if out is not None:
+                out[...] = res
+                return out
+            return res
         from .scaled import decode_scaled
         return decode_scaled(mx, dtype, out)
     el = mx.format.element
