@@ -236,6 +236,9 @@ def any_format(name):
     packing and checkpoint code shares)."""
     if is_block_format_name(name):
         return block_format(name)
+    from .micro import is_micro_name, micro_format
+    if is_micro_name(name):
+        return micro_format(name)
     from .formats import MXFormat, mx_format
     return name if isinstance(name, MXFormat) else mx_format(name)
 

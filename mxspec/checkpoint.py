@@ -65,7 +65,15 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
     for name, t in tensors.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"tensor names must be non-empty strings, got {name!r}")
-        if isinstance(t, MXArray):
+        if isinstance(t, MXArray) and hasattr(t.format, "levels"):  # micro-exponent units
+            from .micro import pack_units
+            key = f"{name}.units"
+            if key in out or key in tensors:
+                raise ValueError(f"tensor name {key!r} is used twice")
+            out[key] = pack_units(t)
+            meta[name] = {"format": t.format.name, "shape": list(t.shape), "axis": t.axis,
+                          "block_size": t.block_size, "layout": "units"}
+        elif isinstance(t, MXArray):
             packed, scales = pack(t)
             layout = "blocks" if _block_layout(t) else "rows"
             if layout == "blocks":
@@ -116,7 +124,7 @@ def _entry(name, e):
         axis, bs, layout = int(e["axis"]), int(e["block_size"]), e["layout"]
     except (KeyError, TypeError, ValueError, FormatError) as err:
         raise CheckpointError(f"metadata for MX tensor {name!r} is malformed: {err}") from None
-    if layout not in ("blocks", "rows") or bs < 1 or not shape or not 0 <= axis < len(shape) \
+    if layout not in ("blocks", "rows", "units") or bs < 1 or not shape or not 0 <= axis < len(shape) \
             or min(shape) < 0:
         raise CheckpointError(f"metadata for MX tensor {name!r} is malformed: {e}")
     return fmt, tuple(shape), axis, bs, layout
@@ -148,6 +156,16 @@ def load(path, return_metadata: bool = False):
     result = {}
     for name, e in entries.items():
         fmt, shape, axis, bs, layout = _entry(name, e)
+        if layout == "units":
+            from .micro import unpack_units
+            ku = f"{name}.units"
+            if ku not in raw:
+                raise CheckpointError(f"{path}: {fmt.name} tensor {name!r} needs {ku!r}")
+            try:
+                result[name] = unpack_units(raw.pop(ku), fmt, shape, axis)
+            except ValueError as err:
+                raise CheckpointError(f"{path}: {name!r}: {err}") from None
+            continue
         kb, ks = f"{name}.blocks", f"{name}.scales"
         if kb not in raw or ks not in raw:
             raise CheckpointError(f"{path}: MX tensor {name!r} needs both {kb!r} and {ks!r}")

@@ -186,3 +186,59 @@ def decode_micro(mx: MXArray, dtype=np.float32) -> np.ndarray:
     e = decode_table(f.element, np.float64)[codes]
     full = np.repeat(bval, f.unit, axis=-1)[..., :L] * 2.0 ** shift[..., :L]
     return np.ascontiguousarray(np.moveaxis((e * full).astype(dtype), -1, mx.axis))
+
+
+def unit_bytes(f: MicroFormat) -> int:
+    """Bytes of one packed unit: the base byte, each level's bits (least
+    significant first, whole bytes), the elements' bit stream."""
+    lv = sum(-(-(f.unit // g) // 8) for g, _ in f.levels)
+    return 1 + lv + -(-(f.unit * f.element.bits) // 8)
+
+
+def pack_units(mx: MXArray) -> np.ndarray:
+    """The units of a micro-exponent MXArray as bytes, shape (..., units,
+    unit_bytes) with the blocked axis moved last (SPEC.md 11.2):
+    [base code][level 1 bits][level 2 bits]...[elements, two 4-bit codes per byte
+    low nibble first (or the general little-endian bit stream of section 5)]."""
+    from .packing import pack_codes
+    f = mx.format
+    codes = np.moveaxis(np.asarray(mx.codes), mx.axis, -1)
+    L = codes.shape[-1]
+    nu = -(-L // f.unit)
+    full = np.zeros(codes.shape[:-1] + (nu * f.unit,), np.uint8)
+    full[..., :L] = codes
+    parts = [np.moveaxis(np.asarray(mx.scales), mx.axis, -1)[..., None].astype(np.uint8)]
+    for (g, _), b in zip(f.levels, mx.micro):
+        bits = np.moveaxis(np.asarray(b), mx.axis, -2)
+        parts.append(np.packbits(bits, axis=-1, bitorder="little"))
+    parts.append(pack_codes(full.reshape(full.shape[:-1] + (nu, f.unit)), f.element.bits))
+    return np.ascontiguousarray(np.concatenate(parts, axis=-1))
+
+
+def unpack_units(units, fmt, shape, axis: int = -1) -> MXArray:
+    """Inverse of :func:`pack_units` for values of ``shape`` blocked along ``axis``."""
+    from .elements import check_codes
+    from .packing import unpack_codes
+    f = micro_format(fmt)
+    shape = tuple(int(s) for s in shape)
+    ax = _norm_axis(axis, len(shape))
+    moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
+    nu = -(-moved[-1] // f.unit)
+    u = np.asarray(units)
+    want = moved[:-1] + (nu, unit_bytes(f))
+    if u.dtype != np.uint8 or u.shape != want:
+        raise ValueError(f"units must be uint8 of shape {want} ({f.name}, shape {shape} along "
+                         f"axis {ax}: {nu} units of {unit_bytes(f)} bytes), got {u.dtype} "
+                         f"{u.shape}")
+    base = u[..., 0]
+    micro, o = [], 1
+    for g, _ in f.levels:
+        n = f.unit // g
+        nb = -(-n // 8)
+        micro.append(np.unpackbits(u[..., o:o + nb], axis=-1, count=n, bitorder="little"))
+        o += nb
+    codes = unpack_codes(np.ascontiguousarray(u[..., o:]), f.element.bits, f.unit)
+    codes = check_codes(codes.reshape(moved[:-1] + (nu * f.unit,))[..., :moved[-1]], f.element)
+    mv = lambda a: np.ascontiguousarray(np.moveaxis(a, -1, ax))  # noqa: E731
+    return MXArray(mv(codes), mv(base), f, f.unit, ax, None,
+                   tuple(np.ascontiguousarray(np.moveaxis(m, -2, ax)) for m in micro))

@@ -203,6 +203,9 @@ def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, roundin
     >>> [hex(b) for b in packed], scales.tolist()
     (['0x64', '0x7'], [126])
     """
+    from .micro import encode_micro, is_micro_name, pack_units
+    if is_micro_name(fmt):  # every byte of a unit in one array (SPEC.md 11.2)
+        return pack_units(encode_micro(x, fmt, axis)), None
     from .blockformats import is_block_format_name
     if is_block_format_name(fmt) or recipe is not None:
         from .scaled import encode_scaled
@@ -227,6 +230,12 @@ def decode_packed(packed, scales, fmt, shape, axis: int = -1, block_size: int | 
     >>> decode_packed(np.uint8([0x64, 0x07]), np.uint8([126]), "mxfp4_e2m1", (3,)).tolist()
     [1.0, 2.0, 3.0]
     """
+    from .micro import is_micro_name, unpack_units
+    if is_micro_name(fmt):
+        if scales is not None:
+            raise ValueError(f"{fmt}: the scales are inside the packed units; pass scales=None")
+        from .blocks import decode
+        return decode(unpack_units(packed, fmt, shape, axis), dtype, out)
     if isinstance(any_format(fmt), BlockFormat):
         from .blocks import decode
         return decode(unpack(packed, scales, fmt, shape, axis, block_size, tensor_scale),

@@ -66,3 +66,46 @@ def test_errors():
         mxspec.encode(np.array([1.0, np.nan]), "hif4")
     with pytest.raises(ValueError, match="block_size is fixed by the format"):
         mxspec.encode(np.ones(32), "mx4", block_size=32)
+
+
+@pytest.mark.parametrize("name", ["mx4", "mx6", "mx9", "hif4"])
+def test_packed_units_and_checkpoints(name, tmp_path):
+    """SPEC.md 11.2: [base][level bits, LSB first][elements, low nibble first];
+    encode_packed / decode_packed and save / load keep every bit."""
+    f = mxspec.micro.micro_format(name)
+    x = np.random.default_rng(1).standard_normal((3, 2 * f.unit + 5))
+    mx = mxspec.encode(x, name)
+    units, none = mxspec.encode_packed(x, name)
+    assert none is None and units.shape == (3, 3, mxspec.micro.unit_bytes(f))
+    assert units[0, 0, 0] == mx.scales[0, 0]
+    lv = mx.micro[0][0, 0]
+    assert units[0, 0, 1] == sum(int(b) << i for i, b in enumerate(lv[:8]))
+    back = mxspec.decode_packed(units, None, name, x.shape)
+    assert np.array_equal(back, mxspec.decode(mx))
+    mxspec.save(tmp_path / "u.safetensors", {"w": mx})
+    assert mxspec.load(tmp_path / "u.safetensors")["w"].equals(mx)
+    with pytest.raises(ValueError, match="units must be uint8 of shape"):
+        mxspec.decode_packed(units[:, :2], None, name, x.shape)
+
+
+def test_hif4_unit_layout_by_hand():
+    """One HiF4 unit: byte 0 the E6M2 code, byte 1 the 8 E1_8 bits, bytes 2-3 the
+    16 E1_16 bits, then 32 bytes of elements, the even element in the low nibble."""
+    x = np.zeros(64)
+    x[0], x[1], x[9], x[63] = 7.0, -1.0, 0.5, 2.0
+    mx = mxspec.encode(x, "hif4")
+    u = mxspec.encode_packed(x, "hif4")[0]
+    assert u.shape == (1, 36) and u[0, 0] == mx.scales[0]
+    assert u[0, 1] == np.packbits(mx.micro[0][0], bitorder="little")[0]
+    assert u[0, 2:4].tolist() == np.packbits(mx.micro[1][0], bitorder="little").tolist()
+    assert u[0, 4] == mx.codes[0] | (mx.codes[1] << 4)
+
+
+def test_hif4_unit_by_hand():
+    """SPEC.md 11.2's worked unit, byte by byte."""
+    x = np.zeros(64)
+    x[0], x[1], x[9], x[63] = 7.0, -1.0, 0.5, 2.0
+    u = mxspec.encode_packed(x, "hif4")[0][0]
+    assert u[:5].tolist() == [0xC0, 0x01, 0x01, 0x80, 0x97]
+    assert u[8] == 0x20 and u[35] == 0x40 and u.sum() == 0xC0 + 1 + 1 + 0x80 + 0x97 + 0x20 + 0x40
+    assert mxspec.decode_packed(u[None], None, "hif4", (64,)).tolist() == x.tolist()
