@@ -126,9 +126,71 @@ def check_tapered_independently(path, vf):
         assert np.array_equal(theirs, codes), path
 
 
+MICRO_LAYOUT = {  # name: (element magnitude bits incl. sign, levels' group counts, reference)
+    "mx4": (3, (8,)), "mx6": (5, (8,)), "mx9": (8, (8,)), "hif4": (4, (8, 16))}
+
+
+def _micro_unit_values(name, hexbytes, unit):
+    """A unit's values read by SPEC.md 11.2's layout, written out here: base byte,
+    level bits LSB first, then the element bit stream (sign-magnitude E1Mn, bias 1)."""
+    b = bytes.fromhex(hexbytes)
+    bits, groups = MICRO_LAYOUT[name]
+    base = b[0]
+    if name == "hif4":
+        bval = 2.0 ** ((base >> 2) - 48) * (1 + (base & 3) / 4)
+    else:
+        bval = 2.0 ** (base - 127)
+    o = 1
+    lv = []
+    for n in groups:
+        nb = -(-n // 8)
+        word = int.from_bytes(b[o:o + nb], "little")
+        lv.append([(word >> i) & 1 for i in range(n)])
+        o += nb
+    stream = int.from_bytes(b[o:], "little")
+    nfrac = bits - 2
+    out = []
+    for i in range(unit):
+        c = (stream >> (bits * i)) & ((1 << bits) - 1)
+        s = -1.0 if c >> (bits - 1) else 1.0
+        mag = c & ((1 << (bits - 1)) - 1)
+        e, m = mag >> nfrac, mag & ((1 << nfrac) - 1)
+        el = (1 + m / 2 ** nfrac) if e else m / 2 ** nfrac
+        shift = sum(level[i * len(level) // unit] for level in lv)
+        out.append(s * el * bval * 2.0 ** shift if el else 0.0)
+    return np.array(out)
+
+
+def check_micro_independently(path, vf):
+    import micro_reference as ref
+    h = vf.header
+    unit = int(h["block_size"])
+    name = h["format"]
+    for line, r in vf.rows:
+        x = np.array([int(v, 16) for v in r[:unit]], np.uint32).view(np.float32).astype(np.float64)
+        want = ref.hif4(x) if name == "hif4" else ref.mxn(x, {"mx4": 1, "mx6": 3, "mx9": 6}[name])
+        got = _micro_unit_values(name, r[unit], unit)
+        assert np.array_equal(np.abs(got), np.abs(want)) and \
+            np.array_equal(np.sign(got), np.sign(want)), (path, line)
+
+
+def check_micro_against_mxspec(path, vf):
+    from mxspec.micro import encode_micro, pack_units
+    h = vf.header
+    unit = int(h["block_size"])
+    for line, r in vf.rows:
+        x = np.array([int(v, 16) for v in r[:unit]], np.uint32).view(np.float32)
+        got = pack_units(encode_micro(x, h["format"]))[0].tobytes().hex()
+        if got != r[unit]:
+            fail(path, line, "micro quantize", r[unit], got)
+
+
 def check_against_mxspec(path, vf):
     h = vf.header
     kind, k = vf.kind, int(h.get("block_size", 1))
+    from mxspec.micro import is_micro_name
+    if is_micro_name(h.get("format", "")):
+        return check_micro_against_mxspec(path, vf)
     if "tensor_scale" in h:
         return check_nvfp4_against_mxspec(path, vf)
     for line, row in vf.rows:
@@ -273,6 +335,9 @@ def check_independently(path, vf):
         return check_nvfp4_independently(path, vf)
     if is_tapered_name(h.get("format", "")):
         return check_tapered_independently(path, vf)
+    from mxspec.micro import is_micro_name
+    if is_micro_name(h.get("format", "")):
+        return check_micro_independently(path, vf)
     kind, k = vf.kind, int(h.get("block_size", 1))
     rows = [r for _, r in vf.rows]
     with warnings.catch_warnings():

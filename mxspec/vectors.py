@@ -24,7 +24,7 @@ from .slicing import slice_and_scale
 LAYOUT = 1
 INPUT_TYPES = {"float32": (np.float32, np.uint32, 8), "float16": (np.float16, np.uint16, 4),
                "bfloat16": (ml_dtypes.bfloat16, np.uint16, 4), "float64": (np.float64, np.uint64, 16)}
-KINDS = ("encode", "decode", "quantize", "dequantize", "slice", "dot")
+KINDS = ("encode", "decode", "quantize", "dequantize", "slice", "dot", "units")
 COLUMNS = {
     "encode": "input code flags",
     "decode": "code value_f32",
@@ -32,9 +32,10 @@ COLUMNS = {
     "dequantize": "scale code[0..k-1] value_f32[0..k-1]",
     "slice": "anchor_scale anchor_code[0..k-1] scale code[0..k-1]",
     "dot": "scale_a[0..n-1] code_a[0..k-1] scale_b[0..n-1] code_b[0..k-1] c result",
+    "units": "input[0..k-1] unit",
 }
 N_INPUT_FIELDS = {"encode": 1, "decode": 1, "quantize": "k", "dequantize": "k+1", "slice": "k+1",
-                  "dot": "2k+2n+1"}
+                  "dot": "2k+2n+1", "units": "k"}
 
 
 class VectorFileError(ValueError):
@@ -281,6 +282,31 @@ def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="iee
     for b, c, fl, n in zip(x.view(np.uint32), codes, flags, notes):
         vf.rows.append([f"{int(b):08x}", f"{int(c):02x}", f"{int(fl):02x}"])
         vf.notes.append(n)
+    return vf
+
+
+def micro_vectors(fmt, seed=0) -> VectorFile:
+    """Micro-exponent quantize vectors (SPEC.md 11): each row one unit, its
+    float32 inputs and the packed unit (base, level bits, elements) as hex."""
+    from .micro import encode_micro, micro_format, pack_units
+    f = micro_format(fmt)
+    rng = np.random.default_rng(seed)
+    units = [(np.zeros(f.unit), "all zero")]
+    one = np.zeros(f.unit)
+    one[5] = 3.0
+    units.append((one, "one value"))
+    units.append((np.linspace(-7, 7, f.unit), "a ramp: every level's threshold crossed"))
+    units.append((np.full(f.unit, 1.999), "just below a power of two"))
+    units.append((np.full(f.unit, 2.0 ** -60), "tiny"))
+    for e in (-20, -3, 0, 3, 20):
+        for _ in range(3):
+            units.append((rng.standard_normal(f.unit) * 2.0 ** e, f"Gaussian, sigma 2^{e}"))
+    vf = VectorFile(_header("units", format=f.name, block_size=f.unit, seed=seed))
+    for x, note in units:
+        x32 = np.asarray(x, np.float32)
+        u = pack_units(encode_micro(x32, f))[0]
+        vf.rows.append([f"{int(b):08x}" for b in x32.view(np.uint32)] + [u.tobytes().hex()])
+        vf.notes.append(note)
     return vf
 
 
@@ -562,6 +588,8 @@ def _column_names(kind, k, header=None):
         return many("input") + ["scale"] + many("code") + ["packed"], k
     if kind == "dequantize":
         return ["scale"] + many("code") + many("value_f32"), k + 1
+    if kind == "units":
+        return many("input") + ["unit"], k
     if kind == "dot":
         K = int((header or {})["k"])
         n = K // k
@@ -679,6 +707,8 @@ def standard_set(h100_capture=H100_CAPTURE):
         for rule in ("floor", "ceil", "even"):
             yield f"quantize/{f}.{rule}.txt", block_vectors(f, "quantize", scale_rule=rule)
         yield f"dequantize/{f}.txt", block_vectors(f, "dequantize")
+    for m in ("mx4", "mx6", "mx9", "hif4"):
+        yield f"units/{m}.txt", micro_vectors(m)
     yield "decode/hifloat8.txt", tapered_vectors("hifloat8", "decode")
     for r, o, n in (("rna", "ieee", "keep"), ("rna", "saturate", "zero"), ("rtz", "ieee", "keep"),
                     ("up", "ieee", "keep"), ("down", "saturate", "keep")):
@@ -707,6 +737,10 @@ CHECKS = {
              "(paper), float64; re-checked by pytest conformance/",
     "dot": "tests/dot_reference.py (an independent fractions reference of SPEC.md section 8); "
            "re-checked by pytest conformance/",
+    "micro": "each unit unpacked by the byte layout of SPEC.md 11.2 (in conformance/"
+             "test_vectors.py, not mxspec's unpacker) and its values compared with "
+             "tests/micro_reference.py, written from the published recipes' rules; "
+             "re-checked by pytest conformance/",
     "tapered": "tests/hifloat8_reference.py (every code written out from its bit fields; "
                "rounding and flags as a search among the sorted values) and en-dtypes' hifloat8 "
                "cast (decode, and encode under rna/ieee/keep); re-checked by pytest conformance/",
@@ -768,6 +802,9 @@ def checks_for(vf: VectorFile) -> str:
                    else "; gfloat's P3109 round_ndarray + encode_ndarray (saturating or not)")
     if "tensor_scale" in vf.header:
         return CHECKS["nvfp4"]
+    from .micro import is_micro_name
+    if is_micro_name(vf.header.get("format", "")):
+        return CHECKS["micro"]
     if vf.kind == "dot" and vf.header.get("accumulator") == "h100_fp8_mma":
         return CHECKS["dot_h100"]
     if vf.kind == "dot" and "wgmma_directed" in vf.header.get("source", ""):
