@@ -90,3 +90,31 @@ def test_custom_generation(tmp_path):
     assert "# kind: quantize" in text and "not cross-checked" in text
     assert len([ln for ln in text.splitlines() if not ln.startswith("#")]) == 5
     assert main(["vectors", "gen", "--format", "mxint9", "--out", str(out)]) == 2
+
+
+def test_new_kinds_gen_and_verify(tmp_path, capsys):
+    """Custom files for HiF8, NVFP4 and the micro-exponent units; a HiF8 rounding
+    error is explained by its neighbours; bad combinations are refused by name."""
+    for args in (["--kind", "encode", "--format", "hifloat8", "--rounding", "rtz"],
+                 ["--kind", "quantize", "--format", "nvfp4:torchao"],
+                 ["--kind", "units", "--format", "hif4"]):
+        f = tmp_path / "v.txt"
+        assert main(["vectors", "gen", *args, "--out", str(f)]) == 0
+        res = tmp_path / "r.txt"
+        res.write_text("\n".join(ln.split("#")[0] for ln in data_lines(f)) + "\n")
+        assert main(["vectors", "verify", str(f), str(res)]) == 0, args
+    enc = ROOT / "encode" / "hifloat8.float32.rna.ieee.keep.txt"
+    lines = data_lines(enc)
+    i = next(k for k, ln in enumerate(lines) if ln.startswith("3e000000 "))  # 0.125: 0x38
+    lines[i] = lines[i].split("#")[0].replace(" 38 ", " 39 ")
+    res = tmp_path / "r.txt"
+    res.write_text("\n".join(lines) + "\n")
+    assert main(["vectors", "verify", str(enc), str(res)]) == 1
+    assert "between 0.125 and 0.140625, expected rna" in capsys.readouterr().out
+    for args, msg in ((["--kind", "encode", "--format", "hifloat8", "--rounding", "rne"],
+                       "rounding='rne' is not valid for hifloat8"),
+                      (["--kind", "quantize", "--format", "hif4"], "--kind units"),
+                      (["--kind", "units", "--format", "mxint8"], "--kind units is for the"),
+                      (["--kind", "encode", "--format", "nvfp4"], "--kind quantize or dequantize")):
+        assert main(["vectors", "gen", *args, "--out", str(tmp_path / "x.txt")]) == 2
+        assert msg in capsys.readouterr().err, msg

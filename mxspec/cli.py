@@ -58,6 +58,15 @@ def _show(args) -> int:
                        plot_format)
     try:
         name = args.args[-1]
+        from .micro import is_micro_name
+        if is_micro_name(name):
+            if len(args.args) != 1 or args.scale is not None or args.plot:
+                print("mxspec show: a micro-exponent format is shown alone (no VALUE, "
+                      "--scale or --plot)", file=sys.stderr)
+                return 2
+            from .show import describe_micro
+            print(describe_micro(name))
+            return 0
         if is_block_format_name(name) or name.strip().lower().startswith("mx"):
             if len(args.args) != 1:
                 print("mxspec show: VALUE is for element formats; give a block format alone "
@@ -150,24 +159,36 @@ def _vectors_gen(args) -> int:
         files = V.write_standard_set(args.out, progress=not args.quiet)
         print(f"wrote {len(files)} vector files under {args.out}")
         return 0
+    from .blockformats import block_format, is_block_format_name
+    from .micro import is_micro_name
+    from .tapered import is_tapered_name
     try:
-        if args.kind == "encode":
-            vf = V.encode_vectors(args.format, args.input, args.rounding, args.overflow)
-        elif args.kind == "decode":
-            vf = V.decode_vectors(args.format)
-        elif args.kind == "dot":
-            if not args.format_b:
-                raise ValueError("--kind dot needs --format-b (the second element format)")
-            vf = V.dot_vectors(args.format, args.format_b, args.accumulator, args.k,
-                               args.block_size, args.seed)
-        elif args.kind in ("quantize", "dequantize"):
-            vf = V.block_vectors(args.format, args.kind, args.block_size, args.scale_rule,
-                                 args.rounding, args.overflow, args.seed)
-        else:
-            if not args.anchor:
-                raise ValueError("--kind slice needs --anchor (for example mxint8)")
-            vf = V.slice_vectors(args.anchor, args.format, args.block_size, rounding=args.rounding,
-                                 seed=args.seed)
+        special = (is_tapered_name(args.format) or is_block_format_name(args.format)
+                   or is_micro_name(args.format))
+        if args.kind == "units" and not is_micro_name(args.format):
+            raise ValueError(f"--kind units is for the micro-exponent formats (mx4, mx6, mx9, "
+                             f"hif4), not {args.format}")
+        if args.nan is not None and not is_tapered_name(args.format):
+            raise ValueError("--nan is for tapered formats (hifloat8); element formats take "
+                             "the spec's keep_sign")
+        if is_tapered_name(args.format):
+            if args.kind not in ("encode", "decode") or args.input != "float32":
+                raise ValueError(f"{args.format}: --kind encode (float32 input) or decode")
+            vf = V.tapered_vectors(args.format, args.kind, args.rounding or "rna",
+                                   args.overflow or "ieee", args.nan or "keep")
+        elif is_micro_name(args.format):
+            if args.kind != "units":
+                raise ValueError(f"{args.format}: --kind units (a unit's inputs and its bytes)")
+            vf = V.micro_vectors(args.format, args.seed)
+        elif is_block_format_name(args.format):
+            f = block_format(args.format)
+            if args.kind not in ("quantize", "dequantize") or f.element.name != "fp4_e2m1" \
+                    or f.scale is None or f.block_size != 16:
+                raise ValueError(f"{args.format}: --kind quantize or dequantize, for the NVFP4 "
+                                 f"rows (fp4_e2m1 under ue4m3 scales of 16)")
+            vf = V.nvfp4_vectors(args.format, args.kind, args.seed)
+        if not special:
+            vf = _standard_vectors(V, args)
         if args.count is not None:
             vf.rows, vf.notes = vf.rows[:args.count], vf.notes[:args.count]
     except ValueError as err:
@@ -180,6 +201,29 @@ def _vectors_gen(args) -> int:
         with open(args.out, "w") as fh:
             fh.write(text)
     return 0
+
+
+def _standard_vectors(V, args):
+    """A custom file of the element, MX, slice and dot kinds."""
+    if args.kind == "encode":
+        return V.encode_vectors(args.format, args.input, args.rounding or "rne",
+                                args.overflow or "saturate")
+    if args.kind == "decode":
+        return V.decode_vectors(args.format)
+    if args.kind == "dot":
+        if not args.format_b:
+            raise ValueError("--kind dot needs --format-b (the second element format)")
+        vf = V.dot_vectors(args.format, args.format_b, args.accumulator, args.k,
+                           args.block_size, args.seed)
+    elif args.kind in ("quantize", "dequantize"):
+        vf = V.block_vectors(args.format, args.kind, args.block_size, args.scale_rule,
+                             args.rounding or "rne", args.overflow or "saturate", args.seed)
+    else:
+        if not args.anchor:
+            raise ValueError("--kind slice needs --anchor (for example mxint8)")
+        vf = V.slice_vectors(args.anchor, args.format, args.block_size,
+                             rounding=args.rounding or "rne", seed=args.seed)
+    return vf
 
 
 def _vectors_verify(args) -> int:
@@ -223,16 +267,21 @@ def main(argv=None) -> int:
     g = vsub.add_parser("gen", help="write the standard set, or one custom file with --format")
     g.add_argument("--out", default="conformance/vectors",
                    help="folder for the standard set, or the file (- for stdout) for a custom one")
-    g.add_argument("--format", help="element format (encode, decode) or MX format (others)")
+    g.add_argument("--format", help="element format (encode, decode; hifloat8 too), MX or "
+                   "NVFP4 format (quantize, dequantize, slice), micro-exponent format (units)")
     g.add_argument("--kind", default="encode", choices=["encode", "decode", "quantize",
-                                                        "dequantize", "slice", "dot"])
+                                                        "dequantize", "slice", "dot", "units"])
     g.add_argument("--format-b", help="second element format, for --kind dot (--format is A's)")
     g.add_argument("--accumulator", default="exact", help="accumulator model, for --kind dot")
     g.add_argument("--k", type=int, default=64, help="K of each dot, for --kind dot")
     g.add_argument("--anchor", help="anchor MX format, for --kind slice")
     g.add_argument("--input", default="float32", choices=["float32", "float16", "bfloat16", "float64"])
-    g.add_argument("--rounding", default="rne", choices=["rne", "rtz", "rna", "up", "down"])
-    g.add_argument("--overflow", default="saturate", choices=list(policies.OVERFLOW))
+    g.add_argument("--rounding", default=None, choices=["rne", "rtz", "rna", "up", "down"],
+                   help="default rne (hifloat8: rna)")
+    g.add_argument("--overflow", default=None, choices=list(policies.OVERFLOW),
+                   help="default saturate (hifloat8: ieee)")
+    g.add_argument("--nan", default=None, choices=["keep", "zero"],
+                   help="hifloat8 only: keep NaN (default) or make it zero")
     g.add_argument("--scale-rule", default="floor", choices=["floor", "ceil", "even"])
     g.add_argument("--block-size", type=int, default=32)
     g.add_argument("--count", type=int, help="keep the first COUNT vectors")

@@ -12,8 +12,9 @@ threshold) pairs.  One engine runs every row:
    REC is the reciprocal the later steps multiply by.
 2. each level, in order: a group's bit is 1 when (group max) x REC x 2^-(bits
    of the earlier levels) >= threshold;
-3. element: |x| x REC x 2^-(all bits), times 2^n (n fraction bits), plus 1/2,
-   floored (ties away), saturated at the element's largest value, signed.
+3. element: x x REC x 2^-(all bits), rounded by the element codec to nearest
+   with ties away from zero (the recipes' floor(v x 2^n + 1/2) / 2^n on the
+   element's uniform grid), saturating at its largest value.
 
 >>> mx = encode_micro(np.float32([1.0, -0.3, 2.5, 0.01] + [0.0] * 12), "mx6")
 >>> decode_micro(mx).tolist()[:4]
@@ -156,10 +157,10 @@ def encode_micro(x, fmt, axis: int = -1) -> MXArray:
         b = (gm * rec[..., None] * 2.0 ** -sh >= T)
         bits.append(b.astype(np.uint8))
         shift = shift + np.repeat(b, g, axis=-1)
-    n = f.element.mbits
-    q = np.floor(mag * rec[..., None] * 2.0 ** (n - shift) + 0.5) * 2.0 ** -n
-    q = np.minimum(q, f.element.max_normal)
-    codes = encode_elements(np.copysign(q, u), f.element, "rne", "saturate")  # q is exact
+    # the element codec's ties-away rounding, saturating: the recipes' floor(v + 1/2)
+    # on the element's uniform grid (v is exact: 24 x 8 bits times powers of two)
+    codes = encode_elements(np.copysign(mag * rec[..., None] * 2.0 ** -shift, u), f.element,
+                            "rna", "saturate")
     codes = codes.reshape(moved.shape[:-1] + (nu * f.unit,))[..., :L]
     mv = lambda arr: np.ascontiguousarray(np.moveaxis(arr, -1, ax))  # noqa: E731
     return MXArray(mv(codes), mv(bcode), f, f.unit, ax, None,

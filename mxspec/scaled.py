@@ -99,24 +99,19 @@ def _elements(xb, cb, n, erule, d, m32, mul, zin, Pe):
 
 
 @jit
-def _block_scale(bam, ar, brule, ts, ts32, emax32, RF, Ps, stab):
-    """The code of one block's scale (SPEC.md 9.2 steps 2-3) from its largest
-    magnitude, and the scale's value (float64)."""
-    if ar == 0:
-        q = np.float64(bam) / (np.float64(emax32) * ts)
-    elif brule == 1:
-        q = np.float64(bam / (emax32 * ts32))
-    elif brule == 2:
-        q = np.float64((bam / emax32) / ts32)
-    else:
-        q = np.float64(ts32 * (bam / emax32))
+def _raw_scale(bam, ar, brule, ts, ts32, emax32, RF):
+    """The block scale before it is rounded to the scale format (SPEC.md 9.2
+    steps 2-3): the recipe's quotient, its zero rule and its clamps.  The one
+    place this rule is written; every branch is a select, so loops over it
+    vectorize."""
+    q0 = np.float64(bam) / (np.float64(emax32) * ts)
+    q1 = np.float64(bam / (emax32 * ts32))
+    q2 = np.float64((bam / emax32) / ts32)
+    q3 = np.float64(ts32 * (bam / emax32))
+    q = q0 if ar == 0 else (q1 if brule == 1 else (q2 if brule == 2 else q3))
     q = RF[F_ZTO] if (RF[F_ZTO] >= 0) & (q == 0) else q
     q = max(q, RF[F_SMIN])
-    q = min(q, RF[F_SMAX]) if ar == 1 else q
-    sc, ok = encode_fast(q, 0, Ps, RNE, SATURATE, INT_SYMMETRIC, numba.uint32(0))
-    if not ok:
-        sc, _ = encode_one(q, Ps, RNE, SATURATE, NAN_KEEP_SIGN, INT_SYMMETRIC, numba.uint32(0))
-    return sc, stab[sc]
+    return min(q, RF[F_SMAX]) if ar == 1 else q
 
 
 @jit
@@ -125,18 +120,9 @@ def _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sf32, out, ok_ou
     one branch-free loop over the task's blocks, so that it vectorizes.  A
     float32 scale format (sf32) keeps q rounded to float32 in ``out`` (as bits)."""
     f32 = np.float32
-    zto, smin, smax = RF[F_ZTO], RF[F_SMIN], RF[F_SMAX]
-    e64 = np.float64(emax32) * ts
     for j in range(nbk):
         b = _bitcast(np.int32(min(bam[j], np.int32(0x7F7FFFFF))), f32(0))
-        q0 = np.float64(b) / e64
-        q1 = np.float64(b / (emax32 * ts32))
-        q2 = np.float64((b / emax32) / ts32)
-        q3 = np.float64(ts32 * (b / emax32))
-        q = q0 if ar == 0 else (q1 if brule == 1 else (q2 if brule == 2 else q3))
-        q = zto if (zto >= 0) & (q == 0) else q
-        q = max(q, smin)
-        q = min(q, smax) if ar == 1 else q
+        q = _raw_scale(b, ar, brule, ts, ts32, emax32, RF)
         c, ok = encode_fast(q, 0, Ps, RNE, SATURATE, INT_SYMMETRIC, numba.uint32(0))
         q32 = np.int64(_bitcast(f32(q), np.int32(0)))  # float32 scales: the cast rounds (RNE)
         out[j] = q32 if sf32 else c
@@ -189,8 +175,9 @@ def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals)
                 continue
             sc = sco[j]
             if not oks[j]:  # what the fast path declined: the full path
-                sc, sv = _block_scale(_bitcast(bam[j], f32(0)), ar, brule, ts, ts32, emax32,
-                                      RF, Ps, stab)
+                q = _raw_scale(_bitcast(bam[j], f32(0)), ar, brule, ts, ts32, emax32, RF)
+                sc, _ = encode_one(q, Ps, RNE, SATURATE, NAN_KEEP_SIGN, INT_SYMMETRIC,
+                                   numba.uint32(0))
             if sf32:
                 sv = np.float64(_bitcast(np.int32(sc), f32(0)))
                 sc = 0

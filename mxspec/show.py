@@ -123,6 +123,28 @@ def _block(fmt):
     return any_format(fmt)
 
 
+def describe_micro(fmt) -> str:
+    """A micro-exponent format's parts and the values an element can take at a
+    base scale of 1, for each count of its level bits (SPEC.md section 11)."""
+    from .micro import micro_format, unit_bytes
+    f = micro_format(fmt)
+    vals = decode_elements(np.arange(f.element.n_codes, dtype=np.uint8), f.element, np.float64)
+    pos = np.unique(np.abs(vals[np.isfinite(vals)]))
+    base = ("2^E8, E8 = floor(log2 unit max) - 1, stored as E8 + 127" if f.base == "pow2" else
+            "E6M2 from BF16(max x BF16(1/7)), stored as e x 4 + m")
+    lines = [f"{f.name}: {f.description}",
+             f"  element            {f.element.name} ({_v(pos[-1])} largest, "
+             f"{f.element.mbits} fraction bits, ties away)",
+             f"  unit               {f.unit} values, {unit_bytes(f)} bytes packed "
+             f"({8 * unit_bytes(f) / f.unit:g} bits per value)",
+             f"  base scale         {base}",
+             "  levels             " + ", ".join(f"1 bit per {g} (set when max x REC >= {T:g})"
+                                                 for g, T in f.levels)]
+    for k in range(len(f.levels) + 1):
+        lines.append(f"  {k} level bit(s) set: {' '.join(_v(v * 2.0 ** k) for v in pos)}")
+    return "\n".join(lines)
+
+
 def block_grid(fmt, scale=None) -> tuple:
     """(the block scale's value, the sorted distinct finite values one block can
     hold at that scale).  ``scale``: for MX an E8M0 code (default 127: 2^0); for

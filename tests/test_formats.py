@@ -143,4 +143,9 @@ def test_wrap_is_for_integers():
         mxspec.encode_elements(1.0, "uint4", "rna", profile="ml_dtypes")
     with pytest.raises(ValueError, match="profile='nope' is not valid; allowed values: ml_dtypes"):
         mxspec.encode_elements(1.0, "uint4", profile="nope")
+    # an explicit value that happens to be the plain default still contradicts the profile
+    with pytest.raises(ValueError, match="profile='ml_dtypes' sets overflow='ieee'; do not pass "
+                                         "overflow='saturate'"):
+        mxspec.encode_elements(1.0, "fp8_e4m3", overflow="saturate", profile="ml_dtypes")
+    assert mxspec.encode_elements(1.0, "fp8_e4m3", "rne", profile="ml_dtypes") == 0x38
 

@@ -109,3 +109,25 @@ def test_hif4_unit_by_hand():
     assert u[:5].tolist() == [0xC0, 0x01, 0x01, 0x80, 0x97]
     assert u[8] == 0x20 and u[35] == 0x40 and u.sum() == 0xC0 + 1 + 1 + 0x80 + 0x97 + 0x20 + 0x40
     assert mxspec.decode_packed(u[None], None, "hif4", (64,)).tolist() == x.tolist()
+
+
+def test_ties_away_is_exact():
+    """SPEC.md 11 step 3: a value a hair below a midpoint rounds down, where the
+    recipes' float64 floor(v + 1/2) would round it up (v = 0.5 - 2^-54 here)."""
+    x = np.zeros(16)
+    x[0], x[15] = 512.0, 2.0 - 2.0 ** -52   # E8 = 8: x15 x 2^-8 x 2^6 = 0.5 - 2^-54
+    got = mxspec.decode(mxspec.encode(x, "mx9"), np.float64)
+    assert got[15] == 0.0 and got[0] == 512.0
+    recipe = np.floor(x[15] * 2.0 ** -8 * 2.0 ** 6 + 0.5)   # what the float64 recipe computes
+    assert recipe == 1.0
+    x[15] = 2.0   # the midpoint itself: away from zero
+    assert mxspec.decode(mxspec.encode(x, "mx9"), np.float64)[15] == 4.0
+
+
+def test_show(capsys):
+    from mxspec import cli
+    assert cli.main(["show", "hif4"]) == 0
+    out = capsys.readouterr().out
+    assert "64 values, 36 bytes packed (4.5 bits per value)" in out
+    assert "2 level bit(s) set: 0 1 2 3 4 5 6 7" in out
+    assert cli.main(["show", "mx6", "--scale", "3"]) == 2
