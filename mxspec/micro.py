@@ -24,12 +24,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ml_dtypes
+import math
+
+import numba
 import numpy as np
 
+from . import _parallel
 from .blocks import MXArray, _norm_axis
-from .elements import as_float_input, decode_table, encode_elements
+from .core import _bitcast, encode_fast, encode_one, f64_bits, jit
+from .elements import as_float_input, decode_table
 from .formats import ElementFormat, element_format
+from .policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNA, SATURATE
 
 __all__ = ["MicroFormat", "micro_format", "micro_formats", "is_micro_name", "encode_micro",
            "decode_micro"]
@@ -93,42 +98,159 @@ def micro_formats() -> list[str]:
     return list(_TABLE)
 
 
-def bf16(x):
-    """Round to BFloat16 (nearest even), as the HiF4 recipe's BF16 steps do."""
-    return np.asarray(x, np.float64).astype(ml_dtypes.bfloat16).astype(np.float64)
-
-
+_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 E6M2_MIN, E6M2_MAX = 2.0 ** -48, 1.5 * 2.0 ** 15
+UNITS_WORK = 8192  # elements per task of the encode kernel
 
 
-def _e6m2(sf):
-    """SF clamped to [2^-48, 1.5 x 2^15] and rounded to 2 mantissa bits (nearest
-    even): (value, code e * 4 + m with value 2^(e-48) x (1 + m/4))."""
-    x = np.clip(sf, E6M2_MIN, E6M2_MAX)
-    e = np.frexp(x)[1] - 1.0
-    v = np.round(x * 2.0 ** (2 - e)) * 2.0 ** (e - 2)   # np.round: ties to even
-    e2 = np.frexp(v)[1] - 1.0
-    m = np.round((v / 2.0 ** e2 - 1) * 4)
-    return v, ((e2 + 48) * 4 + m).astype(np.uint8)
+@jit
+def _f64(b):
+    return _bitcast(np.int64(b), 0.0)
 
 
-def _e6m2_value(code):
-    c = np.asarray(code).astype(np.int64)
-    return 2.0 ** ((c >> 2) - 48) * (1 + (c & 3) / 4)
+@jit
+def _round_bits(v, keep):
+    """v > 0 (a normal float64) rounded to ``keep`` significant bits, ties to
+    even, on its bits: add half a step less one plus the kept lsb, then cut."""
+    b = f64_bits(v)
+    cut = 53 - keep
+    b = b + ((np.int64(1) << (cut - 1)) - 1) + ((b >> cut) & 1)
+    return _f64(b & ~((np.int64(1) << cut) - 1))
 
 
-def _base(f: MicroFormat, umax):
-    """(base value, base code, REC) per unit from its largest magnitude."""
-    if f.base == "pow2":
-        # floor(log2 max), exactly: the exponent frexp reads off the bits
-        E = np.frexp(np.where(umax > 0, umax, 2.0 ** -300))[1] - 1.0 - f.offset
-        E = np.clip(E, -127, 127)
-        return 2.0 ** E, (E + 127).astype(np.uint8), 2.0 ** -E
-    # e6m2: SF = BF16(Vmax x BF16(1/7)); 7 = 2^2 x 1.75, the most the lower levels reach
-    top = 2.0 ** sum(1 for _ in f.levels) * f.element.max_normal
-    sf = bf16(umax * bf16(1.0 / top))
-    v, code = _e6m2(sf)
-    return v, code, bf16(1.0 / v)
+@jit
+def _bf16(v):
+    """v >= 0 rounded to BFloat16 (nearest, ties to even), the HiF4 recipe's
+    BF16 step: 8 significant bits, the exponent floored at -126 (bf16's
+    subnormal step 2^-133).  (Values past bf16's largest are not rounded to
+    Inf: every caller clamps them to E6M2's largest first.)"""
+    if v >= 2.0 ** -126:
+        return _round_bits(v, 8)
+    return np.rint(v * 2.0 ** 133) * 2.0 ** -133   # exact scalings
+
+
+@jit
+def _base(umax, base_kind, offset, top_inv):
+    """(base code, REC) of a unit from its largest magnitude (SPEC.md 11):
+    pow2: E = floor(log2 max) - offset in -127..127, REC = 2^-E; e6m2:
+    SF = BF16(max x BF16(1/top)) clamped to [2^-48, 1.5 x 2^15] and rounded to
+    2 mantissa bits (ties to even), REC = BF16(1 / E6M2).  floor(log2) is read
+    off the bits (float64 subnormals lie far below -127 - offset)."""
+    if base_kind == 0:
+        E = min(max(((f64_bits(umax) >> 52) - 1023) - offset, -127), 127)
+        return E + 127, _f64((1023 - E) << 52)
+    v = _round_bits(min(max(_bf16(umax * top_inv), E6M2_MIN), E6M2_MAX), 3)
+    b = f64_bits(v)
+    code = (((b >> 52) - 1023 + 48) << 2) | ((b >> 50) & 3)
+    return code, _bf16(1.0 / v)
+
+
+@jit
+def _elements(x, fmul, codes, Pe, gq):
+    """Codes of x, each finest group of gq times its multiplier, by the codec's
+    branch-free fast path (round to nearest, ties away, saturating), in a loop
+    of its own so that it vectorizes; returns how many values it declined."""
+    slow = 0
+    for j in range(fmul.shape[0]):
+        m = fmul[j]
+        for i in range(gq):
+            c, ok = encode_fast(np.float64(x[j * gq + i]) * m, 0, Pe, RNA, SATURATE, INT_SYMMETRIC,
+                                numba.uint32(0))
+            codes[j * gq + i] = c
+            slow += not ok
+    return slow
+
+
+@_inline
+def _fine(x, lo, n, buf, fq, gq):
+    """The finest groups' largest magnitudes into buf[fq:]; how many NaN or Inf."""
+    bad = 0
+    for j in range(n // gq):
+        m = 0.0
+        for k in range(gq):
+            a = abs(np.float64(x[lo + j * gq + k]))
+            bad += not (a < np.inf)
+            m = max(m, a)
+        buf[fq + j] = m
+    return bad
+
+
+@_inline
+def _level(buf, fq, fm, bits, o, ngroups, r, T):
+    """One level's bits (a group is r finest groups): 1 where the group's
+    largest magnitude times its multiplier reaches T; a 1 halves the
+    multipliers of the group's finest groups."""
+    for j in range(ngroups):
+        gm = buf[fq + j * r]
+        for i in range(1, r):
+            gm = max(gm, buf[fq + j * r + i])
+        b = gm * buf[fm + j * r] >= T
+        bits[o + j] = b
+        h = 0.5 if b else 1.0
+        for i in range(r):
+            buf[fm + j * r + i] *= h
+
+
+@jit
+def _encode_kernel(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, sq, Pe,
+                   codes, base, bits, boff):
+    """Units t0*upt .. of x (whole units, one after another): returns how many
+    NaN or Inf it met.  In passes over the task's span, so that the long loops
+    vectorize: the maxima of the finest groups (2^sq elements); each
+    unit's base and REC; each level's bits, which halve the finest groups'
+    multipliers REC x 2^-(bits so far); the elements.  A multiplier is a power
+    of two times REC, so x times it is (x x REC) x 2^-bits, rounded once, as
+    the recipes compute it.  ``buf``: the finest groups' maxima, then their
+    multipliers."""
+    nlev = lg.shape[0]
+    gq = 1 << sq
+    nq = unit // gq
+    total = x.shape[0] // unit
+    span = upt * unit
+    fq, fm = 0, span // gq
+    bad = 0
+    for t in range(t0, t1):
+        u0 = t * upt
+        u1 = min(u0 + upt, total)
+        lo = u0 * unit
+        n = (u1 - u0) * unit
+        # a constant group size lets the compiler unroll and vectorize the loops
+        if sq == 1:
+            bad += _fine(x, lo, n, buf, fq, 2)
+        elif sq == 2:
+            bad += _fine(x, lo, n, buf, fq, 4)
+        else:
+            bad += _fine(x, lo, n, buf, fq, gq)
+        for u in range(u1 - u0):
+            umax = 0.0
+            for j in range(u * nq, u * nq + nq):
+                umax = max(umax, buf[fq + j])
+            bc, rec = _base(umax, base_kind, offset, top_inv)
+            base[u0 + u] = bc
+            for j in range(u * nq, u * nq + nq):
+                buf[fm + j] = rec
+        for l in range(nlev):
+            r = lg[l] >> sq
+            o = boff[l] + u0 * (unit // lg[l])
+            if r == 1:
+                _level(buf, fq, fm, bits, o, n // lg[l], 1, lt[l])
+            elif r == 2:
+                _level(buf, fq, fm, bits, o, n // lg[l], 2, lt[l])
+            else:
+                _level(buf, fq, fm, bits, o, n // lg[l], r, lt[l])
+        # the codec's fast path; the rare value it declines goes the full path
+        if sq == 1:
+            slow = _elements(x[lo:lo + n], buf[fm:fm + n // 2], codes[lo:lo + n], Pe, 2)
+        elif sq == 2:
+            slow = _elements(x[lo:lo + n], buf[fm:fm + n // 4], codes[lo:lo + n], Pe, 4)
+        else:
+            slow = _elements(x[lo:lo + n], buf[fm:fm + n // gq], codes[lo:lo + n], Pe, gq)
+        if slow:
+            for k in range(n):
+                codes[lo + k] = encode_one(np.float64(x[lo + k]) * buf[fm + (k >> sq)], Pe, RNA,
+                                           SATURATE, NAN_KEEP_SIGN, INT_SYMMETRIC,
+                                           numba.uint32(0))[0]
+    return bad
 
 
 def encode_micro(x, fmt, axis: int = -1) -> MXArray:
@@ -136,35 +258,54 @@ def encode_micro(x, fmt, axis: int = -1) -> MXArray:
     format along ``axis``.  The MXArray's ``scales`` are the base codes (E8 + 127,
     or the E6M2 code) and ``micro`` the bits of each level, one uint8 per group."""
     f = micro_format(fmt)
-    a = as_float_input(x).astype(np.float64)
+    a = as_float_input(x)
     if a.ndim == 0:
         raise ValueError("x must have at least one dimension (a unit runs along an axis)")
-    if not np.isfinite(a).all():
-        raise ValueError(f"x holds NaN or Inf; {f.name} has no code for them")
     ax = _norm_axis(axis, a.ndim)
-    moved = np.moveaxis(a, ax, -1)
+    moved = np.ascontiguousarray(np.moveaxis(a, ax, -1))
     L = moved.shape[-1]
+    lead = moved.shape[:-1]
     nu = -(-L // f.unit)
-    u = np.zeros(moved.shape[:-1] + (nu, f.unit))
-    u.reshape(moved.shape[:-1] + (nu * f.unit,))[..., :L] = moved
-    mag = np.abs(u)
-    bval, bcode, rec = _base(f, mag.max(axis=-1) if nu else np.zeros(moved.shape[:-1] + (0,)))
-    shift = np.zeros(u.shape)
-    bits = []
-    for g, T in f.levels:
-        gm = mag.reshape(u.shape[:-1] + (f.unit // g, g)).max(axis=-1)
-        sh = shift.reshape(u.shape[:-1] + (f.unit // g, g))[..., 0]
-        b = (gm * rec[..., None] * 2.0 ** -sh >= T)
-        bits.append(b.astype(np.uint8))
-        shift = shift + np.repeat(b, g, axis=-1)
-    # the element codec's ties-away rounding, saturating: the recipes' floor(v + 1/2)
-    # on the element's uniform grid (v is exact: 24 x 8 bits times powers of two)
-    codes = encode_elements(np.copysign(mag * rec[..., None] * 2.0 ** -shift, u), f.element,
-                            "rna", "saturate")
-    codes = codes.reshape(moved.shape[:-1] + (nu * f.unit,))[..., :L]
+    if L % f.unit:  # a short last unit is padded with zeros, as the recipes pad
+        padded = np.zeros(lead + (nu * f.unit,), moved.dtype)
+        padded[..., :L] = moved
+        moved = padded
+    flat = moved.reshape(-1)
+    lg = np.array([g for g, _ in f.levels], np.int64)
+    lt = np.array([t for _, t in f.levels], np.float64)
+    gq = int(lg.min())
+    sq = gq.bit_length() - 1
+    if gq != 1 << sq or f.unit % int(lg.max()):
+        raise ValueError(f"{f.name}: group sizes must be powers of two dividing the unit")
+    nunits = flat.size // f.unit
+    codes = np.empty(flat.size, np.uint8)
+    base = np.empty(nunits, np.uint8)
+    ng = [f.unit // g for g, _ in f.levels]
+    boff = np.cumsum([0] + [nunits * k for k in ng]).astype(np.int64)
+    bits = np.empty(int(boff[-1]), np.uint8)  # each level's bits, one level after another
+    # e6m2: BF16(1/top), top = 2^levels x the element's largest (7 for HiF4)
+    top_inv = float(_bf16(1.0 / (2.0 ** len(f.levels) * f.element.max_normal)))
+    upt = max(1, UNITS_WORK // f.unit)
+    bad = 0
+    if nunits:
+        span = upt * f.unit
+        bad = _parallel.run(_encode_kernel, -(-nunits // upt), flat, upt, f.unit,
+                            int(f.base == "e6m2"), f.offset, top_inv, lg, lt, sq,
+                            f.element.params, codes, base, bits, boff, work=flat.size,
+                            scratch=(2 * (span // gq), np.float64))
+    if bad:
+        raise ValueError(f"x holds NaN or Inf ({bad} values); {f.name} has no code for them")
     mv = lambda arr: np.ascontiguousarray(np.moveaxis(arr, -1, ax))  # noqa: E731
-    return MXArray(mv(codes), mv(bcode), f, f.unit, ax, None,
-                   tuple(np.ascontiguousarray(np.moveaxis(b, -2, ax)) for b in bits))
+    micro = tuple(np.ascontiguousarray(np.moveaxis(
+        bits[boff[i]:boff[i + 1]].reshape(lead + (nu, ng[i])), -2, ax))
+        for i in range(len(ng)))
+    return MXArray(mv(codes.reshape(lead + (nu * f.unit,))[..., :L]), mv(base.reshape(lead + (nu,))),
+                   f, f.unit, ax, None, micro)
+
+
+def _e6m2_value(code):
+    c = np.asarray(code).astype(np.int64)
+    return 2.0 ** ((c >> 2) - 48) * (1 + (c & 3) / 4)
 
 
 def decode_micro(mx: MXArray, dtype=np.float32) -> np.ndarray:
