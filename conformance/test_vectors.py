@@ -109,9 +109,11 @@ def check_tapered_independently(path, vf):
         want = ref.SPEC[codes]
     else:
         x = np.array([int(r[0], 16) for r in rows], np.uint32).view(np.float32).astype(np.float64)
-        codes = np.array([int(r[1], 16) for r in rows], np.uint8)
-        flags = np.array([int(r[2], 16) for r in rows], np.uint8)
-        args = (h["rounding"], h["overflow"], h["nan"])
+        o = 1 if h["rounding"] == "hybrid" else 0   # the rbits column
+        rb = np.array([int(r[1], 16) for r in rows], np.uint32) if o else None
+        codes = np.array([int(r[1 + o], 16) for r in rows], np.uint8)
+        flags = np.array([int(r[2 + o], 16) for r in rows], np.uint8)
+        args = (h["rounding"], h["overflow"], h["nan"], rb)
         assert np.array_equal(ref.ref_encode(x, *args), codes), path
         assert np.array_equal(ref.ref_flags(x, codes, *args), flags), path
     try:
@@ -207,7 +209,7 @@ def check_against_mxspec(path, vf):
         elif kind == "encode":
             dt, ut, _ = V.INPUT_TYPES[h["input"]]
             x = np.array([int(row[0], 16)], ut).view(dt)
-            st = h["rounding"] == "stochastic"
+            st = h["rounding"] in ("stochastic", "hybrid")
             kw = {"rbits": np.array([int(row[1], 16)], np.uint32)} if st else {}
             c, fl = mxspec.encode_elements(x, h["format"], h["rounding"], h["overflow"], h["nan"],
                                            h["int_range"], return_flags=True, **kw)

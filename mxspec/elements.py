@@ -228,7 +228,8 @@ def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = 
     ml_dtypes cast does.  With ``return_flags`` also returns a uint8 array of
     SoftFloat exception bits (``mxspec.policies``).  SPEC.md states every rule.
     Defaults: rne, saturate, keep_sign; for a tapered format (``hifloat8``,
-    SPEC.md section 10) its own: rna (ties away), ieee, keep.
+    SPEC.md section 10) its own: rna (ties away), ieee, keep; it also takes
+    rtz, up, down and hybrid (with ``seed`` or ``rbits``).
 
     >>> encode_elements([464.0, 465.0], "fp8_e4m3", overflow="ieee").tolist()
     [126, 127]
@@ -237,13 +238,12 @@ def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = 
     """
     from .tapered import encode_tapered, is_tapered_name
     if is_tapered_name(fmt):
-        if profile is not None or seed is not None or rbits is not None or \
-                int_range != "symmetric":
-            raise ValueError(f"{fmt}: a tapered format takes rounding, overflow, nan and "
-                             f"return_flags only (profile, seed, rbits and int_range do not "
-                             f"apply)")
+        if profile is not None or int_range != "symmetric":
+            raise ValueError(f"{fmt}: a tapered format takes rounding, overflow, nan, "
+                             f"return_flags, and seed or rbits for rounding='hybrid' only "
+                             f"(profile and int_range do not apply)")
         return encode_tapered(x, fmt, rounding or "rna", overflow or "ieee", nan or "keep",
-                              return_flags)
+                              return_flags, seed, rbits)
     fmt = element_format(fmt)
     if profile is not None:
         chosen = policies.profile(profile, fmt.is_int)

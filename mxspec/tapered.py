@@ -20,13 +20,15 @@ from functools import cached_property
 import numpy as np
 
 from . import _parallel
-from .core import jit
+from .core import f64_bits, jit
 
 __all__ = ["TaperedFormat", "tapered_format", "tapered_formats", "encode_tapered",
-           "decode_tapered", "is_tapered_name", "TAPERED_ROUNDING", "TAPERED_OVERFLOW",
-           "TAPERED_NAN"]
+           "decode_tapered", "is_tapered_name", "TAPERED_ROUNDING", "TAPERED_RANDOM",
+           "TAPERED_OVERFLOW", "TAPERED_NAN"]
 
-TAPERED_ROUNDING = ("rna", "rtz", "up", "down")
+TAPERED_ROUNDING = ("rna", "rtz", "up", "down")   # deterministic modes
+TAPERED_RANDOM = ("hybrid",)                      # take seed= or rbits=
+HYBRID_TA_BELOW = 4   # hybrid: ties away where |E| < 4, stochastic elsewhere (SPEC.md 10.2)
 TAPERED_OVERFLOW = ("ieee", "saturate")
 TAPERED_NAN = ("keep", "zero")
 
@@ -160,9 +162,11 @@ def tapered_formats() -> list[str]:
 
 
 @jit
-def _encode_kernel(t0, t1, x, vals, codes_t, mode, sat, nan_zero, inf_code, nan_code, out):
+def _encode_kernel(t0, t1, x, vals, codes_t, mode, sat, nan_zero, inf_code, nan_code, r, out):
     """Each value's code: the neighbours lo <= |x| < hi among the sorted finite
-    values, then the mode's choice (rna: the nearer, ties away from zero)."""
+    values, then the mode's choice (rna: the nearer, ties away from zero;
+    hybrid: rna where |E| < 4, else hi iff the fraction's 32 bits plus r[k]
+    reach 2^32)."""
     n = vals.shape[0]
     top = vals[n - 1]
     # the value a next code would have: past the largest, rna overflows at its midpoint
@@ -174,13 +178,19 @@ def _encode_kernel(t0, t1, x, vals, codes_t, mode, sat, nan_zero, inf_code, nan_
         if v != v:
             out[k] = 0 if nan_zero else nan_code
             continue
+        m = mode
+        if mode == 4:  # hybrid: which rule, from the input's own exponent
+            E = ((f64_bits(a) >> 52) & 0x7FF) - 1023
+            m = 0 if (-HYBRID_TA_BELOW < E < HYBRID_TA_BELOW) or a >= (top + virtual) * 0.5 else 4
         if a == np.inf:
             c = inf_code if not sat else codes_t[n - 1]
         elif a >= top:
             # past the largest finite value: rna overflows at the midpoint to the next;
-            # rtz and the mode toward zero keep the largest; saturate always does
-            away = (mode == 2 and not neg) or (mode == 3 and neg)
-            over = (mode == 0 and a >= (top + virtual) * 0.5) or (away and a > top)
+            # rtz and the mode toward zero keep the largest; saturate always does;
+            # hybrid below that midpoint goes up to the next (Inf) at random
+            away = (m == 2 and not neg) or (m == 3 and neg) or \
+                (m == 4 and _random_up(a - top, virtual - top, r[k]))
+            over = (m == 0 and a >= (top + virtual) * 0.5) or (away and a > top)
             c = inf_code if (over and not sat) else codes_t[n - 1]
         else:
             lo = 0
@@ -193,14 +203,16 @@ def _encode_kernel(t0, t1, x, vals, codes_t, mode, sat, nan_zero, inf_code, nan_
                     hi = mid
             if vals[lo] == a:
                 j = lo
-            elif mode == 0:
+            elif m == 0:
                 j = hi if (a - vals[lo]) >= (vals[hi] - a) else lo
-            elif mode == 1:
+            elif m == 1:
                 j = lo
-            elif mode == 2:
+            elif m == 2:
                 j = lo if neg else hi
-            else:
+            elif m == 3:
                 j = hi if neg else lo
+            else:
+                j = hi if _random_up(a - vals[lo], vals[hi] - vals[lo], r[k]) else lo
             c = codes_t[j]
         if neg and c != 0:
             c = c | 0x80
@@ -208,15 +220,67 @@ def _encode_kernel(t0, t1, x, vals, codes_t, mode, sat, nan_zero, inf_code, nan_
     return 0
 
 
+@jit
+def _random_up(d, step, r):
+    """Stochastic rounding's choice, as mxspec's stochastic mode makes it
+    (SPEC.md 2.3): up iff floor(d / step x 2^32) + r >= 2^32.  d / step is
+    exact: step is a power of two and d = |x| - lo is exact (Sterbenz: lo <=
+    |x| < 2 lo, or lo = 0)."""
+    f32 = np.int64(d / step * 4294967296.0)
+    return f32 + np.int64(r) >= np.int64(4294967296)
+
+
+@jit
+def _table_kernel(t0, t1, b, table, out):
+    """Codes of float32 inputs by their bits: table[bits >> 19] where the low
+    19 bits are zero, table[8192 + (bits >> 19)] where they are not."""
+    for k in range(t0 * 4096, min(t1 * 4096, b.shape[0])):
+        w = b[k]
+        out[k] = table[(w >> 19) + (8192 if (w & 0x7FFFF) != 0 else 0)]
+    return 0
+
+
+_TABLES: dict = {}
+
+
+def _table32(f, rounding, overflow, nan):
+    """The 16,384 codes that decide every float32 input under a deterministic
+    mode (SPEC.md 10.4): made by the search itself from the inputs whose low 19
+    bits are 0, and from those whose low bits are 1.  Every breakpoint (a
+    value, a midpoint, the overflow threshold, 2^-23) has at most 4 significant
+    bits, so the low 19 bits of a float32 are zero there: between two such
+    inputs the search's answer cannot change."""
+    key = (f.name, rounding, overflow, nan)
+    if key not in _TABLES:
+        top = np.arange(8192, dtype=np.uint32) << np.uint32(19)
+        x = np.concatenate([top, top | np.uint32(1)]).view(np.float32)
+        _TABLES[key] = _search(x, f, TAPERED_ROUNDING.index(rounding), overflow, nan,
+                               np.zeros(0, np.uint32))
+    return _TABLES[key]
+
+
+def _search(flat, f, mode, overflow, nan, r):
+    out = np.empty(flat.size, np.uint8)
+    vals, codes_t = f.table
+    if flat.size:
+        _parallel.run(_encode_kernel, -(-flat.size // 4096), flat, vals, codes_t, mode,
+                      overflow == "saturate", nan == "zero", f.inf_code, f.nan_code, r, out,
+                      work=flat.size * 4)
+    return out
+
+
 def encode_tapered(x, fmt="hifloat8", rounding: str = "rna", overflow: str = "ieee",
-                   nan: str = "keep", return_flags: bool = False):
+                   nan: str = "keep", return_flags: bool = False, seed=None, rbits=None):
     """Codes of ``x`` in a tapered format: ``rounding`` rna (ties away from zero,
-    the format's rule), rtz, up or down; ``overflow`` ieee (past the largest
-    value: Inf, HiF8's default) or saturate; ``nan`` keep (the NaN code) or zero.
-    With ``return_flags`` also the SoftFloat exception bits (SPEC.md 10.3)."""
-    from .elements import as_float_input
+    the format's rule), rtz, up, down, or hybrid (the paper's: ties away where
+    the exponent |E| < 4, stochastic rounding elsewhere; needs ``seed`` or
+    ``rbits``, uint32 per value in C order); ``overflow`` ieee (past the
+    largest value: Inf, HiF8's default) or saturate; ``nan`` keep (the NaN
+    code) or zero.  With ``return_flags`` also the SoftFloat exception bits
+    (SPEC.md 10.3)."""
+    from .elements import as_float_input, random_bits
     f = tapered_format(fmt)
-    for arg, v, allowed in (("rounding", rounding, TAPERED_ROUNDING),
+    for arg, v, allowed in (("rounding", rounding, TAPERED_ROUNDING + TAPERED_RANDOM),
                             ("overflow", overflow, TAPERED_OVERFLOW), ("nan", nan, TAPERED_NAN)):
         if v not in allowed:
             raise ValueError(f"{arg}={v!r} is not valid for {f.name}; allowed values: "
@@ -224,20 +288,31 @@ def encode_tapered(x, fmt="hifloat8", rounding: str = "rna", overflow: str = "ie
     scalar = np.ndim(x) == 0 and not isinstance(x, np.ndarray)
     a = as_float_input(np.asarray(x, np.float64) if isinstance(x, (list, tuple)) else x)
     flat = np.ascontiguousarray(a).reshape(-1)
-    out = np.empty(flat.size, np.uint8)
-    vals, codes_t = f.table
-    if flat.size:
-        _parallel.run(_encode_kernel, -(-flat.size // 4096), flat, vals, codes_t,
-                      TAPERED_ROUNDING.index(rounding), overflow == "saturate", nan == "zero",
-                      f.inf_code, f.nan_code, out, work=flat.size * 4)
+    if rounding in TAPERED_RANDOM:
+        if seed is None and rbits is None:
+            raise ValueError(f"rounding={rounding!r} needs seed= or rbits= (the codes must "
+                             f"be reproducible)")
+        r = random_bits(flat.size, seed, rbits)
+        out = _search(flat, f, 4, overflow, nan, r)
+    else:
+        if seed is not None or rbits is not None:
+            raise ValueError(f"seed= and rbits= are for rounding='hybrid', not {rounding!r}")
+        r = np.zeros(0, np.uint32)
+        if flat.dtype == np.float32:
+            out = np.empty(flat.size, np.uint8)
+            if flat.size:
+                _parallel.run(_table_kernel, -(-flat.size // 4096), flat.view(np.uint32),
+                              _table32(f, rounding, overflow, nan), out, work=flat.size)
+        else:
+            out = _search(flat, f, TAPERED_ROUNDING.index(rounding), overflow, nan, r)
     out = out.reshape(a.shape)
     if not return_flags:
         return out[()] if scalar else out
-    flags = _flags(flat, out.reshape(-1), f, rounding, overflow, nan).reshape(a.shape)
+    flags = _flags(flat, out.reshape(-1), f, rounding, overflow, nan, r).reshape(a.shape)
     return (out[()], flags[()]) if scalar else (out, flags)
 
 
-def _flags(x, codes, f, rounding, overflow, nan):
+def _flags(x, codes, f, rounding, overflow, nan, r):
     """SPEC.md 2.6's bits, read off the values: inexact (the value differs from
     a non-NaN input), underflow (inexact below the smallest normal), overflow
     (a finite input that the mode rounds past the largest value: Inf, or the
@@ -250,7 +325,8 @@ def _flags(x, codes, f, rounding, overflow, nan):
     with np.errstate(invalid="ignore"):
         inexact = ~isnan & (v != x)
     if overflow == "saturate" and fin.any():  # would the mode have gone to Inf?
-        ieee = encode_tapered(x, f, rounding, "ieee", nan)
+        ieee = encode_tapered(x, f, rounding, "ieee", nan,
+                              rbits=r if rounding in TAPERED_RANDOM else None)
         over = fin & np.isinf(f.values[ieee])
     else:
         over = fin & np.isinf(v)

@@ -276,11 +276,21 @@ def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="iee
     x = np.concatenate([x, -x, np.float32([0.0, -0.0, np.nan, np.inf, -np.inf])])
     notes = notes + ["negative: " + n for n in notes] + ["zero", "negative zero", "NaN",
                                                          "+Inf", "-Inf"]
-    codes, flags = encode_elements(x, f, rounding, overflow, nan, return_flags=True)
+    kw, extra = {}, {}
+    if rounding == "hybrid":  # each input with r = 0, r = 2^32 - 1 and two random r
+        x = np.repeat(x, 4)
+        notes = [n for n in notes for _ in range(4)]
+        r = np.random.default_rng(0).integers(0, 1 << 32, x.size, dtype=np.uint32)
+        r[0::4], r[1::4] = 0, 0xFFFFFFFF
+        kw, extra = dict(rbits=r), dict(seed="0 (rows 4k: r = 0, 4k+1: r = 2^32 - 1)")
+    codes, flags = encode_elements(x, f, rounding, overflow, nan, return_flags=True, **kw)
     vf = VectorFile(_header("encode", format=f.name, input="float32", rounding=rounding,
-                            overflow=overflow, nan=nan, int_range="symmetric"))
-    for b, c, fl, n in zip(x.view(np.uint32), codes, flags, notes):
-        vf.rows.append([f"{int(b):08x}", f"{int(c):02x}", f"{int(fl):02x}"])
+                            overflow=overflow, nan=nan, int_range="symmetric", **extra))
+    if kw:
+        vf.header["columns"] = "input rbits code flags"
+    for i, (b, c, fl, n) in enumerate(zip(x.view(np.uint32), codes, flags, notes)):
+        r = [f"{int(kw['rbits'][i]):08x}"] if kw else []
+        vf.rows.append([f"{int(b):08x}"] + r + [f"{int(c):02x}", f"{int(fl):02x}"])
         vf.notes.append(n)
     return vf
 
@@ -525,7 +535,12 @@ def explain_encode(header, x: float) -> str:
         lo = vals[vals <= a][-1]
         hi = vals[vals > a][0]
         tie = " (a tie)" if a == (lo + hi) / 2 else ""
-        return f"between {lo:g} and {hi:g}{tie}, expected {header['rounding']}"
+        rule = header["rounding"]
+        if rule == "hybrid":
+            e = math.frexp(a)[1] - 1
+            rule = ("hybrid: |E| < 4, ties away" if abs(e) < 4 else
+                    "hybrid: |E| >= 4, stochastic: up iff frac32 + rbits >= 2^32")
+        return f"between {lo:g} and {hi:g}{tie}, expected {rule}"
     f = element_format(header["format"])
     if math.isnan(x):
         return f"NaN input, expected nan profile {header.get('nan', 'keep_sign')}"
@@ -579,7 +594,7 @@ def _column_names(kind, k, header=None):
     def many(name):
         return [f"{name}[{i}]" for i in range(k)]
     if kind == "encode":
-        if (header or {}).get("rounding") == "stochastic":
+        if (header or {}).get("rounding") in ("stochastic", "hybrid"):
             return ["input", "rbits", "code", "flags"], 2
         return ["input", "code", "flags"], 1
     if kind == "decode":
@@ -711,7 +726,8 @@ def standard_set(h100_capture=H100_CAPTURE):
         yield f"units/{m}.txt", micro_vectors(m)
     yield "decode/hifloat8.txt", tapered_vectors("hifloat8", "decode")
     for r, o, n in (("rna", "ieee", "keep"), ("rna", "saturate", "zero"), ("rtz", "ieee", "keep"),
-                    ("up", "ieee", "keep"), ("down", "saturate", "keep")):
+                    ("up", "ieee", "keep"), ("down", "saturate", "keep"),
+                    ("hybrid", "ieee", "keep")):
         yield f"encode/hifloat8.float32.{r}.{o}.{n}.txt", tapered_vectors("hifloat8", "encode",
                                                                            r, o, n)
     from .blockformats import RECIPES
@@ -742,7 +758,8 @@ CHECKS = {
              "tests/micro_reference.py, written from the published recipes' rules; "
              "re-checked by pytest conformance/",
     "tapered": "tests/hifloat8_reference.py (every code written out from its bit fields; "
-               "rounding and flags as a search among the sorted values) and en-dtypes' hifloat8 "
+               "rounding and flags as a search among the sorted values, hybrid's stochastic "
+               "choice in fractions) and en-dtypes' hifloat8 "
                "cast (decode, and encode under rna/ieee/keep); re-checked by pytest conformance/",
     "nvfp4": "tests/nvfp4_reference.py (an independent fractions reference of SPEC.md section "
              "9, run on the whole tensor); the recipes match torchao 0.18, ModelOpt 0.47 and "

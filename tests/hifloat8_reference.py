@@ -4,6 +4,7 @@ Nothing from mxspec is imported."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -35,8 +36,18 @@ POS = np.array(sorted({v for v in SPEC[:128] if math.isfinite(v)}))
 CODE_OF = {v: c for c, v in enumerate(SPEC[:128]) if math.isfinite(v)}
 
 
-def ref_encode(x, mode="rna", overflow="ieee", nan="keep"):
-    """Nearest-value rounding among the sorted values (ties away), or directed."""
+def _random_up(a, lo, hi, r):
+    """Stochastic rounding with 32 random bits, in fractions: up iff
+    floor((a - lo) / (hi - lo) x 2^32) + r >= 2^32."""
+    f = Fraction(a) - Fraction(lo)
+    return math.floor(f / (Fraction(hi) - Fraction(lo)) * 2 ** 32) + int(r) >= 2 ** 32
+
+
+def ref_encode(x, mode="rna", overflow="ieee", nan="keep", r=None):
+    """Nearest-value rounding among the sorted values (ties away), or directed;
+    hybrid (r: one uint32 per value): ties away where floor(log2 |x|) is within
+    -3..3 or |x| >= 1.25 x 2^15, else stochastic between the neighbours (past
+    2^15 the next is Inf)."""
     x = np.asarray(x, np.float64).reshape(-1)
     out = np.zeros(x.size, np.uint8)
     top = POS[-1]
@@ -45,19 +56,27 @@ def ref_encode(x, mode="rna", overflow="ieee", nan="keep"):
             out[i] = 0 if nan == "zero" else 0x80
             continue
         a, neg = abs(v), v < 0
-        toward_inf = (mode == "up" and not neg) or (mode == "down" and neg)
+        m = mode
+        if mode == "hybrid":
+            E = math.frexp(a)[1] - 1 if 0 < a < math.inf else 0
+            m = "rna" if (abs(E) < 4 or a >= 1.25 * top) else "sr"
+        toward_inf = (m == "up" and not neg) or (m == "down" and neg)
         if a >= top:
-            over = math.isinf(a) or (mode == "rna" and a >= 1.25 * top) or (toward_inf and a > top)
+            up = m == "sr" and a > top and _random_up(a, top, 1.5 * top, r[i])
+            over = math.isinf(a) or (m == "rna" and a >= 1.25 * top) or \
+                (toward_inf and a > top) or up
             c = 0x6F if over and overflow == "ieee" else CODE_OF[top]
         else:
             j = np.searchsorted(POS, a, side="right") - 1
             lo, hi = POS[j], POS[j + 1]
             if a == lo:
                 w = lo
-            elif mode == "rna":
+            elif m == "rna":
                 w = hi if a - lo >= hi - a else lo
-            elif mode == "rtz":
+            elif m == "rtz":
                 w = lo
+            elif m == "sr":
+                w = hi if _random_up(a, lo, hi, r[i]) else lo
             else:
                 w = hi if toward_inf else lo
             c = CODE_OF[w]
@@ -65,12 +84,12 @@ def ref_encode(x, mode="rna", overflow="ieee", nan="keep"):
     return out
 
 
-def ref_flags(x, codes, mode="rna", overflow="ieee", nan="keep"):
+def ref_flags(x, codes, mode="rna", overflow="ieee", nan="keep", r=None):
     """SPEC.md 2.6's bits for HiF8 (SPEC.md 10.3): inexact 1, underflow 2,
     overflow 4 (with inexact), invalid 16 (a NaN made zero)."""
     x = np.asarray(x, np.float64).reshape(-1)
     out = np.zeros(x.size, np.uint8)
-    ieee = ref_encode(x, mode, "ieee", nan)
+    ieee = ref_encode(x, mode, "ieee", nan, r)
     for i, (v, c) in enumerate(zip(x, np.asarray(codes).reshape(-1))):
         if math.isnan(v):
             out[i] = 16 if nan == "zero" else 0

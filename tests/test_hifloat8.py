@@ -81,11 +81,17 @@ def test_laws():
 
 def test_errors():
     with pytest.raises(ValueError, match="rounding='rne' is not valid for hifloat8; allowed "
-                                         "values: rna, rtz, up, down"):
+                                         "values: rna, rtz, up, down, hybrid"):
         mxspec.encode_elements(1.0, "hifloat8", "rne")
-    with pytest.raises(ValueError, match="a tapered format takes rounding, overflow, nan and "
-                                         "return_flags only"):
+    with pytest.raises(ValueError, match="a tapered format takes rounding, overflow, nan, "
+                                         "return_flags, and seed or rbits"):
         mxspec.encode_elements(1.0, "hifloat8", profile="ml_dtypes")
+    with pytest.raises(ValueError, match="rounding='hybrid' needs seed= or rbits="):
+        mxspec.encode_elements(1.0, "hifloat8", "hybrid")
+    with pytest.raises(ValueError, match="seed= and rbits= are for rounding='hybrid', not 'rna'"):
+        mxspec.encode_elements(1.0, "hifloat8", seed=1)
+    with pytest.raises(ValueError, match="rbits must be a uint32 array of 2 elements"):
+        mxspec.encode_elements([1.0, 2.0], "hifloat8", "hybrid", rbits=np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="out of range"):
         mxspec.decode_elements([256], "hif8")
 
@@ -111,3 +117,69 @@ def test_flags():
                 c, fl = mxspec.encode_elements(x, "hifloat8", mode, ovf, nan, return_flags=True)
                 assert np.array_equal(c, ref_encode(x, mode, ovf, nan))
                 assert np.array_equal(fl, ref_flags(x, c, mode, ovf, nan)), (mode, ovf, nan)
+
+
+def test_float32_table_equals_the_search():
+    """SPEC.md 10.4: float32 inputs are decided by a table of 16,384 codes that
+    the search itself made.  Every table entry, read with low bits 0, 1, a
+    middle pattern and all ones (so both sides of every entry's range), equals
+    the search (the float64 path) under every mode and policy, both signs, and
+    the reference on a sample."""
+    top = np.arange(8192, dtype=np.uint32) << np.uint32(19)
+    lows = np.uint32([0, 1, 0x2AAAA, 0x40000, 0x7FFFF])
+    x32 = (top[:, None] | lows[None, :]).reshape(-1).view(np.float32)
+    x64 = x32.astype(np.float64)
+    for mode in mxspec.tapered.TAPERED_ROUNDING:
+        for ovf in mxspec.tapered.TAPERED_OVERFLOW:
+            for nan in mxspec.tapered.TAPERED_NAN:
+                got = mxspec.encode_elements(x32, "hifloat8", mode, ovf, nan)
+                assert np.array_equal(got, mxspec.encode_elements(x64, "hifloat8", mode, ovf,
+                                                                  nan)), (mode, ovf, nan)
+                sub = slice(None, None, 37)
+                assert np.array_equal(got[sub], ref_encode(x64[sub], mode, ovf, nan))
+
+
+def test_hybrid_rounding():
+    """SPEC.md 10.2's hybrid: every float16 input with random bits against the
+    reference (fractions); ties away where |E| < 4; stochastic elsewhere, where
+    r = 0 rounds toward zero, r = 2^32 - 1 away from it, and r spread evenly
+    over 2^32 gives the input's value on average."""
+    x = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    x = x[np.isfinite(x)].astype(np.float32)
+    r = np.random.default_rng(5).integers(0, 1 << 32, x.size, dtype=np.uint32)
+    for ovf in mxspec.tapered.TAPERED_OVERFLOW:
+        got = mxspec.encode_elements(x, "hifloat8", "hybrid", ovf, rbits=r)
+        assert np.array_equal(got, ref_encode(x, "hybrid", ovf, r=r)), ovf
+    assert np.array_equal(mxspec.encode_elements(x, "hifloat8", "hybrid", seed=3),
+                          mxspec.encode_elements(x, "hifloat8", "hybrid", seed=3))
+    E = np.frexp(np.abs(x.astype(np.float64)))[1] - 1
+    ta = (np.abs(E) < 4) & (x != 0)
+    for rv in (0, 0xFFFFFFFF):
+        got = mxspec.encode_elements(x, "hifloat8", "hybrid", rbits=np.full(x.size, rv, np.uint32))
+        assert np.array_equal(got[ta], mxspec.encode_elements(x[ta], "hifloat8", "rna"))
+        sr = ~ta & (np.abs(x) < 40960)
+        want = "rtz" if rv == 0 else None
+        if want:
+            assert np.array_equal(got[sr], mxspec.encode_elements(x[sr], "hifloat8", "rtz"))
+        else:  # away from zero: up for positives, down for negatives
+            pos, neg = sr & (x > 0), sr & (x < 0)
+            assert np.array_equal(got[pos], mxspec.encode_elements(x[pos], "hifloat8", "up"))
+            assert np.array_equal(got[neg], mxspec.encode_elements(x[neg], "hifloat8", "down"))
+    # unbiased: 2^12 evenly spread r give the mean exactly to within 2^-12 of a step
+    for v in (20.3, -1000.7, 3.0e-6, 2.0 ** -21 * 1.3, 1e-8, 33000.0):
+        rr = (np.arange(1 << 12, dtype=np.uint64) << np.uint64(20)).astype(np.uint32)
+        c = mxspec.encode_elements(np.full(rr.size, v), "hifloat8", "hybrid", "saturate", rbits=rr)
+        d = mxspec.decode_elements(c, "hifloat8", np.float64)
+        lo, hi = np.min(np.abs(d)), np.max(np.abs(d))
+        step = max(hi - lo, abs(v) * 2.0 ** -40)
+        assert abs(d.mean() - v) <= step * 2.0 ** -12 if v != 33000.0 else d.mean() == 32768.0
+    # exactly representable values never move, and 40960 and past overflow as rna does
+    codes = np.array([c for c in range(256) if c not in (0x80, 0x6F, 0xEF)], np.uint8)
+    vals = SPEC[codes]
+    rr = np.full(vals.size, 0xFFFFFFFF, np.uint32)
+    assert np.array_equal(mxspec.encode_elements(vals, "hifloat8", "hybrid", rbits=rr), codes)
+    big = np.array([40960.0, -50000.0, np.inf])
+    assert mxspec.encode_elements(big, "hifloat8", "hybrid", seed=0).tolist() == [0x6F, 0xEF, 0x6F]
+    c, fl = mxspec.encode_elements(x, "hifloat8", "hybrid", "saturate", "zero", rbits=r,
+                                   return_flags=True)
+    assert np.array_equal(fl, ref_flags(x, c, "hybrid", "saturate", "zero", r))
