@@ -308,23 +308,37 @@ def _e6m2_value(code):
     return 2.0 ** ((c >> 2) - 48) * (1 + (c & 3) / 4)
 
 
+NAN_BASE = 0xFF  # the base code no unit gets: E6M2's 1.75 x 2^15 (NaN), E8's 255 (as E8M0)
+
+
 def decode_micro(mx: MXArray, dtype=np.float32) -> np.ndarray:
-    """Values: sign x base x 2^(sum of the element's level bits) x element."""
+    """Values: sign x base x 2^(sum of the element's level bits) x element; a
+    unit whose base code is 0xFF (NaN) decodes to NaN (SPEC.md 11)."""
+    from .elements import check_codes
     f = mx.format
-    codes = np.moveaxis(np.asarray(mx.codes), mx.axis, -1)
+    codes = check_codes(np.moveaxis(np.asarray(mx.codes), mx.axis, -1), f.element, "mx.codes")
     L = codes.shape[-1]
     nu = -(-L // f.unit)
     bcode = np.moveaxis(np.asarray(mx.scales), mx.axis, -1)
-    if bcode.shape != codes.shape[:-1] + (nu,) or len(mx.micro) != len(f.levels):
-        raise ValueError(f"mx.scales has shape {np.shape(mx.scales)} and {len(mx.micro)} "
-                         f"micro levels; {f.name} of shape {np.shape(mx.codes)} along axis "
-                         f"{mx.axis} needs {np.moveaxis(np.empty(codes.shape[:-1] + (nu,)), -1, mx.axis).shape} "
-                         f"and {len(f.levels)}")
+    lead = codes.shape[:-1]
+    want = np.moveaxis(np.empty(lead + (nu,)), -1, mx.axis).shape
+    ok = np.issubdtype(bcode.dtype, np.integer) and (
+        bcode.size == 0 or (bcode.min() >= 0 and bcode.max() <= 255))
+    if bcode.shape != lead + (nu,) or not ok or len(mx.micro) != len(f.levels):
+        raise ValueError(f"mx.scales has shape {np.shape(mx.scales)} ({bcode.dtype}) and "
+                         f"{len(mx.micro)} micro levels; {f.name} of shape "
+                         f"{np.shape(mx.codes)} along axis {mx.axis} needs base codes 0..255 "
+                         f"of shape {want} and {len(f.levels)} levels")
     bval = 2.0 ** (bcode.astype(np.int64) - 127) if f.base == "pow2" else _e6m2_value(bcode)
-    shift = np.zeros(codes.shape[:-1] + (nu * f.unit,))
-    for (g, _), b in zip(f.levels, mx.micro):
-        bm = np.moveaxis(np.asarray(b), mx.axis, -2).reshape(codes.shape[:-1] + (nu * f.unit // g,))
-        shift = shift + np.repeat(bm, g, axis=-1)
+    bval = np.where(bcode == NAN_BASE, np.nan, bval)
+    shift = np.zeros(lead + (nu * f.unit,))
+    for i, ((g, _), b) in enumerate(zip(f.levels, mx.micro)):
+        bm = np.moveaxis(np.asarray(b), mx.axis, -2)
+        if bm.shape != lead + (nu, f.unit // g) or not np.isin(bm, (0, 1)).all():
+            wb = np.moveaxis(np.empty(lead + (nu, f.unit // g)), -2, mx.axis).shape
+            raise ValueError(f"mx.micro[{i}] must hold 0 or 1, one per group of {g}, shape "
+                             f"{wb}; got {np.asarray(b).dtype} of shape {np.shape(b)}")
+        shift = shift + np.repeat(bm.reshape(lead + (nu * f.unit // g,)), g, axis=-1)
     e = decode_table(f.element, np.float64)[codes]
     full = np.repeat(bval, f.unit, axis=-1)[..., :L] * 2.0 ** shift[..., :L]
     return np.ascontiguousarray(np.moveaxis((e * full).astype(dtype), -1, mx.axis))

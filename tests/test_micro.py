@@ -4,6 +4,8 @@ on Gaussian tensors of every scale and on directed units; the layout of what
 encode returns; errors."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -66,6 +68,35 @@ def test_errors():
         mxspec.encode(np.array([1.0, np.nan]), "hif4")
     with pytest.raises(ValueError, match="block_size is fixed by the format"):
         mxspec.encode(np.ones(32), "mx4", block_size=32)
+    mx = mxspec.encode(np.linspace(-3, 3, 128, dtype=np.float32), "hif4")
+    with pytest.raises(ValueError, match=r"mx.codes holds 16, out of range for fp4_e1m2_b1"):
+        mxspec.decode(replace(mx, codes=np.where(np.arange(128) == 5, 16, mx.codes)))
+    with pytest.raises(ValueError, match=r"needs base codes 0..255 of shape \(2,\)"):
+        mxspec.decode(replace(mx, scales=mx.scales[:1]))
+    with pytest.raises(ValueError, match=r"mx.micro\[1\] must hold 0 or 1, one per group of 4"):
+        mxspec.decode(replace(mx, micro=(mx.micro[0], mx.micro[1] * 2)))
+    with pytest.raises(ValueError, match=r"mx.micro\[0\] must hold 0 or 1, one per group of 8, "
+                                         r"shape \(2, 8\)"):
+        mxspec.decode(replace(mx, micro=(mx.micro[0][:, :4], mx.micro[1])))
+
+
+@pytest.mark.parametrize("name", ["mx4", "mx6", "mx9", "hif4"])
+def test_nan_base_and_short_units(name):
+    """SPEC.md 11: base code 0xFF (NaN) makes its unit NaN; a blocked axis that
+    is not a whole number of units ends in a short unit, padded with zeros as
+    the recipes pad (the same values as the whole padded unit)."""
+    f = mxspec.micro.micro_format(name)
+    x = np.random.default_rng(1).standard_normal(3 * f.unit + 5).astype(np.float32)
+    mx = mxspec.encode(x, name)
+    assert mx.codes.shape == x.shape and mx.scales.shape == (4,)
+    padded = np.concatenate([x, np.zeros(f.unit - 5, np.float32)])
+    assert np.array_equal(mxspec.decode(mx), mxspec.decode(mxspec.encode(padded, name))[:x.size])
+    assert (mx.scales != 0xFF).all()
+    bad = replace(mx, scales=np.where(np.arange(4) == 1, 0xFF, mx.scales).astype(np.uint8))
+    got = mxspec.decode(bad)
+    assert np.isnan(got[f.unit:2 * f.unit]).all()
+    assert np.array_equal(np.delete(got, np.s_[f.unit:2 * f.unit]),
+                          np.delete(mxspec.decode(mx), np.s_[f.unit:2 * f.unit]))
 
 
 @pytest.mark.parametrize("name", ["mx4", "mx6", "mx9", "hif4"])
