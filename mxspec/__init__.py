@@ -24,11 +24,21 @@ from .accumulators import AccumulatorModel, accumulator, accumulators, fixed, wg
 from .dot import dot, dot_elements, matmul
 from .torch_interop import from_torch, to_torch
 
+
+def micro_formats() -> list:
+    """Names of the micro-exponent block formats (MX4, MX6, MX9, HiF4; SPEC.md 11).
+
+    >>> micro_formats()
+    ['mx4', 'mx6', 'mx9', 'hif4']
+    """
+    from .micro import micro_formats as names  # imported on use: its kernels are not small
+    return names()
+
 __all__ = [
     "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
     "int_format", "p3109_format", "p3109_formats", "mx_format", "mx_formats",
     "encode_elements", "decode_elements", "policies",
-    "BlockFormat", "Recipe", "block_format", "block_formats",
+    "BlockFormat", "Recipe", "block_format", "block_formats", "micro_formats",
     "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
     "save", "load", "layout", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",

@@ -81,11 +81,31 @@ def test_sum_mode_and_activation_quantization_train():
 
 
 def test_bad_options(capsys):
-    with pytest.raises(mxspec.FormatError, match="valid names"):
+    with pytest.raises(mxspec.FormatError, match="valid names.*or a block format: nvfp4, "
+                                                 "nvfp4_block_only, mx4, mx6, mx9, hif4"):
         QATConfig(formats=("mxint9",)).check()
+    with pytest.raises(mxspec.FormatError, match="unknown MX format 'hif4'"):
+        QATConfig(anchors=("hif4",)).check()
     with pytest.raises(ValueError, match="mf_mode='mean'.*sample, sum"):
         QATConfig(mf_mode="mean").check()
     with pytest.raises(ValueError, match="at most one anchor per family"):
         QATConfig(anchors=("mxint8", "mxint6")).check()
     assert main(["qat", "--epochs", "0", "--out", "unused"]) == 2
     assert "epochs must be >= 1" in capsys.readouterr().err
+
+
+def test_block_formats_in_qat():
+    """HiF4, MX4/MX6 and NVFP4 train and evaluate through the public API with
+    their own blocks (units of 64, blocks of 16); the anchor regime covers the
+    MX formats only, which Slice-and-Scale reaches."""
+    from mxspec.qat.model import fake_quant, is_mx
+    w = np.random.default_rng(0).standard_normal((128, 8)).astype(np.float32)
+    for f in ("hif4", "mx4", "mx6", "nvfp4"):
+        assert not is_mx(f)
+        assert np.array_equal(fake_quant(w, f, 0), mxspec.decode(mxspec.encode(w, f, axis=0)))
+    assert is_mx("mxint6") and is_mx("mxfp4_e2m1") and not is_mx("nope")
+    rep = run(QATConfig(epochs=1, formats=("mxint8", "hif4"), eval_formats=("mxint8", "hif4",
+                                                                            "mx4"),
+                        anchors=("mxint8",), out=None, single_format=False, progress=False))
+    assert set(rep["accuracy"]["mfqat_direct"]) == {"mxint8", "hif4", "mx4"}
+    assert set(rep["accuracy"]["mfqat_anchor"]) == {"mxint8"}

@@ -14,11 +14,26 @@ import mxspec
 
 
 def fake_quant(a: np.ndarray, fmt: str | None, axis: int, block_size: int = 32) -> np.ndarray:
-    """quantize-then-dequantize in the MX format ``fmt`` (None: unchanged).
-    Its gradient is taken as the identity (straight-through estimator)."""
+    """quantize-then-dequantize in ``fmt`` (None: unchanged): an MX format in
+    blocks of ``block_size``, or a block format with its own block or unit
+    (nvfp4, hif4, mx4, ...).  Its gradient is taken as the identity
+    (straight-through estimator)."""
     if fmt is None:
         return a
-    return mxspec.decode(mxspec.encode(a, fmt, axis=axis, block_size=block_size))
+    bs = block_size if is_mx(fmt) else None
+    return mxspec.decode(mxspec.encode(a, fmt, axis=axis, block_size=bs))
+
+
+def is_mx(fmt: str) -> bool:
+    """Whether ``fmt`` names an MX format (any block size; Slice-and-Scale's
+    domain), not a block format with its own block (nvfp4, hif4, mx4, ...)."""
+    if fmt in mxspec.block_formats() + mxspec.micro_formats():
+        return False
+    try:
+        mxspec.mx_format(fmt)
+    except ValueError:
+        return False
+    return True
 
 
 class MLP:

@@ -19,11 +19,11 @@ from tqdm import tqdm
 
 import mxspec
 
-from .model import MLP
+from .model import MLP, is_mx
 
 TRAIN_FORMATS = ("mxint8", "mxint4", "mxfp8_e4m3", "mxfp4_e2m1")
 EVAL_FORMATS = ("mxint8", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2", "mxfp8_e4m3",
-                "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1")
+                "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "nvfp4", "hif4", "mx6", "mx4")
 MF_MODES = ("sample", "sum")
 
 
@@ -47,8 +47,15 @@ class QATConfig:
     extra: dict = field(default_factory=dict)
 
     def check(self):
-        for f in tuple(self.formats) + tuple(self.eval_formats) + tuple(self.anchors):
-            mxspec.mx_format(f)  # raises, listing the valid names
+        others = mxspec.block_formats() + mxspec.micro_formats()
+        for f in tuple(self.formats) + tuple(self.eval_formats):
+            if f not in others:
+                try:
+                    mxspec.mx_format(f)
+                except ValueError as err:
+                    raise type(err)(f"{err}; or a block format: {', '.join(others)}") from None
+        for f in self.anchors:
+            mxspec.mx_format(f)  # an anchor is an MX checkpoint: raises, listing the names
         if self.mf_mode not in MF_MODES:
             raise ValueError(f"mf_mode={self.mf_mode!r} is not valid; allowed values: "
                              f"{', '.join(MF_MODES)}")
@@ -121,6 +128,8 @@ def anchor_accuracies(cfg, model, data, path):
         same = all(loaded[f"w{i}"].equals(tensors[f"w{i}"]) for i in range(len(model.W)))
         details[anchor] = {"file": file, "bytes": os.path.getsize(file), "round_trip": same}
         for fmt in cfg.eval_formats:
+            if not is_mx(fmt):
+                continue  # Slice-and-Scale reaches MX formats only
             el = mxspec.mx_format(fmt).element
             if el.kind != fam:
                 continue
@@ -212,7 +221,7 @@ def plot(report, file):
     held = set(report["held_out"])
     ax.set_xticks(range(len(fmts)), [f + ("*" if f in held else "") for f in fmts], rotation=30)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("MLP on 8x8 digits: accuracy per MX format (* = held out of MF-QAT training)")
+    ax.set_title("MLP on 8x8 digits: accuracy per format (* = held out of MF-QAT training)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
