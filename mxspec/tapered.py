@@ -20,7 +20,7 @@ from functools import cached_property
 import numpy as np
 
 from . import _parallel
-from .core import f64_bits, jit
+from .core import _bitcast, f64_bits, jit
 
 __all__ = ["TaperedFormat", "tapered_format", "tapered_formats", "encode_tapered",
            "decode_tapered", "is_tapered_name", "TAPERED_ROUNDING", "TAPERED_RANDOM",
@@ -240,6 +240,30 @@ def _table_kernel(t0, t1, b, table, out):
     return 0
 
 
+@jit
+def _hybrid32_kernel(t0, t1, b, t_rna, t_rtz, val, nxt_val, nxt_code, r, sat, inf_code, top_code,
+                     out):
+    """Hybrid rounding of float32 inputs by their bits: the rna table where
+    |E| < 4, at or past 40960 and for Inf / NaN; elsewhere the rtz table's code
+    lo, its successor hi, and stochastic rounding's choice between them (the
+    search kernel's rule, _random_up)."""
+    for k in range(t0 * 4096, min(t1 * 4096, b.shape[0])):
+        w = b[k]
+        idx = (w >> 19) + (8192 if (w & 0x7FFFF) != 0 else 0)
+        ex = np.int64((w >> 23) & 0xFF) - 127
+        a = abs(np.float64(_bitcast(np.uint32(w), np.float32(0))))
+        if (-HYBRID_TA_BELOW < ex < HYBRID_TA_BELOW) or ex == 128 or a >= 40960.0:
+            out[k] = t_rna[idx]
+            continue
+        c = np.int64(t_rtz[idx] & 0x7F)
+        if _random_up(a - val[c], nxt_val[c] - val[c], r[k]):
+            c = nxt_code[c]
+            if c == inf_code and sat:
+                c = top_code
+        out[k] = c | 0x80 if (w >> 31) and c != 0 else c
+    return 0
+
+
 _TABLES: dict = {}
 
 
@@ -293,7 +317,21 @@ def encode_tapered(x, fmt="hifloat8", rounding: str = "rna", overflow: str = "ie
             raise ValueError(f"rounding={rounding!r} needs seed= or rbits= (the codes must "
                              f"be reproducible)")
         r = random_bits(flat.size, seed, rbits)
-        out = _search(flat, f, 4, overflow, nan, r)
+        if flat.dtype == np.float32:
+            out = np.empty(flat.size, np.uint8)
+            if flat.size:
+                vals, codes_t = f.table
+                val = f.values[:128].copy()
+                nxt_code = np.zeros(128, np.int64)
+                nxt_code[codes_t] = np.append(codes_t[1:], f.inf_code)
+                nxt_val = np.where(np.isfinite(val), 0.0, 0.0)
+                nxt_val[codes_t] = np.append(vals[1:], vals[-1] * 1.5)  # past 2^15: Inf's place
+                _parallel.run(_hybrid32_kernel, -(-flat.size // 4096), flat.view(np.uint32),
+                              _table32(f, "rna", overflow, nan), _table32(f, "rtz", overflow, nan),
+                              val, nxt_val, nxt_code, r, overflow == "saturate", f.inf_code,
+                              int(codes_t[-1]), out, work=flat.size)
+        else:
+            out = _search(flat, f, 4, overflow, nan, r)
     else:
         if seed is not None or rbits is not None:
             raise ValueError(f"seed= and rbits= are for rounding='hybrid', not {rounding!r}")

@@ -139,6 +139,27 @@ def test_float32_table_equals_the_search():
                 assert np.array_equal(got[sub], ref_encode(x64[sub], mode, ovf, nan))
 
 
+def test_hybrid_float32_path_equals_the_search():
+    """Hybrid rounding of float32 inputs (the tables plus the stochastic choice)
+    against the search (float64 inputs), on every table entry with several low
+    bit patterns, float32 subnormals and the specials, with random r, under
+    both overflow policies."""
+    top = np.arange(8192, dtype=np.uint32) << np.uint32(19)
+    lows = np.uint32([0, 1, 0x2AAAA, 0x40000, 0x7FFFF])
+    bits = np.concatenate([(top[:, None] | lows[None, :]).reshape(-1),
+                           np.uint32([1, 0x7FFFFF, 0x80000001, 0x477FFFFF, 0x47200000])])
+    x32 = bits.view(np.float32)
+    r = np.random.default_rng(9).integers(0, 1 << 32, x32.size, dtype=np.uint32)
+    for ovf in mxspec.tapered.TAPERED_OVERFLOW:
+        for nan in mxspec.tapered.TAPERED_NAN:
+            got = mxspec.encode_elements(x32, "hifloat8", "hybrid", ovf, nan, rbits=r)
+            want = mxspec.encode_elements(x32.astype(np.float64), "hifloat8", "hybrid", ovf, nan,
+                                          rbits=r)
+            assert np.array_equal(got, want), (ovf, nan)
+    sub = slice(None, None, 29)
+    assert np.array_equal(got[sub], ref_encode(x32[sub], "hybrid", "saturate", "zero", r=r[sub]))
+
+
 def test_hybrid_rounding():
     """SPEC.md 10.2's hybrid: every float16 input with random bits against the
     reference (fractions); ties away where |E| < 4; stochastic elsewhere, where
