@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mxspec
+import mxspec.micro
 import micro_reference as ref
 
 
@@ -50,6 +51,73 @@ def test_directed_units():
                   np.linspace(-7, 7, unit), np.full(unit, 1.999), np.full(unit, 2.0 ** -50)):
             got = mxspec.decode(mxspec.encode(x, name), np.float64)
             assert np.array_equal(got, _ref(name, x)), (name, x[:4])
+
+
+NFRAC = {"mx4": 1, "mx6": 3, "mx9": 6, "hif4": 2}
+
+
+def _hard_units(name):
+    """Directed units (issue #15): ties at every element step, unshifted and
+    under every level's shift; group maxima exactly at each level's threshold
+    and one float64 step below; maxima that saturate E6M2 or E8; inputs near
+    2^-48 and 2^15; all zeros.  The base is 1 (HiF4: unit max 7 gives E6M2
+    1.0 and REC 1; MXn: max 3.5 gives E8 = 0), so the ties are exact."""
+    f = mxspec.micro.micro_format(name)
+    u, n = f.unit, NFRAC[name]
+    step = 2.0 ** -n
+    ties = (np.arange(2 ** (n + 1)) + 0.5) * step        # the last: 2 - step/2, saturates
+    top = 7.0 if name == "hif4" else 3.5
+    units = []
+    for mult in ((1.0, 2.0, 4.0) if name == "hif4" else (1.0, 2.0)):
+        x = np.resize(ties * mult, u)
+        x[0] = top                                        # the unit's maximum
+        if name == "hif4" and mult == 2.0:   # 8-groups reach 4 (bit), 4-groups stay below 4
+            x[4:8] = 4.0
+            x[8::8] = 4.0
+        if name == "hif4" and mult == 4.0:   # both bits: 8-groups and 4-groups reach 4 and 2 x 2
+            x[::4] = 4.0 * 1.999
+            x[0] = top
+        if name != "hif4" and mult == 2.0:   # pairs reach 2: microexponent 1
+            x[1::2] = np.maximum(x[1::2], 2.0)
+        units += [x, -x]
+    thr = [4.0, 2.0] if name == "hif4" else [2.0]
+    for T in thr:                         # a group max at the threshold and just below it
+        for v in (T, np.nextafter(T, 0.0), T * 2 if name == "hif4" else T):
+            x = np.full(u, 0.3)
+            x[0], x[u // 2] = top, v
+            units.append(x)
+    for big in (1e6, 1e30, 49152.0 * 7, 2.0 ** 15, 2.0 ** 15 * 1.75):
+        units.append(np.linspace(-big, big, u))            # E6M2 saturates (HiF4)
+    for tiny in (7 * 2.0 ** -48, 2.0 ** -48, 2.0 ** -50, 2.0 ** -60):
+        units.append(np.linspace(-tiny, tiny, u) + tiny / 3)
+    units.append(np.zeros(u))
+    return np.stack(units)
+
+
+@pytest.mark.parametrize("name", ["mx4", "mx6", "mx9", "hif4"])
+def test_hard_units(name):
+    x = _hard_units(name)
+    got = mxspec.decode(mxspec.encode(x, name), np.float64)
+    assert np.array_equal(got.reshape(-1), _ref(name, x))   # rows are whole units
+    # the ties are ties: each went away from zero, one step up (the last saturated)
+    n = NFRAC[name]
+    step = 2.0 ** -n
+    u = x.shape[1]
+    g = 8 if name == "hif4" else 2                        # past the top's group
+    idx = np.arange(g, min(g + 2 ** (n + 1), u))
+    k = idx % 2 ** (n + 1)
+    assert np.array_equal(got[0, idx], np.minimum(k + 1, 2 ** (n + 1) - 1) * step)
+    assert np.array_equal(got[1], -got[0])
+    # a group max at a level's threshold sets its bit, one float64 step below does not
+    mx = mxspec.encode(x, name)
+    first = 6 if name == "hif4" else 4                    # the threshold units start here
+    for i, level in enumerate([0, 1] if name == "hif4" else [0]):
+        g = mxspec.micro.micro_format(name).levels[level][0]
+        at, below = first + 3 * i, first + 3 * i + 1
+        assert mx.micro[level][at, 0, (u // 2) // g] == 1
+        assert mx.micro[level][below, 0, (u // 2) // g] == 0
+    with pytest.raises(ValueError, match="holds NaN or Inf"):
+        mxspec.encode(np.where(np.arange(u) == 3, np.inf, x[0]), name)
 
 
 def test_layout_and_worked_example():
