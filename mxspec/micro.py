@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import functools
 import math
 
 import numba
@@ -191,9 +192,24 @@ def _level(buf, fq, fm, bits, o, ngroups, r, T):
             buf[fm + j * r + i] *= h
 
 
-@jit
-def _encode_kernel(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, sq, Pe,
-                   codes, base, bits, boff):
+@functools.lru_cache(maxsize=None)
+def _encode_kernel(full: bool):
+    """The encode loop; ``full``: whether a value the codec's fast path declines
+    (a float64 subnormal product) goes its full path.  The kernel without it
+    compiles in a fraction of the time; it returns (NaN/Inf count) x 2^32 +
+    (declined count), and where values were declined the caller runs the full
+    kernel."""
+    @jit
+    def kernel(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, sq, Pe, codes,
+               base, bits, boff):
+        return _encode_body(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, sq,
+                            Pe, codes, base, bits, boff, full)
+    return kernel
+
+
+@_inline
+def _encode_body(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, sq, Pe, codes,
+                 base, bits, boff, full):
     """Units t0*upt .. of x (whole units, one after another): returns how many
     NaN or Inf it met.  In passes over the task's span, so that the long loops
     vectorize: the maxima of the finest groups (2^sq elements); each
@@ -209,6 +225,7 @@ def _encode_kernel(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt
     span = upt * unit
     fq, fm = 0, span // gq
     bad = 0
+    declined = 0
     for t in range(t0, t1):
         u0 = t * upt
         u1 = min(u0 + upt, total)
@@ -245,12 +262,14 @@ def _encode_kernel(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt
             slow = _elements(x[lo:lo + n], buf[fm:fm + n // 4], codes[lo:lo + n], Pe, 4)
         else:
             slow = _elements(x[lo:lo + n], buf[fm:fm + n // gq], codes[lo:lo + n], Pe, gq)
-        if slow:
+        if slow and full:
             for k in range(n):
                 codes[lo + k] = encode_one(np.float64(x[lo + k]) * buf[fm + (k >> sq)], Pe, RNA,
                                            SATURATE, NAN_KEEP_SIGN, INT_SYMMETRIC,
                                            numba.uint32(0))[0]
-    return bad
+        declined += slow
+    # NaN/Inf in the high part (the caller refuses those), declined values in the low
+    return (bad << 32) + (0 if full else declined)
 
 
 def encode_micro(x, fmt, axis: int = -1) -> MXArray:
@@ -289,10 +308,14 @@ def encode_micro(x, fmt, axis: int = -1) -> MXArray:
     bad = 0
     if nunits:
         span = upt * f.unit
-        bad = _parallel.run(_encode_kernel, -(-nunits // upt), flat, upt, f.unit,
-                            int(f.base == "e6m2"), f.offset, top_inv, lg, lt, sq,
-                            f.element.params, codes, base, bits, boff, work=flat.size,
-                            scratch=(2 * (span // gq), np.float64))
+        args = (flat, upt, f.unit, int(f.base == "e6m2"), f.offset, top_inv, lg, lt, sq,
+                f.element.params, codes, base, bits, boff)
+        for full in (False, True):
+            got = _parallel.run(_encode_kernel(full), -(-nunits // upt), *args, work=flat.size,
+                                scratch=(2 * (span // gq), np.float64))
+            bad = got >> 32
+            if bad or not got & 0xFFFFFFFF:
+                break
     if bad:
         raise ValueError(f"x holds NaN or Inf ({bad} values); {f.name} has no code for them")
     mv = lambda arr: np.ascontiguousarray(np.moveaxis(arr, -1, ax))  # noqa: E731

@@ -91,6 +91,9 @@ def _hard_units(name):
     for tiny in (7 * 2.0 ** -48, 2.0 ** -48, 2.0 ** -50, 2.0 ** -60):
         units.append(np.linspace(-tiny, tiny, u) + tiny / 3)
     units.append(np.zeros(u))
+    x = np.full(u, 1e-310)                 # float64 subnormals: the codec's full path
+    x[0], x[1] = top, -5e-324
+    units.append(x)
     return np.stack(units)
 
 
