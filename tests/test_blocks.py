@@ -130,6 +130,31 @@ def test_float64_input_and_large_arrays_use_the_same_rule():
     check(x[:4096], "mxfp6_e3m2")
 
 
+def test_large_arrays_take_the_whole_block_kernels_with_the_same_result():
+    """Arrays of 2^20 or more values in one row of whole blocks run kernels with
+    the record, the block size and the row frozen in (blocks.py, ``whole``);
+    every MX format, unpacked and packed, equals the generic kernel that
+    chunks of 4096 take, specials, subnormals and zeros included (float32
+    input; float64 in test_float64_input_and_large_arrays_use_the_same_rule)."""
+    rng = np.random.default_rng(7)
+    n = 1 << 20
+    x = rng.standard_normal(n) * np.exp(rng.uniform(-30, 30, n))
+    x[rng.integers(0, n, 300)] = 0.0
+    x[rng.integers(0, n, 50)] = np.nan
+    x[rng.integers(0, n, 50)] = -np.inf
+    x[rng.integers(0, n, 300)] = 1e-41            # float32 subnormals
+    x = x.astype(np.float32)
+    for name in mxspec.mx_formats():
+        big = mxspec.encode(x, name)
+        small = [mxspec.encode(x[i:i + 4096], name) for i in range(0, n, 4096)]
+        assert np.array_equal(big.codes, np.concatenate([s.codes for s in small])), name
+        assert np.array_equal(big.scales, np.concatenate([s.scales for s in small])), name
+        packed, scales = mxspec.encode_packed(x, name)
+        parts = [mxspec.encode_packed(x[i:i + 4096], name) for i in range(0, n, 4096)]
+        assert np.array_equal(packed, np.concatenate([p for p, _ in parts])), name
+        assert np.array_equal(scales, big.scales), name
+
+
 def test_stochastic_blocks_reproducible():
     x = np.random.default_rng(2).standard_normal((4, 64)).astype(np.float32)
     a = mxspec.encode(x, "mxint4", axis=0, rounding="stochastic", seed=9)
