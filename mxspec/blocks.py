@@ -217,26 +217,31 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
                 scales[r, j] = sc
                 shift = sc - 127
                 # the passes of core.*_pass, written out here so that the
-                # record's constants reach the per-element code
+                # record's constants reach the per-element code; over slices of
+                # the block, which the compiler vectorizes (twice as fast as
+                # loops that index the whole arrays)
                 ns = 0
                 if kind == PASS_RNE32:
                     m = pow2_f32(-shift)  # exact
-                    for i in range(s, e):
-                        c, okc = encode_rne32(x[i] * m, P, ovf)
-                        dst[i - coff] = c
+                    xs, ds = x[s:e], dst[s - coff:e - coff]
+                    for k in range(e - s):
+                        c, okc = encode_rne32(xs[k] * m, P, ovf)
+                        ds[k] = c
                         ns += not okc
                 elif kind == PASS_FAST32:
-                    for i in range(s, e):
-                        c, okc = encode_fast32(_bitcast(x[i], np.int32(0)), shift, P, mode,
+                    xs, ds = x[s:e], dst[s - coff:e - coff]
+                    for k in range(e - s):
+                        c, okc = encode_fast32(_bitcast(xs[k], np.int32(0)), shift, P, mode,
                                                ovf, irange)
-                        dst[i - coff] = c
+                        ds[k] = c
                         ns += not okc
                 else:
                     use_r = rbits.size > 0
-                    for i in range(s, e):
-                        rb = rbits[i] if use_r else numba.uint32(0)
-                        c, okc = encode_fast(np.float64(x[i]), shift, P, mode, ovf, irange, rb)
-                        dst[i - coff] = c
+                    xs, ds = x[s:e], dst[s - coff:e - coff]
+                    for k in range(e - s):
+                        rb = rbits[s + k] if use_r else numba.uint32(0)
+                        c, okc = encode_fast(np.float64(xs[k]), shift, P, mode, ovf, irange, rb)
+                        ds[k] = c
                         ns += not okc
                 if ns:
                     ok = False
@@ -410,17 +415,19 @@ def _decode_kernel(spec=None):
                         acc |= c
                         out[o + i] = table[c] * mul
                 elif cbits == 8:  # a byte per code: a lookup each, in a loop that vectorizes
-                    for i in range(e, end):
-                        c = src[soff + i]
+                    ss, os_ = src[soff + e:soff + end], out[o + e:o + end]  # slices: see encode
+                    for k in range(end - e):
+                        c = ss[k]
                         acc |= c
-                        out[o + i] = table[c] * mul
+                        os_[k] = table[c] * mul
                 elif arith:
                     if whole:
                         acc |= _unpack_groups(src, soff, e, bs >> 3, bits, run, 0)
                     else:
                         acc |= _unpack_block(src, soff, e, end, bits, run)
+                    os_ = out[o + e:o + end]
                     for k in range(end - e):
-                        out[o + e + k] = decode_value32(run[k], PK) * mul
+                        os_[k] = decode_value32(run[k], PK) * mul
                 elif whole:
                     acc |= _lookup_groups(src, soff, o, e, bs >> 3, bits, table, mul, out)
                 else:
