@@ -200,3 +200,9 @@ def unpack_span(src, soff, n, bits, out, ooff):
             out[ooff + 8 * g + j] = group_code(w, j, bits)
     for i in range(8 * ng, n):
         out[ooff + i] = code_at(src, soff, i, bits)
+
+
+# The same packer inlined into its caller, where the code width is a constant
+# (the large-array encode kernels): its branches and loops fold with it.
+pack_span_inline = numba.njit(cache=True, nogil=True, error_model="numpy",
+                              inline="always")(pack_span.py_func)

@@ -18,7 +18,8 @@ import numba
 import numpy as np
 
 from . import _parallel, policies
-from .bitstream import code_at, group_code, load_group, load_word, pack_span, spread_group
+from .bitstream import (code_at, group_code, load_group, load_word, pack_span,
+                        pack_span_inline, spread_group)
 from .core import (PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value, decode_value32,
                    encode_fast, encode_fast32, encode_full_span, encode_rne32, float_abs_bits,
                    is_float32, jit, pass_kind, pow2_f32)
@@ -247,8 +248,12 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
                     ok = False
                     break
             if ok and packed:
-                pack_span(dst, 0, min(j1 * bs, L) - e0, bits, out,
-                          r * nbytes + ((e0 * bits) >> 3))
+                if whole:  # the width a constant: the packer's loops fold with it
+                    pack_span_inline(dst, 0, min(j1 * bs, L) - e0, bits, out,
+                                     r * nbytes + ((e0 * bits) >> 3))
+                else:
+                    pack_span(dst, 0, min(j1 * bs, L) - e0, bits, out,
+                              r * nbytes + ((e0 * bits) >> 3))
             redo[t] = not ok
             nredo += not ok
         return nredo
