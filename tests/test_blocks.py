@@ -130,12 +130,20 @@ def test_float64_input_and_large_arrays_use_the_same_rule():
     check(x[:4096], "mxfp6_e3m2")
 
 
-def test_large_arrays_take_the_whole_block_kernels_with_the_same_result():
+WHOLE_FORMATS = ("mxfp8_e4m3", "mxfp4_e2m1", "mxint4")  # 8 and 4 bits, float and int
+
+
+@pytest.mark.parametrize("names", [
+    WHOLE_FORMATS,
+    pytest.param(tuple(f for f in mxspec.mx_formats() if f not in WHOLE_FORMATS),
+                 marks=pytest.mark.slow)], ids=["some", "the rest"])
+def test_large_arrays_take_the_whole_block_kernels_with_the_same_result(names):
     """Arrays of 2^20 or more values in one row of whole blocks run kernels with
     the record, the block size and the row frozen in (blocks.py, ``whole``);
-    every MX format, unpacked and packed, equals the generic kernel that
-    chunks of 4096 take, specials, subnormals and zeros included (float32
-    input; float64 in test_float64_input_and_large_arrays_use_the_same_rule)."""
+    each MX format, unpacked and packed, equals the generic kernel that chunks
+    of 4096 take, specials, subnormals and zeros included (float32 input;
+    float64 in test_float64_input_and_large_arrays_use_the_same_rule; 6-bit
+    packing in test_packed_api.py; every other format with --runslow)."""
     rng = np.random.default_rng(7)
     n = 1 << 20
     x = rng.standard_normal(n) * np.exp(rng.uniform(-30, 30, n))
@@ -144,7 +152,7 @@ def test_large_arrays_take_the_whole_block_kernels_with_the_same_result():
     x[rng.integers(0, n, 50)] = -np.inf
     x[rng.integers(0, n, 300)] = 1e-41            # float32 subnormals
     x = x.astype(np.float32)
-    for name in mxspec.mx_formats():
+    for name in names:
         big = mxspec.encode(x, name)
         small = [mxspec.encode(x[i:i + 4096], name) for i in range(0, n, 4096)]
         assert np.array_equal(big.codes, np.concatenate([s.codes for s in small])), name
@@ -155,7 +163,7 @@ def test_large_arrays_take_the_whole_block_kernels_with_the_same_result():
         assert np.array_equal(scales, big.scales), name
     # the other element passes: a directed mode (int32 lanes) and stochastic (int64, rbits)
     r = rng.integers(0, 1 << 32, n, dtype=np.uint32)
-    for name in ("mxfp6_e2m3", "mxint4"):
+    for name in ("mxfp6_e2m3", "mxint4") if names == WHOLE_FORMATS else ():
         for kw in (dict(rounding="rtz"), dict(rounding="stochastic", rbits=r)):
             big = mxspec.encode(x, name, **kw)
             small = [mxspec.encode(x[i:i + 4096], name, **{
