@@ -8,7 +8,9 @@ fresh container would:
    values in one MX format (cold);
 2. in the same process, the first ``encode``/``decode`` of a 2^21-element array
    of that format (its specialized kernels);
-3. the same as 1 and 2 in a new process with the cache now filled (warm);
+3. the same as 1 and 2 in a new process with the cache now filled (warm), and
+   step 1 again with scipy made unimportable, as in an install of mxspec alone
+   (Numba imports scipy.linalg, where it is installed, to look for a BLAS);
 4. the default ``mxspec qat``, cold, in its own empty cache (``--qat``).
 
   python benchmarks/cold_start.py [--format mxfp6_e2m3] [--qat]
@@ -21,7 +23,9 @@ import tempfile
 import time
 
 CHILD = r"""
-import time
+import sys, time
+if HIDE_SCIPY:  # as in an install of mxspec alone (numpy, numba, ml_dtypes)
+    sys.modules["scipy"] = None
 t0 = time.perf_counter()
 import numpy as np
 import mxspec
@@ -36,9 +40,10 @@ print(t1 - t0, t2 - t1, t3 - t2)
 """
 
 
-def child(fmt, cache):
+def child(fmt, cache, hide_scipy=False):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-    out = subprocess.run([sys.executable, "-c", CHILD.replace("FMT", repr(fmt))], env=env,
+    code = CHILD.replace("FMT", repr(fmt)).replace("HIDE_SCIPY", str(hide_scipy))
+    out = subprocess.run([sys.executable, "-c", code], env=env,
                          capture_output=True, text=True, check=True)
     return [float(v) for v in out.stdout.split()]
 
@@ -51,6 +56,7 @@ def main():
     with tempfile.TemporaryDirectory() as cache:
         imp, small, large = child(a.format, cache)
         wimp, wsmall, wlarge = child(a.format, cache)
+        nimp, nsmall, _ = child(a.format, cache, hide_scipy=True)
     print(f"{a.format}, {os.cpu_count()} CPUs; seconds (target)")
     print(f"cold: import + first encode/decode of 1,000 values  {imp + small:6.2f}  (< 3)"
           f"   [import {imp:.2f}, encode/decode {small:.2f}]")
@@ -58,6 +64,10 @@ def main():
     print(f"warm: import + first encode/decode of 1,000 values  {wimp + wsmall:6.2f}  (< 0.5)"
           f"   [import {wimp:.2f}, encode/decode {wsmall:.2f}]")
     print(f"warm: first encode/decode of 2^21 values after that {wlarge:6.2f}")
+    # Numba imports scipy.linalg to look for a BLAS when it loads its first cached
+    # function, if scipy is installed (the [qat] extra brings it): about 0.18 s
+    print(f"warm, scipy not importable (mxspec's own install)   {nimp + nsmall:6.2f}  (< 0.5)"
+          f"   [import {nimp:.2f}, encode/decode {nsmall:.2f}]")
     if a.qat:
         with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
             env = dict(os.environ, NUMBA_CACHE_DIR=cache)
