@@ -10,8 +10,10 @@ first: on small float32 and float64 arrays for the generic kernels (shared by
 every format), and on float32 arrays of 2^20 elements for the kernels
 specialized to each format.
 
->>> [name for name, seconds in warmup(["mxint8"], large=False, progress=False)]
+>>> [name for name, seconds in warmup(["mxint8"], large=False, progress=False)][:4]
 ['generic kernels', 'mxint8', 'dot engine (every accumulator model)', 'nvfp4 engine (every recipe)']
+>>> [name for name, seconds in warmup(["mxint8"], large=False, progress=False)][4:]
+['micro-exponent engine (MX4/6/9, HiF4)', 'hifloat8 (every mode)']
 """
 from __future__ import annotations
 
@@ -48,6 +50,20 @@ def _exercise_nvfp4():
     decode(encode(x, "nvfp4"))  # one kernel serves every recipe: its record is a run-time value
 
 
+def _exercise_micro():
+    x = np.linspace(-1, 1, 64, dtype=np.float32)
+    for name in ("hif4", "mx4"):  # one engine: the row is a run-time value
+        decode(encode(x, name))
+        encode_packed(x, name)
+
+
+def _exercise_hifloat8():
+    x = np.linspace(-1, 1, 64, dtype=np.float32)
+    for v in (x, x.astype(np.float64)):  # the float32 tables and the search
+        decode_elements(encode_elements(v, "hifloat8"), "hifloat8")
+        encode_elements(v, "hifloat8", "hybrid", seed=0)
+
+
 def warmup(formats=None, large: bool = True, progress: bool = True) -> list:
     """Compile the kernels for ``formats`` (MX format names; default: every
     standard one) into the cache: the generic kernels once, then each format's
@@ -64,6 +80,8 @@ def warmup(formats=None, large: bool = True, progress: bool = True) -> list:
               for n in names]
     steps.append(("dot engine (every accumulator model)", _exercise_dot))
     steps.append(("nvfp4 engine (every recipe)", _exercise_nvfp4))
+    steps.append(("micro-exponent engine (MX4/6/9, HiF4)", _exercise_micro))
+    steps.append(("hifloat8 (every mode)", _exercise_hifloat8))
     done = []
     bar = None
     if progress:
