@@ -22,10 +22,8 @@ threshold) pairs.  One engine runs every row:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import functools
-import math
+from dataclasses import dataclass
 
 import numba
 import numpy as np
