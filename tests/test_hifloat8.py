@@ -4,7 +4,6 @@ every float16 and bfloat16 input and every rounding breakpoint against a
 reference written here; the laws of a rounding."""
 from __future__ import annotations
 
-import math
 
 import ml_dtypes
 import numpy as np
