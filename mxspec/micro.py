@@ -350,19 +350,54 @@ def decode_micro(mx: MXArray, dtype=np.float32) -> np.ndarray:
                          f"{len(mx.micro)} micro levels; {f.name} of shape "
                          f"{np.shape(mx.codes)} along axis {mx.axis} needs base codes 0..255 "
                          f"of shape {want} and {len(f.levels)} levels")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype={dtype} is not valid; allowed values: float32, float64")
     bval = 2.0 ** (bcode.astype(np.int64) - 127) if f.base == "pow2" else _e6m2_value(bcode)
-    bval = np.where(bcode == NAN_BASE, np.nan, bval)
-    shift = np.zeros(lead + (nu * f.unit,))
+    bval = np.ascontiguousarray(np.where(bcode == NAN_BASE, np.nan, bval)).reshape(-1)
+    levels = []
     for i, ((g, _), b) in enumerate(zip(f.levels, mx.micro)):
         bm = np.moveaxis(np.asarray(b), mx.axis, -2)
         if bm.shape != lead + (nu, f.unit // g) or not np.isin(bm, (0, 1)).all():
             wb = np.moveaxis(np.empty(lead + (nu, f.unit // g)), -2, mx.axis).shape
             raise ValueError(f"mx.micro[{i}] must hold 0 or 1, one per group of {g}, shape "
                              f"{wb}; got {np.asarray(b).dtype} of shape {np.shape(b)}")
-        shift = shift + np.repeat(bm.reshape(lead + (nu * f.unit // g,)), g, axis=-1)
-    e = decode_table(f.element, np.float64)[codes]
-    full = np.repeat(bval, f.unit, axis=-1)[..., :L] * 2.0 ** shift[..., :L]
-    return np.ascontiguousarray(np.moveaxis((e * full).astype(dtype), -1, mx.axis))
+        levels.append(bm.astype(np.uint8).reshape(-1))
+    bits = np.concatenate(levels) if levels else np.zeros(0, np.uint8)
+    boff = np.cumsum([0] + [v.size for v in levels]).astype(np.int64)
+    sg = np.array([int(g).bit_length() - 1 for g, _ in f.levels], np.int64)
+    flat = np.ascontiguousarray(codes).reshape(-1)
+    out = np.empty(flat.size, dtype)
+    if flat.size:
+        _parallel.run(_decode_kernel, -(-(flat.size // L * nu) // DECODE_UNITS), flat, L,
+                      f.unit, nu, bval, sg, bits, boff, decode_table(f.element, np.float64),
+                      out, work=flat.size)
+    return np.ascontiguousarray(np.moveaxis(out.reshape(codes.shape), -1, mx.axis))
+
+
+DECODE_UNITS = 128  # units per task of the decode kernel
+
+
+@jit
+def _decode_kernel(t0, t1, codes, L, unit, nu, bval, sg, bits, boff, table, out):
+    """Units t0 x DECODE_UNITS ..: each value is table[code] x (base x 2^(its
+    level bits)), exact in float64 (an element of at most 8 significant bits
+    times a base of 3, times a power of two), then rounded once to out's
+    dtype; a NaN base makes its unit NaN."""
+    nlev = sg.shape[0]
+    total = codes.shape[0] // L * nu
+    for u in range(t0 * DECODE_UNITS, min(t1 * DECODE_UNITS, total)):
+        row = u // nu
+        k0 = (u - row * nu) * unit
+        lo = row * L + k0
+        n = min(unit, L - k0)
+        b = bval[u]
+        for k in range(n):
+            sh = 0
+            for l in range(nlev):
+                sh += bits[boff[l] + ((u * unit + k) >> sg[l])]
+            out[lo + k] = table[codes[lo + k]] * (b * (1 << sh))
+    return 0
 
 
 def unit_bytes(f: MicroFormat) -> int:
