@@ -177,6 +177,18 @@ def pack_span(codes, coff, n, bits, dst, doff):
                 store_word(dst, doff + 2 * g, numba.uint16(w))
             else:
                 dst[doff + g] = numba.uint8(w)
+    elif bits == 6:  # four groups (24 bytes) as three whole words: no overlapping stores
+        done = ng & ~3
+        for q in range(ng >> 2):
+            c = coff + 32 * q
+            s0 = squeeze8(load_word(codes, c, _U(0)), 6)
+            s1 = squeeze8(load_word(codes, c + 8, _U(0)), 6)
+            s2 = squeeze8(load_word(codes, c + 16, _U(0)), 6)
+            s3 = squeeze8(load_word(codes, c + 24, _U(0)), 6)
+            d = doff + 24 * q
+            store_word(dst, d, s0 | (s1 << _U(48)))
+            store_word(dst, d + 8, (s1 >> _U(16)) | (s2 << _U(32)))
+            store_word(dst, d + 16, (s2 >> _U(32)) | (s3 << _U(16)))
     else:
         done = max(ng - 7 // bits, 0)
         for g in range(done):
