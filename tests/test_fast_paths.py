@@ -4,6 +4,8 @@ float16 and bfloat16 input scaled by every shared exponent a block can have.
 A fast path may decline an element (NaN, Inf, a float32 subnormal, an overflow
 that goes to Inf or NaN); every code it does give must equal the full path's,
 and it must decline nothing else, or the test could pass by declining all."""
+from concurrent.futures import ThreadPoolExecutor
+
 import ml_dtypes
 import numba
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 import mxspec
 from mxspec import core, policies
 
+_POOL = ThreadPoolExecutor(max_workers=mxspec._parallel.threads())
 ALL16 = np.arange(1 << 16, dtype=np.uint16)
 INPUTS = {"float16": ALL16.view(np.float16).astype(np.float32),
           "bfloat16": ALL16.view(ml_dtypes.bfloat16).astype(np.float32)}
@@ -26,7 +29,7 @@ SHIFTS = sorted(set(range(-127, -100, 3)) | set(range(-40, 41)) | set(range(100,
                 | {-127, -126, 126, 127})
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _compare(x, shift, P, mode, ovf, irange):
     """For each fast pass (0 encode_rne32, where it applies and the mode is rne;
     1 encode_fast32; 2 encode_fast): how many of its codes differ from the
@@ -105,10 +108,11 @@ def _check_fast_paths(name, dtype, every):
         for ovf in [o for o in policies.OVERFLOW if o != "wrap" or f.is_int]:
             shifts = _shifts(mode, ovf, every)
             for irange in ranges:
-                for shift in shifts:
-                    bad, declined = _compare(x, shift, f.params, policies.check("rounding", mode),
-                                             policies.check("overflow", ovf),
-                                             policies.check("int_range", irange))
+                ids = (policies.check("rounding", mode), policies.check("overflow", ovf),
+                       policies.check("int_range", irange))
+                # the shifts on every core at once (the kernel releases the GIL)
+                results = _POOL.map(lambda sh: _compare(x, sh, f.params, *ids), shifts)
+                for shift, (bad, declined) in zip(shifts, results):
                     for which in range(3):
                         where = f"{name} {mode} {ovf} {irange} shift={shift} pass={which}"
                         assert bad[which] == 0, f"{where}: {bad[which]} codes differ"
