@@ -381,11 +381,12 @@ def _decode_kernel(spec=None):
     ``spec``: None for the generic kernel (everything at run time, each code
     read and looked up in ``table`` one at a time), or (block size, code width,
     mask, format params or None, one row of scales) as constants: one code per
-    byte, each looked up (the table holds exact values, so the product is the
-    exact value rounded once, as decode_value32's would be); with params,
-    each block's codes are unpacked eight at a time and turned into values by
-    :func:`decode_value32` (it vectorizes), without, looked up a group word at
-    a time; a zero mask drops the range check."""
+    byte, each turned into its value by :func:`decode_value32` with params
+    (over slices of the block, a loop that vectorizes) or looked up without
+    (the table holds the values; the product is rounded once either way);
+    packed codes with params are unpacked eight at a time and turned into
+    values by :func:`decode_value32`, without, looked up a group word at a
+    time; a zero mask drops the range check."""
     generic = spec is None
     cbs, cbits, cmask, cP, cone = (0, 8, 0, None, True) if generic else spec
     arith = cP is not None
@@ -419,8 +420,14 @@ def _decode_kernel(spec=None):
                         c = code_at(src, soff, i, bits)
                         acc |= c
                         out[o + i] = table[c] * mul
-                elif cbits == 8:  # a byte per code: a lookup each, in a loop that vectorizes
+                elif cbits == 8 and arith:  # a byte per code, by arithmetic: it vectorizes
                     ss, os_ = src[soff + e:soff + end], out[o + e:o + end]  # slices: see encode
+                    for k in range(end - e):
+                        c = ss[k]
+                        acc |= c
+                        os_[k] = decode_value32(np.int32(c), PK) * mul
+                elif cbits == 8:  # a byte per code, looked up (formats without params)
+                    ss, os_ = src[soff + e:soff + end], out[o + e:o + end]
                     for k in range(end - e):
                         c = ss[k]
                         acc |= c

@@ -122,10 +122,10 @@ KERNEL_CASES = [("fp6_e3m2", "packed", np.float32), ("fp4_e2m1", 8, np.float32),
 
 @pytest.mark.parametrize("name,bits,dtype", KERNEL_CASES)
 def test_arithmetic_kernel_equals_table_kernel(name, bits, dtype):
-    """The specialized decode kernel (packed codes: decode_value32; one code
-    per byte: its own vectorized lookup loop) against the generic kernel, with
-    table lookups a code at a time: every code in every position, every scale
-    (NaN included), rows that do not fold and a partial last block."""
+    """The specialized decode kernel, with decode_value32 (packed codes, and
+    one code per byte over slices of a block), against the generic kernel,
+    with table lookups: every code in every position, every scale (NaN
+    included), rows that do not fold and a partial last block."""
     f = mxspec.element_format(name)
     b = f.bits if bits == "packed" else 8
     rows, L, bs = 7, 150_001, 32
