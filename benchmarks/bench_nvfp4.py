@@ -6,24 +6,14 @@ the CPU), with a float32 copy as the memory reference, in one run.
 """
 from __future__ import annotations
 
-import argparse
-
-import numpy as np
-from timing import best
+from timing import best, gaussian_rows
 
 import mxspec
-from mxspec import _parallel
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=1 << 24)
-    p.add_argument("--repeat", type=int, default=5)
-    a = p.parse_args(argv)
-    x = np.random.default_rng(0).standard_normal((a.n // 4096, 4096)).astype(np.float32)
+    a, x, t_copy = gaussian_rows(__doc__, argv)
     n = x.size
-    print(f"{n:,} float32 values, rows of 4096; {_parallel.threads()} threads")
-    t_copy = best(lambda: x.copy(), a.repeat)
     print(f"  float32 copy                 {n / t_copy / 1e6:8,.0f} M/s")
     mxspec.encode(x[:2], "mxfp4_e2m1")
     t_mx = best(lambda: mxspec.encode(x, "mxfp4_e2m1"), a.repeat)

@@ -11,3 +11,22 @@ def best(fn, repeat):
         fn()
         ts.append(time.perf_counter() - t0)
     return min(ts)
+
+
+def gaussian_rows(doc, argv=None, n=1 << 24, repeat=5):
+    """The shared set-up of the block-format benchmarks: parse --n and
+    --repeat, make n float32 Gaussian values in rows of 4096, print the header
+    and the float32 copy's rate.  Returns (args, x, copy seconds)."""
+    import argparse
+
+    import numpy as np
+
+    from mxspec import _parallel
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--n", type=int, default=n)
+    p.add_argument("--repeat", type=int, default=repeat)
+    a = p.parse_args(argv)
+    x = np.random.default_rng(0).standard_normal((a.n // 4096, 4096)).astype(np.float32)
+    print(f"{x.size:,} float32 values, rows of 4096; {_parallel.threads()} threads")
+    t_copy = best(lambda: x.copy(), a.repeat)
+    return a, x, t_copy

@@ -119,6 +119,19 @@ class TaperedFormat:
         return (np.ascontiguousarray(v[keep][order]),
                 np.ascontiguousarray(np.arange(128)[keep][order].astype(np.uint8)))
 
+    @cached_property
+    def successors(self):
+        """(value, next value up, its code) by positive code, from the search
+        table: what stochastic rounding chooses between.  Past the largest
+        value the next is 1.5 x it, whose code is Inf's."""
+        vals, codes_t = self.table
+        val = np.ascontiguousarray(self.values[:128])
+        nxt_val = np.zeros(128)
+        nxt_code = np.zeros(128, np.int64)
+        nxt_val[codes_t] = np.append(vals[1:], vals[-1] * 1.5)
+        nxt_code[codes_t] = np.append(codes_t[1:], self.inf_code)
+        return val, nxt_val, nxt_code
+
     def summary(self) -> dict:
         return dict(name=self.name, kind=self.kind, bits=self.bits,
                     max_normal=self.max_normal, min_normal=self.min_normal,
@@ -320,16 +333,10 @@ def encode_tapered(x, fmt="hifloat8", rounding: str = "rna", overflow: str = "ie
         if flat.dtype == np.float32:
             out = np.empty(flat.size, np.uint8)
             if flat.size:
-                vals, codes_t = f.table
-                val = f.values[:128].copy()
-                nxt_code = np.zeros(128, np.int64)
-                nxt_code[codes_t] = np.append(codes_t[1:], f.inf_code)
-                nxt_val = np.where(np.isfinite(val), 0.0, 0.0)
-                nxt_val[codes_t] = np.append(vals[1:], vals[-1] * 1.5)  # past 2^15: Inf's place
                 _parallel.run(_hybrid32_kernel, -(-flat.size // 4096), flat.view(np.uint32),
                               _table32(f, "rna", overflow, nan), _table32(f, "rtz", overflow, nan),
-                              val, nxt_val, nxt_code, r, overflow == "saturate", f.inf_code,
-                              int(codes_t[-1]), out, work=flat.size)
+                              *f.successors, r, overflow == "saturate", f.inf_code,
+                              int(f.table[1][-1]), out, work=flat.size)
         else:
             out = _search(flat, f, 4, overflow, nan, r)
     else:
