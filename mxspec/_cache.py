@@ -62,9 +62,11 @@ def cache_dir() -> Path | None:
         path = root / FOLDER
         try:
             path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-test"
+            # one probe per process: test workers and CI jobs start side by side, and a
+            # shared probe name let one process unlink another's and fall back elsewhere
+            probe = path / f".write-test-{os.getpid()}"
             probe.write_bytes(b"")
-            probe.unlink()
+            probe.unlink(missing_ok=True)
             return path
         except OSError:
             continue
