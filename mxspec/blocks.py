@@ -20,9 +20,10 @@ import numpy as np
 from . import _parallel, policies
 from .bitstream import (code_at, group_code, load_group, load_word, pack_span,
                         pack_span_inline, spread_group)
-from .core import (PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value, decode_value32,
-                   encode_fast, encode_fast32, encode_full_span, encode_rne32, float_abs_bits,
-                   is_float32, jit, pass_kind, pow2_f32)
+from .core import (ABS_MAX_RUN_MAX, PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value,
+                   abs_max_bits_run, decode_value32, encode_fast, encode_fast32,
+                   encode_full_span, encode_rne32, float_abs_bits, is_float32, jit, pass_kind,
+                   pow2_f32, rne32_declines_only_specials)
 from .elements import as_float_input, check_codes, decode_table, random_bits, value32_exact
 from .formats import P_EMAX, MXFormat, mx_format
 from .policies import R_IRANGE, R_MODE, R_NAN, R_OVF, R_RULE, R_ZSCALE, R_INF
@@ -180,6 +181,14 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
     see)."""
     generic = spec is None
     whole = whole and not generic
+    # a whole block's largest magnitude as vector loads and one horizontal max
+    vmax = whole and spec[2] <= ABS_MAX_RUN_MAX
+    VBS = spec[2] if vmax else 1  # a closure constant: the intrinsic's literal length
+    # Whether each element's ok is checked.  Where encode_rne32 declines only NaN
+    # and Inf, a block that the fast scale accepted has none, and the check (a
+    # reduction per block, a third of the rne encode's time) can go.
+    checks = generic or kind != PASS_RNE32 or not rne32_declines_only_specials(
+        spec[0], spec[1][R_OVF])
 
     @jit
     def kernel(t0, t1, run, x, L, R, bs_, bits_, rbits, out, nbytes, scales, redo):
@@ -205,7 +214,9 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
             for j in range(j0, j1):
                 s = base + j * bs
                 e = s + bs if whole else min(s + bs, base + L)
-                if whole:  # the reduction written here, so that its trip count is seen
+                if vmax:
+                    sc = scale_of_max(x, abs_max_bits_run(x, s, VBS), P, zscale)
+                elif whole:  # the reduction written here, so that its trip count is seen
                     mb = float_abs_bits(x[s])
                     for i in range(s, e):
                         mb = max(mb, float_abs_bits(x[i]))
@@ -228,7 +239,8 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
                     for k in range(e - s):
                         c, okc = encode_rne32(xs[k] * m, P, ovf)
                         ds[k] = c
-                        ns += not okc
+                        if checks:
+                            ns += not okc
                 elif kind == PASS_FAST32:
                     xs, ds = x[s:e], dst[s - coff:e - coff]
                     for k in range(e - s):

@@ -118,6 +118,70 @@ def _ov_abs_bits_value(like, bits):
         return lambda like, bits: _bitcast(np.int64(bits), np.float64(0))
 
 
+# The widest run abs_max_bits_run unrolls (as vectors); longer blocks take the loop.
+ABS_MAX_RUN_MAX = 1024
+
+
+@intrinsic(prefer_literal=True)
+def abs_max_bits_run(typingctx, x, start, n):
+    """The largest :func:`float_abs_bits` of ``x[start:start+n]`` (a contiguous
+    float32 or float64 array; ``n`` a compile-time constant, 1 to
+    ``ABS_MAX_RUN_MAX``): the same integer max as a loop of ``float_abs_bits``,
+    written as vector loads, a lane-wise max and one horizontal max.
+
+    Why not the loop: where its trip count is a constant, LLVM unrolls it fully
+    before its loop vectorizer runs and leaves a serial chain of compares, two
+    cycles a value, which was most of an MX block encode (SPEC.md 2.9 keeps
+    the rule; this is only how the max is computed)."""
+    if not (isinstance(n, types.IntegerLiteral) and isinstance(x, types.Array)
+            and x.ndim == 1 and x.layout == "C" and isinstance(x.dtype, types.Float)
+            and x.dtype.bitwidth in (32, 64) and isinstance(start, types.Integer)):
+        return None
+    N = n.literal_value
+    if not 1 <= N <= ABS_MAX_RUN_MAX:
+        return None
+    width = x.dtype.bitwidth
+    ret = types.int32 if width == 32 else types.int64
+    sig = ret(x, start, n)
+
+    def codegen(context, builder, signature, args):
+        iw, i64 = ir.IntType(width), ir.IntType(64)
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        s = builder.sext(args[1], i64) if args[1].type.width < 64 else args[1]
+        base = builder.bitcast(builder.gep(a.data, [s]), iw.as_pointer())
+        mod = builder.module
+
+        def fn(name, rtype, atypes):
+            f = mod.globals.get(name)
+            return f if f is not None else ir.Function(mod, ir.FunctionType(rtype, atypes), name)
+
+        def run_max(first, lanes, count):
+            """Lane-wise max of ``count`` vectors of ``lanes`` from ``first``, reduced."""
+            vt = ir.VectorType(iw, lanes)
+            mask = ir.Constant(vt, [(1 << (width - 1)) - 1] * lanes)
+            umax = fn(f"llvm.umax.v{lanes}i{width}", vt, [vt, vt])
+            acc = None
+            for k in range(count):
+                p = builder.gep(base, [ir.Constant(i64, first + k * lanes)])
+                v = builder.and_(builder.load(builder.bitcast(p, vt.as_pointer()),
+                                              align=width // 8), mask)
+                acc = v if acc is None else builder.call(umax, [acc, v])
+            return builder.call(fn(f"llvm.vector.reduce.umax.v{lanes}i{width}", iw, [vt]),
+                                [acc])
+
+        W = 512 // width  # one AVX-512 register; LLVM splits it where vectors are narrower
+        parts = []
+        if N >= W:
+            parts.append(run_max(0, W, N // W))
+        if N % W:
+            parts.append(run_max(N // W * W, N % W, 1))
+        m = parts[0]
+        if len(parts) == 2:
+            m = builder.call(fn(f"llvm.umax.i{width}", iw, [iw, iw]), [m, parts[1]])
+        return m
+    return sig, codegen
+
+
 @jit
 def bit_length(v):
     n = 0
@@ -628,6 +692,18 @@ def encode_rne32(y, P, ovf):
     profile_nan = (ovf == IEEE) & (P[P_HAS_INF] == 0) & (P[P_HAS_NAN] == 1) & (P[P_NANZ] == 0)
     ok = (a < 0x7F800000) & ((mag <= limit) | ((ovf != WRAP) & (not profile_nan)))
     return code, ok
+
+
+def rne32_declines_only_specials(P, ovf) -> bool:
+    """Whether :func:`encode_rne32` under overflow policy ``ovf`` declines
+    (``ok`` False) only NaN and Inf products: it declines overflow too where
+    integers wrap and where the NaN profile picks an overflow's code (fn
+    formats under ``ieee``).  Plain Python, for the kernel factories: a block
+    whose scale the fast rule gave holds no NaN or Inf and, under the floor
+    rule, no product past float32's range, so its per-element check is dead
+    code there (tests/test_fast_paths.py checks this claim on every input)."""
+    profile_nan = ovf == IEEE and not P[P_HAS_INF] and P[P_HAS_NAN] and not P[P_NANZ]
+    return ovf != WRAP and not profile_nan
 
 
 def is_float32(x):

@@ -161,16 +161,21 @@ def test_large_arrays_take_the_whole_block_kernels_with_the_same_result(names):
         parts = [mxspec.encode_packed(x[i:i + 4096], name) for i in range(0, n, 4096)]
         assert np.array_equal(packed, np.concatenate([p for p, _ in parts])), name
         assert np.array_equal(scales, big.scales), name
-    # the other element passes: a directed mode (int32 lanes) and stochastic (int64, rbits)
+    # the other element passes: a directed mode (int32 lanes) and stochastic (int64,
+    # rbits); and rne where its per-element check stays (an fn format's NaN profile
+    # under ieee, wrapped ints) or goes (FP4 under ieee: core.rne32_declines_only_specials)
     r = rng.integers(0, 1 << 32, n, dtype=np.uint32)
-    for name in ("mxfp6_e2m3", "mxint4") if names == WHOLE_FORMATS else ():
-        for kw in (dict(rounding="rtz"), dict(rounding="stochastic", rbits=r)):
-            big = mxspec.encode(x, name, **kw)
-            small = [mxspec.encode(x[i:i + 4096], name, **{
-                **kw, **({"rbits": r[i:i + 4096]} if "rbits" in kw else {})})
-                for i in range(0, n, 4096)]
-            assert np.array_equal(big.codes, np.concatenate([s.codes for s in small])), kw
-            assert np.array_equal(big.scales, np.concatenate([s.scales for s in small])), kw
+    cases = [(name, kw) for name in ("mxfp6_e2m3", "mxint4")
+             for kw in (dict(rounding="rtz"), dict(rounding="stochastic", rbits=r))]
+    cases += [("mxfp8_e4m3", dict(overflow="ieee")), ("mxint4", dict(overflow="wrap")),
+              ("mxfp4_e2m1", dict(overflow="ieee"))]
+    for name, kw in cases if names == WHOLE_FORMATS else ():
+        big = mxspec.encode(x, name, **kw)
+        small = [mxspec.encode(x[i:i + 4096], name, **{
+            **kw, **({"rbits": r[i:i + 4096]} if "rbits" in kw else {})})
+            for i in range(0, n, 4096)]
+        assert np.array_equal(big.codes, np.concatenate([s.codes for s in small])), (name, kw)
+        assert np.array_equal(big.scales, np.concatenate([s.scales for s in small])), (name, kw)
 
 
 def test_stochastic_blocks_reproducible():

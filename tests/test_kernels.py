@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec import _cache, _parallel
+from mxspec import _cache, _parallel, core
 
 
 @numba.njit(nogil=True)
@@ -46,3 +46,42 @@ def test_cache_folder_is_named_by_the_sources_and_skips_unwritable_roots(monkeyp
 def test_warmup_refuses_a_bad_format_before_compiling():
     with pytest.raises(mxspec.FormatError, match="unknown MX format 'mxfp9'"):
         mxspec.warmup(["mxfp9"], progress=False)
+
+
+def _abs_max_kernel(n):
+    @numba.njit
+    def k(x, starts):
+        out = np.empty(starts.size, np.int64)
+        for i in range(starts.size):
+            out[i] = core.abs_max_bits_run(x, starts[i], n)
+        return out
+    return k
+
+
+@pytest.mark.parametrize("dtype,itype", [(np.float32, np.int32), (np.float64, np.int64)])
+def test_abs_max_bits_run_equals_the_integer_max(dtype, itype):
+    """core.abs_max_bits_run (vector loads, a lane-wise max, one horizontal max)
+    gives the block kernels' scale the same integer max as a loop of
+    float_abs_bits: at lengths below, at and past one vector and with a
+    partial one, at every start alignment, on data with NaNs of both signs,
+    Infs, zeros of both signs and subnormals, and where a special is the
+    run's first or last value."""
+    rng = np.random.default_rng(5)
+    bits = rng.integers(np.iinfo(itype).min, np.iinfo(itype).max, 3000, dtype=itype,
+                        endpoint=True)
+    x = bits.view(dtype).copy()
+    x[rng.integers(0, x.size, 40)] = np.inf
+    x[rng.integers(0, x.size, 40)] = -0.0
+    x[rng.integers(0, x.size, 40)] = np.finfo(dtype).smallest_subnormal
+    mags = np.abs(rng.standard_normal(x.size)).astype(dtype)  # runs of plain values too
+    x[:1500] = mags[:1500] * np.where(rng.random(1500) < 0.5, -1, 1)
+    x[700] = -np.inf
+    x[1100] = -np.nan
+    want_of = (x.view(itype) & np.iinfo(itype).max).astype(np.int64)
+    for n in (1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 1024):
+        starts = np.concatenate([np.arange(0, 9), rng.integers(0, x.size - n, 40),
+                                 [700 - n + 1, 700, 1100 - n + 1, 1100]])
+        starts = starts[(starts >= 0) & (starts + n <= x.size)]
+        got = _abs_max_kernel(n)(x, starts)
+        want = [want_of[s:s + n].max() for s in starts]
+        assert got.tolist() == want, n
