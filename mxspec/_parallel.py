@@ -20,6 +20,7 @@ core with the same speed.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,9 @@ import numpy as np
 # Below this many elements of work a call runs on the calling thread alone: a
 # hand-off to the pool costs tens of microseconds.
 PARALLEL_MIN = 1 << 16
+
+# Parts of a large call per thread (see run).
+PARTS_PER_THREAD = 4
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -76,9 +80,20 @@ def run(kernel, ntasks: int, *args, work: int, scratch=None) -> int:
                                                                     scratch[1])]
     if n == 1:
         return int(kernel(0, ntasks, *bufs[0], *args))
-    bounds = [ntasks * k // n for k in range(n + 1)]
+    # Parts several times the thread count, taken in turn from a shared counter:
+    # on a shared machine one core often runs slower for a while, and fixed halves
+    # then wait for it; here the other thread takes more parts.
+    parts = min(ntasks, n * PARTS_PER_THREAD)
+    bounds = [ntasks * k // parts for k in range(parts + 1)]
+    counter = itertools.count()  # next() on it is atomic under the GIL
+
+    def worker(buf):
+        total = 0
+        while (k := next(counter)) < parts:
+            total += int(kernel(bounds[k], bounds[k + 1], *buf, *args))
+        return total
+
     pool = _get_pool(n - 1)
-    futures = [pool.submit(kernel, bounds[k], bounds[k + 1], *bufs[k], *args)
-               for k in range(1, n)]
-    total = int(kernel(bounds[0], bounds[1], *bufs[0], *args))  # the caller takes a share
-    return total + sum(int(f.result()) for f in futures)
+    futures = [pool.submit(worker, bufs[k]) for k in range(1, n)]
+    total = worker(bufs[0])  # the caller works too
+    return total + sum(f.result() for f in futures)
