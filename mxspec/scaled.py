@@ -12,13 +12,15 @@ mxspec's element codec (round to nearest even, saturating).
 """
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 
 from . import _parallel
 from .blockformats import BlockFormat, block_format
 from .blocks import MXArray, _check_block_size, _norm_axis
-from .core import _bitcast, encode_fast, encode_one, encode_rne32, jit
+from .core import _bitcast, abs_max_bits_run, encode_fast, encode_one, encode_rne32, jit
 from .elements import as_float_input, check_codes, decode_table, encode_elements
 from .formats import element_format
 from .policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNE, SATURATE
@@ -81,20 +83,20 @@ BLOCKS_PER_TASK = 512
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _elements(xb, cb, n, erule, d, m32, mul, zin, Pe):
     """The element codes of one block (SPEC.md 9.2 steps 4-5) by the codec's
-    fast path; returns how many it declined (Inf, 0 / 0)."""
-    slow = 0
+    fast path; returns nonzero where it declined any (Inf, 0 / 0)."""
+    slow = np.int32(0)  # an OR of flags: a cheaper reduction than a count of them
     if erule == 0:
         for k in range(n):
             c, ok = encode_fast(np.float64(xb[k]) / d, 0, Pe, RNE, SATURATE, INT_SYMMETRIC,
                                 numba.uint32(0))
             cb[k] = c
-            slow += not ok
+            slow |= np.int32(not ok)
     else:
         for k in range(n):  # float32 values: the FPU's own rne (core.encode_rne32)
             v = xb[k] * m32 if mul else xb[k] / m32
             c, ok = encode_rne32(v, Pe, SATURATE)
             cb[k] = 0 if (zin == 1) & (v == 0) else c  # a scaled -0.0 -> +0 if the recipe says
-            slow += not ok
+            slow |= np.int32(not ok)
     return slow
 
 
@@ -129,13 +131,40 @@ def _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sf32, out, ok_ou
         ok_out[j] = ok | sf32
 
 
-@jit
-def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
-    """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
-    rows of L), in three passes: the blocks' largest magnitudes, their scale
-    codes (one vectorizable loop), then each block's elements with its
-    multiplier hoisted (SPEC.md 9.2).  ``scales`` gets the scale codes and
-    ``svals`` the scales' float32 values (what a float32 scale format keeps)."""
+# Arrays of this many values or more run a kernel with the recipe's ints, the
+# element and scale records and the block size frozen in (compiled once per
+# recipe and block size); smaller ones share one kernel that reads them at run time.
+SPECIALIZE_MIN = 1 << 20
+
+
+@functools.lru_cache(maxsize=None)
+def _encode_kernel(spec=None):
+    """The encode loop (see ``kernel`` below).  ``spec``: None (everything read at
+    run time: one compile for every recipe), or (RI, element params, scale
+    params, block size) as tuples and ints, frozen in as constants so that the
+    recipe's branches fold and the element codec's constants reach its vector
+    loop (large arrays: several times faster)."""
+    generic = spec is None
+    CRI, CPE, CPS, CBS = spec if spec is not None else ((0,) * 8, (0,), (0,), 16)
+
+    @jit
+    def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Ps_, stab, codes, scales, svals):
+        """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
+        rows of L), in three passes: the blocks' largest magnitudes, their
+        scale codes (one vectorizable loop), then each block's elements with
+        its multiplier hoisted (SPEC.md 9.2).  ``scales`` gets the scale codes
+        and ``svals`` the scales' float32 values (what a float32 scale format
+        keeps)."""
+        if generic:
+            bs, RI, Pe, Ps = bs_, RI_, Pe_, Ps_
+        else:
+            bs, RI, Pe, Ps = CBS, CRI, CPE, CPS
+        return _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals)
+    return kernel
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
     f32 = np.float32
     nb = (L + bs - 1) // bs
     ar, brule, erule, zin = RI[I_AR], RI[I_BLOCK], RI[I_ELEM], RI[I_ZIN]
@@ -153,14 +182,17 @@ def _encode_kernel(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals)
     for task in range(t0, t1):
         j0 = task * BLOCKS_PER_TASK
         nbk = min(BLOCKS_PER_TASK, total - j0)
+        r = j0 // nb  # the row and block within it, stepped on (no division per block)
+        c = j0 - r * nb
         for j in range(nbk):
-            t = j0 + j
-            r = t // nb
-            lo = r * L + (t - r * nb) * bs
+            lo = r * L + c * bs
             n = min(bs, r * L + L - lo)
             los[j] = lo
             ns[j] = n
             bam[j] = _amax_bits16(x, lo) if n == 16 else _amax_bits(x, lo, n)
+            c += 1
+            if c == nb:
+                r, c = r + 1, 0
         _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sf32, sco, oks)
         for j in range(nbk):
             t = j0 + j
@@ -229,10 +261,9 @@ def _amax_bits(x, lo, n):
 
 @jit
 def _amax_bits16(x, lo):
-    m = np.int32(0)
-    for k in range(16):
-        m = np.int32(max(m, np.int32(_bitcast(x[lo + k], np.int32(0)) & np.int32(0x7FFFFFFF))))
-    return m
+    """:func:`_amax_bits` of 16 values as one vector max (core.abs_max_bits_run:
+    the loop's constant trip count had LLVM unroll it into a serial chain)."""
+    return abs_max_bits_run(x, lo, 16)
 
 
 def _scale_params(f: BlockFormat):
@@ -283,9 +314,12 @@ def encode_scaled(x, fmt, axis=-1, block_size=None, recipe=None) -> MXArray:
     if nblocks:
         stab = decode_table(f.scale if f.scale is not None else element_format("fp8_e4m3"),
                             np.float64)
-        _parallel.run(_encode_kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L, bs, RI, RF,
-                      f.element.params, _scale_params(f), stab, codes.reshape(-1),
-                      scales.reshape(-1), svals.reshape(-1), work=flat.size * 4)
+        Pe, Ps = tuple(f.element.params), tuple(_scale_params(f))
+        kernel = _encode_kernel((tuple(int(v) for v in RI), Pe, Ps, bs)
+                                if flat.size >= SPECIALIZE_MIN else None)
+        _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L, bs, RI, RF, Pe, Ps,
+                      stab, codes.reshape(-1), scales.reshape(-1), svals.reshape(-1),
+                      work=flat.size * 4)
     if f.scale is None:
         scales = svals  # a float32 scale format keeps the values
     return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),

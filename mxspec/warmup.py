@@ -45,9 +45,11 @@ def _exercise_dot():
     dot(x, x)  # one kernel serves every model: its record is a run-time value
 
 
-def _exercise_nvfp4():
+def _exercise_nvfp4(big=None):
     x = np.linspace(-1, 1, 64, dtype=np.float32)
     decode(encode(x, "nvfp4"))  # one kernel serves every recipe: its record is a run-time value
+    if big is not None:  # large tensors: the default recipe's frozen kernel
+        encode(big, "nvfp4")
 
 
 def _exercise_micro():
@@ -79,7 +81,7 @@ def warmup(formats=None, large: bool = True, progress: bool = True) -> list:
     steps += [(n, (lambda n=n: _exercise(n, big)) if large else (lambda n=n: _exercise(n, small)))
               for n in names]
     steps.append(("dot engine (every accumulator model)", _exercise_dot))
-    steps.append(("nvfp4 engine (every recipe)", _exercise_nvfp4))
+    steps.append(("nvfp4 engine (every recipe)", lambda: _exercise_nvfp4(big)))
     steps.append(("micro-exponent engine (MX4/6/9, HiF4)", _exercise_micro))
     steps.append(("hifloat8 (every mode)", _exercise_hifloat8))
     done = []

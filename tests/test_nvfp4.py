@@ -4,7 +4,6 @@ laws of the format, and its errors.  tests/test_nvfp4_libraries.py checks the
 recipes against the libraries themselves where they are installed."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -77,6 +76,31 @@ def test_directed_tensors(recipe):
             _check(x, recipe)
         except AssertionError as e:
             raise AssertionError(f"{name}: {e}") from None
+
+
+def test_large_tensors_take_the_frozen_kernel_with_the_same_result(monkeypatch):
+    """Tensors of 2^20 values or more run a kernel with the recipe, the element
+    and scale records and the block size frozen in (scaled.py); under every
+    recipe it equals the run-time kernel that smaller tensors take (checked
+    against the reference above) on one tensor: rows whose last block is
+    short, blocks that saturate, vanish, hold NaN or Inf, subnormals, zeros."""
+    from mxspec import scaled
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((1100, 1000)) * np.exp(rng.uniform(-60, 60, (1100, 1000))))
+    x[rng.random(x.shape) < 0.002] = 0.0
+    x[rng.random(x.shape) < 0.0002] = np.nan
+    x[rng.random(x.shape) < 0.0002] = -np.inf
+    x[rng.random(x.shape) < 0.002] = 1e-41
+    x = x.astype(np.float32)
+    assert x.size >= scaled.SPECIALIZE_MIN
+    for recipe in RECIPES:
+        big = mxspec.encode(x, "nvfp4", recipe=recipe)
+        with monkeypatch.context() as m:
+            m.setattr(scaled, "SPECIALIZE_MIN", 1 << 62)
+            small = mxspec.encode(x, "nvfp4", recipe=recipe)
+        assert np.array_equal(big.codes, small.codes), recipe
+        assert np.array_equal(big.scales, small.scales), recipe
+        assert np.float32(big.tensor_scale) == np.float32(small.tensor_scale)
 
 
 def test_nan_and_inf_make_the_block_nan():
