@@ -145,11 +145,13 @@ def quantize(x, recipe="exact", block=16, tensor=True):
     return codes, scodes, float(ts)
 
 
-def dequantize(codes, scodes, ts, recipe="exact", block=16):
-    """float32 values: element x block scale x ts as the recipe's decode rule says."""
+def dequantize(codes, scodes, ts, recipe="exact", block=16, dtype=np.float32):
+    """Values (float32, or float64 with ``dtype``): element x block scale x ts as
+    the recipe's decode rule says; ``exact`` rounds the exact product once to
+    ``dtype``, the float32 rules round in float32 (a float64 output widens it)."""
     *_, drule, _, zout = RECIPES[recipe]
     R, L = codes.shape
-    out = np.zeros((R, L), np.float32)
+    out = np.zeros((R, L), dtype)
     ts = Fraction(ts)
     for r in range(R):
         for k in range(L):
@@ -161,7 +163,7 @@ def dequantize(codes, scodes, ts, recipe="exact", block=16):
             e, s = E2M1[c & 7], E4M3[sc]
             neg = bool(c & 8) and not (e == 0 and zout == "positive")
             if drule == "exact":
-                v = f32(e * s * ts)
+                v = f32(e * s * ts) if dtype == np.float32 else float(e * s * ts)
             elif drule == "product":
                 v = f32(e * f32(s * ts))
             else:

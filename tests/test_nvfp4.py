@@ -13,6 +13,8 @@ import mxspec
 import nvfp4_reference as ref
 
 RECIPES = list(ref.RECIPES)
+# recipes whose decode turns -0 into +0 (the last field of the reference's row)
+RECIPES_ZERO_POSITIVE = {k: v[-1] == "positive" for k, v in ref.RECIPES.items()}
 
 
 def _bits(a):
@@ -101,6 +103,44 @@ def test_large_tensors_take_the_frozen_kernel_with_the_same_result(monkeypatch):
         assert np.array_equal(big.codes, small.codes), recipe
         assert np.array_equal(big.scales, small.scales), recipe
         assert np.float32(big.tensor_scale) == np.float32(small.tensor_scale)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_decode_to_float64_and_into_out_along_any_axis(recipe):
+    """The decode kernel's other outputs: float64 (the exact recipe's product
+    rounded once to float64, the float32 rules' results widened), into ``out=``,
+    and blocks along axis 0, against the reference; a NaN block scale and a
+    tensor whose rows end in a short block included."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((3, 48)) * np.exp(rng.uniform(-8, 8, (3, 48)))).astype(np.float32)
+    x[1, 17] = np.nan
+    mx = mxspec.encode(x, "nvfp4", recipe=recipe)
+    codes, scodes, ts = ref.quantize(x, recipe)
+    for dtype in (np.float32, np.float64):
+        want = ref.dequantize(codes, scodes, ts, recipe, dtype=dtype)
+        got = mxspec.decode(mx, dtype=dtype)
+        assert got.dtype == dtype
+        assert np.array_equal(got, want, equal_nan=True), (recipe, dtype)
+        assert np.array_equal(np.signbit(got), np.signbit(want)), (recipe, dtype)
+        out = np.full(x.shape, 7.0, dtype)
+        assert mxspec.decode(mx, out=out) is out and np.array_equal(out, want, equal_nan=True)
+    mt = mxspec.encode(np.ascontiguousarray(x.T), "nvfp4", axis=0, recipe=recipe)
+    assert np.array_equal(mxspec.decode(mt), mxspec.decode(mx).T, equal_nan=True)
+    # rows that end in a short block (40 = 2 x 16 + 8): written-out arithmetic of SPEC 9.2
+    short = mxspec.encode(x[:, :40], "nvfp4", recipe=recipe)
+    e = mxspec.decode_elements(short.codes, "fp4_e2m1", np.float64)
+    if RECIPES_ZERO_POSITIVE[recipe]:
+        e = e + 0.0
+    s = np.repeat(mxspec.decode_elements(short.scales, "fp8_e4m3", np.float64), 16, axis=1)[:, :40]
+    t = np.float32(short.tensor_scale)
+    with np.errstate(invalid="ignore"):
+        want = {"exact": lambda: (e * s * np.float64(t)).astype(np.float32),
+                "product": lambda: e.astype(np.float32) * (s.astype(np.float32) * t),
+                "ratio": lambda: e.astype(np.float32) * (s.astype(np.float32) / t)}[
+            mxspec.block_format("nvfp4", recipe).recipe.decode]()
+    got = mxspec.decode(short)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
 
 
 def test_nan_and_inf_make_the_block_nan():
