@@ -149,12 +149,6 @@ def _encode_kernel(spec=None):
 
     @jit
     def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Ps_, stab, codes, scales, svals):
-        """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
-        rows of L), in three passes: the blocks' largest magnitudes, their
-        scale codes (one vectorizable loop), then each block's elements with
-        its multiplier hoisted (SPEC.md 9.2).  ``scales`` gets the scale codes
-        and ``svals`` the scales' float32 values (what a float32 scale format
-        keeps)."""
         if generic:
             bs, RI, Pe, Ps = bs_, RI_, Pe_, Ps_
         else:
@@ -165,6 +159,13 @@ def _encode_kernel(spec=None):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
+    """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
+    rows of L), in three passes: the blocks' largest magnitudes, their scale
+    codes (one vectorizable loop), then each block's elements with its
+    multiplier hoisted (SPEC.md 9.2).  ``scales`` gets the scale codes and
+    ``svals`` the scales' float32 values (what a float32 scale format keeps).
+    Inlined into its kernel (Numba IR), so that a frozen record's constants
+    reach every branch and the element loop."""
     f32 = np.float32
     nb = (L + bs - 1) // bs
     ar, brule, erule, zin = RI[I_AR], RI[I_BLOCK], RI[I_ELEM], RI[I_ZIN]
