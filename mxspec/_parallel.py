@@ -3,7 +3,7 @@
 mxspec's kernels are plain ``nogil`` Numba functions of the form
 ``kernel(t0, t1, *args) -> int`` that do tasks ``t0 .. t1-1`` and return a count
 (codes out of range, elements declined, ...).  This module splits the task range
-into one contiguous part per thread and adds up the counts.
+into contiguous parts (four per thread, taken in turn) and adds up the counts.
 
 Why threads and not Numba's ``parallel=True``: a ``prange`` loop goes through
 Numba's parfor passes and a gufunc wrapper, and in mxspec that was most of a
