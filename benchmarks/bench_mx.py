@@ -18,6 +18,7 @@ import warnings
 import ml_dtypes
 import numba
 import numpy as np
+from tqdm import tqdm
 
 import mxspec
 from timing import best
@@ -133,13 +134,16 @@ def main():
     x = np.random.default_rng(0).standard_normal(a.n).astype(np.float32)
     tao = torchao_to_mx()
     copy, cells, same = 0.0, {}, {}
+    bar = tqdm(total=a.rounds * len(FORMATS), desc="bench_mx", unit="format", leave=False)
     for _ in range(a.rounds):
         for name in FORMATS:  # the copy beside each format: both see the same spells
+            bar.update()
             copy = max(copy, a.n / best(lambda: x.copy(), a.repeat) / 1e6)
             r, ok = _measure(x, name, tao, a.repeat)
             prev = cells.get(name, {})
             cells[name] = {k: max(v, prev.get(k, 0.0)) if v == v else v for k, v in r.items()}
             same[name] = same.get(name, True) and ok
+    bar.close()
     print(f"{a.n} float32 elements, blocks of 32, {numba.get_num_threads()} threads; "
           f"M elements/s (best of {a.repeat} calls in each of {a.rounds} rounds); "
           f"x.copy(): {copy:.0f}; torchao: {'yes' if tao else 'not installed'}")
