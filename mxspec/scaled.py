@@ -199,12 +199,11 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
             t = j0 + j
             lo = los[j]
             n = ns[j]
-            xb = x[lo:lo + n]
-            cb = codes[lo:lo + n]
             if bam[j] >= np.int32(0x7F800000):  # NaN or Inf: the block's scale is NaN
                 scales[t] = RI[I_SNAN]
                 svals[t] = np.nan
-                cb[:] = 0
+                for k in range(n):
+                    codes[lo + k] = 0
                 continue
             sc = sco[j]
             if not oks[j]:  # what the fast path declined: the full path
@@ -222,7 +221,7 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
             svals[t] = sv
             if sv == 0:  # the exact recipe's vanished block: zeros of the inputs' signs
                 for k in range(n):
-                    cb[k] = neg0 if np.signbit(xb[k]) else 0
+                    codes[lo + k] = neg0 if np.signbit(x[lo + k]) else 0
                 continue
             d = sv * ts  # exact in float64 (4 + 24 bits)
             sv32 = f32(sv)
@@ -233,6 +232,9 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
             else:
                 m32 = sv32 / ts32
             mul = erule == 2
+            # slices made here, past the loop's early exits: there Numba drops
+            # their reference counting, which otherwise cost four calls a block
+            xb, cb = x[lo:lo + n], codes[lo:lo + n]
             if n == 16:  # a constant trip count: the compiler unrolls and vectorizes
                 slow = _elements(xb, cb, 16, erule, d, m32, mul, zin, Pe)
             else:
