@@ -20,8 +20,10 @@ import numpy as np
 from . import _parallel
 from .blockformats import BlockFormat, block_format
 from .blocks import MXArray, _check_block_size, _norm_axis
-from .core import _bitcast, abs_max_bits_run, encode_fast, encode_one, encode_rne32, jit
-from .elements import as_float_input, check_codes, decode_table, encode_elements
+from .core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
+                   encode_rne32, jit)
+from .elements import (as_float_input, check_codes, decode_table, encode_elements,
+                       value32_exact)
 from .formats import element_format
 from .policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNE, SATURATE
 
@@ -358,10 +360,13 @@ def decode_scaled(mx: MXArray, dtype, out=None) -> np.ndarray:
         # -0 decodes as +0 where the recipe's table has no -0
         table = decode_table(f.element, np.float64) + (0.0 if r.zero_out == "positive" else -0.0)
         nblocks = svals.size
-        _parallel.run(_decode_kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L,
+        mode = ("exact", "product", "ratio").index(r.decode)
+        frozen = flat.size >= SPECIALIZE_MIN and value32_exact(f.element)
+        kernel = _decode_kernel((mode, tuple(f.element.params), mx.block_size,
+                                 r.zero_out == "positive") if frozen else None)
+        _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L,
                       mx.block_size, nb, np.ascontiguousarray(svals).reshape(-1), table, ts,
-                      ("exact", "product", "ratio").index(r.decode), res.reshape(-1),
-                      work=flat.size)
+                      mode, res.reshape(-1), work=flat.size)
     res = np.moveaxis(res, -1, mx.axis)
     if out is not None:
         out[...] = res
@@ -369,34 +374,61 @@ def decode_scaled(mx: MXArray, dtype, out=None) -> np.ndarray:
     return np.ascontiguousarray(res)
 
 
-@jit
-def _decode_kernel(t0, t1, codes, L, bs, nb, svals, table, ts, mode, out):
-    """Tasks t0..t1-1 of BLOCKS_PER_TASK blocks: element x block scale x tensor
-    scale as the recipe computes it (SPEC.md 9.2), the same operations in the
-    same order as the recipes' own numpy code (tests/nvfp4_reference.py):
-    ``exact``: (e * s) * ts in float64, rounded once to the output; ``product``:
-    e * (s * ts) in float32; ``ratio``: e * (s / ts) in float32.  A NaN scale
-    makes its block NaN."""
-    f32 = np.float32
-    total = svals.size
-    for task in range(t0, t1):
-        j0 = task * BLOCKS_PER_TASK
-        j1 = min(j0 + BLOCKS_PER_TASK, total)
-        r = j0 // nb  # the row and block within it, stepped on
-        c = j0 - r * nb
-        for j in range(j0, j1):
-            lo = r * L + c * bs
-            n = min(bs, r * L + L - lo)
-            cs, os_ = codes[lo:lo + n], out[lo:lo + n]
-            s = svals[j]
-            if mode == 0:
-                for k in range(n):
-                    os_[k] = (table[cs[k]] * s) * np.float64(ts)
-            else:
-                m = f32(s) * ts if mode == 1 else f32(s) / ts
-                for k in range(n):
-                    os_[k] = f32(table[cs[k]]) * m
-            c += 1
-            if c == nb:
-                r, c = r + 1, 0
-    return 0
+@functools.lru_cache(maxsize=None)
+def _decode_kernel(spec=None):
+    """The decode loop (``kernel`` below).  ``spec``: None (the element table and
+    the recipe's rule read at run time: one compile for every format), or
+    (rule, element params, block size, whether -0 decodes as +0) frozen in, for
+    large arrays of an element
+    format whose values ``core.decode_value32`` gives exactly
+    (``elements.value32_exact``): each block's values are then computed in a
+    loop that vectorizes instead of looked up one by one."""
+    generic = spec is None
+    CMODE, CPE, CBS, ZPOS = (0, (0,), 16, False) if generic else spec
+    Z = np.float32(0.0) if ZPOS else np.float32(-0.0)  # + 0 turns -0 into +0; + -0 keeps it
+
+    @jit
+    def kernel(t0, t1, codes, L, bs_, nb, svals, table, ts, mode_, out):
+        """Tasks t0..t1-1 of BLOCKS_PER_TASK blocks: element x block scale x
+        tensor scale as the recipe computes it (SPEC.md 9.2), the same
+        operations in the same order as the recipes' own numpy code
+        (tests/nvfp4_reference.py): ``exact``: (e * s) * ts in float64,
+        rounded once to the output; ``product``: e * (s * ts) in float32;
+        ``ratio``: e * (s / ts) in float32.  A NaN scale makes its block NaN."""
+        if generic:
+            bs, mode = bs_, mode_
+        else:
+            bs, mode = CBS, CMODE
+        f32 = np.float32
+        total = svals.size
+        for task in range(t0, t1):
+            j0 = task * BLOCKS_PER_TASK
+            j1 = min(j0 + BLOCKS_PER_TASK, total)
+            r = j0 // nb  # the row and block within it, stepped on
+            c = j0 - r * nb
+            for j in range(j0, j1):
+                lo = r * L + c * bs
+                n = min(bs, r * L + L - lo)
+                cs, os_ = codes[lo:lo + n], out[lo:lo + n]
+                s = svals[j]
+                if mode == 0:
+                    if generic:
+                        for k in range(n):
+                            os_[k] = (table[cs[k]] * s) * np.float64(ts)
+                    else:  # the element's float32 value, exact, widened exactly
+                        for k in range(n):
+                            e = np.float64(decode_value32(np.int32(cs[k]), CPE) + Z)
+                            os_[k] = (e * s) * np.float64(ts)
+                else:
+                    m = f32(s) * ts if mode == 1 else f32(s) / ts
+                    if generic:
+                        for k in range(n):
+                            os_[k] = f32(table[cs[k]]) * m
+                    else:
+                        for k in range(n):
+                            os_[k] = (decode_value32(np.int32(cs[k]), CPE) + Z) * m
+                c += 1
+                if c == nb:
+                    r, c = r + 1, 0
+        return 0
+    return kernel

@@ -48,8 +48,8 @@ def _exercise_dot():
 def _exercise_nvfp4(big=None):
     x = np.linspace(-1, 1, 64, dtype=np.float32)
     decode(encode(x, "nvfp4"))  # one kernel serves every recipe: its record is a run-time value
-    if big is not None:  # large tensors: the default recipe's frozen kernel
-        encode(big, "nvfp4")
+    if big is not None:  # large tensors: the default recipe's frozen kernels
+        decode(encode(big, "nvfp4"))
 
 
 def _exercise_micro():

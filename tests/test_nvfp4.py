@@ -81,11 +81,12 @@ def test_directed_tensors(recipe):
 
 
 def test_large_tensors_take_the_frozen_kernel_with_the_same_result(monkeypatch):
-    """Tensors of 2^20 values or more run a kernel with the recipe, the element
-    and scale records and the block size frozen in (scaled.py); under every
-    recipe it equals the run-time kernel that smaller tensors take (checked
-    against the reference above) on one tensor: rows whose last block is
-    short, blocks that saturate, vanish, hold NaN or Inf, subnormals, zeros."""
+    """Tensors of 2^20 values or more run encode and decode kernels with the
+    recipe, the element and scale records and the block size frozen in
+    (scaled.py); under every recipe, and for two other block formats, they
+    equal the run-time kernels that smaller tensors take (checked against the
+    references above) on one tensor: rows whose last block is short, blocks
+    that saturate, vanish, hold NaN or Inf, subnormals, zeros."""
     from mxspec import scaled
     rng = np.random.default_rng(11)
     x = (rng.standard_normal((1100, 1000)) * np.exp(rng.uniform(-60, 60, (1100, 1000))))
@@ -95,14 +96,27 @@ def test_large_tensors_take_the_frozen_kernel_with_the_same_result(monkeypatch):
     x[rng.random(x.shape) < 0.002] = 1e-41
     x = x.astype(np.float32)
     assert x.size >= scaled.SPECIALIZE_MIN
-    for recipe in RECIPES:
-        big = mxspec.encode(x, "nvfp4", recipe=recipe)
+    others = [mxspec.block_format(element="fp8_e4m3", scale="float32", block_size=32,
+                                  tensor_scale=False),
+              mxspec.block_format(element="int8", scale="ue4m3", block_size=32,
+                                  tensor_scale=True)]
+    for fmt, recipe in [("nvfp4", r) for r in RECIPES] + [(f, None) for f in others]:
+        big = mxspec.encode(x, fmt, recipe=recipe)
         with monkeypatch.context() as m:
             m.setattr(scaled, "SPECIALIZE_MIN", 1 << 62)
-            small = mxspec.encode(x, "nvfp4", recipe=recipe)
+            small = mxspec.encode(x, fmt, recipe=recipe)
+            slow = [mxspec.decode(big, dtype=d) for d in (np.float32, np.float64)]
         assert np.array_equal(big.codes, small.codes), recipe
-        assert np.array_equal(big.scales, small.scales), recipe
-        assert np.float32(big.tensor_scale) == np.float32(small.tensor_scale)
+        assert _bits(big.scales).tolist() == _bits(small.scales).tolist() \
+            if big.scales.dtype == np.float32 else np.array_equal(big.scales, small.scales)
+        assert np.float32(big.tensor_scale or 1) == np.float32(small.tensor_scale or 1)
+        # and the decode kernel with the element's values computed (frozen) against
+        # the table lookup, bit for bit, -0 and NaN included
+        for d, want in zip((np.float32, np.float64), slow):
+            got = mxspec.decode(big, dtype=d)
+            assert np.array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}")) \
+                or (np.array_equal(got, want, equal_nan=True)
+                    and np.array_equal(np.signbit(got), np.signbit(want))), (fmt, recipe, d)
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
