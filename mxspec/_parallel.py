@@ -85,13 +85,17 @@ def run(kernel, ntasks: int, *args, work: int, scratch=None) -> int:
     # then wait for it; here the other thread takes more parts.
     parts = min(ntasks, n * PARTS_PER_THREAD)
     bounds = [ntasks * k // parts for k in range(parts + 1)]
-    counter = itertools.count()  # next() on it is atomic under the GIL
+    counter = itertools.count()
+    take = threading.Lock()  # next() on a count is atomic under the GIL, not without one
 
     def worker(buf):
         total = 0
-        while (k := next(counter)) < parts:
+        while True:
+            with take:
+                k = next(counter)
+            if k >= parts:
+                return total
             total += int(kernel(bounds[k], bounds[k + 1], *buf, *args))
-        return total
 
     pool = _get_pool(n - 1)
     futures = [pool.submit(worker, bufs[k]) for k in range(1, n)]
