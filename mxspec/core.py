@@ -31,7 +31,7 @@ from .formats import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_HA
                       P_QNAN_MAG, P_SIGNED, P_SUBNORMALS, P_TIE_CODE)
 from .policies import (DOWN, IEEE, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP_SIGN,
                        OVERFLOW_FLAG, RNA, RNE, RTZ, SAT_PROPAGATE, SATURATE, STOCHASTIC,
-                       UNDERFLOW, UP, WRAP)
+                       UNDERFLOW, UP, WRAP, ZERO)
 
 CLS_ZERO, CLS_FINITE, CLS_INF, CLS_NAN = 0, 1, 2, 3
 F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scaled range
@@ -377,10 +377,12 @@ def _signed(mag, neg, P):
 
 
 @jit
-def _wrap_code(sig, e_lsb, neg, P, mode, r32):
+def _wrap_code(sig, e_lsb, neg, P, mode, r32, zero):
     """Integer formats under overflow='wrap': +-round(|x| / 2**qmin) reduced
     modulo 2**bits (two's complement for int, plain for uint), as a C cast of
-    the truncated value does (ml_dtypes' int2/uint2/uint4 casts with rtz)."""
+    the truncated value does (ml_dtypes 0.5-0.6's int2/uint2/uint4 casts with
+    rtz); with ``zero`` (overflow='zero', ml_dtypes 0.7) a value outside the
+    two's-complement (or unsigned) range gives 0 instead."""
     d = e_lsb - P[P_QMIN]
     bits = P[P_BITS]
     if d >= bits:
@@ -392,6 +394,8 @@ def _wrap_code(sig, e_lsb, neg, P, mode, r32):
     lo = -(P[P_MAX_MAG] + 1) if P[P_SIGNED] else 0
     v = -k if neg else k
     wrapped = d >= bits or v > P[P_MAX_MAG] or v < lo
+    if zero and wrapped:
+        code = numba.int64(0)
     flags = numba.int64(nz or wrapped) * INEXACT | numba.int64(wrapped) * OVERFLOW_FLAG
     return code, flags
 
@@ -415,10 +419,10 @@ def encode_parts(cls, neg, sig, e_top, e_lsb, P, mode, ovf, nanp, irange, r32):
         return _nan_code(False, P, nanp), INVALID  # E8M0 has no zero and no sign
     if cls == CLS_ZERO:
         return _signed(0, neg, P), 0
-    if is_int and ovf == WRAP:
+    if is_int and (ovf == WRAP or ovf == ZERO):
         if cls == CLS_INF:
             return 0, INEXACT | INVALID
-        return _wrap_code(sig, e_lsb, neg, P, mode, r32)
+        return _wrap_code(sig, e_lsb, neg, P, mode, r32, ovf == ZERO)
     emin = P[P_EMIN]
     toward_zero = mode == RTZ or (mode == UP and neg) or (mode == DOWN and not neg)
     if neg and not P[P_SIGNED]:
@@ -506,7 +510,8 @@ def fast_code(k, e_top, neg, P, mode, ovf, irange):
     under = twos if wrap else under
     under = as_width(w, 0) if k == 0 else under
     code = under if below else code
-    return code, ok & (P[P_HAS_ZERO] == 1)
+    # overflow='zero' (ml_dtypes 0.7's integer casts, rare): the full path decides
+    return code, ok & (P[P_HAS_ZERO] == 1) & (ovf != ZERO)
 
 
 @jit
@@ -690,7 +695,7 @@ def encode_rne32(y, P, ovf):
     # past max: decided unless wrapped, or NaN under ieee where the NaN profile
     # picks the code (fn formats)
     profile_nan = (ovf == IEEE) & (P[P_HAS_INF] == 0) & (P[P_HAS_NAN] == 1) & (P[P_NANZ] == 0)
-    ok = (a < 0x7F800000) & ((mag <= limit) | ((ovf != WRAP) & (not profile_nan)))
+    ok = (a < 0x7F800000) & ((mag <= limit) | ((ovf != WRAP) & (not profile_nan))) & (ovf != ZERO)
     return code, ok
 
 
@@ -703,7 +708,7 @@ def rne32_declines_only_specials(P, ovf) -> bool:
     rule, no product past float32's range, so its per-element check is dead
     code there (tests/test_fast_paths.py checks this claim on every input)."""
     profile_nan = ovf == IEEE and not P[P_HAS_INF] and P[P_HAS_NAN] and not P[P_NANZ]
-    return ovf != WRAP and not profile_nan
+    return ovf != WRAP and ovf != ZERO and not profile_nan
 
 
 def is_float32(x):

@@ -10,6 +10,8 @@ codecs read; :func:`check` turns a bad name into an error that lists the valid o
 """
 from __future__ import annotations
 
+import re
+
 from .formats import P_IS_INT
 
 ROUNDING = ("rne", "rtz", "rna", "up", "down", "stochastic")
@@ -21,16 +23,21 @@ RNE, RTZ, RNA, UP, DOWN, STOCHASTIC = range(6)
 # sat_propagate: finite overflow saturates, +-Inf inputs stay Inf (P3109's
 #                SatPropagate): ieee for infinities, saturate for the rest.
 # wrap:          integer formats only: the rounded integer modulo 2^bits, as a C
-#                cast does (ml_dtypes' int2/uint2/uint4 casts, with rtz).
-OVERFLOW = ("saturate", "ieee", "sat_propagate", "wrap")
-SATURATE, IEEE, SAT_PROPAGATE, WRAP = range(4)
+#                cast does (ml_dtypes 0.5-0.6's int2/uint2/uint4 casts, with rtz).
+# zero:          integer formats only: a rounded integer outside the format's
+#                two's-complement (or unsigned) range, and +-Inf, give 0
+#                (ml_dtypes 0.7's int2/uint2/uint4 casts, with rtz).
+OVERFLOW = ("saturate", "ieee", "sat_propagate", "wrap", "zero")
+SATURATE, IEEE, SAT_PROPAGATE, WRAP, ZERO = range(5)
+INT_ONLY_OVERFLOW = ("wrap", "zero")
 
 # keep_sign: the format's quiet NaN with the input's sign; formats without NaN
 #            give a zero with the input's sign (the spec's reading; default).
 # canonical: one NaN code, S=0 and all other bits set (NVIDIA cvt.*.satfinite);
 #            formats without NaN give +0.
-# ml_dtypes: exactly what ml_dtypes 0.6 casts do (as keep_sign, except that
-#            formats without NaN give a zero with the *opposite* sign).
+# ml_dtypes: exactly what ml_dtypes' casts do (as keep_sign, except that
+#            formats without NaN give a zero with the *opposite* sign; the
+#            same in every ml_dtypes release from 0.5 to 0.7).
 NAN = ("keep_sign", "canonical", "ml_dtypes")
 NAN_KEEP_SIGN, NAN_CANONICAL, NAN_ML_DTYPES = range(3)
 
@@ -46,26 +53,51 @@ INF = ("nan_scale", "element")       # Inf in a block: NaN scale, or encode the 
 
 # Named profiles: one name for the rounding, overflow and NaN choices that an
 # implementation makes (SPEC.md 2.8).  A profile is a function of the format,
-# because a library treats its float and integer types differently.
-PROFILES = ("ml_dtypes",)
+# because a library treats its float and integer types differently.  Where a
+# library's releases differ, each behaviour is its own row, named after the
+# releases it reproduces; the bare library name follows the installed release.
+#   name           floats                 integers (int2, uint2, uint4)
+PROFILE_TABLE = {
+    "ml_dtypes-0.6": (("rne", "ieee", "ml_dtypes"), ("rtz", "wrap", "ml_dtypes")),   # 0.5-0.6
+    "ml_dtypes-0.7": (("rne", "ieee", "ml_dtypes"), ("rtz", "zero", "ml_dtypes")),   # 0.7
+}
+PROFILES = ("ml_dtypes",) + tuple(PROFILE_TABLE)
+
+
+def installed_ml_dtypes_profile() -> str:
+    """The row of :data:`PROFILE_TABLE` that the installed ml_dtypes follows
+    (read from its package metadata: ml_dtypes itself is not imported).
+
+    >>> installed_ml_dtypes_profile() in PROFILE_TABLE
+    True
+    """
+    from importlib.metadata import version
+    parts = (version("ml_dtypes").split(".") + ["0"])[:2]
+    major, minor = (int(re.match(r"\d*", p).group() or 0) for p in parts)
+    return "ml_dtypes-0.6" if (major, minor) < (0, 7) else "ml_dtypes-0.7"
 
 
 def profile(name: str, is_int: bool) -> dict:
     """The element policies of the named profile for a float or an integer
-    format.  ``ml_dtypes``: what ``x.astype(ml_dtypes.<type>)`` does; floats
-    round to nearest even, overflow to Inf or NaN (no saturation) and give
-    zero with the opposite sign for NaN where the format has no NaN; integers
-    (int2, uint2, uint4) truncate toward zero and wrap modulo 2^bits, as a C
-    cast does.
+    format.  ``ml_dtypes``: what ``x.astype(ml_dtypes.<type>)`` does in the
+    installed release; ``ml_dtypes-0.6`` (releases 0.5 and 0.6) and
+    ``ml_dtypes-0.7`` name one behaviour each.  Floats round to nearest even,
+    overflow to Inf or NaN (no saturation) and give zero with the opposite sign
+    for NaN where the format has no NaN; integers (int2, uint2, uint4)
+    truncate toward zero, then wrap modulo 2^bits (0.5-0.6, a C cast) or give
+    0 when out of range (0.7).
 
-    >>> profile("ml_dtypes", is_int=True)
+    >>> profile("ml_dtypes-0.6", is_int=True)
     {'rounding': 'rtz', 'overflow': 'wrap', 'nan': 'ml_dtypes'}
+    >>> profile("ml_dtypes-0.7", is_int=True)["overflow"]
+    'zero'
     """
     if name not in PROFILES:
         raise ValueError(f"profile={name!r} is not valid; allowed values: {', '.join(PROFILES)}")
-    if is_int:
-        return dict(rounding="rtz", overflow="wrap", nan="ml_dtypes")
-    return dict(rounding="rne", overflow="ieee", nan="ml_dtypes")
+    if name == "ml_dtypes":
+        name = installed_ml_dtypes_profile()
+    chosen = PROFILE_TABLE[name][1 if is_int else 0]
+    return dict(zip(("rounding", "overflow", "nan"), chosen))
 
 
 # Exception flags, the bit values of Berkeley SoftFloat.
@@ -103,9 +135,9 @@ def record(params, rounding="rne", overflow="saturate", nan="keep_sign",
     (1, 1, 0, 0, 0, 0, 0)
     """
     names = (rounding, overflow, nan, int_range, scale_rule, zero_scale, inf)
-    if overflow == "wrap" and params and not params[P_IS_INT]:
-        raise ValueError("overflow='wrap' is for integer formats (int*, uint*); allowed values "
-                         "for this format: saturate, ieee, sat_propagate")
+    if overflow in INT_ONLY_OVERFLOW and params and not params[P_IS_INT]:
+        raise ValueError(f"overflow={overflow!r} is for integer formats (int*, uint*); allowed "
+                         "values for this format: saturate, ieee, sat_propagate")
     return (tuple(params), tuple(check(a, v) for a, v in zip(RECORD_FIELDS, names)))
 
 

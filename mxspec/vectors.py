@@ -698,8 +698,8 @@ def standard_set(h100_capture=H100_CAPTURE):
                 yield f"dot/{fa}-{fb}.{name}.txt", h100_wgmma_vectors(pair, wg, recipe)
     for f in ML_DTYPES_FORMATS:
         yield f"decode/{f}.txt", decode_vectors(f)
-        if element_format(f).is_int:  # ml_dtypes' cast: rtz and wrap
-            rules = (("rne", "saturate"), ("rtz", "wrap"))
+        if element_format(f).is_int:  # ml_dtypes' casts: rtz and wrap (0.5-0.6) or zero (0.7)
+            rules = (("rne", "saturate"), ("rtz", "wrap"), ("rtz", "zero"))
         else:
             rules = (("rne", "saturate"), ("rne", "ieee"))
         for r, o in rules:
@@ -775,19 +775,35 @@ CHECKS = {
 }
 
 
-def ml_dtypes_rule(f, header) -> str | None:
-    """How a file's codes compare with ml_dtypes' cast: "cast" (equal), "clamped"
-    (equal once the cast's non-finite results are clamped to max), or None."""
+# The ml_dtypes releases whose casts a file's codes equal, by the file's rule (the
+# rows of policies.PROFILE_TABLE): integers wrap in 0.5-0.6 and give 0 out of
+# range in 0.7; floats agree in every release, but for E8M0's rounding of
+# (2^-127, 1.5 x 2^-127), which 0.5-0.6 round up (docs/verification.md).
+ML_RELEASES = {"wrap": "0.5-0.6", "zero": "0.7", "float": "0.5-0.7"}
+E8M0_NOTE = " (0.5-0.6 agree except on (2^-127, 1.5 x 2^-127), which they round up)"
+
+
+def ml_dtypes_rule(f, header) -> tuple | None:
+    """How a file's codes compare with ml_dtypes' cast: ("cast" (equal) or
+    "clamped" (equal once the cast's non-finite results are clamped to max),
+    the releases that cast so), or None."""
     if not f.ml_dtype:
         return None
+    rel = "0.7" if f.name == "e8m0" else ML_RELEASES["float"]
     if header.get("kind") == "decode":
-        return "cast"
+        return "cast", ML_RELEASES["float"]
     r, o = header.get("rounding"), header.get("overflow")
     if f.is_int:
-        return "cast" if (r, o) == ("rtz", "wrap") else None
+        return ("cast", ML_RELEASES[o]) if r == "rtz" and o in ML_RELEASES else None
     if r == "rne" and o in ("ieee", "saturate"):
-        return "cast" if o == "ieee" else "clamped"
+        return ("cast" if o == "ieee" else "clamped"), rel
     return None
+
+
+def ml_dtypes_installed_casts(releases: str) -> bool:
+    """Whether the installed ml_dtypes is one of ``releases`` ("0.5-0.6", ...)."""
+    from .policies import installed_ml_dtypes_profile
+    return (installed_ml_dtypes_profile() == "ml_dtypes-0.7") == ("0.7" in releases)
 
 
 def gfloat_checks(f, header) -> bool:
@@ -808,7 +824,10 @@ def checks_for(vf: VectorFile) -> str:
         f = element_format(vf.header["format"])
         rule = ml_dtypes_rule(f, vf.header)
         if rule:
-            ml = f"; ml_dtypes {ml_dtypes.__version__} {f.ml_dtype} cast"
+            rule, releases = rule
+            ml = f"; the {f.ml_dtype} cast of ml_dtypes {releases}"
+            if f.name == "e8m0" and vf.kind == "encode":
+                ml += E8M0_NOTE
             if vf.kind == "encode" and rule == "clamped":
                 ml += " clamped to max finite"
             if vf.header.get("input") == "float64":

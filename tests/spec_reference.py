@@ -248,8 +248,8 @@ def ref_encode(x, f, rounding="rne", overflow="saturate", nan="keep_sign",
     codes = np.where(ov_big, big, codes)
     fl = np.where(over, INEXACT | OVERFLOW, fl)
     # --- wrap (integer formats): the rounded integer modulo 2^bits ------------
-    if overflow == "wrap":
-        assert is_int, "wrap is for integer formats"
+    if overflow in ("wrap", "zero"):
+        assert is_int, f"{overflow} is for integer formats"
         kf = m * 2.0 ** f.bias  # exact: |x| in steps
         k0 = np.floor(kf)
         fr = kf - k0
@@ -265,6 +265,8 @@ def ref_encode(x, f, rounding="rne", overflow="saturate", nan="keep_sign",
         lo_v = -(2.0 ** (f.bits - 1)) if R.signed else 0.0
         hi_v = 2.0 ** (f.bits - 1) - 1 if R.signed else 2.0 ** f.bits - 1
         wrapped = (v < lo_v) | (v > hi_v)
+        if overflow == "zero":  # out of range: 0 (ml_dtypes 0.7's integer casts)
+            code_w = np.where(wrapped, 0, code_w)
         codes = np.where(fin, code_w, codes)
         fl = np.where(fin, np.where(inexact | wrapped, INEXACT, 0) | np.where(wrapped, OVERFLOW, 0), fl)
     # --- below an unsigned format's range (SPEC.md 2.4) -------------------------
@@ -287,7 +289,7 @@ def ref_encode(x, f, rounding="rne", overflow="saturate", nan="keep_sign",
         fl = np.where(bad, INVALID, fl)
         isinf = isinf & ~neg
     # Inf
-    if overflow == "wrap":
+    if overflow in ("wrap", "zero"):
         inf_res, inf_fl = np.zeros(n, np.int64), np.full(n, INEXACT | INVALID)
     elif not R.signed and f.kind != "scale":
         # +Inf as below; -Inf is below the range: 0 under saturate, else NaN (or 0)

@@ -76,6 +76,8 @@ def _must_decide(x, fmt, shift, ovf, which):
             finite &= scaled < fmt.max_normal
         if ovf == "wrap" and which > 0:
             finite &= scaled < 2.0 ** (fmt.qmin + (23 if which == 1 else 52))
+        if ovf == "zero":  # ml_dtypes 0.7's integer rule: the full path decides every value
+            finite &= False
     return finite
 
 
@@ -105,7 +107,7 @@ def _check_fast_paths(name, dtype, every):
     x = INPUTS[dtype]
     ranges = ["symmetric", "full"] if f.kind == "int" else ["symmetric"]
     for mode in ["rne", "rtz", "rna", "up", "down"]:
-        for ovf in [o for o in policies.OVERFLOW if o != "wrap" or f.is_int]:
+        for ovf in [o for o in policies.OVERFLOW if o not in ("wrap", "zero") or f.is_int]:
             shifts = _shifts(mode, ovf, every)
             for irange in ranges:
                 ids = (policies.check("rounding", mode), policies.check("overflow", ovf),
