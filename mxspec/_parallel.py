@@ -39,6 +39,19 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 
 
+def _after_fork_in_child():
+    """A forked child (multiprocessing's default start method on Linux, DataLoader
+    workers) inherits the pool object but not its threads, and the lock perhaps
+    held: start over, so that its first large call makes a pool of its own."""
+    global _lock, _pool, _pool_size
+    _lock = threading.Lock()
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def threads() -> int:
     """Threads a large call uses: ``NUMBA_NUM_THREADS`` if set, else the CPUs
     this process may run on."""
@@ -55,11 +68,13 @@ def threads() -> int:
 
 
 def _get_pool(n: int) -> ThreadPoolExecutor:
+    """A pool of at least ``n`` threads.  A pool that is too small is replaced,
+    not shut down: another thread may be about to submit to it, and a pool
+    shut down under it refuses the work ("cannot schedule new futures after
+    shutdown").  The old pool's threads end once its last user drops it."""
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="mxspec")
             _pool_size = n
         return _pool
