@@ -15,7 +15,6 @@ import functools
 import math
 from fractions import Fraction
 
-import ml_dtypes
 import numpy as np
 
 from . import _parallel
@@ -29,12 +28,13 @@ from .policies import DOWN, RNA, RNE, RTZ, UP
 
 __all__ = ["dot", "matmul", "dot_elements", "OUTPUTS"]
 
-# Output formats of exact: (significand bits, smallest normal exponent, largest exponent, dtype).
+# Output formats of exact: (significand bits, smallest normal exponent, largest exponent,
+# dtype: numpy's, or the name of an ml_dtypes type, imported when it is asked for).
 OUTPUTS = {
     "float32": (24, -126, 127, np.float32),
     "float64": (53, -1022, 1023, np.float64),
     "float16": (11, -14, 15, np.float16),
-    "bfloat16": (8, -126, 127, ml_dtypes.bfloat16),
+    "bfloat16": (8, -126, 127, "bfloat16"),
 }
 _TILE_N = 16
 EXACT_ROUNDING = {"rne": RNE, "rtz": RTZ, "rna": RNA, "up": UP, "down": DOWN}
@@ -172,7 +172,7 @@ def _addend(c, shape, model):
                          f"(the GEMM it models takes none; 'h100_fp8_wgmma' adds C as the "
                          f"wgmma's initial accumulator)")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-            or arr.dtype == ml_dtypes.bfloat16):
+            or arr.dtype.name == "bfloat16"):
         raise TypeError(f"c must be a float array, got dtype {arr.dtype}")
     try:
         arr = np.broadcast_to(arr.astype(np.float64), shape)
@@ -189,6 +189,9 @@ def _addend(c, shape, model):
 
 def _run(A, B, ia, ib, bs, K, c, model, out, rounding, fa, fb, lwa, lwb, shape):
     prec, emin, emax, dtype = OUTPUTS[out]
+    if isinstance(dtype, str):
+        import ml_dtypes  # only for a bfloat16 result: the import takes half a second
+        dtype = np.dtype(getattr(ml_dtypes, dtype))
     O = (EXACT_ROUNDING[rounding], prec, emin, emax)
     n = ia.size
     fin = np.isfinite(c) & (c != 0)

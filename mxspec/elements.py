@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 import numba
 import numpy as np
@@ -23,13 +24,19 @@ from .core import (PASS_FAST32, PASS_RNE32, decode_one, decode_value32, encode_f
 from .formats import ElementFormat, element_format
 from .policies import R_IRANGE, R_MODE, R_NAN, R_OVF
 
-import ml_dtypes
+# Narrow float inputs that float32 holds exactly: widened before encoding.  ml_dtypes
+# is not imported here (it costs half a second): an array of its dtypes exists only
+# once the caller has imported it, so its types are looked up then.
+_NARROW_NAMES = ("bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
+                 "float8_e4m3b11fnuz", "float8_e8m0fnu", "float8_e4m3", "float8_e3m4",
+                 "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn")
 
-# Narrow float inputs that float32 holds exactly: widened before encoding.
-_NARROW = tuple(np.dtype(getattr(ml_dtypes, n)) for n in (
-    "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
-    "float8_e4m3b11fnuz", "float8_e8m0fnu", "float8_e4m3", "float8_e3m4",
-    "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn") if hasattr(ml_dtypes, n))
+
+def _is_narrow_float(dtype) -> bool:
+    ml = sys.modules.get("ml_dtypes")
+    return ml is not None and any(
+        dtype == np.dtype(getattr(ml, n)) for n in _NARROW_NAMES if hasattr(ml, n))
+
 
 __all__ = ["encode_elements", "decode_elements", "decode_table", "as_float_input",
            "random_bits"]
@@ -192,7 +199,7 @@ def as_float_input(x, argument: str = "x") -> np.ndarray:
     a = np.asarray(as_numpy(x, argument))
     if a.dtype in _FLOAT_KINDS:
         return a
-    if a.dtype == np.float16 or a.dtype in _NARROW:
+    if a.dtype == np.float16 or _is_narrow_float(a.dtype):
         return a.astype(np.float32)  # exact widening
     raise TypeError(f"{argument} must be float64, float32, float16, bfloat16 or float8 data, "
                     f"got dtype {a.dtype}")
@@ -222,10 +229,11 @@ def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = 
     Each value is rounded once, from its own precision (float64 is never
     narrowed through float32).  ``rounding``: rne, rtz, rna, up, down or
     stochastic (needs ``seed`` or ``rbits``); ``overflow``: saturate, ieee,
-    sat_propagate, or wrap (integer formats); ``nan``: keep_sign, canonical or
+    sat_propagate, or wrap or zero (integer formats); ``nan``: keep_sign, canonical or
     ml_dtypes; ``int_range``: symmetric or full (int formats only).
-    ``profile="ml_dtypes"`` sets rounding, overflow and nan to what an
-    ml_dtypes cast does.  With ``return_flags`` also returns a uint8 array of
+    ``profile="ml_dtypes"`` sets rounding, overflow and nan to what the installed
+    ml_dtypes' cast does; ``"ml_dtypes-0.6"`` and ``"ml_dtypes-0.7"`` to what those
+    releases' casts do (``mxspec.policies.PROFILE_TABLE``; SPEC.md 2.8).  With ``return_flags`` also returns a uint8 array of
     SoftFloat exception bits (``mxspec.policies``).  SPEC.md states every rule.
     Defaults: rne, saturate, keep_sign; for a tapered format (``hifloat8``,
     SPEC.md section 10) its own: rna (ties away), ieee, keep; it also takes
@@ -233,7 +241,7 @@ def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = 
 
     >>> encode_elements([464.0, 465.0], "fp8_e4m3", overflow="ieee").tolist()
     [126, 127]
-    >>> encode_elements([-3.0, 17.9], "uint4", profile="ml_dtypes").tolist()
+    >>> encode_elements([-3.0, 17.9], "uint4", profile="ml_dtypes-0.6").tolist()
     [13, 1]
     """
     from .tapered import encode_tapered, is_tapered_name

@@ -18,7 +18,6 @@ from __future__ import annotations
 import sys
 from typing import NamedTuple
 
-import ml_dtypes
 import numpy as np
 
 __all__ = ["is_torch_tensor", "as_numpy", "to_torch", "from_torch", "TorchMX"]
@@ -32,6 +31,7 @@ def is_torch_tensor(x) -> bool:
 # torch dtype name -> (the ml_dtypes/numpy dtype of the same bytes, the unsigned
 # integer torch dtype of the same width used to view them)
 def _views():
+    import ml_dtypes  # imported with torch, not with mxspec (it takes half a second)
     import torch
     v = {torch.bfloat16: (ml_dtypes.bfloat16, torch.int16),
          torch.float8_e4m3fn: (ml_dtypes.float8_e4m3fn, torch.uint8),
