@@ -15,13 +15,23 @@ The folder lies under the first of these that can be written:
 3. the user's cache folder (``~/.cache/numba``), for a read-only install.
 
 ``NUMBA_CACHE_LOCATOR_CLASSES``, where set, overrides all of this, as Numba
-documents.
+documents.  Where none of them can be written (a read-only install with no
+writable home, a read-only ``NUMBA_CACHE_DIR``), mxspec compiles its kernels in
+each process and says so in one warning: :data:`ENABLED` is then False, and
+every ``cache=`` of mxspec's decorators reads it.
+
+Folders of other digests beside this one are other source trees or releases
+sharing the cache (CI runners, two checkouts): they are kept while in use, and
+removed once unused for :data:`PRUNE_AFTER_DAYS` days (each import marks its own
+folder used).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import time
+import warnings
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -41,6 +51,10 @@ def sources_digest() -> str:
 
 DIGEST = sources_digest()
 FOLDER = f"mxspec-{DIGEST}"
+PRUNE_AFTER_DAYS = 30
+# Whether mxspec's Numba functions are cached on disk (install() decides; the
+# decorators read it: mxspec/_cache is imported before any of them).
+ENABLED = True
 
 
 def _roots():
@@ -73,11 +87,24 @@ def cache_dir() -> Path | None:
     return None
 
 
-def _prune(path: Path) -> None:
-    """Remove the folders of other source digests beside ``path``, and the
-    loose cache files of mxspec versions before this scheme (best effort)."""
+def _prune(path: Path, now: float | None = None) -> None:
+    """Mark ``path`` used, remove the folders of other source digests beside it
+    that were not used for PRUNE_AFTER_DAYS days, and the loose cache files of
+    mxspec versions before this scheme (best effort).  Folders in use by another
+    source tree (a second checkout, another release) are kept: removing them
+    made two trees sharing one NUMBA_CACHE_DIR recompile on every import."""
+    now = time.time() if now is None else now
+    try:
+        os.utime(path, (now, now))
+    except OSError:
+        pass
     for old in path.parent.glob("mxspec-*"):
-        if old != path and old.is_dir():
+        try:
+            stale = old != path and old.is_dir() and \
+                now - old.stat().st_mtime > PRUNE_AFTER_DAYS * 86400
+        except OSError:
+            continue
+        if stale:
             shutil.rmtree(old, ignore_errors=True)
     if path.parent == _PKG / "__pycache__":
         for pattern in ("*.nbi", "*.nbc"):
@@ -91,11 +118,17 @@ def _prune(path: Path) -> None:
 def install() -> Path | None:
     """Route the cache of every Numba function defined in mxspec to
     :func:`cache_dir`; returns that folder."""
+    global ENABLED
     from numba.core import caching, config
     if getattr(config, "CACHE_LOCATOR_CLASSES", None):  # the user's own choice
         return None
     path = cache_dir()
     if path is None:
+        ENABLED = False
+        warnings.warn("mxspec: no cache folder can be written (NUMBA_CACHE_DIR, the package's "
+                      "__pycache__, the user's cache folder); kernels are compiled in each "
+                      "process. Set NUMBA_CACHE_DIR to a writable folder to keep them.",
+                      RuntimeWarning, stacklevel=3)
         return None
     _prune(path)
 

@@ -22,6 +22,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from . import _cache
 from .core import jit
 
 _U = numba.uint64
@@ -216,5 +217,5 @@ def unpack_span(src, soff, n, bits, out, ooff):
 
 # The same packer inlined into its caller, where the code width is a constant
 # (the large-array encode kernels): its branches and loops fold with it.
-pack_span_inline = numba.njit(cache=True, nogil=True, error_model="numpy",
+pack_span_inline = numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy",
                               inline="always")(pack_span.py_func)

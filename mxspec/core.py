@@ -26,6 +26,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
+from . import _cache
 from .formats import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_HAS_ZERO,
                       P_INF_MAG, P_IS_INT, P_MAX_MAG, P_MBITS, P_NAN_MIN_MAG, P_NANZ, P_QMIN,
                       P_QNAN_MAG, P_SIGNED, P_SUBNORMALS, P_TIE_CODE)
@@ -41,7 +42,7 @@ F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scal
 # cold compile several times slower.)  numpy's error model: no division in
 # mxspec can see a zero divisor, and without Python's ZeroDivisionError checks
 # a function compiles faster and its loops vectorize more readily.
-jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+jit = numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy")
 
 
 _INTERPRETED: dict = {}

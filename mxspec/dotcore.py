@@ -26,6 +26,7 @@ import math
 import numba
 import numpy as np
 
+from . import _cache
 from .accumulators import A_ACC_BITS, A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER, A_RND
 from .core import _bitcast, bit_length, f64_bits, jit, round_core
 from .policies import DOWN, RNA, RNE, UP
@@ -47,7 +48,7 @@ O_MODE, O_PREC, O_EMIN, O_EMAX = range(4)
 
 # fastmath reassociation is exact here: every term and partial sum is an integer
 # below 2**53 (see LIMB_BITS), so any order gives the same float64.
-_exact_sum_jit = numba.njit(cache=True, nogil=True, error_model="numpy",
+_exact_sum_jit = numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy",
                             fastmath={"reassoc", "contract"})
 
 

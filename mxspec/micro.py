@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from . import _parallel
+from . import _cache, _parallel
 from .blocks import MXArray, _norm_axis
 from .core import _bitcast, encode_fast, encode_one, f64_bits, jit
 from .elements import as_float_input, decode_table
@@ -97,7 +97,7 @@ def micro_formats() -> list[str]:
     return list(_TABLE)
 
 
-_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+_inline = numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
 E6M2_MIN, E6M2_MAX = 2.0 ** -48, 1.5 * 2.0 ** 15
 UNITS_WORK = 8192  # elements per task of the encode kernel
 

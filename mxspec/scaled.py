@@ -17,7 +17,7 @@ import functools
 import numba
 import numpy as np
 
-from . import _parallel
+from . import _cache, _parallel
 from .blockformats import BlockFormat, block_format
 from .blocks import MXArray, _check_block_size, _norm_axis
 from .core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
@@ -82,7 +82,7 @@ F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX = range(6)
 BLOCKS_PER_TASK = 512
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
 def _elements(xb, cb, n, erule, d, m32, mul, zin, Pe):
     """The element codes of one block (SPEC.md 9.2 steps 4-5) by the codec's
     fast path; returns nonzero where it declined any (Inf, 0 / 0)."""
@@ -159,7 +159,7 @@ def _encode_kernel(spec=None):
     return kernel
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
 def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
     """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
     rows of L), in three passes: the blocks' largest magnitudes, their scale
