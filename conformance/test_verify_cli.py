@@ -54,7 +54,7 @@ def test_malformed_results_get_a_line_number(tmp_path, capsys):
     lines[3] = "00 00"
     res.write_text("\n".join(lines) + "\n")
     assert main(["vectors", "verify", str(ENC), str(res)]) == 2
-    assert "results line 4: 2 fields, expected 3" in capsys.readouterr().err
+    assert "res.txt:4: 2 fields, expected 3" in capsys.readouterr().err
     res.write_text("\n".join(lines[:5]) + "\n")
     assert main(["vectors", "verify", str(ENC), str(res)]) == 2
     assert "results have 5 vectors" in capsys.readouterr().err
@@ -66,7 +66,7 @@ def test_reordered_results_are_refused(tmp_path, capsys):
     res = tmp_path / "res.txt"
     res.write_text("\n".join(lines) + "\n")
     assert main(["vectors", "verify", str(ENC), str(res)]) == 2
-    assert "inputs differ from vector line" in capsys.readouterr().err
+    assert "res.txt:1: inputs differ from" in capsys.readouterr().err
 
 
 def test_stochastic_results_carry_their_random_bits(tmp_path, capsys):
@@ -118,3 +118,65 @@ def test_new_kinds_gen_and_verify(tmp_path, capsys):
                       (["--kind", "encode", "--format", "nvfp4"], "--kind quantize or dequantize")):
         assert main(["vectors", "gen", *args, "--out", str(tmp_path / "x.txt")]) == 2
         assert msg in capsys.readouterr().err, msg
+
+
+def _clean(path):
+    return [ln.split("#")[0].strip() for ln in data_lines(path)]
+
+
+def test_a_field_must_be_the_files_text(tmp_path, capsys):
+    """Fields were compared as integers, so 0 passed for sixteen zero bytes and
+    0x07, 0007, 0_7 or -0 for a code; now a field has the file's width and plain
+    hex digits, and anything else names file:line."""
+    lines = _clean(ENC)
+    res = tmp_path / "res.txt"
+    f = lines[0].split()
+    for bad in ("0x" + f[1], "00" + f[1], f[1][0] + "_" + f[1][1], "-" + f[1], f[1][1:]):
+        lines[0] = " ".join([f[0], bad, f[2]])
+        res.write_text("\n".join(lines) + "\n")
+        assert main(["vectors", "verify", str(ENC), str(res)]) == 2, bad
+        assert "res.txt:1:" in capsys.readouterr().err, bad
+    units = ROOT / "units" / "hif4.txt"
+    ul = _clean(units)
+    row = ul[0].split()
+    row[-1] = "0"                                  # the packed unit as one short number
+    ul[0] = " ".join(row)
+    res.write_text("\n".join(ul) + "\n")
+    assert main(["vectors", "verify", str(units), str(res)]) == 2
+    assert "res.txt:1: unit is '0', 1 hex digits" in capsys.readouterr().err
+
+
+def test_malformed_files_are_file_line_errors_not_tracebacks(tmp_path, capsys):
+    """Non-UTF-8 bytes, headers without what their kind needs, bad sizes and
+    vector rows with extra fields: exit 2 and file:line, no traceback."""
+    good = "\n".join(_clean(ENC)) + "\n"
+    res = tmp_path / "res.txt"
+    res.write_bytes(good.encode().replace(b"\n", b"\n\xff", 1))
+    assert main(["vectors", "verify", str(ENC), str(res)]) == 2
+    assert "res.txt:2: byte 0xff is not UTF-8 text" in capsys.readouterr().err
+    res.write_text(good)
+    text = ENC.read_text()
+    vec = tmp_path / "vec.txt"
+    cases = [
+        (text.replace("# rounding: rne\n", ""), "header has no '# rounding:' line"),
+        (text.replace("# format: fp4_e2m1\n", ""), "header has no '# format:' line"),
+        (text.encode().replace(b"# kind", b"# \xfe kind", 1), "vec.txt:2: byte 0xfe"),
+    ]
+    q = (ROOT / "quantize" / "mxfp4_e2m1.floor.txt").read_text()
+    cases += [(q.replace("# block_size: 32", "# block_size: x2"), "'block_size: x2' must be"),
+              (q.replace("# block_size: 32", "# block_size: 0"), "'block_size: 0' must be")]
+    d = (ROOT / "dot" / "fp8_e4m3-fp8_e4m3.exact.txt").read_text()
+    cases += [(d.replace("# k: 64\n", ""), "header has no '# k:' line"),
+              (d.replace("# k: 64", "# k: 48"), "k: 48 is not a multiple of block_size: 32")]
+    lines = text.splitlines()
+    i = next(n for n, ln in enumerate(lines) if not ln.startswith("#"))
+    lines[i] = lines[i].split("#")[0] + " 00  # an extra field"
+    cases.append(("\n".join(lines) + "\n", f"vec.txt:{i + 1}: 4 fields, expected 3"))
+    for content, msg in cases:
+        if isinstance(content, str):
+            vec.write_text(content)
+        else:
+            vec.write_bytes(content)
+        assert main(["vectors", "verify", str(vec), str(res)]) == 2, msg
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err, (msg, err)

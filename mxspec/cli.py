@@ -230,8 +230,7 @@ def _vectors_verify(args) -> int:
     from . import vectors as V
     try:
         vf = V.load_vectors(args.vectors)
-        with open(args.results) as fh:
-            res = V.parse(fh.read(), args.results, header_required=False)
+        res = V.parse(V.read_text(args.results), args.results, header_required=False)
         bad = V.verify(vf, res)
     except (V.VectorFileError, OSError) as err:
         print(f"mxspec vectors verify: {err}", file=sys.stderr)

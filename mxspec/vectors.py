@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 import ml_dtypes
@@ -45,8 +46,9 @@ class VectorFileError(ValueError):
 @dataclass
 class VectorFile:
     header: dict
-    rows: list = field(default_factory=list)   # lists of hex strings
+    rows: list = field(default_factory=list)   # (line, list of hex strings)
     notes: list = field(default_factory=list)  # the purpose of each row
+    name: str = "<vectors>"                    # the file's path, for messages
 
     @property
     def kind(self):
@@ -485,7 +487,13 @@ def render(vf: VectorFile, checked: str | None = None) -> str:
 
 
 # -- reading -------------------------------------------------------------------
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
 def parse(text: str, name: str = "<vectors>", header_required: bool = True) -> VectorFile:
+    """A vector (or results) file's header and rows.  A field is plain hex digits
+    (no ``0x``, sign or ``_``): anything else is a :class:`VectorFileError` that
+    names ``file:line``."""
     header, rows, notes = {}, [], []
     for i, line in enumerate(text.splitlines(), 1):
         body, _, note = line.partition("#")
@@ -496,20 +504,69 @@ def parse(text: str, name: str = "<vectors>", header_required: bool = True) -> V
             continue
         fields = body.split()
         for fld in fields:
-            try:
-                int(fld, 16)
-            except ValueError:
-                raise VectorFileError(f"{name}:{i}: {fld!r} is not a hex number") from None
+            if not _HEX.fullmatch(fld):
+                raise VectorFileError(f"{name}:{i}: {fld!r} is not a hex number (plain hex "
+                                      "digits only: no 0x, sign or _)")
         rows.append((i, fields))
         notes.append(note.strip())
     if header_required and header.get("kind") not in KINDS:
         raise VectorFileError(f"{name}: header has no valid '# kind:' line (one of {', '.join(KINDS)})")
-    return VectorFile(header, rows, notes)
+    return VectorFile(header, rows, notes, name)
+
+
+def read_text(path) -> str:
+    """A vector or results file's text; a byte that is not UTF-8 is a
+    :class:`VectorFileError` naming its line."""
+    data = open(path, "rb").read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise VectorFileError(f"{os.fspath(path)}:{line}: byte 0x{data[err.start]:02x} is not "
+                              "UTF-8 text") from None
 
 
 def load_vectors(path) -> VectorFile:
-    with open(path) as fh:
-        return parse(fh.read(), os.fspath(path))
+    vf = parse(read_text(path), os.fspath(path))
+    check_header(vf)
+    return vf
+
+
+# What each kind's header must hold for its rows to be read (and, for encode, explained).
+REQUIRED = {"encode": ("format", "input", "rounding", "overflow"), "decode": ("format",),
+            "quantize": ("format", "block_size"), "dequantize": ("format", "block_size"),
+            "slice": ("format", "block_size"), "dot": ("format_a", "format_b", "block_size", "k"),
+            "units": ("format", "block_size")}
+
+
+def _positive(vf, key):
+    v = vf.header[key]
+    if not re.fullmatch(r"[1-9][0-9]{0,6}", v):
+        raise VectorFileError(f"{vf.name}: header '{key}: {v}' must be a positive integer")
+    return int(v)
+
+
+def check_header(vf: VectorFile) -> None:
+    """Refuse a header that lacks what its kind needs or holds a bad size, and
+    rows whose field count is not the kind's (both as ``file:line`` errors)."""
+    h, kind = vf.header, vf.kind
+    for key in REQUIRED[kind]:
+        if key not in h:
+            raise VectorFileError(f"{vf.name}: header has no '# {key}:' line (a {kind} file "
+                                  f"needs {', '.join(REQUIRED[kind])})")
+    if kind == "encode" and h["input"] not in INPUT_TYPES:
+        raise VectorFileError(f"{vf.name}: header 'input: {h['input']}' is not one of "
+                              f"{', '.join(INPUT_TYPES)}")
+    if "block_size" in REQUIRED[kind]:
+        bs = _positive(vf, "block_size")
+        if kind == "dot" and _positive(vf, "k") % bs:
+            raise VectorFileError(f"{vf.name}: header k: {h['k']} is not a multiple of "
+                                  f"block_size: {bs}")
+    cols, _ = _column_names(kind, int(h.get("block_size", 1)), h)
+    for line, row in vf.rows:
+        if len(row) != len(cols):
+            raise VectorFileError(f"{vf.name}:{line}: {len(row)} fields, expected {len(cols)} "
+                                  f"({h.get('columns', COLUMNS[kind])})")
 
 
 # -- verification ----------------------------------------------------------------
@@ -619,24 +676,35 @@ def _column_names(kind, k, header=None):
 def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
     """Compare a design's results with the vectors; print each mismatch with
     both values, their bits and the rule at stake, then a summary.  Returns the
-    number of mismatching vectors."""
+    number of mismatching vectors.  Each result field must be the vector
+    file's field as text: the same width, plain hex digits (``7`` is not the
+    code ``07``, ``0`` not sixteen zero bytes); a results file that breaks
+    that, or the vectors' order and inputs, is a :class:`VectorFileError`
+    naming ``file:line``."""
+    check_header(vectors)
     h = vectors.header
     kind = h["kind"]
     k = int(h.get("block_size", 1))
     cols, n_in = _column_names(kind, k, h)
+    rname = results.name
     if len(results.rows) != len(vectors.rows):
-        raise VectorFileError(f"results have {len(results.rows)} vectors, the vector file "
-                              f"{len(vectors.rows)}")
+        where = results.rows[-1][0] if results.rows else 1
+        raise VectorFileError(f"{rname}:{where}: results have {len(results.rows)} vectors, the "
+                              f"vector file {vectors.name} has {len(vectors.rows)}")
     bad = 0
     for (vline, exp), (rline, got), note in zip(vectors.rows, results.rows, vectors.notes):
         if len(got) != len(cols):
-            raise VectorFileError(f"results line {rline}: {len(got)} fields, expected {len(cols)} "
+            raise VectorFileError(f"{rname}:{rline}: {len(got)} fields, expected {len(cols)} "
                                   f"({h.get('columns', COLUMNS[kind])})")
-        if [g.lower().zfill(len(e)) for g, e in zip(got[:n_in], exp[:n_in])] != exp[:n_in]:
-            raise VectorFileError(f"results line {rline}: inputs differ from vector line {vline}; "
+        for i, (g, e) in enumerate(zip(got, exp)):
+            if len(g) != len(e):
+                raise VectorFileError(f"{rname}:{rline}: {cols[i]} is {g!r}, {len(g)} hex "
+                                      f"digits; the vector file's are {len(e)} wide "
+                                      f"({vectors.name}:{vline} has {e!r})")
+        if [g.lower() for g in got[:n_in]] != [e.lower() for e in exp[:n_in]]:
+            raise VectorFileError(f"{rname}:{rline}: inputs differ from {vectors.name}:{vline}; "
                                   "results must keep the vectors' order and inputs")
-        diffs = [(i, c) for i, c in enumerate(cols)
-                 if i >= n_in and int(got[i], 16) != int(exp[i], 16)]
+        diffs = [(i, c) for i, c in enumerate(cols) if i >= n_in and got[i].lower() != exp[i].lower()]
         if not diffs:
             continue
         bad += 1
