@@ -1,8 +1,8 @@
 """mxspec: a bit-exact reference for the OCP Microscaling (MX) formats.
 
 >>> import mxspec
->>> mxspec.decode_elements(mxspec.encode_elements(2.7, "fp6_e2m3"), "fp6_e2m3")
-np.float32(2.75)
+>>> float(mxspec.decode_elements(mxspec.encode_elements(2.7, "fp6_e2m3"), "fp6_e2m3"))
+2.75
 """
 __version__ = "0.1.0"
 

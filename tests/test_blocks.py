@@ -40,7 +40,7 @@ def check(x, name, bs=32, **kw):
 
 blocks = hnp.arrays(np.float32, st.integers(1, 80),
                     elements=st.floats(width=32, allow_nan=False, allow_infinity=False)
-                    | st.sampled_from([0.0, -0.0, 1e-40, 448.0, 6.0, 7.9, 2.0 ** -127]))
+                    | st.sampled_from([float(np.float32(v)) for v in (0.0, -0.0, 1e-40, 448.0, 6.0, 7.9, 2.0 ** -127)]))
 
 
 @given(blocks, st.sampled_from(MX), st.sampled_from(RULES), st.sampled_from([1, 7, 32]))

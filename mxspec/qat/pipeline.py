@@ -174,12 +174,25 @@ def run(cfg: QATConfig) -> dict:
               "held_out": [f for f in fmts if f not in cfg.formats],
               "accuracy": acc, "final_loss": {k: v[-1] for k, v in losses.items()},
               "losses": losses, "anchors": anchors, "mxspec": mxspec.__version__,
-              "seconds": round(time.perf_counter() - t0, 1)}
+              "versions": versions(), "seconds": round(time.perf_counter() - t0, 1)}
     if cfg.out:
+        report["plot"] = plot(report, os.path.join(path, "accuracy.png"))
         with open(os.path.join(path, "report.json"), "w") as fh:
             json.dump(report, fh, indent=1)
-        plot(report, os.path.join(path, "accuracy.png"))
     return report
+
+
+def versions() -> dict:
+    """The releases a run used, so that two runs' figures can be told apart."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+    out = {"python": platform.python_version()}
+    for name in ("numpy", "numba", "llvmlite", "ml_dtypes", "scikit-learn", "matplotlib"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def _tmpdir():
@@ -207,7 +220,12 @@ def table(report) -> str:
 
 
 def plot(report, file):
-    import matplotlib
+    """Draw the accuracy per format into ``file``; returns ``file``, or None
+    where matplotlib is not installed (it is in the ``qat`` extra)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fmts = report["config"]["eval_formats"]
@@ -227,3 +245,4 @@ def plot(report, file):
     fig.tight_layout()
     fig.savefig(file, dpi=110)
     plt.close(fig)
+    return file
