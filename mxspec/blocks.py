@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from dataclasses import dataclass
 
 import numba
@@ -45,6 +46,28 @@ class MXArray:
     axis: int
     tensor_scale: np.float32 | None = None  # block formats with a second level (NVFP4)
     micro: tuple = ()  # micro-exponent formats (MX4/6/9, HiF4): each level's bits
+
+    def __post_init__(self):
+        """Every field checked against the format where an MXArray is built by
+        hand (an unchecked one made kernels read past its arrays, and int64
+        scales wrap mod 256): codes in the format's range, scales of the shape
+        the blocks need and of the scale format's kind, the levels and tensor
+        scale the format has.  mxspec's own encoders build theirs checked by
+        construction (:meth:`_unchecked`)."""
+        fields = _checked_fields(self.codes, self.scales, self.format, self.block_size,
+                                 self.axis, self.tensor_scale, self.micro)
+        for name, value in zip(_FIELDS, fields):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def _unchecked(cls, codes, scales, format, block_size, axis, tensor_scale=None, micro=()):
+        """An MXArray from arrays an encoder made (right by construction): no
+        pass over them."""
+        obj = object.__new__(cls)
+        for name, value in zip(_FIELDS, (codes, scales, format, int(block_size), int(axis),
+                                         tensor_scale, tuple(micro))):
+            object.__setattr__(obj, name, value)
+        return obj
 
     @property
     def shape(self) -> tuple:
@@ -82,6 +105,76 @@ class MXArray:
         ts = "" if self.tensor_scale is None else f", tensor_scale={float(self.tensor_scale)!r}"
         return (f"MXArray({self.format.name}, shape={self.shape}, axis={self.axis}, "
                 f"block_size={self.block_size}{ts})")
+
+
+_FIELDS = ("codes", "scales", "format", "block_size", "axis", "tensor_scale", "micro")
+
+
+def _byte_codes(a, what, limit=256):
+    """``a`` as uint8, refusing a non-integer dtype or a value outside 0 .. limit-1."""
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"MXArray: {what} must be an integer array (uint8 codes), got dtype "
+                        f"{a.dtype}")
+    if a.dtype != np.uint8 or limit < 256:
+        if a.size and (a.min() < 0 or a.max() >= limit):
+            bad = a[(a < 0) | (a >= limit)].reshape(-1)[0]
+            raise ValueError(f"MXArray: {what} holds {int(bad)}; its codes are 0..{limit - 1}")
+        a = a.astype(np.uint8)
+    return a
+
+
+def _checked_fields(codes, scales, f, block_size, axis, tensor_scale, micro):
+    if not hasattr(f, "element") or not hasattr(f, "name"):
+        raise TypeError(f"MXArray: format must be a block-format record (mxspec.mx_format, "
+                        f"mxspec.block_format, a micro format), got {type(f).__name__}")
+    codes = np.asarray(codes)
+    if codes.ndim == 0:
+        raise ValueError("MXArray: codes must have at least one dimension (the blocked axis)")
+    codes = _byte_codes(codes, "codes", f.element.n_codes)
+    ax = _norm_axis(axis, codes.ndim)
+    bs = _check_block_size(block_size)
+    levels = getattr(f, "levels", None)
+    if levels is not None and bs != f.unit:
+        raise ValueError(f"MXArray: block_size={bs}, but {f.name}'s unit is {f.unit}")
+    L = codes.shape[ax]
+    nb = -(-L // bs)
+    lead = codes.shape[:ax] + codes.shape[ax + 1:]
+    want = codes.shape[:ax] + (nb,) + codes.shape[ax + 1:]
+    sc = np.asarray(scales)
+    float_scales = getattr(f, "scale_kind", "") == "float32"
+    if sc.shape != want:
+        raise ValueError(f"MXArray: scales have shape {sc.shape}; codes of shape {codes.shape} in "
+                         f"blocks of {bs} along axis {ax} need {want}")
+    if float_scales:
+        if sc.dtype != np.float32:
+            raise TypeError(f"MXArray: {f.name}'s scales are float32 values, got dtype {sc.dtype}")
+    else:
+        sc = _byte_codes(sc, "scales")
+    has_ts = bool(getattr(f, "tensor_scale", False))
+    if has_ts:
+        if tensor_scale is None:
+            raise ValueError(f"MXArray: {f.name} needs tensor_scale (its float32 per-tensor scale)")
+        t = np.asarray(tensor_scale)
+        if t.size != 1 or not np.issubdtype(t.dtype, np.floating) or \
+                float(np.float32(t.reshape(()))) != float(t.reshape(())):
+            raise ValueError(f"MXArray: tensor_scale must be one float32 value, got {tensor_scale!r}")
+        tensor_scale = np.float32(t.reshape(()))
+    elif tensor_scale is not None:
+        raise ValueError(f"MXArray: {f.name} has no tensor scale; tensor_scale must be None")
+    micro = tuple(micro)
+    nlev = 0 if levels is None else len(levels)
+    if len(micro) != nlev:
+        raise ValueError(f"MXArray: {f.name} has {nlev} micro-exponent levels, got {len(micro)}")
+    out = []
+    for i, (b, (g, _)) in enumerate(zip(micro, levels or ())):
+        bm = np.asarray(b)
+        wb = lead[:ax] + (nb, bs // g) + lead[ax:]
+        if bm.shape != wb:
+            raise ValueError(f"MXArray: micro[{i}] has shape {bm.shape}; one bit per group of "
+                             f"{g} needs {wb}")
+        out.append(_byte_codes(bm, f"micro[{i}]", 2))
+    return codes, sc, f, bs, ax, tensor_scale, tuple(out)
 
 
 def _task_count(rows, nb, G):
@@ -488,10 +581,24 @@ def micro_block(fmt) -> int:
     return micro_format(fmt).unit
 
 
+BLOCK_SIZE_MAX = (1 << 31) - 1
+
+
+def check_shape(shape, argument="shape") -> tuple:
+    """``shape`` as a tuple of non-negative ints; 4.5 or "4" is an error, not 4."""
+    try:
+        dims = tuple(operator.index(d) for d in shape)
+    except TypeError:
+        raise TypeError(f"{argument} must be a tuple of integers, got {shape!r}") from None
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{argument} must have no negative dimension, got {shape!r}")
+    return dims
+
+
 def _check_block_size(block_size):
     if not isinstance(block_size, (int, np.integer)) or isinstance(block_size, bool) \
-            or block_size < 1:
-        raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
+            or not 1 <= block_size <= BLOCK_SIZE_MAX:
+        raise ValueError(f"block_size must be an integer in 1..2^31-1, got {block_size!r}")
     return int(block_size)
 
 
@@ -528,8 +635,8 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, rounding: str 
     block_size = 32 if block_size is None else block_size
     codes, scales, ax, bs = encode_rows(x, f, axis, block_size, 8, rounding, scale_rule,
                                         overflow, nan, int_range, zero_scale, inf, seed, rbits)
-    return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
-                   np.ascontiguousarray(np.moveaxis(scales, -1, ax)), f, bs, ax)
+    return MXArray._unchecked(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
+                              np.ascontiguousarray(np.moveaxis(scales, -1, ax)), f, bs, ax)
 
 
 # Arrays this long get kernels specialized to their format, policies and block
@@ -619,7 +726,8 @@ def decode(mx: MXArray, dtype=None, out=None) -> np.ndarray:
     """
     if not isinstance(mx, MXArray):
         raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
-    dtype = out_dtype(dtype, out, mx.shape)
+    dtype = out_dtype(dtype, out, mx.shape, [("mx.codes", mx.codes), ("mx.scales", mx.scales)]
+                      + [(f"mx.micro[{i}]", b) for i, b in enumerate(mx.micro)])
     if not isinstance(mx.format, MXFormat):
         from .micro import MicroFormat, decode_micro
         if isinstance(mx.format, MicroFormat):
@@ -641,9 +749,16 @@ def decode(mx: MXArray, dtype=None, out=None) -> np.ndarray:
     return res
 
 
-def out_dtype(dtype, out, shape) -> np.dtype:
-    """The output dtype of a decode, checking ``dtype`` and ``out`` agree."""
+def out_dtype(dtype, out, shape, inputs=()) -> np.dtype:
+    """The output dtype of a decode, checking ``dtype`` and ``out`` agree, and
+    that ``out`` shares no memory with any of ``inputs`` ((name, array) pairs):
+    the kernels write values while they read codes, so an overlapping ``out``
+    returned zeros."""
     if out is not None:
+        for name, arr in inputs:
+            if isinstance(arr, np.ndarray) and np.shares_memory(out, arr):
+                raise ValueError(f"out shares memory with {name}; decode into an array of "
+                                 f"its own")
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
         if out.shape != tuple(shape):

@@ -102,7 +102,17 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
         raise ValueError(f"metadata key {META_KEY!r} is reserved")
     md[META_KEY] = json.dumps({"version": LAYOUT_VERSION, "mxspec": __version__,
                                "tensors": meta}, sort_keys=True)
-    save_file(out, os.fspath(path), metadata=md)
+    write_file(path, out, md)
+
+
+def write_file(path, tensors: dict, metadata) -> None:
+    """safetensors' save_file, with a failure to write as a CheckpointError that
+    names the file (not a bare SafetensorError)."""
+    from safetensors import SafetensorError
+    try:
+        save_file(tensors, os.fspath(path), metadata=metadata)
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: cannot write the checkpoint: {err}") from None
 
 
 def layout(path) -> str:

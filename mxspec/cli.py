@@ -48,7 +48,17 @@ def _formats(args) -> int:
     if not args.all:
         print(f"\nP3109: {len(p3109_formats())} formats p3109_k{{K}}p{{P}}{{s|u}}{{e|f}}, "
               "K = 3..8 (list them with --all)")
-    print("MX formats:", ", ".join(mx_formats()), "(and 'mx' + any element format)")
+    print("MX formats:", ", ".join(mx_formats()), "(and 'mx' + any element format; "
+          "mxfp4 is mxfp4_e2m1)")
+    from .blockformats import RECIPES, block_formats
+    from .micro import micro_format, micro_formats
+    from .tapered import tapered_format, tapered_formats
+    print("Tapered element formats:", ", ".join(
+        f"{n} ({tapered_format(n).description.split(':')[0]})" for n in tapered_formats()))
+    print("NVFP4 family:", ", ".join(block_formats()), "and bf(element,scale,block_size[,tensor]);"
+          " recipes:", ", ".join(RECIPES), "(as in nvfp4:modelopt)")
+    print("Micro-exponent formats:", ", ".join(micro_formats()), "(" + "; ".join(
+        micro_format(n).description.split(":")[0] for n in micro_formats()) + ")")
     return 0
 
 
@@ -148,8 +158,8 @@ def _qat(args) -> int:
     for a, d in report["anchors"].items():
         print(f"\nanchor {a}: {d['file']} ({d['bytes']} bytes), checkpoint round trip "
               f"{'identical' if d['round_trip'] else 'DIFFERS'}")
-    print(f"\nreport: {args.out}/report.json, plot: {args.out}/accuracy.png "
-          f"({report['seconds']} s)")
+    drawn = report.get("plot") or "not drawn (pip install matplotlib, or '.[qat]')"
+    print(f"\nreport: {args.out}/report.json, plot: {drawn} ({report['seconds']} s)")
     return 0
 
 

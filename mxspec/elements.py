@@ -197,6 +197,8 @@ def as_float_input(x, argument: str = "x") -> np.ndarray:
         return np.asarray(float(x), np.float64)
     from .torch_interop import as_numpy
     a = np.asarray(as_numpy(x, argument))
+    if a.dtype.kind == "f" and not a.dtype.isnative:  # big-endian data: the same values
+        a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype in _FLOAT_KINDS:
         return a
     if a.dtype == np.float16 or _is_narrow_float(a.dtype):
@@ -209,6 +211,9 @@ def random_bits(size: int, seed=None, rbits=None, argument="rbits") -> np.ndarra
     """The uint32 random bits that stochastic rounding compares, one per element
     in C order: ``rbits`` as given, or ``numpy.random.default_rng(seed)
     .integers(0, 2**32, size, dtype=np.uint32)``."""
+    if rbits is not None and seed is not None:
+        raise ValueError("give seed= or rbits=, not both (rbits are the random bits a seed "
+                         "would make)")
     if rbits is not None:
         r = np.asarray(rbits)
         if r.dtype != np.uint32 or r.size != size:
@@ -218,7 +223,15 @@ def random_bits(size: int, seed=None, rbits=None, argument="rbits") -> np.ndarra
     if seed is None:
         raise ValueError("rounding='stochastic' needs seed= or rbits= "
                          "(the codes must be reproducible)")
-    return np.random.default_rng(seed).integers(0, 1 << 32, size, dtype=np.uint32)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(
+            seed, (int, np.integer, np.random.SeedSequence, np.random.Generator)):
+        raise TypeError(f"seed must be an int (or a numpy SeedSequence or Generator), got "
+                        f"{seed!r}")
+    try:
+        rng = np.random.default_rng(seed)
+    except ValueError as err:
+        raise ValueError(f"seed={seed!r} is not valid: {err}") from None
+    return rng.integers(0, 1 << 32, size, dtype=np.uint32)
 
 
 def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = None,

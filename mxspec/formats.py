@@ -294,6 +294,8 @@ _FNUZ_RE = re.compile(r"^fp(\d+)_e(\d+)m(\d+)(?:b(-?\d+))?fnuz$")  # ml_dtypes' 
 
 
 def _default_float(ebits: int, mbits: int):
+    if ebits < 1 or mbits < 0:
+        raise FormatError(f"float_format: ebits must be >= 1 and mbits >= 0, got e{ebits}m{mbits}")
     base = f"fp{1 + ebits + mbits}_e{ebits}m{mbits}"
     known = _TABLE.get(base)
     if known is not None:
@@ -484,6 +486,11 @@ _MX_NAMES = {
 }
 
 
+# What torchao users type: FP4 has one MX element type; FP8 and FP6 have two each.
+MX_ALIASES = {"mxfp4": "mxfp4_e2m1"}
+MX_AMBIGUOUS = {"mxfp8": ("mxfp8_e4m3", "mxfp8_e5m2"), "mxfp6": ("mxfp6_e3m2", "mxfp6_e2m3")}
+
+
 def mx_format(name) -> MXFormat:
     """An MX format by name: one of :func:`mx_formats`, or ``mx`` + any element
     format name (``mxint2``, ``mxfp5_e2m2``).
@@ -496,6 +503,10 @@ def mx_format(name) -> MXFormat:
     if not isinstance(name, str):
         raise FormatError(f"format must be a name (str), got {type(name).__name__}")
     key = name.strip().lower()
+    key = MX_ALIASES.get(key, key)
+    if key in MX_AMBIGUOUS:
+        raise FormatError(f"{name!r} names no single MX format: say which element type, "
+                          f"{' or '.join(MX_AMBIGUOUS[key])}")
     if key.startswith("mx"):
         try:
             el = element_format(key[2:])

@@ -21,7 +21,6 @@ import os
 import ml_dtypes
 import numpy as np
 from safetensors import SafetensorError, deserialize, safe_open
-from safetensors.numpy import save_file
 
 from .blockformats import BlockFormat, block_format
 from .blocks import MXArray
@@ -107,7 +106,10 @@ def _nvfp4(path, raw, prefix, packed_key, ts_key, recipe, out):
     w = _need(path, raw, packed_key, np.uint8, what)
     s = _need(path, raw, prefix + "weight_scale", ml_dtypes.float8_e4m3fn, what)
     ts = _need(path, raw, ts_key, np.float32, what)
-    if w.ndim < 1 or s.shape != w.shape[:-1] + (w.shape[-1] * 2 // 16,) or \
+    if w.ndim < 1:
+        raise LayoutError(f"{path}: {packed_key} is a scalar; an NVFP4 weight has at least one "
+                          f"axis (packed codes, two per byte)")
+    if s.shape != w.shape[:-1] + (w.shape[-1] * 2 // 16,) or \
             (w.shape[-1] * 2) % 16:
         raise LayoutError(f"{path}: {prefix}weight_scale has shape {s.shape}; packed weight "
                           f"{packed_key} of shape {w.shape} holds {w.shape[-1] * 2} values "
@@ -203,5 +205,5 @@ def write_layout(path, tensors: dict, layout: str, metadata=None):
         ts = np.float32(t.tensor_scale)
         put(prefix + ("weight_scale_2" if layout == "modelopt" else "weight_global_scale"),
             np.array(ts) if layout == "modelopt" else np.array([ts], np.float32))
-    save_file(out, os.fspath(path), metadata={str(k): str(v) for k, v in (metadata or {}).items()}
-              or None)
+    from .checkpoint import write_file
+    write_file(path, out, {str(k): str(v) for k, v in (metadata or {}).items()} or None)

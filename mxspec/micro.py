@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from . import _cache, _parallel
-from .blocks import MXArray, _norm_axis
+from .blocks import MXArray, _norm_axis, check_shape
 from .core import _bitcast, encode_fast, encode_one, f64_bits, jit
 from .elements import as_float_input, decode_table
 from .formats import ElementFormat, element_format
@@ -320,7 +320,7 @@ def encode_micro(x, fmt, axis: int = -1) -> MXArray:
     micro = tuple(np.ascontiguousarray(np.moveaxis(
         bits[boff[i]:boff[i + 1]].reshape(lead + (nu, ng[i])), -2, ax))
         for i in range(len(ng)))
-    return MXArray(mv(codes.reshape(lead + (nu * f.unit,))[..., :L]), mv(base.reshape(lead + (nu,))),
+    return MXArray._unchecked(mv(codes.reshape(lead + (nu * f.unit,))[..., :L]), mv(base.reshape(lead + (nu,))),
                    f, f.unit, ax, None, micro)
 
 
@@ -432,7 +432,7 @@ def unpack_units(units, fmt, shape, axis: int = -1) -> MXArray:
     from .elements import check_codes
     from .packing import unpack_codes
     f = micro_format(fmt)
-    shape = tuple(int(s) for s in shape)
+    shape = check_shape(shape)
     ax = _norm_axis(axis, len(shape))
     moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
     nu = -(-moved[-1] // f.unit)

@@ -22,8 +22,8 @@ import numpy as np
 from . import _parallel
 from .bitstream import pack_span, unpack_span
 from .core import jit
-from .blocks import (MXArray, _check_block_size, _norm_axis, decode_rows, encode_rows,
-                     out_dtype)
+from .blocks import (MXArray, _check_block_size, _norm_axis, check_shape, decode_rows,
+                     encode_rows, out_dtype)
 from .blockformats import BlockFormat, any_format
 from .elements import check_codes
 from .formats import mx_format
@@ -125,7 +125,7 @@ def _packed_layout(packed, scales, fmt, shape, axis, block_size):
     """Check :func:`pack`-layout arrays against a format, shape, axis and block
     size: (format, packed, scales, moved shape, axis, block size)."""
     f = any_format(fmt)
-    shape = tuple(int(s) for s in shape)
+    shape = check_shape(shape)
     if not shape:
         raise ValueError("shape must have at least one dimension")
     ax = _norm_axis(axis, len(shape))
@@ -242,7 +242,7 @@ def decode_packed(packed, scales, fmt, shape, axis: int = -1, block_size: int | 
                       dtype, out)
     _tensor_scale(any_format(fmt), tensor_scale)
     f, p, s, moved, ax, bs = _packed_layout(packed, scales, fmt, shape, axis, block_size)
-    dtype = out_dtype(dtype, out, shape)
+    dtype = out_dtype(dtype, out, shape, (("packed", packed), ("scales", scales)))
     bits, L = f.element.bits, moved[-1]
     if not _padding_is_zero(p, L, bits):
         raise ValueError("packed rows have nonzero padding bits after their last code: "

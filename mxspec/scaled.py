@@ -327,7 +327,7 @@ def encode_scaled(x, fmt, axis=-1, block_size=None, recipe=None) -> MXArray:
                       work=flat.size * 4)
     if f.scale is None:
         scales = svals  # a float32 scale format keeps the values
-    return MXArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
+    return MXArray._unchecked(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
                    np.ascontiguousarray(np.moveaxis(scales, -1, ax)), f, bs, ax,
                    F32(ts) if f.tensor_scale else None)
 

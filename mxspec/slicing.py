@@ -203,6 +203,8 @@ def slice_elements(codes, anchor, target, shift: int = 0, rounding: str = "rne",
     [7]
     """
     a, t = element_format(anchor), element_format(target)
+    if isinstance(shift, (bool, np.bool_)) or not isinstance(shift, (int, np.integer)):
+        raise TypeError(f"shift must be an integer (a power-of-two exponent), got {shift!r}")
     c = check_codes(codes, a)
     ids = _ids(rounding, overflow, nan, int_range)
     flat = np.ascontiguousarray(c).reshape(-1)
@@ -254,6 +256,6 @@ def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "req
         lut, top, cls = _tables(Pa, Pt, *ids)
         _parallel.run(_slice_lut_kernel, sc2.size, moved.reshape(-1), sc2, L, mx.block_size, Pa,
                       Pt, rid, zid, iid, lut, top, cls, out, out_sc, work=moved.size)
-    return MXArray(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
+    return MXArray._unchecked(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
                    np.ascontiguousarray(np.moveaxis(out_sc.reshape(moved.shape[:-1] + (nb,)), -1, mx.axis)),
                    tf, mx.block_size, mx.axis)

@@ -65,13 +65,25 @@ def as_numpy(x, argument: str = "x"):
 
 
 class TorchMX(NamedTuple):
-    """An MXArray's parts as torch tensors (see :func:`to_torch`)."""
+    """An MXArray's parts as torch tensors (see :func:`to_torch`); ``micro``
+    holds each micro-exponent level's bits (MX4/6/9, HiF4) as uint8 tensors."""
     codes: object
     scales: object
     tensor_scale: object
     format: str
     block_size: int
     axis: int
+    micro: tuple = ()
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("this needs PyTorch: pip install 'mxspec[torch]' (on a machine "
+                          "without a GPU, the CPU wheel: pip install torch --index-url "
+                          "https://download.pytorch.org/whl/cpu)") from None
+    return torch
 
 
 _CODE_DTYPES = {"fp8_e4m3": "float8_e4m3fn", "fp8_e5m2": "float8_e5m2"}
@@ -83,8 +95,9 @@ def to_torch(mx) -> TorchMX:
     codes as float4_e2m1fn_x2 (two codes per element, first in the low nibble,
     packed along the last axis, which must be even), INT8 codes as int8, other
     codes as uint8; E8M0 scales as float8_e8m0fnu, E4M3 block scales (NVFP4) as
-    float8_e4m3fn; the tensor scale (NVFP4) as a 0-d float32 tensor."""
-    import torch
+    float8_e4m3fn; the tensor scale (NVFP4) as a 0-d float32 tensor; the
+    micro-exponent levels (MX4/6/9, HiF4) as uint8 tensors, one bit per group."""
+    torch = _torch()
     from .blocks import MXArray
     if not isinstance(mx, MXArray):
         raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
@@ -104,44 +117,41 @@ def to_torch(mx) -> TorchMX:
     if sname is not None and hasattr(torch, sname):  # float32 scales stay float32
         scales = scales.view(getattr(torch, sname))
     ts = None if mx.tensor_scale is None else torch.tensor(np.float32(mx.tensor_scale))
-    return TorchMX(codes, scales, ts, mx.format.name, mx.block_size, mx.axis)
+    micro = tuple(torch.from_numpy(np.ascontiguousarray(b)) for b in mx.micro)
+    return TorchMX(codes, scales, ts, mx.format.name, mx.block_size, mx.axis, micro)
 
 
-def from_torch(codes, scales=None, fmt=None, block_size=None, axis=-1, tensor_scale=None):
+def from_torch(codes, scales=None, fmt=None, block_size=None, axis=-1, tensor_scale=None,
+               micro=()):
     """The MXArray whose parts :func:`to_torch` gave (a :class:`TorchMX`, or its
-    fields one by one); codes may be any of the dtypes to_torch makes, or uint8."""
-    import torch
-    from .blockformats import BlockFormat, any_format
+    fields one by one); codes may be any of the dtypes to_torch makes, or uint8.
+    Every part is checked as an MXArray checks it (the scales' shape and kind,
+    the axis, the block size, the levels and the tensor scale the format has)."""
+    torch = _torch()
+    from .blockformats import any_format
     from .blocks import MXArray
-    from .elements import check_codes
     from .packing import unpack_codes
     if isinstance(codes, TorchMX):
-        codes, scales, tensor_scale, fmt, block_size, axis = codes
+        codes, scales, tensor_scale, fmt, block_size, axis, micro = codes
     if fmt is None or scales is None:
         raise ValueError("from_torch needs codes, scales and fmt (or a TorchMX)")
     f = any_format(fmt)
     if str(codes.dtype) == "torch.float4_e2m1fn_x2":
         packed = codes.view(torch.uint8).numpy()
         c = unpack_codes(packed, 4, packed.shape[-1] * 2)
+    elif codes.element_size() == 1:
+        c = codes.detach().contiguous().view(torch.uint8).numpy()
     else:
-        c = codes.detach().contiguous().view(torch.uint8).numpy() if codes.element_size() == 1 \
-            else None
-        if c is None:
-            raise TypeError(f"codes must be a one-byte (or float4_e2m1fn_x2) tensor, got "
-                            f"{codes.dtype}")
+        raise TypeError(f"codes must be a one-byte (or float4_e2m1fn_x2) tensor, got "
+                        f"{codes.dtype}")
     s = scales.detach().contiguous()
-    s = s.numpy() if s.dtype == torch.float32 else s.view(torch.uint8).numpy()
-    c = check_codes(c, f.element, "codes")
-    bs = block_size if block_size is not None else (
-        f.block_size if isinstance(f, BlockFormat) else 32)
-    ax = axis % c.ndim
-    ts = None
-    if isinstance(f, BlockFormat) and f.tensor_scale:
-        if tensor_scale is None:
-            raise ValueError(f"{f.name} needs tensor_scale")
-        ts = np.float32(float(tensor_scale))
-    mx = MXArray(c, s, f, int(bs), ax, ts)
-    from .blocks import blocked_layout
-    if not isinstance(f, BlockFormat):
-        blocked_layout(mx, c)  # checks the scales' shape
-    return mx
+    float_scales = getattr(f, "scale_kind", "") == "float32"
+    if (s.dtype == torch.float32) != float_scales:
+        raise TypeError(f"scales of {f.name} must be "
+                        f"{'float32 values' if float_scales else 'one-byte codes'}, got {s.dtype}")
+    s = s.numpy() if float_scales else s.view(torch.uint8).numpy()
+    bs = block_size if block_size is not None else getattr(f, "block_size", 32)
+    levels = tuple(b.detach().contiguous().numpy() for b in micro)
+    ts = None if tensor_scale is None else np.asarray(
+        tensor_scale.detach().numpy() if is_torch_tensor(tensor_scale) else tensor_scale)
+    return MXArray(c, s, f, bs, axis, ts, levels)

@@ -137,3 +137,82 @@ def test_import_mxspec_does_not_import_ml_dtypes():
         print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-3000:]
+
+
+def test_decode_into_an_out_that_overlaps_the_input_is_refused():
+    """decode/decode_packed with out= sharing memory with the codes returned zeros."""
+    x = np.linspace(-4, 4, 64).astype(np.float32)
+    mx = mxspec.encode(x, "mxint8")
+    buf = np.zeros(64, np.float32)
+    codes_view = buf.view(np.uint8)[:64]                 # codes living inside out's memory
+    codes_view[:] = mx.codes
+    alias = mxspec.MXArray(codes_view, mx.scales, mx.format, 32, 0)
+    with pytest.raises(ValueError, match="out shares memory with mx.codes"):
+        mxspec.decode(alias, out=buf)
+    packed, scales = mxspec.encode_packed(x, "mxint8")
+    pbuf = np.zeros(16, np.float32)
+    pbuf.view(np.uint8)[:] = packed
+    out = np.zeros(64, np.float32)
+    packed_in_out = out.view(np.uint8)[:64]       # the packed bytes inside out's memory
+    packed_in_out[:] = packed
+    with pytest.raises(ValueError, match="out shares memory with packed"):
+        mxspec.decode_packed(packed_in_out, scales, "mxint8", (64,), out=out)
+    assert mxspec.decode_packed(packed, scales, "mxint8", (64,)).tolist() == \
+        mxspec.decode(mx).tolist()
+
+
+def test_hand_built_mxarrays_are_checked():
+    """A hand-built MXArray with scales of the wrong shape made matmul read past
+    its arrays, and int64 scales wrapped mod 256; both are refused by name."""
+    mx = mxspec.encode(np.ones((2, 64), np.float32), "mxfp8_e4m3")
+    with pytest.raises(ValueError, match="scales have shape"):
+        mxspec.MXArray(mx.codes, mx.scales[:, :1], mx.format, 32, 1)
+    with pytest.raises(ValueError, match="scales holds 300"):
+        mxspec.MXArray(mx.codes, np.full((2, 2), 300, np.int64), mx.format, 32, 1)
+    with pytest.raises(ValueError, match="codes holds 16"):
+        mxspec.MXArray(np.full((2, 64), 16, np.uint8), mx.scales, mxspec.mx_format("mxfp4"),
+                       32, 1)
+    with pytest.raises(ValueError, match="axis=5 is out of range"):
+        mxspec.MXArray(mx.codes, mx.scales, mx.format, 32, 5)
+    with pytest.raises(ValueError, match="needs tensor_scale"):
+        nv = mxspec.encode(np.ones(16, np.float32), "nvfp4")
+        mxspec.MXArray(nv.codes, nv.scales, nv.format, 16, 0)
+    ok = mxspec.MXArray(mx.codes, mx.scales.astype(np.int64), mx.format, 32, -1)
+    assert ok.scales.dtype == np.uint8 and ok.axis == 1 and ok.equals(mx)
+
+
+def test_small_argument_errors_name_the_argument():
+    x = np.ones(64, np.float32)
+    with pytest.raises(mxspec.FormatError, match="ebits must be >= 1"):
+        mxspec.element_format("fp1_e0m0")
+    with pytest.raises(ValueError, match=r"block_size must be an integer in 1\.\.2\^31-1"):
+        mxspec.encode(x, "mxint8", block_size=2 ** 63)
+    be = x.astype(">f4")
+    assert mxspec.encode(be, "mxint8").equals(mxspec.encode(x, "mxint8"))
+    with pytest.raises(TypeError, match="seed must be an int"):
+        mxspec.encode_elements(x, "fp4_e2m1", "stochastic", seed=1.5)
+    with pytest.raises(ValueError, match="not both"):
+        mxspec.encode_elements(x, "fp4_e2m1", "stochastic", seed=1,
+                               rbits=np.zeros(64, np.uint32))
+    p, s = mxspec.encode_packed(x, "mxint8")
+    with pytest.raises(TypeError, match="shape must be a tuple of integers"):
+        mxspec.decode_packed(p, s, "mxint8", (64.5,))
+    with pytest.raises(TypeError, match="shift must be an integer"):
+        mxspec.slice_elements([1], "int8", "int4", shift=1.5)
+    assert mxspec.mx_format("mxfp4").name == "mxfp4_e2m1"
+    with pytest.raises(mxspec.FormatError, match="mxfp8_e4m3 or mxfp8_e5m2"):
+        mxspec.encode(x, "mxfp8")
+
+
+def test_checkpoint_io_errors_name_the_file(tmp_path):
+    import ml_dtypes
+    from safetensors.numpy import save_file
+    with pytest.raises(mxspec.CheckpointError, match="cannot write the checkpoint"):
+        mxspec.save(tmp_path / "no-such-folder" / "w.safetensors",
+                    {"w": mxspec.encode(np.ones(32, np.float32), "mxint8")})
+    path = tmp_path / "scalar.safetensors"
+    save_file({"l.weight": np.array(7, np.uint8),
+               "l.weight_scale": np.zeros(1, np.uint8).view(ml_dtypes.float8_e4m3fn),
+               "l.weight_scale_2": np.float32([1.0])}, str(path))
+    with pytest.raises(mxspec.CheckpointError, match="is a scalar"):
+        mxspec.load(path)

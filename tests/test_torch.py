@@ -13,6 +13,7 @@ from mxspec.torch_interop import as_numpy
 torch = pytest.importorskip("torch")
 
 FORMATS = mxspec.mx_formats() + ["nvfp4", "nvfp4:torchao", "nvfp4_block_only"]
+MICRO = mxspec.micro_formats()
 
 
 def _x():
@@ -94,3 +95,28 @@ def test_generic_block_formats_to_torch():
         assert t.scales.dtype == sdt and mxspec.from_torch(t).equals(mx), name
         assert mxspec.encode(_x().to(torch.bfloat16), name).equals(
             mxspec.encode(_x().to(torch.bfloat16).float().numpy(), name))
+
+
+@pytest.mark.parametrize("fmt", MICRO)
+def test_micro_levels_go_to_torch_and_back(fmt):
+    """to_torch dropped the micro-exponent levels (the round trip could not decode)."""
+    x = _x().numpy()[:, :64]
+    mx = mxspec.encode(x, fmt)
+    t = mx.to_torch()
+    assert len(t.micro) == len(mx.micro) and all(m.dtype == torch.uint8 for m in t.micro)
+    back = mxspec.from_torch(t)
+    assert back.equals(mx)
+    assert np.array_equal(mxspec.decode(back), mxspec.decode(mx), equal_nan=True)
+
+
+def test_from_torch_refuses_what_does_not_fit():
+    mx = mxspec.encode(_x().numpy(), "mxfp8_e4m3")
+    t = mx.to_torch()
+    with pytest.raises(ValueError, match="axis=7 is out of range"):
+        mxspec.from_torch(t.codes, t.scales, "mxfp8_e4m3", axis=7)
+    with pytest.raises(TypeError, match="scales of mxfp8_e4m3 must be one-byte codes"):
+        mxspec.from_torch(t.codes, t.scales.view(torch.uint8).to(torch.float32), "mxfp8_e4m3")
+    with pytest.raises(ValueError, match="block_size must be an integer"):
+        mxspec.from_torch(t.codes, t.scales, "mxfp8_e4m3", block_size=0)
+    with pytest.raises(ValueError, match="micro-exponent levels"):
+        mxspec.from_torch(mxspec.encode(_x().numpy()[:, :64], "mx6").to_torch()._replace(micro=()))
