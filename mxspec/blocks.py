@@ -120,7 +120,7 @@ def _byte_codes(a, what, limit=256):
         if a.size and (a.min() < 0 or a.max() >= limit):
             bad = a[(a < 0) | (a >= limit)].reshape(-1)[0]
             raise ValueError(f"MXArray: {what} holds {int(bad)}; its codes are 0..{limit - 1}")
-        a = a.astype(np.uint8)
+        a = a.astype(np.uint8, copy=False)
     return a
 
 

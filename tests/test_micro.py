@@ -140,15 +140,25 @@ def test_errors():
     with pytest.raises(ValueError, match="block_size is fixed by the format"):
         mxspec.encode(np.ones(32), "mx4", block_size=32)
     mx = mxspec.encode(np.linspace(-3, 3, 128, dtype=np.float32), "hif4")
+    # built by hand: the MXArray refuses each at once
+    with pytest.raises(ValueError, match=r"codes holds 16; its codes are 0..15"):
+        replace(mx, codes=np.where(np.arange(128) == 5, 16, mx.codes))
+    with pytest.raises(ValueError, match=r"scales have shape \(1,\).* need \(2,\)"):
+        replace(mx, scales=mx.scales[:1])
+    with pytest.raises(ValueError, match=r"micro\[1\] holds 2; its codes are 0..1"):
+        replace(mx, micro=(mx.micro[0], mx.micro[1] * 2))
+    with pytest.raises(ValueError, match=r"micro\[0\] has shape \(2, 4\); one bit per group of 8 "
+                                         r"needs \(2, 8\)"):
+        replace(mx, micro=(mx.micro[0][:, :4], mx.micro[1]))
+    # written after the check: decode still refuses it
+    bad = replace(mx, codes=mx.codes.copy())
+    bad.codes[5] = 16
     with pytest.raises(ValueError, match=r"mx.codes holds 16, out of range for fp4_e1m2_b1"):
-        mxspec.decode(replace(mx, codes=np.where(np.arange(128) == 5, 16, mx.codes)))
-    with pytest.raises(ValueError, match=r"needs base codes 0..255 of shape \(2,\)"):
-        mxspec.decode(replace(mx, scales=mx.scales[:1]))
+        mxspec.decode(bad)
+    bad = replace(mx, micro=(mx.micro[0], mx.micro[1].copy()))
+    bad.micro[1][0, 0] = 2
     with pytest.raises(ValueError, match=r"mx.micro\[1\] must hold 0 or 1, one per group of 4"):
-        mxspec.decode(replace(mx, micro=(mx.micro[0], mx.micro[1] * 2)))
-    with pytest.raises(ValueError, match=r"mx.micro\[0\] must hold 0 or 1, one per group of 8, "
-                                         r"shape \(2, 8\)"):
-        mxspec.decode(replace(mx, micro=(mx.micro[0][:, :4], mx.micro[1])))
+        mxspec.decode(bad)
 
 
 @pytest.mark.parametrize("name", ["mx4", "mx6", "mx9", "hif4"])
