@@ -23,7 +23,7 @@ from .blocks import MXArray, decode
 from .dotcore import (DIGIT, FINITE, LIMB_BITS, NAN, NEG_INF, NEG_ZERO, POS_INF, SCALE_NAN,
                       ZERO_RAW, dot_kernel)
 from .elements import check_codes, decode_table
-from .formats import ElementFormat, element_format
+from .formats import ElementFormat, MXFormat, element_format
 from .policies import DOWN, RNA, RNE, RTZ, UP
 
 __all__ = ["dot", "matmul", "dot_elements", "OUTPUTS"]
@@ -134,6 +134,63 @@ def _operand(codes, scale_exp, fmt, model, f32, bs):
     return rec, lw
 
 
+def _value_operand(vals, g, model, f32):
+    """The engine's record for rows (R, K) of exact float64 values (a block
+    format's decoded values: NVFP4's tensor and E4M3 block scales, float32
+    block scales, micro-exponent levels), in groups of ``g`` along K.
+
+    ``exact``: each group's values are integers times 2^lsb, lsb the group's
+    smallest lowest set bit; v * 2^-lsb is exact in float64 (a power-of-two
+    scaling of a value of at most 53 significant bits), and so is each limb,
+    floor(v * 2^-(lsb + j*lw)) mod 2^lw, which the exact engine then adds up.
+    ``fp32`` sequential and pairwise: the values rounded to float32, as
+    :func:`mxspec.decode` gives them.  Sign and class come from the values."""
+    R, K = vals.shape
+    nb = -(-K // g) if K else 1
+    cls = np.full((R, K), FINITE, np.int8)
+    cls[np.isnan(vals)] = NAN
+    cls[vals == np.inf] = POS_INF
+    cls[vals == -np.inf] = NEG_INF
+    cls[(vals == 0) & np.signbit(vals)] = NEG_ZERO
+    fin = np.isfinite(vals)
+    special = (~fin).any(axis=1)
+    v = np.where(fin, vals, 0.0)
+    sig = np.sign(v).astype(np.int64)  # what _specials and the zero-sign rule read
+    empty32 = np.zeros((0, 0), np.float32)
+    limbs = np.zeros((0, 0, 0), np.float32)
+    scale_exp = np.zeros((R, nb), np.int32)
+    lw = 1
+    if model.kind == "exact" and K:
+        m, e = np.frexp(np.abs(v))
+        m53 = (m * 2.0 ** 53).astype(np.int64)
+        low = (m53 & -m53).astype(np.float64)          # lowest set bit, as a power of two
+        lsb = np.where(m53 != 0, e - 53 + np.frexp(low)[1] - 1, np.iinfo(np.int32).max)
+        pad = nb * g - K
+        lsbp = np.pad(lsb, ((0, 0), (0, pad)), constant_values=np.iinfo(np.int32).max)
+        glsb = lsbp.reshape(R, nb, g).min(axis=2)
+        glsb = np.where(glsb == np.iinfo(np.int32).max, 0, glsb).astype(np.int64)
+        scale_exp = glsb.astype(np.int32)
+        x = np.ldexp(np.abs(v), -np.repeat(glsb, g, axis=1)[:, :K])   # exact integers
+        width = max(1, int(np.frexp(x.max(initial=0.0))[1]))
+        if width > 1000:
+            raise ValueError("a block's values span more than 1000 binades; the exact engine "
+                             "does not take them")
+        nl = -(-width // LIMB_BITS)
+        lw = -(-width // nl)
+        sgn = np.where(np.signbit(v), -1.0, 1.0)
+        limbs = np.empty((nl, R, K), np.float32)
+        for j in range(nl):
+            limbs[j] = sgn * np.fmod(np.floor(np.ldexp(x, -j * lw)), 2.0 ** lw)
+    val = np.zeros((0, 0), np.float64)
+    raw = np.zeros((0, 0), np.int32)
+    f32v = empty32
+    if model.kind == "fp32":
+        f32v = np.ascontiguousarray(f32, np.float32)
+    rec = tuple(np.ascontiguousarray(a) for a in (sig, val, raw, cls)) + (
+        scale_exp, f32v, empty32, np.ascontiguousarray(limbs), special)
+    return rec, lw
+
+
 def _scale_exponents(scales) -> np.ndarray:
     s = np.asarray(scales).astype(np.int32) - 127
     s[np.asarray(scales) == 255] = SCALE_NAN
@@ -203,7 +260,7 @@ def _run(A, B, ia, ib, bs, K, c, model, out, rounding, fa, fb, lwa, lwb, shape):
         c_exp[fin] = e - 53
     X = (0, 0, 0, 0, 0)
     if model.kind == "exact":
-        base = fa.qmin + fb.qmin
+        base = 0 if fa is None else fa.qmin + fb.qmin  # value operands carry their exponents
         sa, sb = A[4], B[4]
         lo_a = int(sa[sa != SCALE_NAN].min(initial=0))
         lo_b = int(sb[sb != SCALE_NAN].min(initial=0))
@@ -284,6 +341,48 @@ def _check_mx(arg, x):
         raise TypeError(f"{arg} must be an MXArray (from mxspec.encode), got {type(x).__name__}")
 
 
+def _is_mx(x) -> bool:
+    """Whether x's blocks are MX ones (E8M0 scales, no other level): the dot
+    engine then reads its codes and scale exponents directly."""
+    return isinstance(x.format, MXFormat)
+
+
+# Models that take any block format: they read the operands' values (exact, or
+# float32 as decode gives them).  The others model a datapath that takes element
+# codes with power-of-two block scales, and refuse other families by name.
+def _takes_values(model) -> bool:
+    return model.kind == "exact" or (model.kind == "fp32" and model.order != "blockwise")
+
+
+def _value_path(model, a, b, out, rounding):
+    """Whether a dot of a and b goes through their values; refuses, by name, a
+    model that cannot take a's or b's family."""
+    if _is_mx(a) and _is_mx(b):
+        return False
+    if not _takes_values(model):
+        other = a if not _is_mx(a) else b
+        raise ValueError(f"accumulator {model.name!r} models a datapath of element codes under "
+                         f"E8M0 block scales; it does not take {other.format.name} (allowed for "
+                         f"every block format: exact, fp32_sequential, fp32_pairwise)")
+    if model.formats is not None:  # the value models take every element format
+        raise ValueError(f"accumulator {model.name!r} takes MX formats only")
+    _check_model(model, a.format.element, b.format.element, out, rounding)
+    return True
+
+
+def _values_dot(a, b, model, out, rounding, c, pairs):
+    """dot/matmul through the operands' values: ``pairs`` (row matrix of a,
+    row matrix of b, ia, ib, result shape)."""
+    A64, B64, ia, ib, shape = pairs
+    K = A64.shape[1]
+    g = math.gcd(a.block_size, b.block_size)
+    f32 = model.kind == "fp32"
+    A, lwa = _value_operand(A64, g, model, A64.astype(np.float32) if f32 else None)
+    B, lwb = _value_operand(B64, g, model, B64.astype(np.float32) if f32 else None)
+    cc = _addend(c, shape, model)
+    return _run(A, B, ia, ib, g, K, cc, model, out, rounding, None, None, lwa, lwb, shape)
+
+
 def _check_blocks(a, b, K):
     if a.block_size != b.block_size:
         raise ValueError(f"a has block_size={a.block_size} and b has block_size={b.block_size}; "
@@ -306,8 +405,10 @@ def dot(a: MXArray, b: MXArray, accumulator: str = "exact", out: str = "float32"
     model = _model(accumulator)
     _check_mx("a", a)
     _check_mx("b", b)
+    values = _value_path(model, a, b, out, rounding)
     fa, fb = a.format.element, b.format.element
-    _check_model(model, fa, fb, out, rounding)
+    if not values:
+        _check_model(model, fa, fb, out, rounding)
     for arg, x in (("a", a), ("b", b)):
         if x.codes.ndim == 0 or x.axis != x.codes.ndim - 1:
             raise ValueError(f"dot takes MXArrays blocked along their last axis; {arg} is "
@@ -315,6 +416,11 @@ def dot(a: MXArray, b: MXArray, accumulator: str = "exact", out: str = "float32"
     K = a.shape[-1]
     if b.shape[-1] != K:
         raise ValueError(f"a has K={K} and b has K={b.shape[-1]} along the last axis")
+    if values:
+        ia, ib, shape = _pair_indices(a.shape[:-1], b.shape[:-1])
+        return _values_dot(a, b, model, out, rounding, c,
+                           (_rows(decode(a, np.float64), K), _rows(decode(b, np.float64), K),
+                            ia, ib, shape))
     _check_blocks(a, b, K)
     ia, ib, shape = _pair_indices(a.shape[:-1], b.shape[:-1])
     nb = K // a.block_size
@@ -341,8 +447,10 @@ def matmul(a: MXArray, b: MXArray, accumulator: str = "exact", out: str = "float
     model = _model(accumulator)
     _check_mx("a", a)
     _check_mx("b", b)
+    values = _value_path(model, a, b, out, rounding)
     fa, fb = a.format.element, b.format.element
-    _check_model(model, fa, fb, out, rounding)
+    if not values:
+        _check_model(model, fa, fb, out, rounding)
     if a.codes.ndim != 2 or a.axis != 1:
         raise ValueError(f"matmul's a must be an (M, K) MXArray blocked along axis 1; got shape "
                          f"{a.shape} blocked along axis {a.axis}")
@@ -353,21 +461,27 @@ def matmul(a: MXArray, b: MXArray, accumulator: str = "exact", out: str = "float
     if b.shape[0] != K:
         raise ValueError(f"a is {a.shape} and b is {b.shape}: K must match ({K} != {b.shape[0]})")
     N = b.shape[1]
-    _check_blocks(a, b, K)
+    if not values:
+        _check_blocks(a, b, K)
     # Tiles of _TILE_N columns: the B rows of a tile stay in cache across all of A.
     m, n = np.meshgrid(np.arange(M, dtype=np.int64), np.arange(N, dtype=np.int64),
                        indexing="ij")
     tiles = [slice(n0, n0 + _TILE_N) for n0 in range(0, N, _TILE_N)]
     ia = np.concatenate([m[:, t].reshape(-1) for t in tiles] or [m.reshape(-1)])
     ib = np.concatenate([n[:, t].reshape(-1) for t in tiles] or [n.reshape(-1)])
-    A, lwa = _operand(np.ascontiguousarray(a.codes), _scale_exponents(a.scales), fa, model,
-                      decode(a) if model.kind == "fp32" else None, a.block_size)
-    B, lwb = _operand(np.ascontiguousarray(b.codes.T), _scale_exponents(b.scales).T, fb, model,
-                      decode(b).T if model.kind == "fp32" else None, b.block_size)
     cc = _addend(c, (M, N), model)
     cc = np.ascontiguousarray(cc.reshape(M, N)[ia, ib])
-    r = _run(A, B, ia, ib, a.block_size, K, cc, model, out, rounding, fa, fb, lwa, lwb,
-             (ia.size,))
+    if values:
+        r = _values_dot(a, b, model, out, rounding, cc,
+                        (np.ascontiguousarray(decode(a, np.float64)),
+                         np.ascontiguousarray(decode(b, np.float64).T), ia, ib, (ia.size,)))
+    else:
+        A, lwa = _operand(np.ascontiguousarray(a.codes), _scale_exponents(a.scales), fa, model,
+                          decode(a) if model.kind == "fp32" else None, a.block_size)
+        B, lwb = _operand(np.ascontiguousarray(b.codes.T), _scale_exponents(b.scales).T, fb,
+                          model, decode(b).T if model.kind == "fp32" else None, b.block_size)
+        r = _run(A, B, ia, ib, a.block_size, K, cc, model, out, rounding, fa, fb, lwa, lwb,
+                 (ia.size,))
     res = np.empty((M, N), r.dtype)
     res[ia, ib] = r
     return res

@@ -336,3 +336,78 @@ def test_block_fma_overflow_to_inf_stays_inf():
     assert got == np.inf and want == np.inf
     rz = mxspec.dot_elements(a, a, "fp8_e4m3", "fp8_e4m3", accumulator="fixed(20,rz,8)", c=big)
     assert np.isfinite(rz) and rz <= big  # rz truncates (C itself keeps 20 bits) and never overflows
+
+
+# Every block family beside MX: NVFP4 under each recipe, with and without a tensor
+# scale, float32 and UE4M3 block scales, and the micro-exponent formats.
+FAMILIES = ["nvfp4", "nvfp4:modelopt", "nvfp4:torchao", "nvfp4:compressed_tensors",
+            "nvfp4_block_only", "bf(fp6_e2m3,float32,32)", "bf(fp8_e4m3,ue4m3,16,tensor)",
+            "mx4", "mx6", "mx9", "hif4", "mxfp8_e4m3"]
+
+
+@st.composite
+def family_rows(draw):
+    """Two rows of 128 float32 values over a wide exponent range (zeros, both
+    signs, values that cancel), for a random pair of families."""
+    fa, fb = draw(st.sampled_from(FAMILIES)), draw(st.sampled_from(FAMILIES))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    spread = draw(st.sampled_from([0.5, 4.0, 12.0]))
+    x = (rng.standard_normal((2, 2, 128)) * np.exp2(rng.normal(0, spread, (2, 2, 128)))
+         ).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = 0.0
+    if draw(st.booleans()):
+        x[1, :, :64] = -x[0, :, :64]  # cancellation
+    return fa, fb, x
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(family_rows())
+def test_exact_dot_of_every_block_family_is_the_decoded_values_exact_product(case):
+    """`exact` dot and matmul over any block format: the exact sum of the
+    products of the decoded values (tensor scales, UE4M3 and float32 block scales
+    and micro levels entering exactly), rounded once; fp32_sequential and
+    fp32_pairwise over the float32 values decode gives (the fractions reference
+    of SPEC.md section 8, tests/dot_reference.py)."""
+    fa, fb, x = case
+    a, b = mxspec.encode(x[0], fa), mxspec.encode(x[1], fb)
+    va, vb = mxspec.decode(a, np.float64), mxspec.decode(b, np.float64)
+    got = mxspec.dot(a, b)
+    c = float(np.float32(x[0, 0, 0]))
+    got_c = mxspec.dot(a, b, c=c)
+    seq = mxspec.dot(a, b, accumulator="fp32_sequential")
+    pw = mxspec.dot(a, b, accumulator="fp32_pairwise")
+    for r in range(2):
+        ra, rb = va[r].tolist(), vb[r].tolist()
+        for g, cc in ((got, 0.0), (got_c, c)):
+            want = ref.exact(ra, rb, [0], [0], 128, cc)
+            assert np.float32(g[r]).tobytes() == np.float32(want).tobytes(), (fa, fb, r, cc)
+        a32, b32 = mxspec.decode(a)[r].tolist(), mxspec.decode(b)[r].tolist()
+        assert np.float32(seq[r]) == np.float32(ref.fp32_sequential(a32, b32)), (fa, fb)
+        assert np.float32(pw[r]) == np.float32(ref.fp32_pairwise(a32, b32)), (fa, fb)
+    bt = mxspec.encode(np.ascontiguousarray(x[1].T), fb, axis=0)
+    mm = mxspec.matmul(a, bt)
+    for r in range(2):
+        for s in range(2):
+            want = ref.exact(va[r].tolist(), mxspec.decode(bt, np.float64)[:, s].tolist(),
+                             [0], [0], 128)
+            assert np.float32(mm[r, s]).tobytes() == np.float32(want).tobytes(), (fa, fb)
+
+
+def test_the_issue_cases_and_models_that_refuse_a_family():
+    """All-ones NVFP4 (1, 16) x (16, 1) gave 144 for 16.000...; MX6 gave 8 for 32;
+    nvfp4_block_only dot(a, a) gave 0.  A datapath model refuses the family by name."""
+    ones = np.ones((1, 16), np.float32)
+    a, b = mxspec.encode(ones, "nvfp4"), mxspec.encode(ones.T, "nvfp4", axis=0)
+    va, vb = mxspec.decode(a, np.float64), mxspec.decode(b, np.float64)
+    assert mxspec.matmul(a, b)[0, 0] == np.float32(ref.exact(va[0].tolist(), vb[:, 0].tolist(),
+                                                              [0], [0], 16))
+    m6 = mxspec.encode(np.ones((1, 32), np.float32), "mx6")
+    assert mxspec.dot(m6, m6).tolist() == [32.0]
+    x = np.float32([[0.3, -1.7, 5.5, 2.25] * 4])
+    nb = mxspec.encode(x, "nvfp4_block_only")
+    want = float(np.sum(mxspec.decode(nb, np.float64) ** 2))
+    assert mxspec.dot(nb, nb)[0] == np.float32(want) and want > 30
+    for model in ("h100_fp8_mma", "fp32_blockwise", "fixed(24,rz,16)", "cublas_fp8"):
+        with pytest.raises(ValueError, match="does not take nvfp4"):
+            mxspec.dot(a, a, accumulator=model)
