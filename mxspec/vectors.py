@@ -827,7 +827,7 @@ CHECKS = {
              "re-checked by pytest conformance/",
     "tapered": "tests/hifloat8_reference.py (every code written out from its bit fields; "
                "rounding and flags as a search among the sorted values, hybrid's stochastic "
-               "choice in fractions) and en-dtypes' hifloat8 "
+               "choice in fractions) and en-dtypes 0.0.4's hifloat8 "
                "cast (decode, and encode under rna/ieee/keep); re-checked by pytest conformance/",
     "nvfp4": "tests/nvfp4_reference.py (an independent fractions reference of SPEC.md section "
              "9, run on the whole tensor); the recipes match torchao 0.18, ModelOpt 0.47 and "
@@ -902,8 +902,9 @@ def checks_for(vf: VectorFile) -> str:
                 ml += (" on the inputs float32 holds exactly (ml_dtypes rounds float64 through "
                        "float32 first)")
         if gfloat_checks(f, vf.header):
-            ml += ("; gfloat's P3109 format_info_p3109 with decode_ndarray" if vf.kind == "decode"
-                   else "; gfloat's P3109 round_ndarray + encode_ndarray (saturating or not)")
+            ml += ("; gfloat 0.5.2's P3109 format_info_p3109 with decode_ndarray"
+                   if vf.kind == "decode" else
+                   "; gfloat 0.5.2's P3109 round_ndarray + encode_ndarray (saturating or not)")
     if "tensor_scale" in vf.header:
         return CHECKS["nvfp4"]
     from .micro import is_micro_name

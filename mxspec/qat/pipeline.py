@@ -192,6 +192,13 @@ def versions() -> dict:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = None
+    try:  # numpy's matmul kernel differs by CPU, and with it the float32 training run
+        from threadpoolctl import threadpool_info
+        out["blas"] = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+                       f"{i.get('num_threads')} threads" for i in threadpool_info()
+                       if i.get("user_api") == "blas"]
+    except ImportError:
+        out["blas"] = None
     return out
 
 
