@@ -74,7 +74,7 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
             meta[name] = {"format": t.format.name, "shape": list(t.shape), "axis": t.axis,
                           "block_size": t.block_size, "layout": "units"}
         elif isinstance(t, MXArray):
-            packed, scales = pack(t)
+            packed, scales = pack(t)[:2]  # the tensor scale, where there is one, below
             layout = "blocks" if _block_layout(t) else "rows"
             if layout == "blocks":
                 nb = scales.shape[-1]

@@ -111,11 +111,21 @@ def unpack_codes(packed: np.ndarray, bits: int, L: int) -> np.ndarray:
 
 
 def pack(mx: MXArray):
-    """(packed element bytes, scale bytes) of an :class:`MXArray`, both with the
-    blocked axis moved last: packed has shape (..., ceil(L*bits/8)) and scales
-    (..., n_blocks)."""
+    """What :func:`encode_packed` returns for the same values: (packed element
+    bytes, scale bytes), both with the blocked axis moved last (packed of shape
+    (..., ceil(L*bits/8)), scales (..., n_blocks)); a format with a tensor scale
+    (nvfp4) adds it as a third item; a micro-exponent format gives (units, None),
+    every byte of a unit in one array (SPEC.md 11.2)."""
     if not isinstance(mx, MXArray):
         raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
+    if hasattr(mx.format, "levels"):  # micro-exponent units
+        from .micro import pack_units
+        return pack_units(mx), None
+    packed, scales = _pack_codes_and_scales(mx)
+    return (packed, scales) if mx.tensor_scale is None else (packed, scales, mx.tensor_scale)
+
+
+def _pack_codes_and_scales(mx: MXArray):
     bits = mx.format.element.bits
     codes = np.moveaxis(mx.codes, mx.axis, -1)
     return pack_codes(codes, bits), np.ascontiguousarray(np.moveaxis(mx.scales, mx.axis, -1))
@@ -209,9 +219,7 @@ def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, roundin
     from .blockformats import is_block_format_name
     if is_block_format_name(fmt) or recipe is not None:
         from .scaled import encode_scaled
-        mx = encode_scaled(x, fmt, axis, block_size, recipe)
-        packed, scales = pack(mx)
-        return (packed, scales) if mx.tensor_scale is None else (packed, scales, mx.tensor_scale)
+        return pack(encode_scaled(x, fmt, axis, block_size, recipe))
     block_size = 32 if block_size is None else block_size
     f = mx_format(fmt)
     packed, scales, _, _ = encode_rows(x, f, axis, block_size, f.element.bits, rounding,
