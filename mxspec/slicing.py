@@ -141,40 +141,117 @@ def _tables(Pa, Pt, mode, ovf, nanp, irange):
     top = np.empty(n, np.int64)
     cls = np.empty(n, np.int64)
     _build_tables(Pa, Pt, mode, ovf, nanp, irange, lut, top, cls)
-    return lut, top, cls
+    return (lut, top, cls) + _key_tables(Pa, top, cls)
 
 
-@jit
-def _slice_lut_kernel(t0, t1, codes, scales, L, bs, Pa, Pt, rule, zscale, infp, lut, top_tab,
-                      cls_tab, out, out_scales):
-    """The block loop of slice_block for deterministic modes: every element is
-    one lookup in the table that convert_span built."""
-    nb = scales.shape[1]
-    for k in range(t0, t1):
-        r = numba.int64(k) // nb
-        j = numba.int64(k) - r * nb
-        lo = r * L + j * bs
-        hi = min(lo + bs, (r + 1) * L)
-        S = scales[r, j]
-        top = NO_EXPONENT
-        any_nan = False
-        any_inf = False
-        for i in range(lo, hi):
-            c = codes[i]
-            top = max(top, top_tab[c])
-            any_nan |= cls_tab[c] == CLS_NAN
-            any_inf |= cls_tab[c] == CLS_INF
-        if S == E8M0_NAN or any_nan or (any_inf and infp == INF_NAN_SCALE):
-            for i in range(lo, hi):
-                out[i] = 0
-            out_scales[r, j] = E8M0_NAN
-            continue
-        s2 = new_scale(np.int64(S) - 127, top, Pa, Pt, rule, zscale)
-        row = lut[np.int64(S) - 127 - s2 - D_MIN]
-        for i in range(lo, hi):
-            out[i] = row[codes[i]]
-        out_scales[r, j] = s2 + 127
-    return 0
+# How a kernel finds a block's largest element: the anchor codes' *key*, whose
+# largest value over the block names the block's largest exponent and whether it
+# holds NaN or Inf.  KEY_TABLE: key_tab[code], a rank built from the tables (any
+# format); KEY_SIGN_MAGNITUDE: the code without its sign bit (sign-magnitude floats
+# whose magnitude codes grow with the value and end in Inf and NaN: E4M3, E5M2);
+# KEY_TWOS: |value| of a two's-complement integer code (INT8).  The last two are a
+# branch-free integer max that vectorizes; the key is then a magnitude code, so the
+# code tables answer for it.
+KEY_TABLE, KEY_SIGN_MAGNITUDE, KEY_TWOS = range(3)
+
+
+def key_kind(P) -> int:
+    """Which key :func:`_lut_kernel` may use for anchor params ``P``."""
+    from .formats import P_HAS_NAN, P_IS_INT, P_NANZ, P_SIGNED
+    if P[P_IS_INT] and P[P_SIGNED]:
+        return KEY_TWOS
+    if not P[P_IS_INT] and P[P_SIGNED] and not P[P_NANZ]:
+        return KEY_SIGN_MAGNITUDE
+    return KEY_TABLE
+
+
+def _key_tables(Pa, top, cls):
+    """(key_tab, key_top, key_cls) of :data:`KEY_TABLE`: each code's rank among
+    (class, exponent) pairs, NaN above Inf above finite by exponent above zero,
+    and each rank's exponent and class."""
+    n = top.size
+    prio = np.where(cls == CLS_NAN, 3, np.where(cls == CLS_INF, 2, np.where(cls == CLS_FINITE, 1, 0)))
+    pairs = sorted({(int(p), int(t)) for p, t in zip(prio, top)})
+    rank = {pt: i for i, pt in enumerate(pairs)}
+    key_tab = np.array([rank[(int(p), int(t))] for p, t in zip(prio, top)], np.int64)
+    key_top = np.full(max(n, len(pairs)), NO_EXPONENT, np.int64)
+    key_cls = np.zeros(max(n, len(pairs)), np.int64)
+    for (p, t), i in rank.items():
+        key_top[i] = t
+        key_cls[i] = {3: CLS_NAN, 2: CLS_INF, 1: CLS_FINITE, 0: 0}[p]
+    return key_tab, key_top, key_cls
+
+
+@functools.lru_cache(maxsize=None)
+def _lut_kernel(spec=None):
+    """The block loop for deterministic modes: each block's largest key (see
+    KEY_TABLE), its new scale, then every element one lookup in the table
+    that convert_span built (a row per scale offset).  ``spec``: None (the key
+    table, block size and everything else read at run time: one compile for
+    every pair), or (block size, key kind, anchor bits) frozen in, for large
+    arrays: the block's loops then run a constant count over slices, and the
+    key is a vector max."""
+    generic = spec is None
+    CBS, KEY, ABITS = (32, KEY_TABLE, 8) if generic else spec
+    MASK = (1 << (ABITS - 1)) - 1
+    HALF, FULL = 1 << (ABITS - 1), 1 << ABITS
+
+    @jit
+    def kernel(t0, t1, codes, scales, L, bs_, Pa, Pt, rule, zscale, infp, lut, key_tab,
+               key_top, key_cls, top_tab, cls_tab, out, out_scales):
+        bs = bs_ if generic else CBS
+        nb = scales.shape[1]
+        one_row = scales.shape[0] == 1
+        for k in range(t0, t1):
+            if one_row:  # rows folded into one: a block starts at a multiple of bs
+                r, j = numba.int64(0), numba.int64(k)
+            else:
+                r = numba.int64(k) // nb
+                j = numba.int64(k) - r * nb
+            lo = r * L + j * bs
+            n = min(bs, r * L + L - lo)
+            cb, ob = codes[lo:lo + n], out[lo:lo + n]
+            m = numba.int64(0)
+            if KEY == KEY_SIGN_MAGNITUDE:
+                mi = np.int32(0)
+                for i in range(n):
+                    mi = max(mi, np.int32(cb[i]) & np.int32(MASK))
+                m = numba.int64(mi)
+            elif KEY == KEY_TWOS:
+                mi = np.int32(0)
+                for i in range(n):
+                    c = np.int32(cb[i])
+                    mi = max(mi, c if c < np.int32(HALF) else np.int32(FULL) - c)
+                m = numba.int64(mi)
+            else:
+                for i in range(n):
+                    m = max(m, key_tab[cb[i]])
+            S = np.int64(scales[r, j])
+            kc = key_cls[m]
+            top = key_top[m]
+            if S == E8M0_NAN or kc == CLS_NAN or (kc == CLS_INF and infp == INF_NAN_SCALE):
+                for i in range(n):
+                    ob[i] = 0
+                out_scales[r, j] = E8M0_NAN
+                continue
+            if kc == CLS_INF:  # Inf encoded as an element: the largest *finite* exponent
+                top = NO_EXPONENT
+                for i in range(n):
+                    c = cb[i]
+                    if cls_tab[c] == CLS_FINITE:
+                        top = max(top, top_tab[c])
+            s2 = new_scale(S - 127, top, Pa, Pt, rule, zscale)
+            row = lut[S - 127 - s2 - D_MIN]
+            for i in range(n):
+                ob[i] = row[cb[i]]
+            out_scales[r, j] = s2 + 127
+        return 0
+    return kernel
+
+
+# Arrays this long get a kernel with their block size and key frozen in; shorter
+# ones share the generic kernel.
+SPECIALIZE_MIN = 1 << 20
 
 
 @jit
@@ -253,9 +330,20 @@ def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "req
         _parallel.run(_slice_kernel, sc2.size, moved.reshape(-1), sc2, L, mx.block_size, Pa, Pt,
                       rid, zid, iid, *ids, r, out, out_sc, work=moved.size)
     else:
-        lut, top, cls = _tables(Pa, Pt, *ids)
-        _parallel.run(_slice_lut_kernel, sc2.size, moved.reshape(-1), sc2, L, mx.block_size, Pa,
-                      Pt, rid, zid, iid, lut, top, cls, out, out_sc, work=moved.size)
+        lut, top, cls, key_tab, key_top, key_cls = _tables(Pa, Pt, *ids)
+        bs = mx.block_size
+        flat = moved.reshape(-1)
+        ksc = sc2
+        kL = L
+        if L and L % bs == 0 and sc2.size:  # rows of whole blocks fold into one row
+            ksc, kL = sc2.reshape(1, -1), flat.size
+        big = flat.size >= SPECIALIZE_MIN
+        kernel = _lut_kernel((bs, key_kind(Pa), mx.format.element.bits) if big else None)
+        if big and key_kind(Pa) != KEY_TABLE:
+            key_top, key_cls = top, cls  # the key is a magnitude code
+        kout = out_sc.reshape(ksc.shape)
+        _parallel.run(kernel, ksc.size, flat, ksc, kL, bs, Pa, Pt, rid, zid, iid, lut, key_tab,
+                      key_top, key_cls, top, cls, out, kout, work=moved.size)
     return MXArray._unchecked(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
                    np.ascontiguousarray(np.moveaxis(out_sc.reshape(moved.shape[:-1] + (nb,)), -1, mx.axis)),
                    tf, mx.block_size, mx.axis)

@@ -152,3 +152,64 @@ def test_refusals():
     F = mxspec.encode(np.ones(32, np.float32), "mxfp4_e2m1")
     with pytest.raises(ValueError, match="no Slice-and-Scale rule from mxfp4_e2m1 to mxfp8_e4m3"):
         mxspec.slice_and_scale(F, "mxfp8_e4m3")
+
+
+@pytest.mark.parametrize("an,tg", [("mxint8", "mxint4"), ("mxint8", "mxint2"),
+                                   ("mxfp8_e4m3", "mxfp4_e2m1"), ("mxfp8_e5m2", "mxfp6_e2m3"),
+                                   ("mxfp8_e4m3fnuz", "mxfp4_e2m1"), ("mxint6", "mxint3")])
+def test_large_arrays_take_the_frozen_kernel_with_the_same_result(an, tg):
+    """Arrays of 2^20 elements or more run a kernel with the block size and the
+    key frozen in (the block's largest key a vector max: sign-magnitude or
+    two's-complement codes, else the rank table); its codes and scales equal
+    the generic kernel's row by row, with NaN, Inf (as a NaN scale and as an
+    element), zero blocks, a ragged last block and both rules."""
+    from mxspec import slicing
+    rng = np.random.default_rng(5)
+    rows, L = 33, (1 << 15) + 7  # a short last block in every row
+    x = (rng.standard_normal((rows, L)) * np.exp2(rng.normal(0, 4, (rows, L)))).astype(np.float32)
+    x[0, :6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30]
+    x[1, :32] = 0.0
+    x[2, 40] = np.inf
+    x[3, 70] = -np.inf
+    for inf in ("nan_scale", "element"):
+        A = mxspec.encode(x, an, inf=inf)
+        assert A.codes.size >= slicing.SPECIALIZE_MIN
+        for rule in ("requantize", "paper"):
+            big = mxspec.slice_and_scale(A, tg, rule=rule, inf=inf)
+            for r in (0, 1, 2, 3, 17, 32):  # one row: the generic kernel
+                one = mxspec.slice_and_scale(
+                    mxspec.MXArray(A.codes[r:r + 1], A.scales[r:r + 1], A.format, 32, 1), tg,
+                    rule=rule, inf=inf)
+                assert np.array_equal(big.codes[r:r + 1], one.codes), (inf, rule, r)
+                assert np.array_equal(big.scales[r:r + 1], one.scales), (inf, rule, r)
+            if rule == "requantize":
+                ref = mxspec.encode(mxspec.decode(A, np.float64), tg, inf=inf)
+                assert big.equals(ref), inf
+
+
+def test_key_tables_order_the_codes():
+    """The rank table puts NaN above Inf above every finite exponent above zero,
+    and the arithmetic keys agree with it on every code."""
+    from mxspec import slicing
+    for name in ("int8", "int4", "fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp8_e4m3fnuz"):
+        P = mxspec.element_format(name).params
+        lut, top, cls, key_tab, key_top, key_cls = slicing._tables(P, P, 0, 0, 0, 0)
+        n = top.size
+        for c in range(n):
+            assert key_top[key_tab[c]] == top[c] and key_cls[key_tab[c]] == cls[c], (name, c)
+        kind = slicing.key_kind(P)
+        bits = mxspec.element_format(name).bits
+        if kind == slicing.KEY_TABLE:
+            continue
+        for c in range(n):
+            k = c & ((1 << (bits - 1)) - 1) if kind == slicing.KEY_SIGN_MAGNITUDE else \
+                (c if c < (1 << (bits - 1)) else (1 << bits) - c)
+            assert top[k] == top[c] and cls[k] == cls[c], (name, c)
+        for c1 in range(n):  # a larger key never has a smaller rank
+            for c2 in range(n):
+                k1 = c1 & ((1 << (bits - 1)) - 1) if kind == slicing.KEY_SIGN_MAGNITUDE else \
+                    (c1 if c1 < (1 << (bits - 1)) else (1 << bits) - c1)
+                k2 = c2 & ((1 << (bits - 1)) - 1) if kind == slicing.KEY_SIGN_MAGNITUDE else \
+                    (c2 if c2 < (1 << (bits - 1)) else (1 << bits) - c2)
+                if k1 > k2:
+                    assert key_tab[c1] >= key_tab[c2], (name, c1, c2)
