@@ -216,3 +216,17 @@ def test_checkpoint_io_errors_name_the_file(tmp_path):
                "l.weight_scale_2": np.float32([1.0])}, str(path))
     with pytest.raises(mxspec.CheckpointError, match="is a scalar"):
         mxspec.load(path)
+
+
+def test_torch_functions_without_torch_name_the_extra():
+    r = _python("""
+        import sys
+        sys.modules["torch"] = None   # as on a machine without torch
+        import numpy as np, mxspec
+        mx = mxspec.encode(np.ones(32, np.float32), "mxint8")
+        try:
+            mx.to_torch()
+        except ImportError as e:
+            print(e)
+    """)
+    assert "pip install 'mxspec[torch]'" in r.stdout and "CPU wheel" in r.stdout, r.stderr[-2000:]
