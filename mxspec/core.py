@@ -488,10 +488,11 @@ def fast_code(k, e_top, neg, P, mode, ovf, irange):
     limit = as_width(w, P[P_MAX_MAG] + numba.int64(is_int and irange == INT_FULL) * numba.int64(neg))
     tz = (mode == RTZ) | ((mode == UP) & neg) | ((mode == DOWN) & (not neg))
     wrap = ovf == WRAP  # integer formats only (policies.record refuses others)
+    zero = ovf == ZERO  # integer formats only: out of the whole range gives 0
     has_inf, has_nan = P[P_HAS_INF] == 1, P[P_HAS_NAN] == 1
     # past max: saturating policies, rounding toward zero and formats with
     # neither Inf nor NaN give the limit; else Inf, else NaN
-    over = (mag > limit) & (not wrap)
+    over = (mag > limit) & (not wrap) & (not zero)
     to_limit = (ovf != IEEE) | tz | ((not has_inf) & (not has_nan))
     to_big = over & (not to_limit)
     code = as_width(w, _signed(limit if over else mag, neg, P))
@@ -503,6 +504,10 @@ def fast_code(k, e_top, neg, P, mode, ovf, irange):
     twos = as_width(w, as_width(w, as_width(w, k ^ -as_width(w, neg)) + as_width(w, neg))
                     & as_width(w, (1 << P[P_BITS]) - 1))
     code = twos if wrap else code
+    # zero: the two's complement of +-k within -(max+1) .. max (or 0 .. max), else 0
+    signed = P[P_SIGNED] == 1
+    fits = k <= as_width(w, P[P_MAX_MAG] + numba.int64(neg & signed))
+    code = (twos if fits else as_width(w, 0)) if zero else code
     # below an unsigned format's range (SPEC.md 2.4): 0 if k rounds to zero,
     # else the wrap, 0 (saturating, toward zero, no NaN) or NaN
     below = neg & (P[P_SIGNED] == 0)
@@ -511,8 +516,7 @@ def fast_code(k, e_top, neg, P, mode, ovf, irange):
     under = twos if wrap else under
     under = as_width(w, 0) if k == 0 else under
     code = under if below else code
-    # overflow='zero' (ml_dtypes 0.7's integer casts, rare): the full path decides
-    return code, ok & (P[P_HAS_ZERO] == 1) & (ovf != ZERO)
+    return code, ok & (P[P_HAS_ZERO] == 1)
 
 
 @jit
@@ -696,7 +700,7 @@ def encode_rne32(y, P, ovf):
     # past max: decided unless wrapped, or NaN under ieee where the NaN profile
     # picks the code (fn formats)
     profile_nan = (ovf == IEEE) & (P[P_HAS_INF] == 0) & (P[P_HAS_NAN] == 1) & (P[P_NANZ] == 0)
-    ok = (a < 0x7F800000) & ((mag <= limit) | ((ovf != WRAP) & (not profile_nan))) & (ovf != ZERO)
+    ok = (a < 0x7F800000) & ((mag <= limit) | ((ovf != WRAP) & (ovf != ZERO) & (not profile_nan)))
     return code, ok
 
 

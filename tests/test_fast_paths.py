@@ -76,8 +76,8 @@ def _must_decide(x, fmt, shift, ovf, which):
             finite &= scaled < fmt.max_normal
         if ovf == "wrap" and which > 0:
             finite &= scaled < 2.0 ** (fmt.qmin + (23 if which == 1 else 52))
-        if ovf == "zero":  # ml_dtypes 0.7's integer rule: the full path decides every value
-            finite &= False
+        if ovf == "zero" and which == 0:  # encode_rne32 declines every out-of-range integer
+            finite &= scaled < fmt.max_normal
     return finite
 
 
