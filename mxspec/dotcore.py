@@ -25,6 +25,10 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from . import _cache
 from .accumulators import A_ACC_BITS, A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER, A_RND
@@ -90,25 +94,24 @@ def round_to_float(neg, mag, exp, mode, prec, emin, emax):
     return -v if neg else v
 
 
-@jit
-def fma32(a, b, c):
-    """IEEE float32 fused multiply-add a*b + c, rounded once (to nearest even):
-    the float64 product is exact, the float64 sum is rounded to odd, and
-    rounding that to float32 is then correct."""
-    p = np.float64(a) * np.float64(b)
-    c64 = np.float64(c)
-    s = p + c64
-    if math.isinf(s) or math.isnan(s):
-        return np.float32(s)
-    bp = s - c64
-    err = (p - bp) + (c64 - (s - bp))  # TwoSum: s + err == p + c exactly
-    if err != 0.0:
-        bits = f64_bits(s)
-        if bits & 1 == 0:
-            toward_larger = (err > 0.0) == (s > 0.0)
-            bits = bits + 1 if toward_larger else bits - 1
-            s = _bitcast(bits, np.float64(0.0))
-    return np.float32(s)
+@intrinsic
+def fma32(typingctx, a, b, c):
+    """IEEE float32 fused multiply-add a*b + c, rounded once to nearest even:
+    LLVM's ``llvm.fma.f32``, one FMA instruction where the CPU has one and
+    libm's correctly rounded ``fmaf`` where it has not; the same bits either
+    way (tests/test_dot.py holds fp32_sequential to the fractions reference).
+    The software form it replaced (an exact float64 product, a sum rounded to
+    odd, then to float32) took a serial chain of about 20 operations."""
+    if not all(isinstance(t, types.Float) and t.bitwidth == 32 for t in (a, b, c)):
+        return None
+    sig = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        f = ir.FloatType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f, [f, f, f]),
+                                            "llvm.fma.f32")
+        return builder.call(fn, args)
+    return sig, codegen
 
 
 @jit
@@ -297,8 +300,9 @@ def _fp32(A, B, ra, rb, bs, c, M, buf):
     order = M[A_ORDER]
     if order == 0:  # sequential fused multiply-adds from C
         acc = np.float32(c)
+        ar, br = a_f[ra], b_f[rb]
         for k in range(K):
-            acc = fma32(a_f[ra, k], b_f[rb, k], acc)
+            acc = fma32(ar[k], br[k], acc)
         return np.float64(acc)
     if order == 1:  # float32 products, adjacent pairs level by level, then C
         for k in range(K):
@@ -320,8 +324,9 @@ def _fp32(A, B, ra, rb, bs, c, M, buf):
     acc = np.float32(c)
     for b0 in range(0, K, bs):
         s = np.float32(0.0)
-        for k in range(b0, min(b0 + bs, K)):
-            s = fma32(a_e[ra, k], b_e[rb, k], s)
+        ae, be = a_e[ra, b0:min(b0 + bs, K)], b_e[rb, b0:min(b0 + bs, K)]
+        for k in range(ae.shape[0]):
+            s = fma32(ae[k], be[k], s)
         xa = np.float32(math.ldexp(1.0, a_sc[ra, b0 // bs]))
         xb = np.float32(math.ldexp(1.0, b_sc[rb, b0 // bs]))
         acc = np.float32(acc + np.float32(s * np.float32(xa * xb)))
