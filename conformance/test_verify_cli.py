@@ -180,3 +180,38 @@ def test_malformed_files_are_file_line_errors_not_tracebacks(tmp_path, capsys):
         assert main(["vectors", "verify", str(vec), str(res)]) == 2, msg
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err, (msg, err)
+
+
+def test_the_manifest_holds_every_file():
+    """MANIFEST.json lists every committed file with its SHA-256, row count, kind,
+    format, columns and what checked it (regenerated with the set)."""
+    import json
+    from mxspec import vectors as V
+    man = json.loads((ROOT / V.MANIFEST).read_text())
+    rels = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*.txt"))
+    assert man == V.manifest_of(ROOT, rels)
+    assert man["files"] == len(rels) == len(man["entries"])
+
+
+def test_vectors_check_finds_truncated_edited_and_foreign_files(tmp_path, capsys):
+    import shutil
+    copy = tmp_path / "vectors"
+    shutil.copytree(ROOT, copy)
+    assert main(["vectors", "check", str(copy)]) == 0
+    assert "files match MANIFEST.json" in capsys.readouterr().out
+    f = copy / "encode" / "fp4_e2m1.float32.rne.saturate.txt"
+    lines = f.read_text().splitlines(keepends=True)
+    f.write_text("".join(lines[:-3]))                       # truncated
+    g = copy / "decode" / "fp8_e4m3.txt"
+    g.write_text(g.read_text().replace(" 43e00000", " 43e00001", 1))   # one bit edited
+    (copy / "decode" / "stale.txt").write_text("# kind: decode\n# format: int4\n00 00000000\n")
+    assert main(["vectors", "check", str(copy)]) == 1
+    out = capsys.readouterr().out
+    n = sum(1 for ln in lines if ln.strip() and not ln.startswith("#"))
+    assert f"fp4_e2m1.float32.rne.saturate.txt: SHA-256 differs ({n - 3} rows, the manifest " \
+           f"says {n})" in out
+    assert "decode/fp8_e4m3.txt: SHA-256 differs (same row count, other bytes)" in out
+    assert "decode/stale.txt: not in the manifest" in out
+    (copy / "MANIFEST.json").unlink()
+    assert main(["vectors", "check", str(copy)]) == 2
+    assert "no manifest" in capsys.readouterr().err

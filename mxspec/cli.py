@@ -236,6 +236,16 @@ def _standard_vectors(V, args):
     return vf
 
 
+def _vectors_check(args) -> int:
+    from . import vectors as V
+    try:
+        bad = V.check_set(args.root)
+    except V.VectorFileError as err:
+        print(f"mxspec vectors check: {err}", file=sys.stderr)
+        return 2
+    return 1 if bad else 0
+
+
 def _vectors_verify(args) -> int:
     from . import vectors as V
     try:
@@ -297,6 +307,10 @@ def main(argv=None) -> int:
     g.add_argument("--seed", type=int, default=0, help="seed of the random blocks")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_vectors_gen)
+    vc = vsub.add_parser("check", help="check a copy of the vector set against its MANIFEST.json "
+                         "(every file, its SHA-256 and row count)")
+    vc.add_argument("root", nargs="?", default="conformance/vectors")
+    vc.set_defaults(func=_vectors_check)
     ve = vsub.add_parser("verify", help="check a design's results against a vector file")
     ve.add_argument("vectors")
     ve.add_argument("results", help="the design's outputs, one line per vector, same columns")

@@ -925,4 +925,82 @@ def write_standard_set(root, progress=True):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as fh:
             fh.write(render(vf, checks_for(vf)))
-    return [rel for rel, _ in files]
+    rels = [rel for rel, _ in files]
+    write_manifest(root, rels)
+    return rels
+
+
+# -- the manifest ---------------------------------------------------------------
+MANIFEST = "MANIFEST.json"
+
+
+def file_entry(path) -> dict:
+    """What the manifest holds of one vector file: its SHA-256, row count and
+    what its header says (kind, format, columns, what checked it)."""
+    import hashlib
+    data = open(path, "rb").read()
+    vf = parse(data.decode("utf-8"), os.fspath(path))
+    h = vf.header
+    fmt = h.get("format") or f"{h.get('format_a')} x {h.get('format_b')}"
+    return {"sha256": hashlib.sha256(data).hexdigest(), "rows": len(vf.rows),
+            "kind": h["kind"], "format": fmt, "columns": h.get("columns", ""),
+            "checked": h.get("checked", "")}
+
+
+def manifest_of(root, rels) -> dict:
+    files = {rel: file_entry(os.path.join(root, rel)) for rel in sorted(rels)}
+    import hashlib
+    whole = hashlib.sha256("".join(f"{r} {e['sha256']}\n" for r, e in files.items()).encode())
+    return {"layout": LAYOUT, "mxspec": __version__, "files": len(files),
+            "sha256": whole.hexdigest(), "entries": files}
+
+
+def write_manifest(root, rels) -> None:
+    import json
+    with open(os.path.join(root, MANIFEST), "w") as fh:
+        json.dump(manifest_of(root, rels), fh, indent=1, sort_keys=True)
+        fh.write("\n")
+
+
+def check_set(root, out=print) -> int:
+    """Check a copy of the vector set against its MANIFEST.json: every file there,
+    none extra, each with the manifest's SHA-256 (a truncated or edited file
+    names its row count against the manifest's).  Returns the number of
+    problems; a missing or malformed manifest is a :class:`VectorFileError`."""
+    import json
+    mpath = os.path.join(root, MANIFEST)
+    try:
+        with open(mpath) as fh:
+            man = json.load(fh)
+        entries = man["entries"]
+    except FileNotFoundError:
+        raise VectorFileError(f"{mpath}: no manifest (is {root} a vector set?)") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise VectorFileError(f"{mpath}: malformed manifest: {err}") from None
+    found = sorted(os.path.relpath(os.path.join(d, f), root).replace(os.sep, "/")
+                   for d, _, fs in os.walk(root) for f in fs if f.endswith(".txt"))
+    bad = matched = 0
+    for rel in sorted(set(entries) - set(found)):
+        out(f"{rel}: missing (the manifest lists it)")
+        bad += 1
+    for rel in sorted(set(found) - set(entries)):
+        out(f"{rel}: not in the manifest (from another version of the set?)")
+        bad += 1
+    for rel in sorted(set(found) & set(entries)):
+        want = entries[rel]
+        try:
+            got = file_entry(os.path.join(root, rel))
+        except (VectorFileError, UnicodeDecodeError, KeyError) as err:
+            out(f"{rel}: unreadable: {err}")
+            bad += 1
+            continue
+        if got["sha256"] != want["sha256"]:
+            why = (f"{got['rows']} rows, the manifest says {want['rows']}"
+                   if got["rows"] != want["rows"] else "same row count, other bytes")
+            out(f"{rel}: SHA-256 differs ({why})")
+            bad += 1
+        else:
+            matched += 1
+    out(f"{matched} of {len(entries)} files match "
+        f"{MANIFEST} (set {man.get('sha256', '?')[:16]}, mxspec {man.get('mxspec', '?')})")
+    return bad
