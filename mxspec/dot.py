@@ -364,8 +364,6 @@ def _value_path(model, a, b, out, rounding):
         raise ValueError(f"accumulator {model.name!r} models a datapath of element codes under "
                          f"E8M0 block scales; it does not take {other.format.name} (allowed for "
                          f"every block format: exact, fp32_sequential, fp32_pairwise)")
-    if model.formats is not None:  # the value models take every element format
-        raise ValueError(f"accumulator {model.name!r} takes MX formats only")
     _check_model(model, a.format.element, b.format.element, out, rounding)
     return True
 

@@ -23,7 +23,7 @@ from . import _parallel, policies
 from .blocks import MXArray, blocked_layout
 from .core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
 from .elements import check_codes, random_bits
-from .formats import P_BITS, P_EMAX, element_format, mx_format
+from .formats import P_BITS, P_EMAX, P_IS_INT, P_NANZ, P_SIGNED, element_format, mx_format
 from .scales import E8M0_NAN, INF_NAN_SCALE, SCALE_MAX, SCALE_MIN, ZERO_MIN
 
 __all__ = ["slice_and_scale", "slice_elements", "SLICE_RULES", "slice_pairs"]
@@ -141,7 +141,7 @@ def _tables(Pa, Pt, mode, ovf, nanp, irange):
     top = np.empty(n, np.int64)
     cls = np.empty(n, np.int64)
     _build_tables(Pa, Pt, mode, ovf, nanp, irange, lut, top, cls)
-    return (lut, top, cls) + _key_tables(Pa, top, cls)
+    return (lut, top, cls) + _key_tables(top, cls)
 
 
 # How a kernel finds a block's largest element: the anchor codes' *key*, whose
@@ -157,7 +157,6 @@ KEY_TABLE, KEY_SIGN_MAGNITUDE, KEY_TWOS = range(3)
 
 def key_kind(P) -> int:
     """Which key :func:`_lut_kernel` may use for anchor params ``P``."""
-    from .formats import P_HAS_NAN, P_IS_INT, P_NANZ, P_SIGNED
     if P[P_IS_INT] and P[P_SIGNED]:
         return KEY_TWOS
     if not P[P_IS_INT] and P[P_SIGNED] and not P[P_NANZ]:
@@ -165,7 +164,7 @@ def key_kind(P) -> int:
     return KEY_TABLE
 
 
-def _key_tables(Pa, top, cls):
+def _key_tables(top, cls):
     """(key_tab, key_top, key_cls) of :data:`KEY_TABLE`: each code's rank among
     (class, exponent) pairs, NaN above Inf above finite by exponent above zero,
     and each rank's exponent and class."""

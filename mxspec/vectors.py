@@ -7,6 +7,8 @@ design's results against them (docs/conformance.md describes the files).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
@@ -870,8 +872,7 @@ def ml_dtypes_rule(f, header) -> tuple | None:
 
 def ml_dtypes_installed_casts(releases: str) -> bool:
     """Whether the installed ml_dtypes is one of ``releases`` ("0.5-0.6", ...)."""
-    from .policies import installed_ml_dtypes_profile
-    return (installed_ml_dtypes_profile() == "ml_dtypes-0.7") == ("0.7" in releases)
+    return (policies.installed_ml_dtypes_profile() == "ml_dtypes-0.7") == ("0.7" in releases)
 
 
 def gfloat_checks(f, header) -> bool:
@@ -937,7 +938,6 @@ MANIFEST = "MANIFEST.json"
 def file_entry(path) -> dict:
     """What the manifest holds of one vector file: its SHA-256, row count and
     what its header says (kind, format, columns, what checked it)."""
-    import hashlib
     data = open(path, "rb").read()
     vf = parse(data.decode("utf-8"), os.fspath(path))
     h = vf.header
@@ -949,14 +949,12 @@ def file_entry(path) -> dict:
 
 def manifest_of(root, rels) -> dict:
     files = {rel: file_entry(os.path.join(root, rel)) for rel in sorted(rels)}
-    import hashlib
     whole = hashlib.sha256("".join(f"{r} {e['sha256']}\n" for r, e in files.items()).encode())
     return {"layout": LAYOUT, "mxspec": __version__, "files": len(files),
             "sha256": whole.hexdigest(), "entries": files}
 
 
 def write_manifest(root, rels) -> None:
-    import json
     with open(os.path.join(root, MANIFEST), "w") as fh:
         json.dump(manifest_of(root, rels), fh, indent=1, sort_keys=True)
         fh.write("\n")
@@ -967,7 +965,6 @@ def check_set(root, out=print) -> int:
     none extra, each with the manifest's SHA-256 (a truncated or edited file
     names its row count against the manifest's).  Returns the number of
     problems; a missing or malformed manifest is a :class:`VectorFileError`."""
-    import json
     mpath = os.path.join(root, MANIFEST)
     try:
         with open(mpath) as fh:
