@@ -13,7 +13,7 @@ import numpy as np
 from timing import best
 
 import mxspec
-from mxspec import _parallel
+from mxspec._kernel import parallel as _parallel
 
 
 def main(argv=None):

@@ -33,7 +33,7 @@ def main(argv=None):
         print(f"  torchao nvfp4_quantize       {n / t_tao / 1e6:8,.0f} M/s")
     except ImportError:
         print("  torchao: not installed")
-    for r in mxspec.blockformats.RECIPES:
+    for r in mxspec.tables.block.RECIPES:
         mxspec.encode(x[:2], "nvfp4", recipe=r)
         t_nv = best(lambda: mxspec.encode(x, "nvfp4", recipe=r), a.repeat)
         extra = f", {t_tao / t_nv:.1f} x torchao" if t_tao else ""
@@ -43,7 +43,7 @@ def main(argv=None):
     t_mxd = best(lambda: mxspec.decode(mxa), a.repeat)
     print(f"  mxfp4_e2m1 decode            {n / t_mxd / 1e6:8,.0f} M/s  "
           f"({t_copy / t_mxd:.2f} x copy)")
-    for r in mxspec.blockformats.RECIPES:
+    for r in mxspec.tables.block.RECIPES:
         mx = mxspec.encode(x, "nvfp4", recipe=r)
         t_dec = best(lambda: mxspec.decode(mx), a.repeat)
         print(f"  nvfp4 decode, {r:15s}{n / t_dec / 1e6:8,.0f} M/s  ({t_mxd / t_dec:.2f} x "

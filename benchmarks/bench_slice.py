@@ -10,7 +10,7 @@ import argparse
 import numpy as np
 
 import mxspec
-from mxspec import _parallel
+from mxspec._kernel import parallel as _parallel
 from timing import best
 
 PAIRS = [("mxint8", t) for t in ("mxint7", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2")] + \

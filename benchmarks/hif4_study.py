@@ -44,7 +44,7 @@ def main(argv=None):
     for f, label in FORMATS:
         print(f"  {label:28s} mean {np.mean(ratios[f]):.3f}  (min {min(ratios[f]):.3f}, "
               f"max {max(ratios[f]):.3f})")
-    from mxspec.qat.pipeline import QATConfig, load_digits_split, train
+    from mxspec.app.qat.pipeline import QATConfig, load_digits_split, train
     cfg = QATConfig(epochs=20, progress=False, out=None)
     model, _ = train(cfg, load_digits_split(0), ())
     w = np.concatenate([W.T.reshape(-1) for W in model.W]).astype(np.float64)

@@ -16,7 +16,7 @@ def main():
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((4096, 256)) * np.exp(rng.uniform(-8, 8, (4096, 1))))
     x = x.astype(np.float32)
-    names = list(mxspec.blockformats.RECIPES)
+    names = list(mxspec.tables.block.RECIPES)
     enc = {r: mxspec.encode(x, "nvfp4", recipe=r) for r in names}
     print("element codes / block scales that differ, pair by pair:\n")
     print("| | " + " | ".join(names) + " |")

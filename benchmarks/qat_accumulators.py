@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 import mxspec
-from mxspec.qat.pipeline import QATConfig, load_digits_split, train
+from mxspec.app.qat.pipeline import QATConfig, load_digits_split, train
 
 FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxint8", "mxfp4_e2m1")
 MODELS = ("exact", "fp32_sequential", "h100_fp8_mma", "h100_fp8_wgmma", "cublas_fp8",

@@ -21,7 +21,7 @@ def gaussian_rows(doc, argv=None, n=1 << 24, repeat=5):
 
     import numpy as np
 
-    from mxspec import _parallel
+    from mxspec._kernel import parallel as _parallel
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--n", type=int, default=n)
     p.add_argument("--repeat", type=int, default=repeat)

@@ -30,7 +30,7 @@ M = N = 64
 
 def realistic_pools(seed=0):
     """Hidden-layer activations and second-layer weights of the trained QAT MLP."""
-    from mxspec.qat.pipeline import QATConfig, load_digits_split, train
+    from mxspec.app.qat.pipeline import QATConfig, load_digits_split, train
     cfg = QATConfig(epochs=20, progress=False, out=None, seed=seed)
     data = load_digits_split(seed)
     model, _ = train(cfg, data, ())

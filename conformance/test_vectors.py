@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec.tapered import is_tapered_name
-from mxspec import vectors as V
+from mxspec.codec.tapered import is_tapered_name
+from mxspec.app import vectors as V
 
 # the independent references are test dependencies (the [test] extra): a missing one
 # fails the run instead of skipping the cross-checks it would make
@@ -172,7 +172,7 @@ def check_micro_independently(path, vf):
 
 
 def check_micro_against_mxspec(path, vf):
-    from mxspec.micro import encode_micro, pack_units
+    from mxspec.block.micro import encode_micro, pack_units
     h = vf.header
     unit = int(h["block_size"])
     for line, r in vf.rows:
@@ -185,7 +185,7 @@ def check_micro_against_mxspec(path, vf):
 def check_against_mxspec(path, vf):
     h = vf.header
     kind, k = vf.kind, int(h.get("block_size", 1))
-    from mxspec.micro import is_micro_name
+    from mxspec.block.micro import is_micro_name
     if is_micro_name(h.get("format", "")):
         return check_micro_against_mxspec(path, vf)
     if "tensor_scale" in h:
@@ -333,7 +333,7 @@ def check_independently(path, vf):
         return check_nvfp4_independently(path, vf)
     if is_tapered_name(h.get("format", "")):
         return check_tapered_independently(path, vf)
-    from mxspec.micro import is_micro_name
+    from mxspec.block.micro import is_micro_name
     if is_micro_name(h.get("format", "")):
         return check_micro_independently(path, vf)
     kind, k = vf.kind, int(h.get("block_size", 1))

@@ -2,7 +2,7 @@
 malformed results."""
 from pathlib import Path
 
-from mxspec.cli import main
+from mxspec.app.cli import main
 
 ROOT = Path(__file__).parent / "vectors"
 ENC = ROOT / "encode" / "fp4_e2m1.float32.rne.saturate.txt"
@@ -186,7 +186,7 @@ def test_the_manifest_holds_every_file():
     """MANIFEST.json lists every committed file with its SHA-256, row count, kind,
     format, columns and what checked it (regenerated with the set)."""
     import json
-    from mxspec import vectors as V
+    from mxspec.app import vectors as V
     man = json.loads((ROOT / V.MANIFEST).read_text())
     rels = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*.txt"))
     assert man == V.manifest_of(ROOT, rels)

@@ -4,25 +4,25 @@
 >>> float(mxspec.decode_elements(mxspec.encode_elements(2.7, "fp6_e2m3"), "fp6_e2m3"))
 2.75
 """
-__version__ = "0.1.0"
+from ._version import __version__
 
-from . import _cache  # noqa: E402
+from ._kernel import cache as _cache  # noqa: E402
 
 _cache.install()
 
-from . import policies  # noqa: E402
-from .formats import (ElementFormat, FormatError, MXFormat, element_format, float_format,
+from .tables import policies  # noqa: E402
+from .tables.element import (ElementFormat, FormatError, MXFormat, element_format, float_format,
                       formats, int_format, mx_format, mx_formats, p3109_format, p3109_formats)
-from .elements import decode_elements, encode_elements
-from .blocks import MXArray, decode, encode
-from .blockformats import BlockFormat, Recipe, block_format, block_formats
-from .packing import decode_packed, encode_packed, pack, unpack
-from .checkpoint import CheckpointError, layout, load, save
-from .slicing import slice_and_scale, slice_elements
-from .warmup import warmup
-from .accumulators import AccumulatorModel, accumulator, accumulators, fixed, wgmma
-from .dot import dot, dot_elements, matmul
-from .torch_interop import from_torch, to_torch
+from .codec.elements import decode_elements, encode_elements
+from .block.mx import MXArray, decode, encode
+from .tables.block import BlockFormat, Recipe, block_format, block_formats
+from .block.packing import decode_packed, encode_packed, pack, unpack
+from .io.checkpoint import CheckpointError, layout, load, save
+from .compute.slicing import slice_and_scale, slice_elements
+from .compute.warmup import warmup
+from .tables.accumulators import AccumulatorModel, accumulator, accumulators, fixed, wgmma
+from .compute.dot import dot, dot_elements, matmul
+from .io.torch_interop import from_torch, to_torch
 
 
 def micro_formats() -> list:
@@ -31,7 +31,7 @@ def micro_formats() -> list:
     >>> micro_formats()
     ['mx4', 'mx6', 'mx9', 'hif4']
     """
-    from .micro import micro_formats as names  # imported on use: its kernels are not small
+    from .block.micro import micro_formats as names  # imported on use: its kernels are not small
     return names()
 
 __all__ = [

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mxspec
-from mxspec.accumulators import AccumulatorModel
-from mxspec.blocks import MXArray
-from mxspec.formats import mx_format
+from mxspec.tables.accumulators import AccumulatorModel
+from mxspec.block.mx import MXArray
+from mxspec.tables.element import mx_format
 
 import dot_reference as ref
 

@@ -129,7 +129,7 @@ def test_breakpoints_match_ml_dtypes(name):
     """Every rounding breakpoint of the format in float32 (each value, each tie
     and the float32 values on either side of it, max, past max, subnormal
     edges: the conformance vectors' edge inputs) under profile='ml_dtypes'."""
-    from mxspec.vectors import element_edge_inputs
+    from mxspec.app.vectors import element_edge_inputs
     f = mxspec.element_format(name)
     x = element_edge_inputs(f, "float32")[0]
     got = mxspec.encode_elements(x, f, profile="ml_dtypes")
@@ -190,7 +190,7 @@ def test_nan_profiles():
 def test_specialized_kernel_agrees_with_generic():
     """Arrays of SPECIALIZE_MIN elements or more run a kernel compiled for their
     format and policies; it must give the generic kernel's codes and flags."""
-    from mxspec.elements import SPECIALIZE_MIN
+    from mxspec.codec.elements import SPECIALIZE_MIN
     rng = np.random.default_rng(7)
     bits = rng.integers(0, 1 << 32, SPECIALIZE_MIN, dtype=np.uint64).astype(np.uint32)
     x = bits.view(np.float32)
@@ -213,7 +213,7 @@ def test_frozen_rne32_and_fast32_kernels_agree_with_generic(name, rounding, over
     slices of each chunk with the record frozen in; on random bit patterns (NaN,
     Inf, subnormals, every binade) and a ragged last chunk they give the generic
     kernel's codes, chunk for chunk."""
-    from mxspec.elements import CHUNK, SPECIALIZE_MIN
+    from mxspec.codec.elements import CHUNK, SPECIALIZE_MIN
     rng = np.random.default_rng(11)
     n = SPECIALIZE_MIN + 37
     x = rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32).view(np.float32)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mxspec
-from mxspec.policies import INEXACT, UNDERFLOW
+from mxspec.tables.policies import INEXACT, UNDERFLOW
 
 FMTS = ["fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int4", "int2",
         "fp5_e2m2"]

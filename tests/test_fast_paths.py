@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec import core, policies
+from mxspec.codec import core
+from mxspec.tables import policies
 
-_POOL = ThreadPoolExecutor(max_workers=mxspec._parallel.threads())
+_POOL = ThreadPoolExecutor(max_workers=mxspec._kernel.parallel.threads())
 ALL16 = np.arange(1 << 16, dtype=np.uint16)
 INPUTS = {"float16": ALL16.view(np.float16).astype(np.float32),
           "bfloat16": ALL16.view(ml_dtypes.bfloat16).astype(np.float32)}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec import _parallel
+from mxspec._kernel import parallel as _parallel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_threads_whose_first_calls_need_different_pools():
     new futures after shutdown")."""
     r = _python("""
         import threading, numba, numpy as np
-        from mxspec import _parallel
+        from mxspec._kernel import parallel as _parallel
 
         @numba.njit(nogil=True)
         def count(t0, t1, x):
@@ -94,7 +94,7 @@ def test_import_runs_uncached_where_no_cache_folder_can_be_written(tmp_path):
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             import numpy as np, mxspec
-            from mxspec import _cache
+            from mxspec._kernel import cache as _cache
             mx = mxspec.encode(np.float32([1.0, -2.0, 3.0]), "mxfp4_e2m1")
             assert mxspec.decode(mx).tolist() == [1.0, -2.0, 3.0]
         ours = [str(x.message) for x in w if "cache folder" in str(x.message)]
@@ -107,7 +107,7 @@ def test_import_runs_uncached_where_no_cache_folder_can_be_written(tmp_path):
 def test_cache_folders_of_other_source_trees_are_kept_until_unused(tmp_path):
     """Two source trees sharing one NUMBA_CACHE_DIR deleted each other's folder
     on every import; a folder is now removed only after PRUNE_AFTER_DAYS unused."""
-    from mxspec import _cache
+    from mxspec._kernel import cache as _cache
     mine, theirs, old = (tmp_path / f"mxspec-{d}" for d in ("mine", "theirs", "old"))
     for p in (mine, theirs, old):
         p.mkdir()

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec import _cache, _parallel, core
+from mxspec._kernel import cache as _cache
+from mxspec._kernel import parallel as _parallel
+from mxspec.codec import core
 
 
 @numba.njit(nogil=True)

@@ -87,7 +87,7 @@ def test_large_tensors_take_the_frozen_kernel_with_the_same_result(monkeypatch):
     equal the run-time kernels that smaller tensors take (checked against the
     references above) on one tensor: rows whose last block is short, blocks
     that saturate, vanish, hold NaN or Inf, subnormals, zeros."""
-    from mxspec import scaled
+    from mxspec.block import scaled
     rng = np.random.default_rng(11)
     x = (rng.standard_normal((1100, 1000)) * np.exp(rng.uniform(-60, 60, (1100, 1000))))
     x[rng.random(x.shape) < 0.002] = 0.0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec.vectors import element_edge_inputs
+from mxspec.app.vectors import element_edge_inputs
 
 gfloat = pytest.importorskip("gfloat")
 from gfloat import (Domain, RoundMode, Signedness, decode_ndarray, encode_ndarray,  # noqa: E402

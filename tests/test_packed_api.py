@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mxspec
-from mxspec.blocks import SPECIALIZE_MIN
+from mxspec.block.mx import SPECIALIZE_MIN
 
 MX = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4",
       "mxint2", "mxfp5_e2m2", "mxint7", "mxfp3_e2m0",
@@ -93,7 +93,7 @@ def test_decode_packed_refuses_bad_input():
 
 
 def test_pack_codes_refuses_codes_wider_than_the_format():
-    from mxspec.packing import pack_codes
+    from mxspec.block.packing import pack_codes
     with pytest.raises(ValueError, match="codes holds 16, which does not fit 4 bits"):
         pack_codes(np.uint8([1, 16, 2]), 4)
 

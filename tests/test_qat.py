@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec.cli import main
-from mxspec.qat import MLP, QATConfig, run
-from mxspec.qat.pipeline import load_digits_split, train
+from mxspec.app.cli import main
+from mxspec.app.qat import MLP, QATConfig, run
+from mxspec.app.qat.pipeline import load_digits_split, train
 
 SMALL = dict(formats=("mxint8", "mxint4", "mxfp4_e2m1"),
              eval_formats=("mxint8", "mxint4", "mxint2", "mxfp8_e4m3", "mxfp4_e2m1"),
@@ -98,7 +98,7 @@ def test_block_formats_in_qat():
     """HiF4, MX4/MX6 and NVFP4 train and evaluate through the public API with
     their own blocks (units of 64, blocks of 16); the anchor regime covers the
     MX formats only, which Slice-and-Scale reaches."""
-    from mxspec.qat.model import fake_quant, is_mx
+    from mxspec.app.qat.model import fake_quant, is_mx
     w = np.random.default_rng(0).standard_normal((128, 8)).astype(np.float32)
     for f in ("hif4", "mx4", "mx6", "nvfp4"):
         assert not is_mx(f)

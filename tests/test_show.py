@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mxspec
-from mxspec import cli
-from mxspec.show import describe_format, describe_value, fields
+from mxspec.app import cli
+from mxspec.app.show import describe_format, describe_value, fields
 
 SHOWN = ["fp8_e4m3", "fp8_e4m3fnuz", "p3109_k8p1se", "p3109_k6p3ue", "uint4", "int8", "e8m0",
          "fp4_e2m1"]
@@ -83,7 +83,7 @@ def test_show_plot(tmp_path):
 
 
 def test_block_formats_show_a_block_at_a_scale(capsys, tmp_path):
-    from mxspec.show import block_grid
+    from mxspec.app.show import block_grid
     # every value of one block is element x scale, for MX (E8M0 code) and NVFP4 (E4M3 value)
     sv, grid = block_grid("mxfp6_e2m3", 125)
     el = mxspec.element_format("fp6_e2m3").values

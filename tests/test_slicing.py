@@ -163,7 +163,7 @@ def test_large_arrays_take_the_frozen_kernel_with_the_same_result(an, tg):
     two's-complement codes, else the rank table); its codes and scales equal
     the generic kernel's row by row, with NaN, Inf (as a NaN scale and as an
     element), zero blocks, a ragged last block and both rules."""
-    from mxspec import slicing
+    from mxspec.compute import slicing
     rng = np.random.default_rng(5)
     rows, L = 33, (1 << 15) + 7  # a short last block in every row
     x = (rng.standard_normal((rows, L)) * np.exp2(rng.normal(0, 4, (rows, L)))).astype(np.float32)
@@ -190,7 +190,7 @@ def test_large_arrays_take_the_frozen_kernel_with_the_same_result(an, tg):
 def test_key_tables_order_the_codes():
     """The rank table puts NaN above Inf above every finite exponent above zero,
     and the arithmetic keys agree with it on every code."""
-    from mxspec import slicing
+    from mxspec.compute import slicing
     for name in ("int8", "int4", "fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp8_e4m3fnuz"):
         P = mxspec.element_format(name).params
         lut, top, cls, key_tab, key_top, key_cls = slicing._tables(P, P, 0, 0, 0, 0)

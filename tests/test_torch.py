@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec.torch_interop import as_numpy
+from mxspec.io.torch_interop import as_numpy
 
 torch = pytest.importorskip("torch")
 

@@ -66,7 +66,7 @@ def test_wgmma_recipes_equal_silicon(capture, recipe):
 def test_wgmma_capture_tells_the_models_apart():
     """The held-out data rejects the neighbours of the fitted row and the other
     models: a float32-wide sum, 13 or 15 bits kept, FP16 exponents, mma.sync."""
-    from mxspec.accumulators import AccumulatorModel
+    from mxspec.tables.accumulators import AccumulatorModel
     d = _load("wgmma_directed.npz")
     near = [AccumulatorModel(f"near{i}", "blockfma", group=32, frac_bits=f, rounding="rz",
                              acc_bits=a, input_emin=e, nan_bits=0x7FFFFFFF)

@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 
 import mxspec
-from mxspec.accumulators import AccumulatorModel
+from mxspec.tables.accumulators import AccumulatorModel
 
 GENS = ["random", "narrow", "single", "two", "few", "cancel", "c_big", "c_cancel", "c_tiny",
         "special"]

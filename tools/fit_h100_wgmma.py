@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 import mxspec
-from mxspec.accumulators import AccumulatorModel
+from mxspec.tables.accumulators import AccumulatorModel
 
 FP8 = {"e4m3": "fp8_e4m3", "e5m2": "fp8_e5m2"}
 FIT = ["e4m3_e4m3_K32_two", "e4m3_e4m3_K32_random"]

@@ -18,17 +18,18 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from . import _parallel, policies
-from .bitstream import (code_at, group_code, load_group, load_word, pack_span,
+from .._kernel import parallel as _parallel
+from ..tables import policies
+from .._kernel.bitstream import (code_at, group_code, load_group, load_word, pack_span,
                         pack_span_inline, spread_group)
-from .core import (ABS_MAX_RUN_MAX, PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value,
+from ..codec.core import (ABS_MAX_RUN_MAX, PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value,
                    abs_max_bits_run, decode_value32, encode_fast, encode_fast32,
                    encode_full_span, encode_rne32, float_abs_bits, is_float32, jit, pass_kind,
                    pow2_f32, rne32_declines_only_specials)
-from .elements import as_float_input, check_codes, decode_table, random_bits, value32_exact
-from .formats import P_EMAX, MXFormat, mx_format
-from .policies import R_IRANGE, R_MODE, R_NAN, R_OVF, R_RULE, R_ZSCALE, R_INF
-from .scales import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, ZERO_MIN, scale_code
+from ..codec.elements import as_float_input, check_codes, decode_table, random_bits, value32_exact
+from ..tables.element import P_EMAX, MXFormat, mx_format
+from ..tables.policies import R_IRANGE, R_MODE, R_NAN, R_OVF, R_RULE, R_ZSCALE, R_INF
+from ..codec.scales import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, ZERO_MIN, scale_code
 
 __all__ = ["MXArray", "encode", "decode"]
 
@@ -82,7 +83,7 @@ class MXArray:
 
     def to_torch(self):
         """Codes and scales as torch tensors; see :func:`mxspec.to_torch`."""
-        from .torch_interop import to_torch
+        from ..io.torch_interop import to_torch
         return to_torch(self)
 
     def pack(self):
@@ -627,7 +628,7 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, rounding: str 
         if block_size not in (None, micro_block(fmt)):
             raise ValueError(f"{fmt}: block_size is fixed by the format ({micro_block(fmt)})")
         return encode_micro(x, fmt, axis)
-    from .blockformats import is_block_format_name
+    from ..tables.block import is_block_format_name
     if is_block_format_name(fmt) or recipe is not None:
         from .scaled import encode_scaled
         return encode_scaled(x, fmt, axis, block_size, recipe)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .formats import ElementFormat, FormatError, element_format
+from .element import ElementFormat, FormatError, element_format
 
 __all__ = ["Recipe", "BlockFormat", "block_format", "block_formats", "RECIPES"]
 
@@ -236,10 +236,10 @@ def any_format(name):
     packing and checkpoint code shares)."""
     if is_block_format_name(name):
         return block_format(name)
-    from .micro import is_micro_name, micro_format
+    from ..block.micro import is_micro_name, micro_format
     if is_micro_name(name):
         return micro_format(name)
-    from .formats import MXFormat, mx_format
+    from .element import MXFormat, mx_format
     return name if isinstance(name, MXFormat) else mx_format(name)
 
 

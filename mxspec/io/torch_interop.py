@@ -98,7 +98,7 @@ def to_torch(mx) -> TorchMX:
     float8_e4m3fn; the tensor scale (NVFP4) as a 0-d float32 tensor; the
     micro-exponent levels (MX4/6/9, HiF4) as uint8 tensors, one bit per group."""
     torch = _torch()
-    from .blocks import MXArray
+    from ..block.mx import MXArray
     if not isinstance(mx, MXArray):
         raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
     el = mx.format.element
@@ -107,7 +107,7 @@ def to_torch(mx) -> TorchMX:
         codes = codes.view(getattr(torch, _CODE_DTYPES[el.name]))
     elif el.name == "fp4_e2m1" and mx.codes.shape[-1] % 2 == 0 and \
             hasattr(torch, "float4_e2m1fn_x2"):
-        from .packing import pack_codes
+        from ..block.packing import pack_codes
         codes = torch.from_numpy(pack_codes(mx.codes, 4)).view(torch.float4_e2m1fn_x2)
     elif el.name == "int8":
         codes = codes.view(torch.int8)
@@ -128,9 +128,9 @@ def from_torch(codes, scales=None, fmt=None, block_size=None, axis=-1, tensor_sc
     Every part is checked as an MXArray checks it (the scales' shape and kind,
     the axis, the block size, the levels and the tensor scale the format has)."""
     torch = _torch()
-    from .blockformats import any_format
-    from .blocks import MXArray
-    from .packing import unpack_codes
+    from ..tables.block import any_format
+    from ..block.mx import MXArray
+    from ..block.packing import unpack_codes
     if isinstance(codes, TorchMX):
         codes, scales, tensor_scale, fmt, block_size, axis, micro = codes
     if fmt is None or scales is None:

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 import ml_dtypes
 import numpy as np
 
-from . import __version__, policies
-from .blocks import encode
-from .elements import decode_elements, encode_elements
-from .formats import element_format, mx_format
-from .packing import pack_codes
-from .slicing import slice_and_scale
+from .._version import __version__
+from ..tables import policies
+from ..block.mx import encode
+from ..codec.elements import decode_elements, encode_elements
+from ..tables.element import element_format, mx_format
+from ..block.packing import pack_codes
+from ..compute.slicing import slice_and_scale
 
 LAYOUT = 1
 INPUT_TYPES = {"float32": (np.float32, np.uint32, 8), "float16": (np.float16, np.uint16, 4),
@@ -228,7 +229,7 @@ def nvfp4_blocks(rng, amax=1000.0):
 def nvfp4_vectors(fmt="nvfp4", kind="quantize", seed=0) -> VectorFile:
     """NVFP4 vectors: the rows are the 16-element blocks of *one* tensor (its
     tensor scale, from the amax of all rows, is in the header)."""
-    from .blockformats import block_format
+    from ..tables.block import block_format
     f = block_format(fmt)
     rng = np.random.default_rng(seed)
     blocks, notes = zip(*nvfp4_blocks(rng))
@@ -258,7 +259,7 @@ def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="iee
     """Tapered-format vectors (SPEC.md section 10): every code (decode), or every
     value, every midpoint between neighbours, their float32 neighbours, the
     overflow threshold and the specials, both signs (encode, float32 input)."""
-    from .tapered import tapered_format
+    from ..codec.tapered import tapered_format
     f = tapered_format(fmt)
     if kind == "decode":
         vf = VectorFile(_header("decode", format=f.name))
@@ -302,7 +303,7 @@ def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="iee
 def micro_vectors(fmt, seed=0) -> VectorFile:
     """Micro-exponent quantize vectors (SPEC.md 11): each row one unit, its
     float32 inputs and the packed unit (base, level bits, elements) as hex."""
-    from .micro import encode_micro, micro_format, pack_units
+    from ..block.micro import encode_micro, micro_format, pack_units
     f = micro_format(fmt)
     rng = np.random.default_rng(seed)
     units = [(np.zeros(f.unit), "all zero")]
@@ -344,8 +345,8 @@ def slice_vectors(anchor, target, k=32, rule="requantize", rounding="rne", seed=
 
 
 def _dot_row(ca, sa, cb, sb, c, fa, fb, bs, model):
-    from .blocks import MXArray
-    from .dot import dot
+    from ..block.mx import MXArray
+    from ..compute.dot import dot
     A = MXArray(np.asarray(ca, np.uint8), np.asarray(sa, np.uint8), mx_format("mx" + fa), bs, 0)
     B = MXArray(np.asarray(cb, np.uint8), np.asarray(sb, np.uint8), mx_format("mx" + fb), bs, 0)
     r = dot(A, B, accumulator=model, c=np.float32(c))
@@ -397,7 +398,7 @@ def dot_cases(fa, fb, k, bs, rng):
 def dot_vectors(fa, fb, model="exact", k=64, block_size=32, seed=0) -> VectorFile:
     """Dot-product vectors: A and B blocks with their scales, C, and the float32
     result of the named accumulator model (SPEC.md section 8)."""
-    from .accumulators import accumulator
+    from ..tables.accumulators import accumulator
     m = accumulator(model)
     rng = np.random.default_rng(seed)
     vf = VectorFile(_header("dot", format_a=fa, format_b=fb, accumulator=m.name, rounding="rne",
@@ -583,7 +584,7 @@ def _input_value(h, itype):
 
 def explain_encode(header, x: float) -> str:
     """The rule at stake when encoding ``x``."""
-    from .tapered import is_tapered_name, tapered_format
+    from ..codec.tapered import is_tapered_name, tapered_format
     if is_tapered_name(header["format"]):
         t = tapered_format(header["format"])
         vals = t.table[0]
@@ -627,7 +628,7 @@ def _describe(kind, header, col, h):
         return f"{h} ({_f32(h):g})"
     if col in ("code", "anchor_code"):
         fmt = header["format"] if col == "code" else header.get("anchor", header["format"])
-        from .tapered import is_tapered_name, tapered_format
+        from ..codec.tapered import is_tapered_name, tapered_format
         try:
             el = tapered_format(fmt) if is_tapered_name(fmt) else element_format(fmt)
         except ValueError:
@@ -742,8 +743,9 @@ DOT_PAIRS = (("fp8_e4m3", "fp8_e4m3"), ("fp8_e5m2", "fp8_e5m2"), ("fp8_e4m3", "f
              ("fp6_e3m2", "fp6_e3m2"), ("fp6_e2m3", "fp6_e2m3"), ("fp4_e2m1", "fp4_e2m1"),
              ("int8", "int8"), ("int4", "int4"), ("fp8_e4m3", "fp4_e2m1"))
 DOT_MODELS = ("exact", "fp32_sequential", "fixed(24,rz,16)")
-H100_CAPTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "tests", "data", "h100", "mma_sync.npz")
+# the repository root: mxspec/app/vectors.py is three levels below it
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+H100_CAPTURE = os.path.join(_REPO, "tests", "data", "h100", "mma_sync.npz")
 
 
 def standard_set(h100_capture=H100_CAPTURE):
@@ -800,7 +802,7 @@ def standard_set(h100_capture=H100_CAPTURE):
                     ("hybrid", "ieee", "keep")):
         yield f"encode/hifloat8.float32.{r}.{o}.{n}.txt", tapered_vectors("hifloat8", "encode",
                                                                            r, o, n)
-    from .blockformats import RECIPES
+    from ..tables.block import RECIPES
     for r in RECIPES:
         name = "nvfp4" if r == "exact" else f"nvfp4:{r}"
         yield f"quantize/nvfp4.{r}.txt", nvfp4_vectors(name, "quantize")
@@ -886,7 +888,7 @@ def gfloat_checks(f, header) -> bool:
 
 def checks_for(vf: VectorFile) -> str:
     ml = ""
-    from .tapered import is_tapered_name
+    from ..codec.tapered import is_tapered_name
     if is_tapered_name(vf.header.get("format", "")):
         return CHECKS["tapered"]
     if vf.kind in ("encode", "decode"):
@@ -908,7 +910,7 @@ def checks_for(vf: VectorFile) -> str:
                    "; gfloat 0.5.2's P3109 round_ndarray + encode_ndarray (saturating or not)")
     if "tensor_scale" in vf.header:
         return CHECKS["nvfp4"]
-    from .micro import is_micro_name
+    from ..block.micro import is_micro_name
     if is_micro_name(vf.header.get("format", "")):
         return CHECKS["micro"]
     if vf.kind == "dot" and vf.header.get("accumulator") == "h100_fp8_mma":

@@ -19,12 +19,13 @@ import functools
 import numba
 import numpy as np
 
-from . import _parallel, policies
-from .blocks import MXArray, blocked_layout
-from .core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
-from .elements import check_codes, random_bits
-from .formats import P_BITS, P_EMAX, P_IS_INT, P_NANZ, P_SIGNED, element_format, mx_format
-from .scales import E8M0_NAN, INF_NAN_SCALE, SCALE_MAX, SCALE_MIN, ZERO_MIN
+from .._kernel import parallel as _parallel
+from ..tables import policies
+from ..block.mx import MXArray, blocked_layout
+from ..codec.core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
+from ..codec.elements import check_codes, random_bits
+from ..tables.element import P_BITS, P_EMAX, P_IS_INT, P_NANZ, P_SIGNED, element_format, mx_format
+from ..codec.scales import E8M0_NAN, INF_NAN_SCALE, SCALE_MAX, SCALE_MIN, ZERO_MIN
 
 __all__ = ["slice_and_scale", "slice_elements", "SLICE_RULES", "slice_pairs"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .elements import decode_elements, encode_elements
-from .formats import element_format, formats, p3109_formats
-from .policies import flag_names
+from ..codec.elements import decode_elements, encode_elements
+from ..tables.element import element_format, formats, p3109_formats
+from ..tables.policies import flag_names
 
 __all__ = ["fields", "describe_format", "describe_value", "format_rows", "plot_format",
            "describe_block_format", "block_grid", "plot_block"]
@@ -119,14 +119,14 @@ def plot_format(fmt, path: str) -> str:
 
 
 def _block(fmt):
-    from .blockformats import any_format
+    from ..tables.block import any_format
     return any_format(fmt)
 
 
 def describe_micro(fmt) -> str:
     """A micro-exponent format's parts and the values an element can take at a
     base scale of 1, for each count of its level bits (SPEC.md section 11)."""
-    from .micro import micro_format, unit_bytes
+    from ..block.micro import micro_format, unit_bytes
     f = micro_format(fmt)
     vals = decode_elements(np.arange(f.element.n_codes, dtype=np.uint8), f.element, np.float64)
     pos = np.unique(np.abs(vals[np.isfinite(vals)]))
@@ -155,7 +155,7 @@ def block_grid(fmt, scale=None) -> tuple:
     >>> block_grid("nvfp4", 0.75)[1][-2:].tolist()
     [3.0, 4.5]
     """
-    from .blockformats import BlockFormat
+    from ..tables.block import BlockFormat
     f = _block(fmt)
     vals = decode_elements(np.arange(f.element.n_codes, dtype=np.uint8), f.element, np.float64)
     vals = vals[np.isfinite(vals)]
@@ -177,7 +177,7 @@ def block_grid(fmt, scale=None) -> tuple:
 
 def describe_block_format(fmt, scale=None) -> str:
     """A block format's parts, and the values of one block at a scale."""
-    from .blockformats import BlockFormat
+    from ..tables.block import BlockFormat
     f = _block(fmt)
     lines = [f.name]
     if isinstance(f, BlockFormat):
@@ -221,7 +221,7 @@ def plot_block(fmt, path: str, scale=None) -> str:
 def describe_tapered(fmt, x=None, rounding="rna", overflow="ieee") -> str:
     """A tapered format's facts and every code (or, with ``x``, the code ``x``
     encodes to and its neighbours)."""
-    from .tapered import decode_tapered, encode_tapered, tapered_format
+    from ..codec.tapered import decode_tapered, encode_tapered, tapered_format
     f = tapered_format(fmt)
     if x is not None:
         c = int(encode_tapered(float(x), f, rounding, overflow))

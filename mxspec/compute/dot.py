@@ -17,14 +17,14 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import _parallel
-from .accumulators import AccumulatorModel, NO_CLAMP, accumulator
-from .blocks import MXArray, decode
+from .._kernel import parallel as _parallel
+from ..tables.accumulators import AccumulatorModel, NO_CLAMP, accumulator
+from ..block.mx import MXArray, decode
 from .dotcore import (DIGIT, FINITE, LIMB_BITS, NAN, NEG_INF, NEG_ZERO, POS_INF, SCALE_NAN,
                       ZERO_RAW, dot_kernel)
-from .elements import check_codes, decode_table
-from .formats import ElementFormat, MXFormat, element_format
-from .policies import DOWN, RNA, RNE, RTZ, UP
+from ..codec.elements import check_codes, decode_table
+from ..tables.element import ElementFormat, MXFormat, element_format
+from ..tables.policies import DOWN, RNA, RNE, RTZ, UP
 
 __all__ = ["dot", "matmul", "dot_elements", "OUTPUTS"]
 

@@ -211,7 +211,7 @@ class ElementFormat:
     @cached_property
     def values(self) -> np.ndarray:
         """float64 value of every code 0 .. n_codes-1 (read-only)."""
-        from .elements import decode_table
+        from ..codec.elements import decode_table
         v = decode_table(self, np.float64)
         v.setflags(write=False)
         return v

@@ -28,11 +28,11 @@ import os
 import numpy as np
 from safetensors.numpy import save_file
 
-from . import __version__
-from .blocks import MXArray
-from .blockformats import any_format
-from .formats import FormatError
-from .packing import pack, packed_row_bytes, unpack
+from .._version import __version__
+from ..block.mx import MXArray
+from ..tables.block import any_format
+from ..tables.element import FormatError
+from ..block.packing import pack, packed_row_bytes, unpack
 
 __all__ = ["save", "load", "layout", "CheckpointError"]
 
@@ -66,7 +66,7 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
         if not isinstance(name, str) or not name:
             raise ValueError(f"tensor names must be non-empty strings, got {name!r}")
         if isinstance(t, MXArray) and hasattr(t.format, "levels"):  # micro-exponent units
-            from .micro import pack_units
+            from ..block.micro import pack_units
             key = f"{name}.units"
             if key in out or key in tensors:
                 raise ValueError(f"tensor name {key!r} is used twice")
@@ -167,7 +167,7 @@ def load(path, return_metadata: bool = False):
     for name, e in entries.items():
         fmt, shape, axis, bs, layout = _entry(name, e)
         if layout == "units":
-            from .micro import unpack_units
+            from ..block.micro import unpack_units
             ku = f"{name}.units"
             if ku not in raw:
                 raise CheckpointError(f"{path}: {fmt.name} tensor {name!r} needs {ku!r}")

@@ -9,7 +9,7 @@ little-endian word: a whole unaligned word where the array has the bytes
 (:func:`load_group`, :func:`store_group`).
 
 >>> import numpy as np
->>> from mxspec import bitstream
+>>> from mxspec._kernel import bitstream
 >>> out = np.zeros(3, np.uint8)
 >>> bitstream.pack_span(np.array([1, 2, 3, 4, 5], np.uint8), 0, 5, 4, out, 0)
 >>> [hex(b) for b in out]
@@ -22,8 +22,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from . import _cache
-from .core import jit
+from . import cache as _cache
+from ..codec.core import jit
 
 _U = numba.uint64
 

@@ -17,12 +17,13 @@ import sys
 import numba
 import numpy as np
 
-from . import _parallel, policies
+from .._kernel import parallel as _parallel
+from ..tables import policies
 from .core import (PASS_FAST32, PASS_RNE32, decode_one, decode_value32, encode_flags_span,
                    encode_full_span, fast32_pass, fast64_pass, interpreted, jit, pass_kind,
                    rne32_pass)
-from .formats import ElementFormat, element_format
-from .policies import R_IRANGE, R_MODE, R_NAN, R_OVF
+from ..tables.element import ElementFormat, element_format
+from ..tables.policies import R_IRANGE, R_MODE, R_NAN, R_OVF
 
 # Narrow float inputs that float32 holds exactly: widened before encoding.  ml_dtypes
 # is not imported here (it costs half a second): an array of its dtypes exists only
@@ -199,7 +200,7 @@ def as_float_input(x, argument: str = "x") -> np.ndarray:
                         "got bool")
     if isinstance(x, (int, float)):
         return np.asarray(float(x), np.float64)
-    from .torch_interop import as_numpy
+    from ..io.torch_interop import as_numpy
     a = np.asarray(as_numpy(x, argument))
     if a.dtype.kind == "f" and not a.dtype.isnative:  # big-endian data: the same values
         a = a.astype(a.dtype.newbyteorder("="))

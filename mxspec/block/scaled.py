@@ -17,15 +17,16 @@ import functools
 import numba
 import numpy as np
 
-from . import _cache, _parallel
-from .blockformats import BlockFormat, block_format
-from .blocks import MXArray, _check_block_size, _norm_axis
-from .core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
+from .._kernel import cache as _cache
+from .._kernel import parallel as _parallel
+from ..tables.block import BlockFormat, block_format
+from .mx import MXArray, _check_block_size, _norm_axis
+from ..codec.core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
                    encode_rne32, jit)
-from .elements import (as_float_input, check_codes, decode_table, encode_elements,
+from ..codec.elements import (as_float_input, check_codes, decode_table, encode_elements,
                        value32_exact)
-from .formats import element_format
-from .policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNE, SATURATE
+from ..tables.element import element_format
+from ..tables.policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNE, SATURATE
 
 __all__ = ["encode_scaled", "decode_scaled"]
 

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from . import _cache, _parallel
-from .blocks import MXArray, _norm_axis, check_shape
-from .core import _bitcast, encode_fast, encode_one, f64_bits, jit
-from .elements import as_float_input, decode_table
-from .formats import ElementFormat, element_format
-from .policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNA, SATURATE
+from .._kernel import cache as _cache
+from .._kernel import parallel as _parallel
+from .mx import MXArray, _norm_axis, check_shape
+from ..codec.core import _bitcast, encode_fast, encode_one, f64_bits, jit
+from ..codec.elements import as_float_input, decode_table
+from ..tables.element import ElementFormat, element_format
+from ..tables.policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNA, SATURATE
 
 __all__ = ["MicroFormat", "micro_format", "micro_formats", "is_micro_name", "encode_micro",
            "decode_micro"]
@@ -87,7 +88,7 @@ def micro_format(name) -> MicroFormat:
         return name
     key = str(name).strip().lower()
     if key not in _TABLE:
-        from .formats import FormatError
+        from ..tables.element import FormatError
         raise FormatError(f"unknown micro-exponent format {name!r}; valid names: "
                           f"{', '.join(_TABLE)}")
     return _TABLE[key]
@@ -335,7 +336,7 @@ NAN_BASE = 0xFF  # the base code no unit gets: E6M2's 1.75 x 2^15 (NaN), E8's 25
 def decode_micro(mx: MXArray, dtype=np.float32) -> np.ndarray:
     """Values: sign x base x 2^(sum of the element's level bits) x element; a
     unit whose base code is 0xFF (NaN) decodes to NaN (SPEC.md 11)."""
-    from .elements import check_codes
+    from ..codec.elements import check_codes
     f = mx.format
     codes = check_codes(np.moveaxis(np.asarray(mx.codes), mx.axis, -1), f.element, "mx.codes")
     L = codes.shape[-1]
@@ -429,7 +430,7 @@ def pack_units(mx: MXArray) -> np.ndarray:
 
 def unpack_units(units, fmt, shape, axis: int = -1) -> MXArray:
     """Inverse of :func:`pack_units` for values of ``shape`` blocked along ``axis``."""
-    from .elements import check_codes
+    from ..codec.elements import check_codes
     from .packing import unpack_codes
     f = micro_format(fmt)
     shape = check_shape(shape)

@@ -34,18 +34,17 @@ import time
 import warnings
 from pathlib import Path
 
-_PKG = Path(__file__).resolve().parent
-# The modules whose code ends up inside compiled kernels.
-NUMBA_SOURCES = ("core.py", "formats.py", "policies.py", "scales.py", "elements.py", "bitstream.py",
-                 "blocks.py", "packing.py", "slicing.py", "_parallel.py", "accumulators.py",
-                 "dotcore.py")
+_PKG = Path(__file__).resolve().parent.parent   # the mxspec package
+# The layers whose code ends up inside compiled kernels (io and app hold none).
+NUMBA_LAYERS = ("_kernel", "tables", "codec", "block", "compute")
 
 
 def sources_digest() -> str:
     h = hashlib.sha256()
-    for name in NUMBA_SOURCES:
-        h.update(name.encode())
-        h.update((_PKG / name).read_bytes())
+    for layer in NUMBA_LAYERS:
+        for path in sorted((_PKG / layer).glob("*.py")):
+            h.update(f"{layer}/{path.name}".encode())
+            h.update(path.read_bytes())
     return h.hexdigest()[:20]
 
 

@@ -22,10 +22,10 @@ import ml_dtypes
 import numpy as np
 from safetensors import SafetensorError, deserialize, safe_open
 
-from .blockformats import BlockFormat, block_format
-from .blocks import MXArray
-from .formats import MXFormat, mx_format
-from .packing import pack_codes, unpack_codes
+from ..tables.block import BlockFormat, block_format
+from ..block.mx import MXArray
+from ..tables.element import MXFormat, mx_format
+from ..block.packing import pack_codes, unpack_codes
 
 __all__ = ["LAYOUTS", "layout_of", "read_layout", "write_layout"]
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import _parallel
-from .bitstream import pack_span, unpack_span
-from .core import jit
-from .blocks import (MXArray, _check_block_size, _norm_axis, check_shape, decode_rows,
+from .._kernel import parallel as _parallel
+from .._kernel.bitstream import pack_span, unpack_span
+from ..codec.core import jit
+from .mx import (MXArray, _check_block_size, _norm_axis, check_shape, decode_rows,
                      encode_rows, out_dtype)
-from .blockformats import BlockFormat, any_format
-from .elements import check_codes
-from .formats import mx_format
+from ..tables.block import BlockFormat, any_format
+from ..codec.elements import check_codes
+from ..tables.element import mx_format
 
 __all__ = ["pack", "unpack", "encode_packed", "decode_packed", "pack_codes", "unpack_codes",
            "packed_row_bytes"]
@@ -216,7 +216,7 @@ def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, roundin
     from .micro import encode_micro, is_micro_name, pack_units
     if is_micro_name(fmt):  # every byte of a unit in one array (SPEC.md 11.2)
         return pack_units(encode_micro(x, fmt, axis)), None
-    from .blockformats import is_block_format_name
+    from ..tables.block import is_block_format_name
     if is_block_format_name(fmt) or recipe is not None:
         from .scaled import encode_scaled
         return pack(encode_scaled(x, fmt, axis, block_size, recipe))
@@ -242,10 +242,10 @@ def decode_packed(packed, scales, fmt, shape, axis: int = -1, block_size: int | 
     if is_micro_name(fmt):
         if scales is not None:
             raise ValueError(f"{fmt}: the scales are inside the packed units; pass scales=None")
-        from .blocks import decode
+        from .mx import decode
         return decode(unpack_units(packed, fmt, shape, axis), dtype, out)
     if isinstance(any_format(fmt), BlockFormat):
-        from .blocks import decode
+        from .mx import decode
         return decode(unpack(packed, scales, fmt, shape, axis, block_size, tensor_scale),
                       dtype, out)
     _tensor_scale(any_format(fmt), tensor_scale)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from .formats import P_IS_INT
+from .element import P_IS_INT
 
 ROUNDING = ("rne", "rtz", "rna", "up", "down", "stochastic")
 RNE, RTZ, RNA, UP, DOWN, STOCHASTIC = range(6)

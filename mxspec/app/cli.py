@@ -14,10 +14,11 @@ import sys
 
 import numpy as np
 
-from . import __version__, policies
-from .elements import decode_elements, encode_elements
-from .formats import element_format, formats, mx_formats, p3109_formats
-from .policies import flag_names
+from .._version import __version__
+from ..tables import policies
+from ..codec.elements import decode_elements, encode_elements
+from ..tables.element import element_format, formats, mx_formats, p3109_formats
+from ..tables.policies import flag_names
 
 DEMO_VALUES = [0.0, -0.0, 0.3, 1.0, 2.5, -3.3, 7.9, 464.0, 1e9, float("inf"), float("nan")]
 
@@ -50,9 +51,9 @@ def _formats(args) -> int:
               "K = 3..8 (list them with --all)")
     print("MX formats:", ", ".join(mx_formats()), "(and 'mx' + any element format; "
           "mxfp4 is mxfp4_e2m1)")
-    from .blockformats import RECIPES, block_formats
-    from .micro import micro_format, micro_formats
-    from .tapered import tapered_format, tapered_formats
+    from ..tables.block import RECIPES, block_formats
+    from ..block.micro import micro_format, micro_formats
+    from ..codec.tapered import tapered_format, tapered_formats
     print("Tapered element formats:", ", ".join(
         f"{n} ({tapered_format(n).description.split(':')[0]})" for n in tapered_formats()))
     print("NVFP4 family:", ", ".join(block_formats()), "and bf(element,scale,block_size[,tensor]);"
@@ -63,12 +64,12 @@ def _formats(args) -> int:
 
 
 def _show(args) -> int:
-    from .blockformats import is_block_format_name
+    from ..tables.block import is_block_format_name
     from .show import (describe_block_format, describe_format, describe_value, plot_block,
                        plot_format)
     try:
         name = args.args[-1]
-        from .micro import is_micro_name
+        from ..block.micro import is_micro_name
         if is_micro_name(name):
             if len(args.args) != 1 or args.scale is not None or args.plot:
                 print("mxspec show: a micro-exponent format is shown alone (no VALUE, "
@@ -89,7 +90,7 @@ def _show(args) -> int:
         if args.scale is not None:
             print("mxspec show: --scale is for block formats (mx..., nvfp4)", file=sys.stderr)
             return 2
-        from .tapered import is_tapered_name
+        from ..codec.tapered import is_tapered_name
         if is_tapered_name(name):
             from .show import describe_tapered
             x = None
@@ -125,9 +126,9 @@ def _show(args) -> int:
 
 
 def _warmup(args) -> int:
-    from . import _cache
-    from .formats import FormatError
-    from .warmup import warmup
+    from .._kernel import cache as _cache
+    from ..tables.element import FormatError
+    from ..compute.warmup import warmup
     try:
         done = warmup(args.formats or None, large=not args.small_only,
                       progress=not args.quiet)
@@ -169,9 +170,9 @@ def _vectors_gen(args) -> int:
         files = V.write_standard_set(args.out, progress=not args.quiet)
         print(f"wrote {len(files)} vector files under {args.out}")
         return 0
-    from .blockformats import block_format, is_block_format_name
-    from .micro import is_micro_name
-    from .tapered import is_tapered_name
+    from ..tables.block import block_format, is_block_format_name
+    from ..block.micro import is_micro_name
+    from ..codec.tapered import is_tapered_name
     try:
         special = (is_tapered_name(args.format) or is_block_format_name(args.format)
                    or is_micro_name(args.format))

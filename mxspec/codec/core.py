@@ -8,7 +8,8 @@ format under the named policies; :func:`round_shift` is the one place where
 bits are discarded and a rounding mode is applied.  Element encode, block encode
 and Slice-and-Scale all go through these functions.
 
->>> from mxspec import core, element_format
+>>> from mxspec import element_format
+>>> from mxspec.codec import core
 >>> P = element_format("fp4_e2m1").params
 >>> core.encode_one(2.5, P, 0, 0, 0, 0, 0)   # rne: 2.5 is a tie between 2 and 3
 (4, 1)
@@ -26,11 +27,11 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from . import _cache
-from .formats import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_HAS_ZERO,
+from .._kernel import cache as _cache
+from ..tables.element import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_HAS_ZERO,
                       P_INF_MAG, P_IS_INT, P_MAX_MAG, P_MBITS, P_NAN_MIN_MAG, P_NANZ, P_QMIN,
                       P_QNAN_MAG, P_SIGNED, P_SUBNORMALS, P_TIE_CODE)
-from .policies import (DOWN, IEEE, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP_SIGN,
+from ..tables.policies import (DOWN, IEEE, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP_SIGN,
                        OVERFLOW_FLAG, RNA, RNE, RTZ, SAT_PROPAGATE, SATURATE, STOCHASTIC,
                        UNDERFLOW, UP, WRAP, ZERO)
 

@@ -19,7 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import _parallel
+from .._kernel import parallel as _parallel
 from .core import _bitcast, f64_bits, jit
 
 __all__ = ["TaperedFormat", "tapered_format", "tapered_formats", "encode_tapered",
@@ -165,7 +165,7 @@ def tapered_format(name) -> TaperedFormat:
         return name
     key = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
     if key not in _TABLE:
-        from .formats import FormatError
+        from ..tables.element import FormatError
         raise FormatError(f"unknown tapered format {name!r}; valid names: {', '.join(_TABLE)}")
     return _TABLE[key]
 
@@ -362,7 +362,7 @@ def _flags(x, codes, f, rounding, overflow, nan, r):
     a non-NaN input), underflow (inexact below the smallest normal), overflow
     (a finite input that the mode rounds past the largest value: Inf, or the
     largest under saturate), invalid (a NaN turned into zero)."""
-    from .policies import INEXACT, INVALID, OVERFLOW_FLAG, UNDERFLOW
+    from ..tables.policies import INEXACT, INVALID, OVERFLOW_FLAG, UNDERFLOW
     x = np.asarray(x, np.float64)
     v = f.values[codes]
     isnan = np.isnan(x)

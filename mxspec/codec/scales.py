@@ -1,7 +1,8 @@
 """Shared-scale rules: the E8M0 exponent of a block, from the block's largest
 magnitude (SPEC.md section 4).
 
->>> from mxspec import scales, element_format
+>>> from mxspec import element_format
+>>> from mxspec.codec import scales
 >>> P = element_format("fp4_e2m1").params
 >>> [scales.shared_exponent(7.9, P, r) for r in (scales.FLOOR, scales.CEIL, scales.EVEN)]
 [0, 1, 1]
@@ -9,7 +10,7 @@ magnitude (SPEC.md section 4).
 from __future__ import annotations
 
 from .core import F64_SUBNORMAL_TOP, float_parts, jit
-from .formats import P_EMAX, P_IS_INT, P_MAX_MAG, P_MBITS, P_PREC
+from ..tables.element import P_EMAX, P_IS_INT, P_MAX_MAG, P_MBITS, P_PREC
 
 FLOOR, CEIL, EVEN = range(3)        # policies.SCALE_RULE
 ZERO_MIN, ZERO_ONE = range(2)       # policies.ZERO_SCALE

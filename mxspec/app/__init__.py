@@ -1,0 +1,1 @@
+"""Applications on the public API: the CLI, conformance vectors, show, QAT."""
