@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec.codec.tapered import is_tapered_name
+from mxspec.tables.tapered import is_tapered_name
 from mxspec.app import vectors as V
 
 # the independent references are test dependencies (the [test] extra): a missing one
@@ -172,12 +172,11 @@ def check_micro_independently(path, vf):
 
 
 def check_micro_against_mxspec(path, vf):
-    from mxspec.block.micro import encode_micro, pack_units
     h = vf.header
     unit = int(h["block_size"])
     for line, r in vf.rows:
         x = np.array([int(v, 16) for v in r[:unit]], np.uint32).view(np.float32)
-        got = pack_units(encode_micro(x, h["format"]))[0].tobytes().hex()
+        got = mxspec.encode_packed(x, h["format"])[0][0].tobytes().hex()
         if got != r[unit]:
             fail(path, line, "micro quantize", r[unit], got)
 
@@ -185,8 +184,7 @@ def check_micro_against_mxspec(path, vf):
 def check_against_mxspec(path, vf):
     h = vf.header
     kind, k = vf.kind, int(h.get("block_size", 1))
-    from mxspec.block.micro import is_micro_name
-    if is_micro_name(h.get("format", "")):
+    if h.get("format", "") in mxspec.micro_formats():
         return check_micro_against_mxspec(path, vf)
     if "tensor_scale" in h:
         return check_nvfp4_against_mxspec(path, vf)
@@ -333,8 +331,7 @@ def check_independently(path, vf):
         return check_nvfp4_independently(path, vf)
     if is_tapered_name(h.get("format", "")):
         return check_tapered_independently(path, vf)
-    from mxspec.block.micro import is_micro_name
-    if is_micro_name(h.get("format", "")):
+    if h.get("format", "") in mxspec.micro_formats():
         return check_micro_independently(path, vf)
     kind, k = vf.kind, int(h.get("block_size", 1))
     rows = [r for _, r in vf.rows]

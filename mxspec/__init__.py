@@ -9,37 +9,31 @@ from ._version import __version__
 from ._kernel import cache as _cache  # noqa: E402
 
 _cache.install()
+cache_dir = _cache.cache_dir  # where the compiled kernels are kept (None: not cached)
 
 from .tables import policies  # noqa: E402
-from .tables.element import (ElementFormat, FormatError, MXFormat, element_format, float_format,
-                      formats, int_format, mx_format, mx_formats, p3109_format, p3109_formats)
-from .codec.elements import decode_elements, encode_elements
-from .block.mx import MXArray, decode, encode
-from .tables.block import BlockFormat, Recipe, block_format, block_formats
-from .block.packing import decode_packed, encode_packed, pack, unpack
-from .io.checkpoint import CheckpointError, layout, load, save
-from .compute.slicing import slice_and_scale, slice_elements
-from .compute.warmup import warmup
-from .tables.accumulators import AccumulatorModel, accumulator, accumulators, fixed, wgmma
-from .compute.dot import dot, dot_elements, matmul
-from .io.torch_interop import from_torch, to_torch
-
-
-def micro_formats() -> list:
-    """Names of the micro-exponent block formats (MX4, MX6, MX9, HiF4; SPEC.md 11).
-
-    >>> micro_formats()
-    ['mx4', 'mx6', 'mx9', 'hif4']
-    """
-    from .block.micro import micro_formats as names  # imported on use: its kernels are not small
-    return names()
+from .tables.element import (ElementFormat, FormatError, element_format, float_format,  # noqa: E402
+                             formats, int_format, p3109_format, p3109_formats)
+from .tables.block import (BlockFormat, Recipe, ScaleLevel, block_format, block_formats,  # noqa: E402
+                           micro_format, micro_formats, mx_format, mx_formats)
+from .tables.accumulators import AccumulatorModel, accumulator, accumulators, fixed, wgmma  # noqa: E402
+from .codec.elements import decode_elements, encode_elements  # noqa: E402
+from .block.array import BlockArray, MXArray  # noqa: E402
+from .block.bits import pack_codes, unpack_codes  # noqa: E402
+from .block.api import decode, decode_packed, encode, encode_packed, pack, unpack  # noqa: E402
+from .compute.slicing import slice_and_scale, slice_elements  # noqa: E402
+from .compute.dot import dot, dot_elements, matmul  # noqa: E402
+from .compute.warmup import warmup  # noqa: E402
+from .io.checkpoint import CheckpointError, layout, load, save  # noqa: E402
+from .io.torch_interop import from_torch, to_torch  # noqa: E402
 
 __all__ = [
-    "ElementFormat", "FormatError", "MXFormat", "element_format", "float_format", "formats",
+    "ElementFormat", "FormatError", "element_format", "float_format", "formats",
     "int_format", "p3109_format", "p3109_formats", "mx_format", "mx_formats",
     "encode_elements", "decode_elements", "policies",
-    "BlockFormat", "Recipe", "block_format", "block_formats", "micro_formats",
-    "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
+    "BlockFormat", "Recipe", "ScaleLevel", "block_format", "block_formats", "micro_format",
+    "micro_formats", "BlockArray", "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
+    "pack_codes", "unpack_codes", "cache_dir",
     "save", "load", "layout", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",
     "dot", "matmul", "dot_elements", "AccumulatorModel", "accumulator", "accumulators", "fixed", "wgmma",

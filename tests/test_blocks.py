@@ -194,7 +194,7 @@ def test_stochastic_blocks_reproducible():
     (lambda: mxspec.encode(np.ones(4), "mxint8", scale_rule="round"), ValueError,
      "scale_rule='round'.*floor, ceil, even"),
     (lambda: mxspec.encode(np.ones(4), "mxint8", inf="drop"), ValueError, "nan_scale, element"),
-    (lambda: mxspec.decode(np.ones(4)), TypeError, "MXArray"),
+    (lambda: mxspec.decode(np.ones(4)), TypeError, "BlockArray"),
 ])
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):

@@ -13,7 +13,7 @@ from mxspec.block.mx import SPECIALIZE_MIN, _decode_kernel, _padded_table, _SCAL
 from mxspec.codec.core import decode_value32
 from mxspec.codec.elements import decode_table, value32_exact
 from mxspec.tables.element import FormatError, float_format, int_format
-from mxspec.block.packing import pack_codes
+from mxspec import pack_codes
 from spec_reference import ref_values
 
 MX_ELEMENTS = ["fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int4"]

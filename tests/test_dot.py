@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mxspec
 from mxspec.tables.accumulators import AccumulatorModel
-from mxspec.block.mx import MXArray
-from mxspec.tables.element import mx_format
+from mxspec import MXArray
+from mxspec import mx_format
 
 import dot_reference as ref
 
@@ -307,7 +307,7 @@ def test_errors_name_the_argument():
         mxspec.dot(a, a, c=np.ones(3))
     with pytest.raises(ValueError, match="not float32"):
         mxspec.dot(a, a, accumulator="fp32", c=0.1)
-    with pytest.raises(TypeError, match="must be an MXArray"):
+    with pytest.raises(TypeError, match="must be a BlockArray"):
         mxspec.dot(np.ones(32), a)
     with pytest.raises(ValueError, match="codes_a has K=3 and codes_b has K=4"):
         mxspec.dot_elements([1, 2, 3], [1, 2, 3, 4], "fp8_e4m3", "fp8_e4m3")

@@ -19,7 +19,7 @@ from hifloat8_reference import POS, SPEC, ref_encode, ref_flags
 def test_every_code_decodes_as_the_definition():
     got = mxspec.decode_elements(np.arange(256, dtype=np.uint8), "hifloat8", np.float64)
     assert np.array_equal(got, SPEC, equal_nan=True)
-    f = mxspec.codec.tapered.tapered_format("hifloat8")
+    f = mxspec.tables.tapered.tapered_format("hifloat8")
     assert f.max_normal == 2.0 ** 15 and f.min_normal == 2.0 ** -15
     assert f.min_subnormal == 2.0 ** -22 and SPEC[0x6E] == 2.0 ** 15 and SPEC[0x7E] == 2.0 ** -15
 
@@ -56,8 +56,8 @@ def test_every_breakpoint():
         xs += [np.nextafter(p, dt(0)), np.nextafter(p, dt(np.inf))]
     x = np.concatenate([a.astype(np.float64) for a in xs])
     x = np.concatenate([x, -x])
-    for mode in mxspec.codec.tapered.TAPERED_ROUNDING:
-        for ovf in mxspec.codec.tapered.TAPERED_OVERFLOW:
+    for mode in mxspec.tables.tapered.TAPERED_ROUNDING:
+        for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
             assert np.array_equal(mxspec.encode_elements(x, "hifloat8", mode, ovf),
                                   ref_encode(x, mode, ovf)), (mode, ovf)
 
@@ -111,9 +111,9 @@ def test_flags():
     breakpoints, under every mode and policy."""
     x = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float64)
     x = np.concatenate([x[::5], (POS[:-1] + POS[1:]) / 2, [40960.0, -40960.0, 1e9]])
-    for mode in mxspec.codec.tapered.TAPERED_ROUNDING:
-        for ovf in mxspec.codec.tapered.TAPERED_OVERFLOW:
-            for nan in mxspec.codec.tapered.TAPERED_NAN:
+    for mode in mxspec.tables.tapered.TAPERED_ROUNDING:
+        for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
+            for nan in mxspec.tables.tapered.TAPERED_NAN:
                 c, fl = mxspec.encode_elements(x, "hifloat8", mode, ovf, nan, return_flags=True)
                 assert np.array_equal(c, ref_encode(x, mode, ovf, nan))
                 assert np.array_equal(fl, ref_flags(x, c, mode, ovf, nan)), (mode, ovf, nan)
@@ -129,9 +129,9 @@ def test_float32_table_equals_the_search():
     lows = np.uint32([0, 1, 0x2AAAA, 0x40000, 0x7FFFF])
     x32 = (top[:, None] | lows[None, :]).reshape(-1).view(np.float32)
     x64 = x32.astype(np.float64)
-    for mode in mxspec.codec.tapered.TAPERED_ROUNDING:
-        for ovf in mxspec.codec.tapered.TAPERED_OVERFLOW:
-            for nan in mxspec.codec.tapered.TAPERED_NAN:
+    for mode in mxspec.tables.tapered.TAPERED_ROUNDING:
+        for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
+            for nan in mxspec.tables.tapered.TAPERED_NAN:
                 got = mxspec.encode_elements(x32, "hifloat8", mode, ovf, nan)
                 assert np.array_equal(got, mxspec.encode_elements(x64, "hifloat8", mode, ovf,
                                                                   nan)), (mode, ovf, nan)
@@ -150,8 +150,8 @@ def test_hybrid_float32_path_equals_the_search():
                            np.uint32([1, 0x7FFFFF, 0x80000001, 0x477FFFFF, 0x47200000])])
     x32 = bits.view(np.float32)
     r = np.random.default_rng(9).integers(0, 1 << 32, x32.size, dtype=np.uint32)
-    for ovf in mxspec.codec.tapered.TAPERED_OVERFLOW:
-        for nan in mxspec.codec.tapered.TAPERED_NAN:
+    for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
+        for nan in mxspec.tables.tapered.TAPERED_NAN:
             got = mxspec.encode_elements(x32, "hifloat8", "hybrid", ovf, nan, rbits=r)
             want = mxspec.encode_elements(x32.astype(np.float64), "hifloat8", "hybrid", ovf, nan,
                                           rbits=r)
@@ -168,7 +168,7 @@ def test_hybrid_rounding():
     x = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
     x = x[np.isfinite(x)].astype(np.float32)
     r = np.random.default_rng(5).integers(0, 1 << 32, x.size, dtype=np.uint32)
-    for ovf in mxspec.codec.tapered.TAPERED_OVERFLOW:
+    for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
         got = mxspec.encode_elements(x, "hifloat8", "hybrid", ovf, rbits=r)
         assert np.array_equal(got, ref_encode(x, "hybrid", ovf, r=r)), ovf
     assert np.array_equal(mxspec.encode_elements(x, "hifloat8", "hybrid", seed=3),

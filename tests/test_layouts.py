@@ -10,7 +10,7 @@ import pytest
 from safetensors.numpy import save_file
 
 import mxspec
-from mxspec.io.layouts import read_raw
+from mxspec.io.files import read_raw
 
 # E2M1 by code, as gpt-oss's loader and ModelOpt's table list it
 LUT = np.array([0, .5, 1, 1.5, 2, 3, 4, 6, -0.0, -.5, -1, -1.5, -2, -3, -4, -6], np.float32)

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mxspec
-import mxspec.block.micro
 import micro_reference as ref
 
 
@@ -33,7 +32,7 @@ def test_equals_reference_on_gaussian_data(name, log_sigma):
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_equals_reference_on_hypothesis_units(name, data):
-    unit = mxspec.block.micro.micro_format(name).unit
+    unit = mxspec.micro_format(name).unit
     n = data.draw(st.integers(1, 3)) * unit - data.draw(st.integers(0, unit - 1))
     mant = data.draw(st.lists(st.floats(-2, 2, allow_subnormal=False), min_size=n, max_size=n))
     lo = data.draw(st.integers(-60, 40))
@@ -46,7 +45,7 @@ def test_equals_reference_on_hypothesis_units(name, data):
 def test_directed_units():
     # all zeros; one value; values at the thresholds of each level; saturation
     for name in ("mx4", "mx6", "mx9", "hif4"):
-        unit = mxspec.block.micro.micro_format(name).unit
+        unit = mxspec.micro_format(name).unit
         for x in (np.zeros(unit), np.eye(1, unit, 5)[0] * 3.0,
                   np.linspace(-7, 7, unit), np.full(unit, 1.999), np.full(unit, 2.0 ** -50)):
             got = mxspec.decode(mxspec.encode(x, name), np.float64)
@@ -62,7 +61,7 @@ def _hard_units(name):
     and one float64 step below; maxima that saturate E6M2 or E8; inputs near
     2^-48 and 2^15; all zeros.  The base is 1 (HiF4: unit max 7 gives E6M2
     1.0 and REC 1; MXn: max 3.5 gives E8 = 0), so the ties are exact."""
-    f = mxspec.block.micro.micro_format(name)
+    f = mxspec.micro_format(name)
     u, n = f.unit, NFRAC[name]
     step = 2.0 ** -n
     ties = (np.arange(2 ** (n + 1)) + 0.5) * step        # the last: 2 - step/2, saturates
@@ -115,7 +114,7 @@ def test_hard_units(name):
     mx = mxspec.encode(x, name)
     first = 6 if name == "hif4" else 4                    # the threshold units start here
     for i, level in enumerate([0, 1] if name == "hif4" else [0]):
-        g = mxspec.block.micro.micro_format(name).levels[level][0]
+        g = mxspec.micro_format(name).micro_levels[level][0]
         at, below = first + 3 * i, first + 3 * i + 1
         assert mx.micro[level][at, 0, (u // 2) // g] == 1
         assert mx.micro[level][below, 0, (u // 2) // g] == 0
@@ -166,7 +165,7 @@ def test_nan_base_and_short_units(name):
     """SPEC.md 11: base code 0xFF (NaN) makes its unit NaN; a blocked axis that
     is not a whole number of units ends in a short unit, padded with zeros as
     the recipes pad (the same values as the whole padded unit)."""
-    f = mxspec.block.micro.micro_format(name)
+    f = mxspec.micro_format(name)
     x = np.random.default_rng(1).standard_normal(3 * f.unit + 5).astype(np.float32)
     mx = mxspec.encode(x, name)
     assert mx.codes.shape == x.shape and mx.scales.shape == (4,)
@@ -184,11 +183,11 @@ def test_nan_base_and_short_units(name):
 def test_packed_units_and_checkpoints(name, tmp_path):
     """SPEC.md 11.2: [base][level bits, LSB first][elements, low nibble first];
     encode_packed / decode_packed and save / load keep every bit."""
-    f = mxspec.block.micro.micro_format(name)
+    f = mxspec.micro_format(name)
     x = np.random.default_rng(1).standard_normal((3, 2 * f.unit + 5))
     mx = mxspec.encode(x, name)
     units, none = mxspec.encode_packed(x, name)
-    assert none is None and units.shape == (3, 3, mxspec.block.micro.unit_bytes(f))
+    assert none is None and units.shape == (3, 3, f.unit_bytes)
     assert units[0, 0, 0] == mx.scales[0, 0]
     lv = mx.micro[0][0, 0]
     assert units[0, 0, 1] == sum(int(b) << i for i, b in enumerate(lv[:8]))

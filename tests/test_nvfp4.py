@@ -221,13 +221,15 @@ def test_packed_and_checkpoint_round_trip(recipe, tmp_path):
         name = ("nvfp4" if tensor else "nvfp4_block_only") + ":" + recipe
         mx = mxspec.encode(x, name)
         got = mxspec.encode_packed(x, name)
-        packed, scales = mxspec.pack(mx)[:2]
-        assert len(mx.pack()) == len(got)
-        assert np.array_equal(got[0], packed) and np.array_equal(got[1], scales)
+        packed, scales = mxspec.pack(mx)
+        assert len(got) == 2 and np.array_equal(got[0], packed)
         assert packed[0, 0] == mx.codes[0, 0] | (mx.codes[0, 1] << 4)
-        ts = got[2] if tensor else None
-        assert (len(got) == 3) == tensor
-        back = mxspec.decode_packed(packed, scales, name, x.shape, tensor_scale=ts)
+        if tensor:  # the levels outermost first: (tensor scale, block scales)
+            assert isinstance(got[1], tuple) and got[1][0] == mx.tensor_scale
+            assert np.array_equal(got[1][1], scales[1])
+        else:
+            assert np.array_equal(got[1], scales)
+        back = mxspec.decode_packed(*got, name, x.shape)
         assert np.array_equal(_bits(back), _bits(mxspec.decode(mx)))
         path = tmp_path / f"{recipe}{tensor}.safetensors"
         mxspec.save(path, {"w": mx})
@@ -237,15 +239,15 @@ def test_packed_and_checkpoint_round_trip(recipe, tmp_path):
 
 def test_packed_errors():
     x = np.ones((2, 32), np.float32)
-    p, s, ts = mxspec.encode_packed(x, "nvfp4")
-    with pytest.raises(ValueError, match="nvfp4 needs tensor_scale="):
+    p, (ts, s) = mxspec.encode_packed(x, "nvfp4")
+    with pytest.raises(ValueError, match=r"scales must be \(tensor_scale, block_scales\) for nvfp4"):
         mxspec.decode_packed(p, s, "nvfp4", x.shape)
-    with pytest.raises(ValueError, match="tensor_scale is for block formats with a tensor scale"):
-        mxspec.decode_packed(p, s, "mxfp4_e2m1", x.shape, tensor_scale=1.0)
+    with pytest.raises(ValueError, match="mxfp4_e2m1 has one level of scales"):
+        mxspec.decode_packed(p, (ts, s), "mxfp4_e2m1", x.shape)
     with pytest.raises(ValueError, match="scales have shape"):
-        mxspec.decode_packed(p, s[:, :1], "nvfp4", x.shape, tensor_scale=ts)
-    with pytest.raises(ValueError, match="is not a float32 value"):
-        mxspec.decode_packed(p, s, "nvfp4", x.shape, tensor_scale=0.1)
+        mxspec.decode_packed(p, (ts, s[:, :1]), "nvfp4", x.shape)
+    with pytest.raises(ValueError, match="must be one float32 value"):
+        mxspec.decode_packed(p, (0.1, s), "nvfp4", x.shape)
 
 
 ELEMENTS = ["fp4_e2m1", "fp6_e2m3", "fp6_e3m2", "fp8_e4m3", "fp8_e5m2", "int8", "int4"]
@@ -301,8 +303,7 @@ def test_generic_block_formats_pack_and_save(tmp_path):
     for name in ("bf(fp6_e2m3,ue4m3,32,tensor)", "bf(int8,float32,32)", "bf(fp8_e5m2,float32,16)"):
         mx = mxspec.encode(x, name)
         got = mxspec.encode_packed(x, name)
-        ts = got[2] if len(got) == 3 else None
-        back = mxspec.decode_packed(got[0], got[1], name, x.shape, tensor_scale=ts)
+        back = mxspec.decode_packed(*got, name, x.shape)
         assert np.array_equal(_bits(back), _bits(mxspec.decode(mx))), name
         mxspec.save(tmp_path / "a.safetensors", {"w": mx})
         assert mxspec.load(tmp_path / "a.safetensors")["w"].equals(mx), name

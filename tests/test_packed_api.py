@@ -93,7 +93,7 @@ def test_decode_packed_refuses_bad_input():
 
 
 def test_pack_codes_refuses_codes_wider_than_the_format():
-    from mxspec.block.packing import pack_codes
+    from mxspec import pack_codes
     with pytest.raises(ValueError, match="codes holds 16, which does not fit 4 bits"):
         pack_codes(np.uint8([1, 16, 2]), 4)
 
@@ -141,21 +141,31 @@ def test_decode_refuses_a_bad_out():
         mxspec.decode(mx, out=ro)
 
 
-PACKED_FORMATS = (mxspec.mx_formats() + mxspec.block_formats()
-                  + ["nvfp4:modelopt", "bf(fp6_e2m3,float32,32)"] + mxspec.micro_formats())
+# every listed block format of every family (the registry's list), and rows made on demand
+PACKED_FORMATS = mxspec.block_formats() + ["nvfp4:modelopt", "nvfp4:compressed_tensors",
+                                           "bf(fp6_e2m3,float32,32)", "mxfp5_e2m2"]
+
+
+def _same_packed(g, w) -> bool:
+    """Two packed forms equal item for item: arrays by value, levels (tuples) recursively."""
+    if isinstance(w, tuple):
+        return isinstance(g, tuple) and len(g) == len(w) and all(map(_same_packed, g, w))
+    if w is None:
+        return g is None
+    g, w = np.asarray(g), np.asarray(w)
+    return g.dtype == w.dtype and np.array_equal(g, w)
 
 
 @pytest.mark.parametrize("fmt", PACKED_FORMATS)
 def test_pack_is_encode_packed_for_every_format(fmt):
     """encode(x, f).pack() gave 2 items where encode_packed gave 3 (NVFP4), and
-    dropped HiF4's micro-exponent bits; now they agree item for item, and the
-    packed form decodes to decode(encode(x, f))."""
+    dropped HiF4's micro-exponent bits; now both are (element data, scales) for
+    every family, equal item for item, and decode_packed(*encode_packed(x, f),
+    f, shape) is decode(encode(x, f))."""
     x = (np.random.default_rng(3).standard_normal((3, 128)) * 4).astype(np.float32)
     mx = mxspec.encode(x, fmt)
     got, want = mx.pack(), mxspec.encode_packed(x, fmt)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert (g is None and w is None) or np.array_equal(np.asarray(g), np.asarray(w))
-    ts = want[2] if len(want) == 3 else None
-    back = mxspec.decode_packed(want[0], want[1], fmt, x.shape, tensor_scale=ts)
+    assert len(want) == 2 and _same_packed(got, want)
+    assert mxspec.unpack(*want, fmt, x.shape).equals(mx)
+    back = mxspec.decode_packed(*want, fmt, x.shape)
     assert np.array_equal(back, mxspec.decode(mx), equal_nan=True)

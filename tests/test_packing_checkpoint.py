@@ -5,7 +5,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import mxspec
-from mxspec.block.packing import pack_codes, unpack_codes
+from mxspec import pack_codes, unpack_codes
 
 MX = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4",
       "mxint2", "mxfp5_e2m2", "mxint7",

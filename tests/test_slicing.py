@@ -147,7 +147,7 @@ def test_refusals():
         mxspec.slice_and_scale(A, "mxint8")
     with pytest.raises(ValueError, match="rule='floor' is not valid; allowed values: requantize, paper"):
         mxspec.slice_and_scale(A, "mxint4", rule="floor")
-    with pytest.raises(TypeError, match="MXArray"):
+    with pytest.raises(TypeError, match="BlockArray"):
         mxspec.slice_and_scale(A.codes, "mxint4")
     F = mxspec.encode(np.ones(32, np.float32), "mxfp4_e2m1")
     with pytest.raises(ValueError, match="no Slice-and-Scale rule from mxfp4_e2m1 to mxfp8_e4m3"):

@@ -23,7 +23,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from . import cache as _cache
-from ..codec.core import jit
+from .jit import jit
 
 _U = numba.uint64
 

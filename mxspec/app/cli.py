@@ -14,11 +14,11 @@ import sys
 
 import numpy as np
 
-from .._version import __version__
-from ..tables import policies
-from ..codec.elements import decode_elements, encode_elements
-from ..tables.element import element_format, formats, mx_formats, p3109_formats
+from .. import (__version__, block_formats, decode_elements, element_format, encode_elements,
+               formats, micro_format, micro_formats, mx_formats, p3109_formats, policies)
+from ..tables.block import RECIPES, block_format, family_of
 from ..tables.policies import flag_names
+from ..tables.tapered import is_tapered_name, tapered_format, tapered_formats
 
 DEMO_VALUES = [0.0, -0.0, 0.3, 1.0, 2.5, -3.3, 7.9, 464.0, 1e9, float("inf"), float("nan")]
 
@@ -51,12 +51,9 @@ def _formats(args) -> int:
               "K = 3..8 (list them with --all)")
     print("MX formats:", ", ".join(mx_formats()), "(and 'mx' + any element format; "
           "mxfp4 is mxfp4_e2m1)")
-    from ..tables.block import RECIPES, block_formats
-    from ..block.micro import micro_format, micro_formats
-    from ..codec.tapered import tapered_format, tapered_formats
     print("Tapered element formats:", ", ".join(
         f"{n} ({tapered_format(n).description.split(':')[0]})" for n in tapered_formats()))
-    print("NVFP4 family:", ", ".join(block_formats()), "and bf(element,scale,block_size[,tensor]);"
+    print("NVFP4 family:", ", ".join(block_formats("scaled")), "and bf(element,scale,block_size[,tensor]);"
           " recipes:", ", ".join(RECIPES), "(as in nvfp4:modelopt)")
     print("Micro-exponent formats:", ", ".join(micro_formats()), "(" + "; ".join(
         micro_format(n).description.split(":")[0] for n in micro_formats()) + ")")
@@ -64,13 +61,11 @@ def _formats(args) -> int:
 
 
 def _show(args) -> int:
-    from ..tables.block import is_block_format_name
     from .show import (describe_block_format, describe_format, describe_value, plot_block,
                        plot_format)
     try:
         name = args.args[-1]
-        from ..block.micro import is_micro_name
-        if is_micro_name(name):
+        if family_of(name) == "micro":
             if len(args.args) != 1 or args.scale is not None or args.plot:
                 print("mxspec show: a micro-exponent format is shown alone (no VALUE, "
                       "--scale or --plot)", file=sys.stderr)
@@ -78,7 +73,7 @@ def _show(args) -> int:
             from .show import describe_micro
             print(describe_micro(name))
             return 0
-        if is_block_format_name(name) or name.strip().lower().startswith("mx"):
+        if family_of(name) is not None or name.strip().lower().startswith("mx"):
             if len(args.args) != 1:
                 print("mxspec show: VALUE is for element formats; give a block format alone "
                       "(with --scale)", file=sys.stderr)
@@ -90,7 +85,6 @@ def _show(args) -> int:
         if args.scale is not None:
             print("mxspec show: --scale is for block formats (mx..., nvfp4)", file=sys.stderr)
             return 2
-        from ..codec.tapered import is_tapered_name
         if is_tapered_name(name):
             from .show import describe_tapered
             x = None
@@ -126,9 +120,7 @@ def _show(args) -> int:
 
 
 def _warmup(args) -> int:
-    from .._kernel import cache as _cache
-    from ..tables.element import FormatError
-    from ..compute.warmup import warmup
+    from .. import FormatError, cache_dir, warmup
     try:
         done = warmup(args.formats or None, large=not args.small_only,
                       progress=not args.quiet)
@@ -137,7 +129,7 @@ def _warmup(args) -> int:
         return 2
     for what, seconds in done:
         print(f"{what:16s} {seconds:6.2f} s")
-    where = _cache.cache_dir()
+    where = cache_dir()
     print(f"cache: {where if where else 'none writable: kernels are compiled in each process'}")
     return 0
 
@@ -170,13 +162,10 @@ def _vectors_gen(args) -> int:
         files = V.write_standard_set(args.out, progress=not args.quiet)
         print(f"wrote {len(files)} vector files under {args.out}")
         return 0
-    from ..tables.block import block_format, is_block_format_name
-    from ..block.micro import is_micro_name
-    from ..codec.tapered import is_tapered_name
     try:
-        special = (is_tapered_name(args.format) or is_block_format_name(args.format)
-                   or is_micro_name(args.format))
-        if args.kind == "units" and not is_micro_name(args.format):
+        fam = family_of(args.format)
+        special = is_tapered_name(args.format) or fam in ("scaled", "micro")
+        if args.kind == "units" and fam != "micro":
             raise ValueError(f"--kind units is for the micro-exponent formats (mx4, mx6, mx9, "
                              f"hif4), not {args.format}")
         if args.nan is not None and not is_tapered_name(args.format):
@@ -187,11 +176,11 @@ def _vectors_gen(args) -> int:
                 raise ValueError(f"{args.format}: --kind encode (float32 input) or decode")
             vf = V.tapered_vectors(args.format, args.kind, args.rounding or "rna",
                                    args.overflow or "ieee", args.nan or "keep")
-        elif is_micro_name(args.format):
+        elif fam == "micro":
             if args.kind != "units":
                 raise ValueError(f"{args.format}: --kind units (a unit's inputs and its bytes)")
             vf = V.micro_vectors(args.format, args.seed)
-        elif is_block_format_name(args.format):
+        elif fam == "scaled":
             f = block_format(args.format)
             if args.kind not in ("quantize", "dequantize") or f.element.name != "fp4_e2m1" \
                     or f.scale is None or f.block_size != 16:

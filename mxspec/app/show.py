@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codec.elements import decode_elements, encode_elements
-from ..tables.element import element_format, formats, p3109_formats
+from .. import decode_elements, element_format, encode_elements, formats, p3109_formats
+from ..tables.block import block_format, micro_format
+from ..tables.tapered import tapered_format
 from ..tables.policies import flag_names
 
 __all__ = ["fields", "describe_format", "describe_value", "format_rows", "plot_format",
@@ -119,28 +120,26 @@ def plot_format(fmt, path: str) -> str:
 
 
 def _block(fmt):
-    from ..tables.block import any_format
-    return any_format(fmt)
+    return block_format(fmt)
 
 
 def describe_micro(fmt) -> str:
     """A micro-exponent format's parts and the values an element can take at a
     base scale of 1, for each count of its level bits (SPEC.md section 11)."""
-    from ..block.micro import micro_format, unit_bytes
     f = micro_format(fmt)
     vals = decode_elements(np.arange(f.element.n_codes, dtype=np.uint8), f.element, np.float64)
     pos = np.unique(np.abs(vals[np.isfinite(vals)]))
-    base = ("2^E8, E8 = floor(log2 unit max) - 1, stored as E8 + 127" if f.base == "pow2" else
+    base = ("2^E8, E8 = floor(log2 unit max) - 1, stored as E8 + 127" if f.base_scale == "pow2" else
             "E6M2 from BF16(max x BF16(1/7)), stored as e x 4 + m")
     lines = [f"{f.name}: {f.description}",
              f"  element            {f.element.name} ({_v(pos[-1])} largest, "
              f"{f.element.mbits} fraction bits, ties away)",
-             f"  unit               {f.unit} values, {unit_bytes(f)} bytes packed "
-             f"({8 * unit_bytes(f) / f.unit:g} bits per value)",
+             f"  unit               {f.unit} values, {f.unit_bytes} bytes packed "
+             f"({8 * f.unit_bytes / f.unit:g} bits per value)",
              f"  base scale         {base}",
              "  levels             " + ", ".join(f"1 bit per {g} (set when max x REC >= {T:g})"
-                                                 for g, T in f.levels)]
-    for k in range(len(f.levels) + 1):
+                                                 for g, T in f.micro_levels)]
+    for k in range(len(f.micro_levels) + 1):
         lines.append(f"  {k} level bit(s) set: {' '.join(_v(v * 2.0 ** k) for v in pos)}")
     return "\n".join(lines)
 
@@ -155,13 +154,14 @@ def block_grid(fmt, scale=None) -> tuple:
     >>> block_grid("nvfp4", 0.75)[1][-2:].tolist()
     [3.0, 4.5]
     """
-    from ..tables.block import BlockFormat
     f = _block(fmt)
     vals = decode_elements(np.arange(f.element.n_codes, dtype=np.uint8), f.element, np.float64)
     vals = vals[np.isfinite(vals)]
-    if isinstance(f, BlockFormat) and f.scale is None:
+    if f.engine == "micro":
+        raise ValueError(f"{f.name}: a micro-exponent format's grid is describe_micro's")
+    if f.scale_kind == "float32":
         sv = 1.0 if scale is None else float(np.float32(scale))
-    elif isinstance(f, BlockFormat):
+    elif f.engine == "scaled":
         s = 1.0 if scale is None else float(scale)
         code = int(encode_elements(s, f.scale))
         sv = float(decode_elements(np.uint8(code), f.scale, np.float64))
@@ -177,10 +177,11 @@ def block_grid(fmt, scale=None) -> tuple:
 
 def describe_block_format(fmt, scale=None) -> str:
     """A block format's parts, and the values of one block at a scale."""
-    from ..tables.block import BlockFormat
     f = _block(fmt)
     lines = [f.name]
-    if isinstance(f, BlockFormat):
+    if f.engine == "micro":
+        return describe_micro(f)
+    if f.engine == "scaled":
         lines += [f"  element            {f.element.name}",
                   ("  block scale        fp8_e4m3 as unsigned E4M3 (sign bit 0; 0x7F is NaN)"
                    if f.scale is not None else "  block scale        float32"),
@@ -221,11 +222,10 @@ def plot_block(fmt, path: str, scale=None) -> str:
 def describe_tapered(fmt, x=None, rounding="rna", overflow="ieee") -> str:
     """A tapered format's facts and every code (or, with ``x``, the code ``x``
     encodes to and its neighbours)."""
-    from ..codec.tapered import decode_tapered, encode_tapered, tapered_format
     f = tapered_format(fmt)
     if x is not None:
-        c = int(encode_tapered(float(x), f, rounding, overflow))
-        v = float(decode_tapered(c, f, np.float64))
+        c = int(encode_elements(float(x), f, rounding, overflow))
+        v = float(decode_elements(c, f, np.float64))
         vals, codes = f.table
         a = abs(float(x))
         lo = vals[vals <= a][-1] if (vals <= a).any() else None
@@ -234,7 +234,7 @@ def describe_tapered(fmt, x=None, rounding="rna", overflow="ieee") -> str:
                  f"({rounding}, {overflow}){'' if v == float(x) else ': inexact'}"]
         for name, w in (("below", lo), ("above", hi)):
             if w is not None:
-                k = int(encode_tapered(w, f))
+                k = int(encode_elements(w, f))
                 lines.append(f"  {name}: 0x{k:02X} ({k:08b}) = {_v(w)}")
         return "\n".join(lines)
     lines = [f"{f.name}: {f.description}"]

@@ -17,13 +17,10 @@ from dataclasses import dataclass, field
 import ml_dtypes
 import numpy as np
 
-from .._version import __version__
-from ..tables import policies
-from ..block.mx import encode
-from ..codec.elements import decode_elements, encode_elements
-from ..tables.element import element_format, mx_format
-from ..block.packing import pack_codes
-from ..compute.slicing import slice_and_scale
+from .. import (BlockArray, __version__, accumulator, decode_elements, dot, element_format,
+               encode, encode_elements, encode_packed, pack_codes, policies, slice_and_scale)
+from ..tables.block import RECIPES, block_format, family_of, micro_format, mx_format
+from ..tables.tapered import is_tapered_name, tapered_format
 
 LAYOUT = 1
 INPUT_TYPES = {"float32": (np.float32, np.uint32, 8), "float16": (np.float16, np.uint16, 4),
@@ -229,7 +226,6 @@ def nvfp4_blocks(rng, amax=1000.0):
 def nvfp4_vectors(fmt="nvfp4", kind="quantize", seed=0) -> VectorFile:
     """NVFP4 vectors: the rows are the 16-element blocks of *one* tensor (its
     tensor scale, from the amax of all rows, is in the header)."""
-    from ..tables.block import block_format
     f = block_format(fmt)
     rng = np.random.default_rng(seed)
     blocks, notes = zip(*nvfp4_blocks(rng))
@@ -259,7 +255,6 @@ def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="iee
     """Tapered-format vectors (SPEC.md section 10): every code (decode), or every
     value, every midpoint between neighbours, their float32 neighbours, the
     overflow threshold and the specials, both signs (encode, float32 input)."""
-    from ..codec.tapered import tapered_format
     f = tapered_format(fmt)
     if kind == "decode":
         vf = VectorFile(_header("decode", format=f.name))
@@ -303,7 +298,6 @@ def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="iee
 def micro_vectors(fmt, seed=0) -> VectorFile:
     """Micro-exponent quantize vectors (SPEC.md 11): each row one unit, its
     float32 inputs and the packed unit (base, level bits, elements) as hex."""
-    from ..block.micro import encode_micro, micro_format, pack_units
     f = micro_format(fmt)
     rng = np.random.default_rng(seed)
     units = [(np.zeros(f.unit), "all zero")]
@@ -319,7 +313,7 @@ def micro_vectors(fmt, seed=0) -> VectorFile:
     vf = VectorFile(_header("units", format=f.name, block_size=f.unit, seed=seed))
     for x, note in units:
         x32 = np.asarray(x, np.float32)
-        u = pack_units(encode_micro(x32, f))[0]
+        u = encode_packed(x32, f)[0][0]
         vf.rows.append([f"{int(b):08x}" for b in x32.view(np.uint32)] + [u.tobytes().hex()])
         vf.notes.append(note)
     return vf
@@ -345,10 +339,8 @@ def slice_vectors(anchor, target, k=32, rule="requantize", rounding="rne", seed=
 
 
 def _dot_row(ca, sa, cb, sb, c, fa, fb, bs, model):
-    from ..block.mx import MXArray
-    from ..compute.dot import dot
-    A = MXArray(np.asarray(ca, np.uint8), np.asarray(sa, np.uint8), mx_format("mx" + fa), bs, 0)
-    B = MXArray(np.asarray(cb, np.uint8), np.asarray(sb, np.uint8), mx_format("mx" + fb), bs, 0)
+    A = BlockArray(np.asarray(ca, np.uint8), np.asarray(sa, np.uint8), mx_format("mx" + fa), bs, 0)
+    B = BlockArray(np.asarray(cb, np.uint8), np.asarray(sb, np.uint8), mx_format("mx" + fb), bs, 0)
     r = dot(A, B, accumulator=model, c=np.float32(c))
     return ([f"{int(v):02x}" for v in sa] + [f"{int(v):02x}" for v in ca] +
             [f"{int(v):02x}" for v in sb] + [f"{int(v):02x}" for v in cb] +
@@ -398,7 +390,6 @@ def dot_cases(fa, fb, k, bs, rng):
 def dot_vectors(fa, fb, model="exact", k=64, block_size=32, seed=0) -> VectorFile:
     """Dot-product vectors: A and B blocks with their scales, C, and the float32
     result of the named accumulator model (SPEC.md section 8)."""
-    from ..tables.accumulators import accumulator
     m = accumulator(model)
     rng = np.random.default_rng(seed)
     vf = VectorFile(_header("dot", format_a=fa, format_b=fb, accumulator=m.name, rounding="rne",
@@ -584,7 +575,6 @@ def _input_value(h, itype):
 
 def explain_encode(header, x: float) -> str:
     """The rule at stake when encoding ``x``."""
-    from ..codec.tapered import is_tapered_name, tapered_format
     if is_tapered_name(header["format"]):
         t = tapered_format(header["format"])
         vals = t.table[0]
@@ -628,7 +618,6 @@ def _describe(kind, header, col, h):
         return f"{h} ({_f32(h):g})"
     if col in ("code", "anchor_code"):
         fmt = header["format"] if col == "code" else header.get("anchor", header["format"])
-        from ..codec.tapered import is_tapered_name, tapered_format
         try:
             el = tapered_format(fmt) if is_tapered_name(fmt) else element_format(fmt)
         except ValueError:
@@ -802,7 +791,6 @@ def standard_set(h100_capture=H100_CAPTURE):
                     ("hybrid", "ieee", "keep")):
         yield f"encode/hifloat8.float32.{r}.{o}.{n}.txt", tapered_vectors("hifloat8", "encode",
                                                                            r, o, n)
-    from ..tables.block import RECIPES
     for r in RECIPES:
         name = "nvfp4" if r == "exact" else f"nvfp4:{r}"
         yield f"quantize/nvfp4.{r}.txt", nvfp4_vectors(name, "quantize")
@@ -888,7 +876,6 @@ def gfloat_checks(f, header) -> bool:
 
 def checks_for(vf: VectorFile) -> str:
     ml = ""
-    from ..codec.tapered import is_tapered_name
     if is_tapered_name(vf.header.get("format", "")):
         return CHECKS["tapered"]
     if vf.kind in ("encode", "decode"):
@@ -910,8 +897,7 @@ def checks_for(vf: VectorFile) -> str:
                    "; gfloat 0.5.2's P3109 round_ndarray + encode_ndarray (saturating or not)")
     if "tensor_scale" in vf.header:
         return CHECKS["nvfp4"]
-    from ..block.micro import is_micro_name
-    if is_micro_name(vf.header.get("format", "")):
+    if family_of(vf.header.get("format", "")) == "micro":
         return CHECKS["micro"]
     if vf.kind == "dot" and vf.header.get("accumulator") == "h100_fp8_mma":
         return CHECKS["dot_h100"]

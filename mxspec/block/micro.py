@@ -16,86 +16,31 @@ threshold) pairs.  One engine runs every row:
    with ties away from zero (the recipes' floor(v x 2^n + 1/2) / 2^n on the
    element's uniform grid), saturating at its largest value.
 
->>> mx = encode_micro(np.float32([1.0, -0.3, 2.5, 0.01] + [0.0] * 12), "mx6")
->>> decode_micro(mx).tolist()[:4]
+>>> import mxspec
+>>> mx = mxspec.encode(np.float32([1.0, -0.3, 2.5, 0.01] + [0.0] * 12), "mx6")
+>>> mxspec.decode(mx).tolist()[:4]
 [1.0, -0.25, 2.5, 0.0]
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from .._kernel import cache as _cache
 from .._kernel import parallel as _parallel
-from .mx import MXArray, _norm_axis, check_shape
+from ..tables.block import BlockFormat
+from .array import BlockArray, _norm_axis, check_shape
+from .bits import pack_codes, unpack_codes
 from ..codec.core import _bitcast, encode_fast, encode_one, f64_bits, jit
-from ..codec.elements import as_float_input, decode_table
-from ..tables.element import ElementFormat, element_format
+from ..codec.elements import as_float_input, check_codes, decode_table
 from ..tables.policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNA, SATURATE
 
-__all__ = ["MicroFormat", "micro_format", "micro_formats", "is_micro_name", "encode_micro",
-           "decode_micro"]
+__all__ = ["encode", "decode", "pack", "unpack", "unit_bytes", "POLICIES"]
 
-
-@dataclass(frozen=True)
-class MicroFormat:
-    """A micro-exponent block format (see the module's text)."""
-
-    name: str
-    element: ElementFormat
-    unit: int
-    base: str            # "pow2" or "e6m2"
-    offset: int          # pow2: E = floor(log2 max) - offset
-    levels: tuple        # ((group size, threshold), ...), outermost first
-    description: str = ""
-
-    @property
-    def block_size(self) -> int:
-        return self.unit
-
-    def __repr__(self) -> str:
-        return f"MicroFormat({self.name!r})"
-
-
-def _row(name, element, unit, base, offset, levels, description):
-    return MicroFormat(name, element_format(element), unit, base, offset, levels, description)
-
-
-_TABLE = {f.name: f for f in (
-    _row("mx4", "fp3_e1m1_b1_none", 16, "pow2", 1, ((2, 2.0),),
-         "MX4 (shared microexponents): 16 S1P1 elements, an 8-bit shared exponent, a 1-bit "
-         "microexponent per pair"),
-    _row("mx6", "fp5_e1m3_b1_none", 16, "pow2", 1, ((2, 2.0),),
-         "MX6: 16 S1P3 elements, an 8-bit shared exponent, a 1-bit microexponent per pair"),
-    _row("mx9", "fp8_e1m6_b1_none", 16, "pow2", 1, ((2, 2.0),),
-         "MX9: 16 S1P6 elements, an 8-bit shared exponent, a 1-bit microexponent per pair"),
-    _row("hif4", "fp4_e1m2_b1_none", 64, "e6m2", 0, ((8, 4.0), (4, 2.0)),
-         "HiFloat4: 64 S1P2 elements under an E6M2 base scale, a 1-bit exponent per 8 and "
-         "one per 4 (the published reference recipe)"),
-)}
-
-
-def is_micro_name(name) -> bool:
-    return isinstance(name, MicroFormat) or (
-        isinstance(name, str) and name.strip().lower() in _TABLE)
-
-
-def micro_format(name) -> MicroFormat:
-    if isinstance(name, MicroFormat):
-        return name
-    key = str(name).strip().lower()
-    if key not in _TABLE:
-        from ..tables.element import FormatError
-        raise FormatError(f"unknown micro-exponent format {name!r}; valid names: "
-                          f"{', '.join(_TABLE)}")
-    return _TABLE[key]
-
-
-def micro_formats() -> list[str]:
-    return list(_TABLE)
+# The rows fix every choice (ties away, saturation); an encode takes no policy keywords.
+POLICIES: dict = {}
 
 
 _inline = numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
@@ -271,11 +216,13 @@ def _encode_body(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, 
     return (bad << 32) + (0 if full else declined)
 
 
-def encode_micro(x, fmt, axis: int = -1) -> MXArray:
+def encode(x, f: BlockFormat, axis, block_size=None, pol=None) -> BlockArray:
     """Encode ``x`` (float32, float16, bfloat16 or float64) in a micro-exponent
     format along ``axis``.  The MXArray's ``scales`` are the base codes (E8 + 127,
     or the E6M2 code) and ``micro`` the bits of each level, one uint8 per group."""
-    f = micro_format(fmt)
+    if block_size not in (None, f.unit):
+        raise ValueError(f"block_size={block_size!r}: {f.name}'s block_size is fixed by the format "
+                         f"(its unit, {f.unit})")
     a = as_float_input(x)
     if a.ndim == 0:
         raise ValueError("x must have at least one dimension (a unit runs along an axis)")
@@ -289,8 +236,8 @@ def encode_micro(x, fmt, axis: int = -1) -> MXArray:
         padded[..., :L] = moved
         moved = padded
     flat = moved.reshape(-1)
-    lg = np.array([g for g, _ in f.levels], np.int64)
-    lt = np.array([t for _, t in f.levels], np.float64)
+    lg = np.array([g for g, _ in f.micro_levels], np.int64)
+    lt = np.array([t for _, t in f.micro_levels], np.float64)
     gq = int(lg.min())
     sq = gq.bit_length() - 1
     if gq != 1 << sq or f.unit % int(lg.max()):
@@ -298,16 +245,16 @@ def encode_micro(x, fmt, axis: int = -1) -> MXArray:
     nunits = flat.size // f.unit
     codes = np.empty(flat.size, np.uint8)
     base = np.empty(nunits, np.uint8)
-    ng = [f.unit // g for g, _ in f.levels]
+    ng = [f.unit // g for g, _ in f.micro_levels]
     boff = np.cumsum([0] + [nunits * k for k in ng]).astype(np.int64)
     bits = np.empty(int(boff[-1]), np.uint8)  # each level's bits, one level after another
     # e6m2: BF16(1/top), top = 2^levels x the element's largest (7 for HiF4)
-    top_inv = float(_bf16(1.0 / (2.0 ** len(f.levels) * f.element.max_normal)))
+    top_inv = float(_bf16(1.0 / (2.0 ** len(f.micro_levels) * f.element.max_normal)))
     upt = max(1, UNITS_WORK // f.unit)
     bad = 0
     if nunits:
         span = upt * f.unit
-        args = (flat, upt, f.unit, int(f.base == "e6m2"), f.offset, top_inv, lg, lt, sq,
+        args = (flat, upt, f.unit, int(f.base_scale == "e6m2"), f.offset, top_inv, lg, lt, sq,
                 f.element.params, codes, base, bits, boff)
         for full in (False, True):
             got = _parallel.run(_encode_kernel(full), -(-nunits // upt), *args, work=flat.size,
@@ -321,7 +268,7 @@ def encode_micro(x, fmt, axis: int = -1) -> MXArray:
     micro = tuple(np.ascontiguousarray(np.moveaxis(
         bits[boff[i]:boff[i + 1]].reshape(lead + (nu, ng[i])), -2, ax))
         for i in range(len(ng)))
-    return MXArray._unchecked(mv(codes.reshape(lead + (nu * f.unit,))[..., :L]), mv(base.reshape(lead + (nu,))),
+    return BlockArray._unchecked(mv(codes.reshape(lead + (nu * f.unit,))[..., :L]), mv(base.reshape(lead + (nu,))),
                    f, f.unit, ax, None, micro)
 
 
@@ -333,10 +280,9 @@ def _e6m2_value(code):
 NAN_BASE = 0xFF  # the base code no unit gets: E6M2's 1.75 x 2^15 (NaN), E8's 255 (as E8M0)
 
 
-def decode_micro(mx: MXArray, dtype=np.float32) -> np.ndarray:
+def decode(mx: BlockArray, dtype=np.float32, out=None) -> np.ndarray:
     """Values: sign x base x 2^(sum of the element's level bits) x element; a
     unit whose base code is 0xFF (NaN) decodes to NaN (SPEC.md 11)."""
-    from ..codec.elements import check_codes
     f = mx.format
     codes = check_codes(np.moveaxis(np.asarray(mx.codes), mx.axis, -1), f.element, "mx.codes")
     L = codes.shape[-1]
@@ -346,18 +292,18 @@ def decode_micro(mx: MXArray, dtype=np.float32) -> np.ndarray:
     want = np.moveaxis(np.empty(lead + (nu,)), -1, mx.axis).shape
     ok = np.issubdtype(bcode.dtype, np.integer) and (
         bcode.size == 0 or (bcode.min() >= 0 and bcode.max() <= 255))
-    if bcode.shape != lead + (nu,) or not ok or len(mx.micro) != len(f.levels):
+    if bcode.shape != lead + (nu,) or not ok or len(mx.micro) != len(f.micro_levels):
         raise ValueError(f"mx.scales has shape {np.shape(mx.scales)} ({bcode.dtype}) and "
                          f"{len(mx.micro)} micro levels; {f.name} of shape "
                          f"{np.shape(mx.codes)} along axis {mx.axis} needs base codes 0..255 "
-                         f"of shape {want} and {len(f.levels)} levels")
+                         f"of shape {want} and {len(f.micro_levels)} levels")
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype={dtype} is not valid; allowed values: float32, float64")
-    bval = 2.0 ** (bcode.astype(np.int64) - 127) if f.base == "pow2" else _e6m2_value(bcode)
+    bval = 2.0 ** (bcode.astype(np.int64) - 127) if f.base_scale == "pow2" else _e6m2_value(bcode)
     bval = np.ascontiguousarray(np.where(bcode == NAN_BASE, np.nan, bval)).reshape(-1)
     levels = []
-    for i, ((g, _), b) in enumerate(zip(f.levels, mx.micro)):
+    for i, ((g, _), b) in enumerate(zip(f.micro_levels, mx.micro)):
         bm = np.moveaxis(np.asarray(b), mx.axis, -2)
         if bm.shape != lead + (nu, f.unit // g) or not np.isin(bm, (0, 1)).all():
             wb = np.moveaxis(np.empty(lead + (nu, f.unit // g)), -2, mx.axis).shape
@@ -366,14 +312,18 @@ def decode_micro(mx: MXArray, dtype=np.float32) -> np.ndarray:
         levels.append(bm.astype(np.uint8).reshape(-1))
     bits = np.concatenate(levels) if levels else np.zeros(0, np.uint8)
     boff = np.cumsum([0] + [v.size for v in levels]).astype(np.int64)
-    sg = np.array([int(g).bit_length() - 1 for g, _ in f.levels], np.int64)
+    sg = np.array([int(g).bit_length() - 1 for g, _ in f.micro_levels], np.int64)
     flat = np.ascontiguousarray(codes).reshape(-1)
-    out = np.empty(flat.size, dtype)
+    res = np.empty(flat.size, dtype)
     if flat.size:
         _parallel.run(_decode_kernel, -(-(flat.size // L * nu) // DECODE_UNITS), flat, L,
                       f.unit, nu, bval, sg, bits, boff, decode_table(f.element, np.float64),
-                      out, work=flat.size)
-    return np.ascontiguousarray(np.moveaxis(out.reshape(codes.shape), -1, mx.axis))
+                      res, work=flat.size)
+    res = np.ascontiguousarray(np.moveaxis(res.reshape(codes.shape), -1, mx.axis))
+    if out is not None:
+        out[...] = res
+        return out
+    return res
 
 
 DECODE_UNITS = 128  # units per task of the decode kernel
@@ -401,19 +351,16 @@ def _decode_kernel(t0, t1, codes, L, unit, nu, bval, sg, bits, boff, table, out)
     return 0
 
 
-def unit_bytes(f: MicroFormat) -> int:
-    """Bytes of one packed unit: the base byte, each level's bits (least
-    significant first, whole bytes), the elements' bit stream."""
-    lv = sum(-(-(f.unit // g) // 8) for g, _ in f.levels)
-    return 1 + lv + -(-(f.unit * f.element.bits) // 8)
+def unit_bytes(f: BlockFormat) -> int:
+    """Bytes of one packed unit (:attr:`BlockFormat.unit_bytes`)."""
+    return f.unit_bytes
 
 
-def pack_units(mx: MXArray) -> np.ndarray:
+def pack(mx: BlockArray):
     """The units of a micro-exponent MXArray as bytes, shape (..., units,
     unit_bytes) with the blocked axis moved last (SPEC.md 11.2):
     [base code][level 1 bits][level 2 bits]...[elements, two 4-bit codes per byte
     low nibble first (or the general little-endian bit stream of section 5)]."""
-    from .packing import pack_codes
     f = mx.format
     codes = np.moveaxis(np.asarray(mx.codes), mx.axis, -1)
     L = codes.shape[-1]
@@ -421,18 +368,15 @@ def pack_units(mx: MXArray) -> np.ndarray:
     full = np.zeros(codes.shape[:-1] + (nu * f.unit,), np.uint8)
     full[..., :L] = codes
     parts = [np.moveaxis(np.asarray(mx.scales), mx.axis, -1)[..., None].astype(np.uint8)]
-    for (g, _), b in zip(f.levels, mx.micro):
+    for (g, _), b in zip(f.micro_levels, mx.micro):
         bits = np.moveaxis(np.asarray(b), mx.axis, -2)
         parts.append(np.packbits(bits, axis=-1, bitorder="little"))
     parts.append(pack_codes(full.reshape(full.shape[:-1] + (nu, f.unit)), f.element.bits))
     return np.ascontiguousarray(np.concatenate(parts, axis=-1))
 
 
-def unpack_units(units, fmt, shape, axis: int = -1) -> MXArray:
+def unpack(units, f: BlockFormat, shape, axis: int = -1) -> BlockArray:
     """Inverse of :func:`pack_units` for values of ``shape`` blocked along ``axis``."""
-    from ..codec.elements import check_codes
-    from .packing import unpack_codes
-    f = micro_format(fmt)
     shape = check_shape(shape)
     ax = _norm_axis(axis, len(shape))
     moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
@@ -445,7 +389,7 @@ def unpack_units(units, fmt, shape, axis: int = -1) -> MXArray:
                          f"{u.shape}")
     base = u[..., 0]
     micro, o = [], 1
-    for g, _ in f.levels:
+    for g, _ in f.micro_levels:
         n = f.unit // g
         nb = -(-n // 8)
         micro.append(np.unpackbits(u[..., o:o + nb], axis=-1, count=n, bitorder="little"))
@@ -453,5 +397,5 @@ def unpack_units(units, fmt, shape, axis: int = -1) -> MXArray:
     codes = unpack_codes(np.ascontiguousarray(u[..., o:]), f.element.bits, f.unit)
     codes = check_codes(codes.reshape(moved[:-1] + (nu * f.unit,))[..., :moved[-1]], f.element)
     mv = lambda a: np.ascontiguousarray(np.moveaxis(a, -1, ax))  # noqa: E731
-    return MXArray(mv(codes), mv(base), f, f.unit, ax, None,
+    return BlockArray(mv(codes), mv(base), f, f.unit, ax, None,
                    tuple(np.ascontiguousarray(np.moveaxis(m, -2, ax)) for m in micro))

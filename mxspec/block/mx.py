@@ -1,5 +1,5 @@
-"""MX blocks: ``encode`` a float array into element codes and E8M0 scales,
-``decode`` it back (SPEC.md section 4).
+"""The MX engine: element codes under one level of E8M0 scales (SPEC.md
+section 4).  Reached through the one dispatch, :mod:`mxspec.block.api`.
 
 >>> import numpy as np, mxspec
 >>> mx = mxspec.encode(np.array([0.1, -2.0, 3.3, 7.9]), "mxfp4_e2m1", block_size=4)
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
-from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -27,155 +25,13 @@ from ..codec.core import (ABS_MAX_RUN_MAX, PASS_FAST32, PASS_RNE32, _bitcast, ab
                    encode_full_span, encode_rne32, float_abs_bits, is_float32, jit, pass_kind,
                    pow2_f32, rne32_declines_only_specials)
 from ..codec.elements import as_float_input, check_codes, decode_table, random_bits, value32_exact
-from ..tables.element import P_EMAX, MXFormat, mx_format
+from ..tables.block import BlockFormat
+from ..tables.element import P_EMAX
+from .array import BlockArray, _check_block_size, _norm_axis
 from ..tables.policies import R_IRANGE, R_MODE, R_NAN, R_OVF, R_RULE, R_ZSCALE, R_INF
 from ..codec.scales import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, ZERO_MIN, scale_code
 
-__all__ = ["MXArray", "encode", "decode"]
-
-
-@dataclass(frozen=True, eq=False)
-class MXArray:
-    """An MX-encoded array: one uint8 element code per value (unpacked, in the
-    original shape) and one uint8 E8M0 scale code per block (the original shape
-    with the blocked axis replaced by the number of blocks)."""
-
-    codes: np.ndarray
-    scales: np.ndarray
-    format: MXFormat
-    block_size: int
-    axis: int
-    tensor_scale: np.float32 | None = None  # block formats with a second level (NVFP4)
-    micro: tuple = ()  # micro-exponent formats (MX4/6/9, HiF4): each level's bits
-
-    def __post_init__(self):
-        """Every field checked against the format where an MXArray is built by
-        hand (an unchecked one made kernels read past its arrays, and int64
-        scales wrap mod 256): codes in the format's range, scales of the shape
-        the blocks need and of the scale format's kind, the levels and tensor
-        scale the format has.  mxspec's own encoders build theirs checked by
-        construction (:meth:`_unchecked`)."""
-        fields = _checked_fields(self.codes, self.scales, self.format, self.block_size,
-                                 self.axis, self.tensor_scale, self.micro)
-        for name, value in zip(_FIELDS, fields):
-            object.__setattr__(self, name, value)
-
-    @classmethod
-    def _unchecked(cls, codes, scales, format, block_size, axis, tensor_scale=None, micro=()):
-        """An MXArray from arrays an encoder made (right by construction): no
-        pass over them."""
-        obj = object.__new__(cls)
-        for name, value in zip(_FIELDS, (codes, scales, format, int(block_size), int(axis),
-                                         tensor_scale, tuple(micro))):
-            object.__setattr__(obj, name, value)
-        return obj
-
-    @property
-    def shape(self) -> tuple:
-        return self.codes.shape
-
-    @property
-    def n_blocks(self) -> int:
-        return self.scales.shape[self.axis] if self.scales.ndim else 0
-
-    def decode(self, dtype=None, out=None) -> np.ndarray:
-        return decode(self, dtype, out)
-
-    def to_torch(self):
-        """Codes and scales as torch tensors; see :func:`mxspec.to_torch`."""
-        from ..io.torch_interop import to_torch
-        return to_torch(self)
-
-    def pack(self):
-        """(packed element bytes, scale bytes); see :func:`mxspec.pack`."""
-        from .packing import pack
-        return pack(self)
-
-    def equals(self, other) -> bool:
-        """Same format, block size, axis, codes, scales and tensor scale (bits)."""
-        ts = [None if t is None else np.float32(t).view(np.uint32)
-              for t in (self.tensor_scale, getattr(other, "tensor_scale", None))]
-        return (isinstance(other, MXArray) and self.format == other.format
-                and self.block_size == other.block_size and self.axis == other.axis
-                and ts[0] == ts[1] and len(self.micro) == len(other.micro)
-                and all(np.array_equal(a, b) for a, b in zip(self.micro, other.micro))
-                and np.array_equal(self.codes, other.codes)
-                and np.array_equal(self.scales, other.scales))
-
-    def __repr__(self) -> str:
-        ts = "" if self.tensor_scale is None else f", tensor_scale={float(self.tensor_scale)!r}"
-        return (f"MXArray({self.format.name}, shape={self.shape}, axis={self.axis}, "
-                f"block_size={self.block_size}{ts})")
-
-
-_FIELDS = ("codes", "scales", "format", "block_size", "axis", "tensor_scale", "micro")
-
-
-def _byte_codes(a, what, limit=256):
-    """``a`` as uint8, refusing a non-integer dtype or a value outside 0 .. limit-1."""
-    a = np.asarray(a)
-    if not np.issubdtype(a.dtype, np.integer):
-        raise TypeError(f"MXArray: {what} must be an integer array (uint8 codes), got dtype "
-                        f"{a.dtype}")
-    if a.dtype != np.uint8 or limit < 256:
-        if a.size and (a.min() < 0 or a.max() >= limit):
-            bad = a[(a < 0) | (a >= limit)].reshape(-1)[0]
-            raise ValueError(f"MXArray: {what} holds {int(bad)}; its codes are 0..{limit - 1}")
-        a = a.astype(np.uint8, copy=False)
-    return a
-
-
-def _checked_fields(codes, scales, f, block_size, axis, tensor_scale, micro):
-    if not hasattr(f, "element") or not hasattr(f, "name"):
-        raise TypeError(f"MXArray: format must be a block-format record (mxspec.mx_format, "
-                        f"mxspec.block_format, a micro format), got {type(f).__name__}")
-    codes = np.asarray(codes)
-    if codes.ndim == 0:
-        raise ValueError("MXArray: codes must have at least one dimension (the blocked axis)")
-    codes = _byte_codes(codes, "codes", f.element.n_codes)
-    ax = _norm_axis(axis, codes.ndim)
-    bs = _check_block_size(block_size)
-    levels = getattr(f, "levels", None)
-    if levels is not None and bs != f.unit:
-        raise ValueError(f"MXArray: block_size={bs}, but {f.name}'s unit is {f.unit}")
-    L = codes.shape[ax]
-    nb = -(-L // bs)
-    lead = codes.shape[:ax] + codes.shape[ax + 1:]
-    want = codes.shape[:ax] + (nb,) + codes.shape[ax + 1:]
-    sc = np.asarray(scales)
-    float_scales = getattr(f, "scale_kind", "") == "float32"
-    if sc.shape != want:
-        raise ValueError(f"MXArray: scales have shape {sc.shape}; codes of shape {codes.shape} in "
-                         f"blocks of {bs} along axis {ax} need {want}")
-    if float_scales:
-        if sc.dtype != np.float32:
-            raise TypeError(f"MXArray: {f.name}'s scales are float32 values, got dtype {sc.dtype}")
-    else:
-        sc = _byte_codes(sc, "scales")
-    has_ts = bool(getattr(f, "tensor_scale", False))
-    if has_ts:
-        if tensor_scale is None:
-            raise ValueError(f"MXArray: {f.name} needs tensor_scale (its float32 per-tensor scale)")
-        t = np.asarray(tensor_scale)
-        if t.size != 1 or not np.issubdtype(t.dtype, np.floating) or \
-                float(np.float32(t.reshape(()))) != float(t.reshape(())):
-            raise ValueError(f"MXArray: tensor_scale must be one float32 value, got {tensor_scale!r}")
-        tensor_scale = np.float32(t.reshape(()))
-    elif tensor_scale is not None:
-        raise ValueError(f"MXArray: {f.name} has no tensor scale; tensor_scale must be None")
-    micro = tuple(micro)
-    nlev = 0 if levels is None else len(levels)
-    if len(micro) != nlev:
-        raise ValueError(f"MXArray: {f.name} has {nlev} micro-exponent levels, got {len(micro)}")
-    out = []
-    for i, (b, (g, _)) in enumerate(zip(micro, levels or ())):
-        bm = np.asarray(b)
-        wb = lead[:ax] + (nb, bs // g) + lead[ax:]
-        if bm.shape != wb:
-            raise ValueError(f"MXArray: micro[{i}] has shape {bm.shape}; one bit per group of "
-                             f"{g} needs {wb}")
-        out.append(_byte_codes(bm, f"micro[{i}]", 2))
-    return codes, sc, f, bs, ax, tensor_scale, tuple(out)
+__all__ = ["encode", "decode", "encode_packed", "decode_packed", "POLICIES"]
 
 
 def _task_count(rows, nb, G):
@@ -568,78 +424,6 @@ def _scale_table(dtype):
 _SCALE_TABLES = {np.dtype(d): _scale_table(d) for d in (np.float32, np.float64)}
 
 
-def _norm_axis(axis, ndim):
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"axis must be an int, got {type(axis).__name__}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis={axis} is out of range for an array of {ndim} dimensions "
-                         f"(allowed: {-ndim}..{ndim - 1})")
-    return int(axis) % ndim
-
-
-def micro_block(fmt) -> int:
-    from .micro import micro_format
-    return micro_format(fmt).unit
-
-
-BLOCK_SIZE_MAX = (1 << 31) - 1
-
-
-def check_shape(shape, argument="shape") -> tuple:
-    """``shape`` as a tuple of non-negative ints; 4.5 or "4" is an error, not 4."""
-    try:
-        dims = tuple(operator.index(d) for d in shape)
-    except TypeError:
-        raise TypeError(f"{argument} must be a tuple of integers, got {shape!r}") from None
-    if any(d < 0 for d in dims):
-        raise ValueError(f"{argument} must have no negative dimension, got {shape!r}")
-    return dims
-
-
-def _check_block_size(block_size):
-    if not isinstance(block_size, (int, np.integer)) or isinstance(block_size, bool) \
-            or not 1 <= block_size <= BLOCK_SIZE_MAX:
-        raise ValueError(f"block_size must be an integer in 1..2^31-1, got {block_size!r}")
-    return int(block_size)
-
-
-def encode(x, fmt, axis: int = -1, block_size: int | None = None, rounding: str = "rne",
-           scale_rule: str = "floor", overflow: str = "saturate", nan: str = "keep_sign",
-           int_range: str = "symmetric", zero_scale: str = "min", inf: str = "nan_scale", *,
-           seed=None, rbits=None, recipe: str | None = None) -> MXArray:
-    """Encode ``x`` into the MX format ``fmt`` in blocks of ``block_size`` (32
-    unless given) along ``axis`` (a last, shorter block takes the remainder).
-
-    ``scale_rule``: floor (OCP v1.0, default), ceil or even; ``zero_scale``: the
-    scale of an all-zero block, min (2^-127, default) or one; ``inf``: an Inf in
-    a block makes its scale NaN (nan_scale, default) or is encoded as an element
-    (element).  Element rounding, overflow, nan and int_range are those of
-    :func:`mxspec.encode_elements`; ``rbits`` are in C order of ``x``.
-
-    ``fmt`` may also be a block format of :mod:`mxspec.blockformats` (``nvfp4``,
-    ``nvfp4:modelopt``; SPEC.md section 9), whose scales are E4M3 codes and whose
-    per-tensor scale is carried on the result; ``recipe`` names its recipe.
-
-    >>> encode(np.float32([1e-40, 3e-40]), "mxint8").scales.tolist()  # subnormals, exact
-    [0]
-    """
-    from .micro import encode_micro, is_micro_name
-    if is_micro_name(fmt):
-        if block_size not in (None, micro_block(fmt)):
-            raise ValueError(f"{fmt}: block_size is fixed by the format ({micro_block(fmt)})")
-        return encode_micro(x, fmt, axis)
-    from ..tables.block import is_block_format_name
-    if is_block_format_name(fmt) or recipe is not None:
-        from .scaled import encode_scaled
-        return encode_scaled(x, fmt, axis, block_size, recipe)
-    f = mx_format(fmt)
-    block_size = 32 if block_size is None else block_size
-    codes, scales, ax, bs = encode_rows(x, f, axis, block_size, 8, rounding, scale_rule,
-                                        overflow, nan, int_range, zero_scale, inf, seed, rbits)
-    return MXArray._unchecked(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
-                              np.ascontiguousarray(np.moveaxis(scales, -1, ax)), f, bs, ax)
-
-
 # Arrays this long get kernels specialized to their format, policies and block
 # size (compiled on first use, about a second each); shorter ones share generic
 # kernels (compiled once), so that a test sweeping many formats and policies
@@ -647,18 +431,36 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, rounding: str 
 SPECIALIZE_MIN = 1 << 20
 
 
-def encode_rows(x, f: MXFormat, axis, block_size, bits, rounding, scale_rule, overflow, nan,
-                int_range, zero_scale, inf, seed, rbits):
+# The policies an MX encode takes, with the spec's reading as each default (SPEC.md 2, 4).
+POLICIES = dict(rounding="rne", scale_rule="floor", overflow="saturate", nan="keep_sign",
+                int_range="symmetric", zero_scale="min", inf="nan_scale", seed=None, rbits=None)
+
+
+def encode(x, f: BlockFormat, axis, block_size, pol) -> BlockArray:
+    """Element codes (one per byte) and E8M0 scales; ``pol`` holds every key of POLICIES."""
+    codes, scales, ax, bs = encode_rows(x, f, axis, block_size, 8, pol)
+    return BlockArray._unchecked(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
+                                 np.ascontiguousarray(np.moveaxis(scales, -1, ax)), f, bs, ax)
+
+
+def encode_packed(x, f: BlockFormat, axis, block_size, pol):
+    """(codes packed at the element's width, scales), the blocked axis last, in one pass."""
+    packed, scales, _, _ = encode_rows(x, f, axis, block_size, f.element.bits, pol)
+    return packed, scales
+
+
+def encode_rows(x, f: BlockFormat, axis, block_size, bits, pol):
     """The work of :func:`encode`, with the blocked axis moved last and the
     codes packed at ``bits`` bits per code (8: one per byte): (codes of shape
     (..., ceil(L*bits/8)), scales of shape (..., n_blocks), axis, block size)."""
+    rounding, seed, rbits = pol["rounding"], pol["seed"], pol["rbits"]
     a = as_float_input(x)
     if a.ndim == 0:
         raise ValueError("x must have at least one dimension (an MX block runs along an axis)")
     ax = _norm_axis(axis, a.ndim)
     bs = _check_block_size(block_size)
-    R = policies.record(f.element.params, rounding, overflow, nan, int_range, scale_rule,
-                        zero_scale, inf)
+    R = policies.record(f.element.params, rounding, pol["overflow"], pol["nan"],
+                        pol["int_range"], pol["scale_rule"], pol["zero_scale"], pol["inf"])
     mode = R[1][R_MODE]
     moved = np.ascontiguousarray(np.moveaxis(a, ax, -1))
     L = moved.shape[-1]
@@ -699,46 +501,9 @@ def encode_rows(x, f: MXFormat, axis, block_size, bits, rounding, scale_rule, ov
     return out, scales, ax, bs
 
 
-def blocked_layout(mx: MXArray, codes: np.ndarray):
-    """(codes with the blocked axis last, contiguous; row length L; blocks per row;
-    scales as (rows, blocks)), refusing scales whose shape does not match."""
-    moved = np.ascontiguousarray(np.moveaxis(codes, mx.axis, -1))
-    L = moved.shape[-1]
-    nb = -(-L // mx.block_size) if L else 0
-    sc = np.ascontiguousarray(np.moveaxis(np.asarray(mx.scales, np.uint8), mx.axis, -1))
-    if sc.shape != moved.shape[:-1] + (nb,):
-        raise ValueError(f"scales have shape {mx.scales.shape}, but codes of shape {mx.shape} in "
-                         f"blocks of {mx.block_size} along axis {mx.axis} need "
-                         f"{np.moveaxis(np.empty(moved.shape[:-1] + (nb,)), -1, mx.axis).shape}")
-    return moved, L, nb, (sc.reshape(-1, nb) if nb else sc.reshape(0, 0))
-
-
-def decode(mx: MXArray, dtype=None, out=None) -> np.ndarray:
-    """The values of an :class:`MXArray`: element value times 2^(scale-127),
-    NaN for every element of a block whose scale is 0xFF.  float64 is exact;
-    float32 (the default) is the exact value rounded once to nearest-even (it
-    differs only where the product leaves float32's range).  ``out``, an array
-    of the MXArray's shape and dtype float32 or float64, receives the values
-    and is returned (reusing it saves the zeroing of fresh memory).
-
-    >>> mx = encode(np.float32([1.5, -40.0]), "mxint8", block_size=2)
-    >>> decode(mx, out=np.empty(2, np.float64)).tolist()
-    [1.5, -40.0]
-    """
-    if not isinstance(mx, MXArray):
-        raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
-    dtype = out_dtype(dtype, out, mx.shape, [("mx.codes", mx.codes), ("mx.scales", mx.scales)]
-                      + [(f"mx.micro[{i}]", b) for i, b in enumerate(mx.micro)])
-    if not isinstance(mx.format, MXFormat):
-        from .micro import MicroFormat, decode_micro
-        if isinstance(mx.format, MicroFormat):
-            res = decode_micro(mx, dtype)
-            if out is not None:
-                out[...] = res
-                return out
-            return res
-        from .scaled import decode_scaled
-        return decode_scaled(mx, dtype, out)
+def decode(mx: BlockArray, dtype, out) -> np.ndarray:
+    """Element value times 2^(scale-127), NaN for every element of a block whose
+    scale is 0xFF (``dtype`` and ``out`` checked by the caller)."""
     el = mx.format.element
     codes = np.asarray(mx.codes)
     if codes.dtype != np.uint8:
@@ -750,40 +515,25 @@ def decode(mx: MXArray, dtype=None, out=None) -> np.ndarray:
     return res
 
 
-def _overlap(a, b) -> bool:
-    """Whether arrays a and b share memory: the bounds first (cheap), then the
-    exact test within a bounded effort (past it, taken as shared)."""
-    if not np.may_share_memory(a, b):
-        return False
-    try:
-        return bool(np.shares_memory(a, b, max_work=100_000))
-    except np.exceptions.TooHardError:
-        return True
+def decode_packed(packed, scales, f: BlockFormat, L, ax, bs, dtype, out) -> np.ndarray:
+    """The values of packed rows (the blocked axis last, every size checked by the caller)."""
+    nb = scales.shape[-1]
+    sc = np.ascontiguousarray(scales).reshape(-1, nb) if nb else scales.reshape(0, 0)
+    return decode_rows(packed, L, f.element.bits, sc, bs, f.element, dtype, out, ax)
 
 
-def out_dtype(dtype, out, shape, inputs=()) -> np.dtype:
-    """The output dtype of a decode, checking ``dtype`` and ``out`` agree, and
-    that ``out`` shares no memory with any of ``inputs`` ((name, array) pairs):
-    the kernels write values while they read codes, so an overlapping ``out``
-    returned zeros."""
-    if out is not None:
-        for name, arr in inputs:
-            if isinstance(arr, np.ndarray) and _overlap(out, arr):
-                raise ValueError(f"out shares memory with {name}; decode into an array of "
-                                 f"its own")
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-        if out.shape != tuple(shape):
-            raise ValueError(f"out has shape {out.shape}; the values have shape {tuple(shape)}")
-        if dtype is not None and np.dtype(dtype) != out.dtype:
-            raise ValueError(f"dtype={np.dtype(dtype)} but out has dtype {out.dtype}")
-        if not out.flags.writeable:
-            raise ValueError("out is read-only")
-        dtype = out.dtype
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype={dtype} is not valid; allowed values: float32, float64")
-    return dtype
+def blocked_layout(mx: BlockArray, codes: np.ndarray):
+    """(codes with the blocked axis last, contiguous; row length L; blocks per row;
+    scales as (rows, blocks)), refusing scales whose shape does not match."""
+    moved = np.ascontiguousarray(np.moveaxis(codes, mx.axis, -1))
+    L = moved.shape[-1]
+    nb = -(-L // mx.block_size) if L else 0
+    sc = np.ascontiguousarray(np.moveaxis(np.asarray(mx.scales, np.uint8), mx.axis, -1))
+    if sc.shape != moved.shape[:-1] + (nb,):
+        raise ValueError(f"scales have shape {mx.scales.shape}, but codes of shape {mx.shape} in "
+                         f"blocks of {mx.block_size} along axis {mx.axis} need "
+                         f"{np.moveaxis(np.empty(moved.shape[:-1] + (nb,)), -1, mx.axis).shape}")
+    return moved, L, nb, (sc.reshape(-1, nb) if nb else sc.reshape(0, 0))
 
 
 def _padded_table(el, dtype):

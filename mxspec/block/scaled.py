@@ -1,4 +1,7 @@
-"""Encode and decode the block formats of :mod:`mxspec.blockformats` (NVFP4):
+"""The scaled engine: the NVFP4 family of :mod:`mxspec.tables.block`, UE4M3 or
+float32 block scales under an optional float32 tensor scale, computed and
+applied as the format's recipe says (SPEC.md section 9).  Reached through the
+one dispatch, :mod:`mxspec.block.api`.
 E4M3 block scales under a float32 tensor scale, computed and applied as the
 format's recipe says (SPEC.md section 9).  The element and scale roundings are
 mxspec's element codec (round to nearest even, saturating).
@@ -19,8 +22,8 @@ import numpy as np
 
 from .._kernel import cache as _cache
 from .._kernel import parallel as _parallel
-from ..tables.block import BlockFormat, block_format
-from .mx import MXArray, _check_block_size, _norm_axis
+from ..tables.block import BlockFormat
+from .array import BlockArray, _check_block_size, _norm_axis
 from ..codec.core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
                    encode_rne32, jit)
 from ..codec.elements import (as_float_input, check_codes, decode_table, encode_elements,
@@ -28,7 +31,10 @@ from ..codec.elements import (as_float_input, check_codes, decode_table, encode_
 from ..tables.element import element_format
 from ..tables.policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNE, SATURATE
 
-__all__ = ["encode_scaled", "decode_scaled"]
+__all__ = ["encode", "decode", "POLICIES"]
+
+# A recipe fixes every choice; an encode takes no policy keywords.
+POLICIES: dict = {}
 
 F32 = np.float32
 
@@ -293,9 +299,8 @@ def _recipe_record(f: BlockFormat, ts):
     return RI, RF
 
 
-def encode_scaled(x, fmt, axis=-1, block_size=None, recipe=None) -> MXArray:
-    """:func:`mxspec.encode` for a block format (``nvfp4``, ``nvfp4:modelopt``)."""
-    f = block_format(fmt, recipe)
+def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
+    """Codes, block scales and the tensor scale, as ``f.recipe`` computes them."""
     a = as_float_input(x)
     if a.ndim == 0:
         raise ValueError("x must have at least one dimension (a block runs along an axis)")
@@ -328,12 +333,12 @@ def encode_scaled(x, fmt, axis=-1, block_size=None, recipe=None) -> MXArray:
                       work=flat.size * 4)
     if f.scale is None:
         scales = svals  # a float32 scale format keeps the values
-    return MXArray._unchecked(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
+    return BlockArray._unchecked(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
                    np.ascontiguousarray(np.moveaxis(scales, -1, ax)), f, bs, ax,
                    F32(ts) if f.tensor_scale else None)
 
 
-def decode_scaled(mx: MXArray, dtype, out=None) -> np.ndarray:
+def decode(mx: BlockArray, dtype, out=None) -> np.ndarray:
     """:func:`mxspec.decode` for a block format: element x block scale x tensor
     scale as the recipe computes it; NaN for a block whose scale is NaN."""
     f = mx.format

@@ -19,15 +19,13 @@ and Slice-and-Scale all go through these functions.
 from __future__ import annotations
 
 import math
-from types import FunctionType
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic, overload
 
-from .._kernel import cache as _cache
+from .._kernel.jit import (ABS_MAX_RUN_MAX, _bitcast, abs_bits_value, abs_max_bits_run,  # noqa: F401
+                           as_width, bit_length, f64_bits, float_abs_bits, interpreted,
+                           is_float32, jit)
 from ..tables.element import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_HAS_ZERO,
                       P_INF_MAG, P_IS_INT, P_MAX_MAG, P_MBITS, P_NAN_MIN_MAG, P_NANZ, P_QMIN,
                       P_QNAN_MAG, P_SIGNED, P_SUBNORMALS, P_TIE_CODE)
@@ -38,159 +36,6 @@ from ..tables.policies import (DOWN, IEEE, INEXACT, INT_FULL, INVALID, NAN_CANON
 CLS_ZERO, CLS_FINITE, CLS_INF, CLS_NAN = 0, 1, 2, 3
 F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scaled range
 
-# Every function is compiled on its own and cached; LLVM inlines the small ones
-# into the kernels that call them.  (Numba IR inlining, inline="always", made a
-# cold compile several times slower.)  numpy's error model: no division in
-# mxspec can see a zero divisor, and without Python's ZeroDivisionError checks
-# a function compiles faster and its loops vectorize more readily.
-jit = numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy")
-
-
-_INTERPRETED: dict = {}
-
-
-def interpreted(fn):
-    """The jitted function ``fn`` as plain Python: its own source, run by the
-    interpreter, with every jitted function it calls run the same way.  For
-    one-off answers from Python (a table of at most 256 codes, a yes or no),
-    which would otherwise wait for a compile; the code is the same, so tests
-    of the compiled function check it too.  Not for functions that use the
-    intrinsics below.
-
-    >>> from mxspec import element_format
-    >>> interpreted(decode_one)(0x7E, element_format("fp8_e4m3").params)
-    448.0
-    """
-    f = _INTERPRETED.get(fn)
-    if f is None:
-        py = fn.py_func
-        g = dict(py.__globals__)
-        f = FunctionType(py.__code__, g, py.__name__, py.__defaults__, py.__closure__)
-        _INTERPRETED[fn] = f
-        for name, value in g.items():
-            if isinstance(value, numba.core.registry.CPUDispatcher):
-                g[name] = interpreted(value)
-    return f
-
-
-@intrinsic
-def f64_bits(typingctx, x):
-    """The IEEE bits of a float64 as an int64 (a register move, no memory)."""
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-    return sig, codegen
-
-
-@intrinsic
-def _bitcast(typingctx, x, like):
-    """Reinterpret the bits of ``x`` as the type of ``like`` (same width)."""
-    sig = like(x, like)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
-    return sig, codegen
-
-
-def float_abs_bits(v):
-    """|v|'s IEEE bits as a signed integer of v's width (float32 or float64):
-    ordered like |v|, with every NaN above Inf.  (Numba only.)"""
-    raise NotImplementedError("float_abs_bits is for Numba code")
-
-
-def abs_bits_value(like, bits):
-    """The float64 value of ``bits`` read as a float of ``like``'s width."""
-    raise NotImplementedError("abs_bits_value is for Numba code")
-
-
-@overload(float_abs_bits, inline="always")
-def _ov_float_abs_bits(v):
-    if isinstance(v, types.Float) and v.bitwidth == 32:
-        return lambda v: _bitcast(v, np.int32(0)) & np.int32(0x7FFFFFFF)
-    if isinstance(v, types.Float) and v.bitwidth == 64:
-        return lambda v: _bitcast(v, np.int64(0)) & np.int64(0x7FFFFFFFFFFFFFFF)
-
-
-@overload(abs_bits_value, inline="always")
-def _ov_abs_bits_value(like, bits):
-    if isinstance(like, types.Float) and like.bitwidth == 32:
-        return lambda like, bits: np.float64(_bitcast(np.int32(bits), np.float32(0)))
-    if isinstance(like, types.Float) and like.bitwidth == 64:
-        return lambda like, bits: _bitcast(np.int64(bits), np.float64(0))
-
-
-# The widest run abs_max_bits_run unrolls (as vectors); longer blocks take the loop.
-ABS_MAX_RUN_MAX = 1024
-
-
-@intrinsic(prefer_literal=True)
-def abs_max_bits_run(typingctx, x, start, n):
-    """The largest :func:`float_abs_bits` of ``x[start:start+n]`` (a contiguous
-    float32 or float64 array; ``n`` a compile-time constant, 1 to
-    ``ABS_MAX_RUN_MAX``): the same integer max as a loop of ``float_abs_bits``,
-    written as vector loads, a lane-wise max and one horizontal max.
-
-    Why not the loop: where its trip count is a constant, LLVM unrolls it fully
-    before its loop vectorizer runs and leaves a serial chain of compares, two
-    cycles a value, which was most of an MX block encode (SPEC.md 2.9 keeps
-    the rule; this is only how the max is computed)."""
-    if not (isinstance(n, types.IntegerLiteral) and isinstance(x, types.Array)
-            and x.ndim == 1 and x.layout == "C" and isinstance(x.dtype, types.Float)
-            and x.dtype.bitwidth in (32, 64) and isinstance(start, types.Integer)):
-        return None
-    N = n.literal_value
-    if not 1 <= N <= ABS_MAX_RUN_MAX:
-        return None
-    width = x.dtype.bitwidth
-    ret = types.int32 if width == 32 else types.int64
-    sig = ret(x, start, n)
-
-    def codegen(context, builder, signature, args):
-        iw, i64 = ir.IntType(width), ir.IntType(64)
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        s = builder.sext(args[1], i64) if args[1].type.width < 64 else args[1]
-        base = builder.bitcast(builder.gep(a.data, [s]), iw.as_pointer())
-        mod = builder.module
-
-        def fn(name, rtype, atypes):
-            f = mod.globals.get(name)
-            return f if f is not None else ir.Function(mod, ir.FunctionType(rtype, atypes), name)
-
-        def run_max(first, lanes, count):
-            """Lane-wise max of ``count`` vectors of ``lanes`` from ``first``, reduced."""
-            vt = ir.VectorType(iw, lanes)
-            mask = ir.Constant(vt, [(1 << (width - 1)) - 1] * lanes)
-            umax = fn(f"llvm.umax.v{lanes}i{width}", vt, [vt, vt])
-            acc = None
-            for k in range(count):
-                p = builder.gep(base, [ir.Constant(i64, first + k * lanes)])
-                v = builder.and_(builder.load(builder.bitcast(p, vt.as_pointer()),
-                                              align=width // 8), mask)
-                acc = v if acc is None else builder.call(umax, [acc, v])
-            return builder.call(fn(f"llvm.vector.reduce.umax.v{lanes}i{width}", iw, [vt]),
-                                [acc])
-
-        W = 512 // width  # one AVX-512 register; LLVM splits it where vectors are narrower
-        parts = []
-        if N >= W:
-            parts.append(run_max(0, W, N // W))
-        if N % W:
-            parts.append(run_max(N // W * W, N % W, 1))
-        m = parts[0]
-        if len(parts) == 2:
-            m = builder.call(fn(f"llvm.umax.i{width}", iw, [iw, iw]), [m, parts[1]])
-        return m
-    return sig, codegen
-
-
-@jit
-def bit_length(v):
-    n = 0
-    while v:
-        v >>= 1
-        n += 1
-    return n
 
 
 @jit
@@ -251,21 +96,6 @@ def decode_one(code, P):
     else:
         v = math.ldexp(float(sig), e_lsb)
     return -v if neg else v
-
-
-def as_width(like, v):
-    """``v`` as an integer of ``like``'s width (int32 or int64).  (Numba only.)
-
-    Numba widens every int32 operation to int64; narrowing each intermediate
-    back lets LLVM keep int32 lanes, twice as many per vector as int64."""
-    raise NotImplementedError("as_width is for Numba code")
-
-
-@overload(as_width, inline="always")
-def _ov_as_width(like, v):
-    if isinstance(like, types.Integer) and like.bitwidth == 32:
-        return lambda like, v: np.int32(v)
-    return lambda like, v: np.int64(v)
 
 
 @jit
@@ -715,18 +545,6 @@ def rne32_declines_only_specials(P, ovf) -> bool:
     code there (tests/test_fast_paths.py checks this claim on every input)."""
     profile_nan = ovf == IEEE and not P[P_HAS_INF] and P[P_HAS_NAN] and not P[P_NANZ]
     return ovf != WRAP and ovf != ZERO and not profile_nan
-
-
-def is_float32(x):
-    """Whether the array ``x`` holds float32, as a compile-time constant.
-    (Numba only.)"""
-    raise NotImplementedError("is_float32 is for Numba code")
-
-
-@overload(is_float32, inline="always")
-def _ov_is_float32(x):
-    f32 = isinstance(x.dtype, types.Float) and x.dtype.bitwidth == 32
-    return lambda x: f32
 
 
 # The element passes a kernel can run (SPEC.md 2.9).  A kernel is built for one

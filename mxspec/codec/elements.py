@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 
 import numba
 import numpy as np
@@ -22,25 +21,17 @@ from ..tables import policies
 from .core import (PASS_FAST32, PASS_RNE32, decode_one, decode_value32, encode_flags_span,
                    encode_full_span, fast32_pass, fast64_pass, interpreted, jit, pass_kind,
                    rne32_pass)
-from ..tables.element import ElementFormat, element_format
+from ..tables.element import element_format
+from .tapered import decode_tapered, encode_tapered, is_tapered_name
+from .inputs import _FLOAT_KINDS, as_float_input, check_codes, random_bits  # noqa: F401
 from ..tables.policies import R_IRANGE, R_MODE, R_NAN, R_OVF
 
 # Narrow float inputs that float32 holds exactly: widened before encoding.  ml_dtypes
 # is not imported here (it costs half a second): an array of its dtypes exists only
 # once the caller has imported it, so its types are looked up then.
-_NARROW_NAMES = ("bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
-                 "float8_e4m3b11fnuz", "float8_e8m0fnu", "float8_e4m3", "float8_e3m4",
-                 "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn")
-
-
-def _is_narrow_float(dtype) -> bool:
-    ml = sys.modules.get("ml_dtypes")
-    return ml is not None and any(
-        dtype == np.dtype(getattr(ml, n)) for n in _NARROW_NAMES if hasattr(ml, n))
-
-
 __all__ = ["encode_elements", "decode_elements", "decode_table", "as_float_input",
            "random_bits"]
+
 
 CHUNK = 4096  # elements per task
 
@@ -189,56 +180,6 @@ def value32_exact(fmt) -> bool:
     _value32_kernel(fmt.params, fmt.n_codes, got)
     return bool(np.array_equal(got.view(np.uint32), decode_table(fmt, np.float32).view(np.uint32)))
 
-_FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
-
-
-def as_float_input(x, argument: str = "x") -> np.ndarray:
-    """``x`` as a float64 or float32 array, widened exactly from float16 or
-    bfloat16; Python scalars become float64.  Other dtypes are refused."""
-    if isinstance(x, (bool, np.bool_)):
-        raise TypeError(f"{argument} must be float64, float32, float16, bfloat16 or float8 data, "
-                        "got bool")
-    if isinstance(x, (int, float)):
-        return np.asarray(float(x), np.float64)
-    from ..io.torch_interop import as_numpy
-    a = np.asarray(as_numpy(x, argument))
-    if a.dtype.kind == "f" and not a.dtype.isnative:  # big-endian data: the same values
-        a = a.astype(a.dtype.newbyteorder("="))
-    if a.dtype in _FLOAT_KINDS:
-        return a
-    if a.dtype == np.float16 or _is_narrow_float(a.dtype):
-        return a.astype(np.float32)  # exact widening
-    raise TypeError(f"{argument} must be float64, float32, float16, bfloat16 or float8 data, "
-                    f"got dtype {a.dtype}")
-
-
-def random_bits(size: int, seed=None, rbits=None, argument="rbits") -> np.ndarray:
-    """The uint32 random bits that stochastic rounding compares, one per element
-    in C order: ``rbits`` as given, or ``numpy.random.default_rng(seed)
-    .integers(0, 2**32, size, dtype=np.uint32)``."""
-    if rbits is not None and seed is not None:
-        raise ValueError("give seed= or rbits=, not both (rbits are the random bits a seed "
-                         "would make)")
-    if rbits is not None:
-        r = np.asarray(rbits)
-        if r.dtype != np.uint32 or r.size != size:
-            raise ValueError(f"{argument} must be a uint32 array of {size} elements "
-                             f"(one per element), got dtype {r.dtype} and {r.size} elements")
-        return np.ascontiguousarray(r).reshape(-1)
-    if seed is None:
-        raise ValueError("rounding='stochastic' needs seed= or rbits= "
-                         "(the codes must be reproducible)")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(
-            seed, (int, np.integer, np.random.SeedSequence, np.random.Generator)):
-        raise TypeError(f"seed must be an int (or a numpy SeedSequence or Generator), got "
-                        f"{seed!r}")
-    try:
-        rng = np.random.default_rng(seed)
-    except ValueError as err:
-        raise ValueError(f"seed={seed!r} is not valid: {err}") from None
-    return rng.integers(0, 1 << 32, size, dtype=np.uint32)
-
-
 def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = None,
                     nan: str | None = None, int_range: str = "symmetric", *, seed=None,
                     rbits=None, return_flags: bool = False, profile: str | None = None):
@@ -262,7 +203,6 @@ def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = 
     >>> encode_elements([-3.0, 17.9], "uint4", profile="ml_dtypes-0.6").tolist()
     [13, 1]
     """
-    from .tapered import encode_tapered, is_tapered_name
     if is_tapered_name(fmt):
         if profile is not None or int_range != "symmetric":
             raise ValueError(f"{fmt}: a tapered format takes rounding, overflow, nan, "
@@ -307,27 +247,12 @@ def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = 
     return codes
 
 
-def check_codes(codes, fmt: ElementFormat, argument: str = "codes") -> np.ndarray:
-    """``codes`` as a uint8 array, refusing any code outside 0 .. n_codes-1."""
-    c = np.asarray(codes)
-    if not np.issubdtype(c.dtype, np.integer):
-        raise TypeError(f"{argument} must be an integer array, got dtype {c.dtype}")
-    if c.dtype != np.uint8 or fmt.bits < 8:
-        if c.size and (c.min() < 0 or c.max() >= fmt.n_codes):
-            bad = c[(c < 0) | (c >= fmt.n_codes)].reshape(-1)[0]
-            raise ValueError(f"{argument} holds {int(bad)}, out of range for {fmt.name} "
-                             f"(codes are 0..{fmt.n_codes - 1})")
-        c = c.astype(np.uint8)
-    return c
-
-
 def decode_elements(codes, fmt, dtype=np.float32):
     """Exact values of element codes, as float32 (or float64 with ``dtype``).
 
     >>> decode_elements([0x7F, 0x80], "fp8_e4m3").tolist()
     [nan, -0.0]
     """
-    from .tapered import decode_tapered, is_tapered_name
     if is_tapered_name(fmt):
         return decode_tapered(codes, fmt, dtype)
     fmt = element_format(fmt)

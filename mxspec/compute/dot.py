@@ -19,11 +19,12 @@ import numpy as np
 
 from .._kernel import parallel as _parallel
 from ..tables.accumulators import AccumulatorModel, NO_CLAMP, accumulator
-from ..block.mx import MXArray, decode
+from ..block.api import decode
+from ..block.array import BlockArray
 from .dotcore import (DIGIT, FINITE, LIMB_BITS, NAN, NEG_INF, NEG_ZERO, POS_INF, SCALE_NAN,
                       ZERO_RAW, dot_kernel)
 from ..codec.elements import check_codes, decode_table
-from ..tables.element import ElementFormat, MXFormat, element_format
+from ..tables.element import ElementFormat, element_format
 from ..tables.policies import DOWN, RNA, RNE, RTZ, UP
 
 __all__ = ["dot", "matmul", "dot_elements", "OUTPUTS"]
@@ -337,14 +338,14 @@ def _model(acc):
 
 
 def _check_mx(arg, x):
-    if not isinstance(x, MXArray):
-        raise TypeError(f"{arg} must be an MXArray (from mxspec.encode), got {type(x).__name__}")
+    if not isinstance(x, BlockArray):
+        raise TypeError(f"{arg} must be a BlockArray (from mxspec.encode), got {type(x).__name__}")
 
 
 def _is_mx(x) -> bool:
     """Whether x's blocks are MX ones (E8M0 scales, no other level): the dot
     engine then reads its codes and scale exponents directly."""
-    return isinstance(x.format, MXFormat)
+    return x.format.engine == "mx"
 
 
 # Models that take any block format: they read the operands' values (exact, or
@@ -389,7 +390,7 @@ def _check_blocks(a, b, K):
         raise ValueError(f"K={K} is not a whole number of blocks of {a.block_size}")
 
 
-def dot(a: MXArray, b: MXArray, accumulator: str = "exact", out: str = "float32", c=None,
+def dot(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "float32", c=None,
         rounding: str = "rne"):
     """The MX dot product (OCP MX v1.0 Dot/DotGeneral) of two MXArrays blocked
     along their last axis: sum over blocks of X_A * X_B * sum_i P_i * Q_i, plus
@@ -430,7 +431,7 @@ def dot(a: MXArray, b: MXArray, accumulator: str = "exact", out: str = "float32"
     return _run(A, B, ia, ib, a.block_size, K, cc, model, out, rounding, fa, fb, lwa, lwb, shape)
 
 
-def matmul(a: MXArray, b: MXArray, accumulator: str = "exact", out: str = "float32", c=None,
+def matmul(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "float32", c=None,
            rounding: str = "rne"):
     """An (M, K) MX matrix blocked along K (axis 1) times a (K, N) one blocked
     along K (axis 0), plus ``c`` (broadcast to (M, N)), under the named

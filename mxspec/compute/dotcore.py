@@ -32,7 +32,7 @@ from numba.extending import intrinsic
 
 from .._kernel import cache as _cache
 from ..tables.accumulators import A_ACC_BITS, A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER, A_RND
-from ..codec.core import _bitcast, bit_length, f64_bits, jit, round_core
+from ..codec.core import _bitcast, bit_length, jit, round_core
 from ..tables.policies import DOWN, RNA, RNE, UP
 
 # A float64 sum of CHUNK products of two limbs of LIMB_BITS each stays below 2**53,

@@ -21,10 +21,12 @@ import numpy as np
 
 from .._kernel import parallel as _parallel
 from ..tables import policies
-from ..block.mx import MXArray, blocked_layout
+from ..block.array import BlockArray
+from ..block.mx import blocked_layout
+from ..tables.block import mx_format
 from ..codec.core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
 from ..codec.elements import check_codes, random_bits
-from ..tables.element import P_BITS, P_EMAX, P_IS_INT, P_NANZ, P_SIGNED, element_format, mx_format
+from ..tables.element import P_BITS, P_EMAX, P_IS_INT, P_NANZ, P_SIGNED, element_format
 from ..codec.scales import E8M0_NAN, INF_NAN_SCALE, SCALE_MAX, SCALE_MIN, ZERO_MIN
 
 __all__ = ["slice_and_scale", "slice_elements", "SLICE_RULES", "slice_pairs"]
@@ -42,6 +44,9 @@ def slice_pairs() -> str:
 
 
 def _check_pair(anchor, target):
+    if anchor.engine != "mx":
+        raise ValueError(f"Slice-and-Scale converts MX anchors (E8M0 scales); {anchor.name} is "
+                         f"a {anchor.engine} format (SPEC.md 7)")
     a, t = anchor.element, target.element
     if a.kind == t.kind and a.kind in ("int", "float") and t.bits < a.bits:
         return
@@ -293,10 +298,10 @@ def slice_elements(codes, anchor, target, shift: int = 0, rounding: str = "rne",
     return out.reshape(c.shape)
 
 
-def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "requantize",
+def slice_and_scale(mx: BlockArray, target, rounding: str = "rne", rule: str = "requantize",
                     overflow: str = "saturate", nan: str = "keep_sign",
                     int_range: str = "symmetric", zero_scale: str = "min",
-                    inf: str = "nan_scale", *, seed=None, rbits=None) -> MXArray:
+                    inf: str = "nan_scale", *, seed=None, rbits=None) -> BlockArray:
     """Convert an anchor :class:`MXArray` to the lower MX format ``target``
     (same shape, axis and block size) from its integer codes and scale codes.
 
@@ -306,8 +311,8 @@ def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "req
     element options are those of :func:`mxspec.encode`; SPEC.md section 7
     states every step.
     """
-    if not isinstance(mx, MXArray):
-        raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
+    if not isinstance(mx, BlockArray):
+        raise TypeError(f"mx must be a BlockArray, got {type(mx).__name__}")
     tf = mx_format(target)
     _check_pair(mx.format, tf)
     if rule not in SLICE_RULES:
@@ -344,6 +349,6 @@ def slice_and_scale(mx: MXArray, target, rounding: str = "rne", rule: str = "req
         kout = out_sc.reshape(ksc.shape)
         _parallel.run(kernel, ksc.size, flat, ksc, kL, bs, Pa, Pt, rid, zid, iid, lut, key_tab,
                       key_top, key_cls, top, cls, out, kout, work=moved.size)
-    return MXArray._unchecked(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
+    return BlockArray._unchecked(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
                    np.ascontiguousarray(np.moveaxis(out_sc.reshape(moved.shape[:-1] + (nb,)), -1, mx.axis)),
                    tf, mx.block_size, mx.axis)

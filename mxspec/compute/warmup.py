@@ -21,10 +21,10 @@ import time
 
 import numpy as np
 
-from ..block.mx import SPECIALIZE_MIN, decode, encode
+from ..block.api import decode, decode_packed, encode, encode_packed
+from ..block.mx import SPECIALIZE_MIN
 from ..codec.elements import decode_elements, encode_elements
-from ..tables.element import mx_format, mx_formats
-from ..block.packing import decode_packed, encode_packed
+from ..tables.block import mx_format, mx_formats
 
 __all__ = ["warmup"]
 
@@ -39,7 +39,6 @@ def _exercise(name, x):
 
 
 def _exercise_dot():
-    from ..block.mx import encode
     from .dot import dot
     x = encode(np.ones(64, np.float32), "mxfp8_e4m3")
     dot(x, x)  # one kernel serves every model: its record is a run-time value

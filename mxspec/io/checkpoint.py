@@ -23,28 +23,23 @@ no code), and checks every shape, dtype and format before it returns.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
-from safetensors.numpy import save_file
 
 from .._version import __version__
-from ..block.mx import MXArray
-from ..tables.block import any_format
+from ..block.api import pack, unpack
+from ..block.array import BlockArray
+from ..block.bits import packed_row_bytes
+from ..tables.block import block_format
 from ..tables.element import FormatError
-from ..block.packing import pack, packed_row_bytes, unpack
+from .files import META_KEY, CheckpointError, read_raw, write_file
 
 __all__ = ["save", "load", "layout", "CheckpointError"]
 
-META_KEY = "mxspec"
 LAYOUT_VERSION = 1
 
 
-class CheckpointError(ValueError):
-    """A checkpoint whose contents do not match its metadata."""
-
-
-def _block_layout(mx: MXArray) -> bool:
+def _block_layout(mx: BlockArray) -> bool:
     L = mx.shape[mx.axis]
     return L % mx.block_size == 0 and (mx.block_size * mx.format.element.bits) % 8 == 0
 
@@ -56,7 +51,7 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
     ``gpt-oss-hf``, ``modelopt``, ``compressed-tensors``; :mod:`mxspec.layouts`)."""
     if not isinstance(tensors, dict) or not tensors:
         raise ValueError("tensors must be a non-empty dict of name -> MXArray or numpy array")
-    from .layouts import LAYOUTS, write_layout
+    from .layouts import LAYOUTS, write_layout  # imported on use: it imports ml_dtypes
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r} is not valid; allowed values: {', '.join(LAYOUTS)}")
     if layout != "mxspec":
@@ -65,16 +60,17 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
     for name, t in tensors.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"tensor names must be non-empty strings, got {name!r}")
-        if isinstance(t, MXArray) and hasattr(t.format, "levels"):  # micro-exponent units
-            from ..block.micro import pack_units
+        if isinstance(t, BlockArray) and t.format.engine == "micro":  # units, scales inside
             key = f"{name}.units"
             if key in out or key in tensors:
                 raise ValueError(f"tensor name {key!r} is used twice")
-            out[key] = pack_units(t)
+            out[key] = pack(t)[0]
             meta[name] = {"format": t.format.name, "shape": list(t.shape), "axis": t.axis,
                           "block_size": t.block_size, "layout": "units"}
-        elif isinstance(t, MXArray):
-            packed, scales = pack(t)[:2]  # the tensor scale, where there is one, below
+        elif isinstance(t, BlockArray):
+            packed, scales = pack(t)
+            if t.format.tensor_scale:  # NVFP4: (tensor scale, block scales); the first below
+                scales = scales[1]
             layout = "blocks" if _block_layout(t) else "rows"
             if layout == "blocks":
                 nb = scales.shape[-1]
@@ -105,21 +101,11 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
     write_file(path, out, md)
 
 
-def write_file(path, tensors: dict, metadata) -> None:
-    """safetensors' save_file, with a failure to write as a CheckpointError that
-    names the file (not a bare SafetensorError)."""
-    from safetensors import SafetensorError
-    try:
-        save_file(tensors, os.fspath(path), metadata=metadata)
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{path}: cannot write the checkpoint: {err}") from None
-
-
 def layout(path) -> str:
     """Which layout a checkpoint holds: "mxspec", "gpt-oss", "gpt-oss-hf",
     "modelopt", "compressed-tensors", or "plain" (arrays only); a file with a
     layout's parts missing raises :class:`CheckpointError` naming them."""
-    from .layouts import LayoutError, layout_of, read_raw
+    from .layouts import LayoutError, layout_of
     raw, md = read_raw(path)
     try:
         return layout_of(raw, md)
@@ -129,7 +115,7 @@ def layout(path) -> str:
 
 def _entry(name, e):
     try:
-        fmt = any_format(e["format"])
+        fmt = block_format(e["format"])
         shape = [int(s) for s in e["shape"]]
         axis, bs, layout = int(e["axis"]), int(e["block_size"]), e["layout"]
     except (KeyError, TypeError, ValueError, FormatError) as err:
@@ -146,7 +132,7 @@ def load(path, return_metadata: bool = False):
     a published one: :func:`layout`); a file that mixes parts of a layout raises
     an error that says what is missing.  With ``return_metadata`` also returns
     the extra metadata pairs."""
-    from .layouts import LayoutError, layout_of, read_layout, read_raw
+    from .layouts import LayoutError, layout_of, read_layout
     raw, md = read_raw(path)
     try:
         kind = layout_of(raw, md)
@@ -167,12 +153,11 @@ def load(path, return_metadata: bool = False):
     for name, e in entries.items():
         fmt, shape, axis, bs, layout = _entry(name, e)
         if layout == "units":
-            from ..block.micro import unpack_units
             ku = f"{name}.units"
             if ku not in raw:
                 raise CheckpointError(f"{path}: {fmt.name} tensor {name!r} needs {ku!r}")
             try:
-                result[name] = unpack_units(raw.pop(ku), fmt, shape, axis)
+                result[name] = unpack(raw.pop(ku), None, fmt, shape, axis)
             except ValueError as err:
                 raise CheckpointError(f"{path}: {name!r}: {err}") from None
             continue
@@ -205,8 +190,9 @@ def load(path, return_metadata: bool = False):
                 raise CheckpointError(f"{path}: {kt} must be float32 of shape (1,), got "
                                       f"{ts.dtype} {ts.shape}")
         try:
-            result[name] = unpack(blocks.reshape(moved[:-1] + (row,)), scales, fmt, shape,
-                                  axis, bs, ts)
+            levels = (ts.reshape(()), scales) if ts is not None else scales
+            result[name] = unpack(blocks.reshape(moved[:-1] + (row,)), levels, fmt, shape,
+                                  axis, bs)
         except ValueError as err:
             raise CheckpointError(f"{path}: {name!r}: {err}") from None
     result.update(raw)

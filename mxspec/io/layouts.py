@@ -16,56 +16,22 @@
 """
 from __future__ import annotations
 
-import os
-
 import ml_dtypes
 import numpy as np
-from safetensors import SafetensorError, deserialize, safe_open
 
-from ..tables.block import BlockFormat, block_format
-from ..block.mx import MXArray
-from ..tables.element import MXFormat, mx_format
-from ..block.packing import pack_codes, unpack_codes
+from ..block.array import BlockArray
+from ..block.bits import pack_codes, unpack_codes
+from ..tables.block import block_format, mx_format
+from .files import META_KEY, LayoutError, write_file
 
-__all__ = ["LAYOUTS", "layout_of", "read_layout", "write_layout"]
+__all__ = ["LAYOUTS", "LayoutError", "layout_of", "read_layout", "write_layout"]
 
 LAYOUTS = ("mxspec", "gpt-oss", "gpt-oss-hf", "modelopt", "compressed-tensors")
-_DTYPES = {"U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16, "U32": np.uint32,
-           "I32": np.int32, "U64": np.uint64, "I64": np.int64, "F16": np.float16,
-           "BF16": ml_dtypes.bfloat16, "F32": np.float32, "F64": np.float64, "BOOL": np.bool_,
-           "F8_E4M3": ml_dtypes.float8_e4m3fn, "F8_E5M2": ml_dtypes.float8_e5m2,
-           "F8_E8M0": ml_dtypes.float8_e8m0fnu}
 _GPT = {"gpt-oss": (".blocks", ".scales"), "gpt-oss-hf": ("_blocks", "_scales")}
-
-
-class LayoutError(ValueError):
-    """A file whose tensors do not fit the layout they claim."""
-
-
-def read_raw(path):
-    """(name -> numpy array, metadata) for any safetensors file, float8 included
-    (safetensors' numpy loader has no float8 dtypes; ml_dtypes provides them)."""
-    p = os.fspath(path)
-    try:
-        with safe_open(p, framework="np") as fh:
-            md = dict(fh.metadata() or {})
-        with open(p, "rb") as fh:
-            items = deserialize(fh.read())
-    except (SafetensorError, OSError) as err:
-        from .checkpoint import CheckpointError
-        raise CheckpointError(f"{path}: not a readable safetensors file: {err}") from None
-    raw = {}
-    for name, t in items:
-        if t["dtype"] not in _DTYPES:
-            raise LayoutError(f"{path}: tensor {name!r} has dtype {t['dtype']}, which mxspec "
-                              f"does not read")
-        raw[name] = np.frombuffer(bytes(t["data"]), _DTYPES[t["dtype"]]).reshape(t["shape"])
-    return raw, md
 
 
 def layout_of(raw: dict, md: dict) -> str:
     """The layout whose names the tensors carry; "plain" when none (only arrays)."""
-    from .checkpoint import META_KEY
     if META_KEY in md:
         return "mxspec"
     names = set(raw)
@@ -118,7 +84,7 @@ def _nvfp4(path, raw, prefix, packed_key, ts_key, recipe, out):
     if ts.size != 1:
         raise LayoutError(f"{path}: {ts_key} must hold one float32, got shape {ts.shape}")
     codes = unpack_codes(w, 4, w.shape[-1] * 2)
-    out[prefix + "weight"] = MXArray(codes, s.view(np.uint8).copy(),
+    out[prefix + "weight"] = BlockArray(codes, s.view(np.uint8).copy(),
                                      block_format("nvfp4", recipe), 16, codes.ndim - 1,
                                      np.float32(ts.reshape(())))
     for k in (packed_key, prefix + "weight_scale", ts_key):
@@ -151,7 +117,7 @@ def read_layout(path, raw, md, layout):
                                   f"(..., n_blocks)")
             rows = blocks.reshape(blocks.shape[:-2] + (-1,))
             codes = unpack_codes(rows, 4, rows.shape[-1] * 2)
-            out[base] = MXArray(codes, scales.copy(), mx_format("mxfp4_e2m1"), 32,
+            out[base] = BlockArray(codes, scales.copy(), mx_format("mxfp4_e2m1"), 32,
                                 codes.ndim - 1)
             raw.pop(name)
             raw.pop(base + s)
@@ -160,7 +126,7 @@ def read_layout(path, raw, md, layout):
 
 
 def _check_last_axis(name, mx, fmt_ok, block, what):
-    if not isinstance(mx, MXArray) or not fmt_ok(mx.format):
+    if not isinstance(mx, BlockArray) or not fmt_ok(mx.format):
         raise LayoutError(f"tensor {name!r}: the {what} layout stores "
                           f"{'MXFP4 (mxfp4_e2m1)' if block == 32 else 'NVFP4'} arrays only, "
                           f"got {getattr(mx, 'format', type(mx).__name__)}")
@@ -181,11 +147,11 @@ def write_layout(path, tensors: dict, layout: str, metadata=None):
         out[key] = np.array(arr, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
 
     for name, t in tensors.items():
-        if not isinstance(t, MXArray):
+        if not isinstance(t, BlockArray):
             put(name, np.asarray(t))
             continue
         if layout in _GPT:
-            _check_last_axis(name, t, lambda f: isinstance(f, MXFormat) and
+            _check_last_axis(name, t, lambda f: f.engine == "mx" and
                              f.element.name == "fp4_e2m1", 32, layout)
             packed = pack_codes(t.codes, 4)
             b, s = _GPT[layout]
@@ -193,7 +159,7 @@ def write_layout(path, tensors: dict, layout: str, metadata=None):
             put(name + s, t.scales)
             continue
         rule = "divisor" if layout == "modelopt" else "multiplier"
-        _check_last_axis(name, t, lambda f: isinstance(f, BlockFormat) and f.tensor_scale and
+        _check_last_axis(name, t, lambda f: f.engine == "scaled" and f.tensor_scale and
                          f.element.name == "fp4_e2m1" and f.recipe.tensor == rule, 16, layout)
         if not name.endswith("weight"):
             raise LayoutError(f"tensor {name!r}: the {layout} layout names an NVFP4 tensor "
@@ -205,5 +171,4 @@ def write_layout(path, tensors: dict, layout: str, metadata=None):
         ts = np.float32(t.tensor_scale)
         put(prefix + ("weight_scale_2" if layout == "modelopt" else "weight_global_scale"),
             np.array(ts) if layout == "modelopt" else np.array([ts], np.float32))
-    from .checkpoint import write_file
     write_file(path, out, {str(k): str(v) for k, v in (metadata or {}).items()} or None)

@@ -15,53 +15,16 @@ tensor is seen or asked for.
 """
 from __future__ import annotations
 
-import sys
 from typing import NamedTuple
 
 import numpy as np
 
+from .._kernel.arrays import as_numpy, is_torch_tensor  # noqa: F401
+from ..block.array import _METHODS, BlockArray
+from ..block.bits import pack_codes, unpack_codes
+from ..tables.block import block_format
+
 __all__ = ["is_torch_tensor", "as_numpy", "to_torch", "from_torch", "TorchMX"]
-
-
-def is_torch_tensor(x) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-# torch dtype name -> (the ml_dtypes/numpy dtype of the same bytes, the unsigned
-# integer torch dtype of the same width used to view them)
-def _views():
-    import ml_dtypes  # imported with torch, not with mxspec (it takes half a second)
-    import torch
-    v = {torch.bfloat16: (ml_dtypes.bfloat16, torch.int16),
-         torch.float8_e4m3fn: (ml_dtypes.float8_e4m3fn, torch.uint8),
-         torch.float8_e5m2: (ml_dtypes.float8_e5m2, torch.uint8)}
-    for name, ml in (("float8_e8m0fnu", ml_dtypes.float8_e8m0fnu),
-                     ("float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz),
-                     ("float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz)):
-        if hasattr(torch, name):
-            v[getattr(torch, name)] = (ml, torch.uint8)
-    return v
-
-
-def as_numpy(x, argument: str = "x"):
-    """``x`` itself, or a numpy view of a CPU torch tensor (no copy)."""
-    if not is_torch_tensor(x):
-        return x
-    if x.device.type != "cpu":
-        raise ValueError(f"{argument} is a torch tensor on {x.device}; mxspec takes CPU "
-                         f"tensors (call .cpu() first)")
-    t = x.detach()
-    if not t.is_contiguous():
-        t = t.contiguous()  # numpy views need strides torch can export; a copy here
-    views = _views()
-    if t.dtype in views:
-        ml, raw = views[t.dtype]
-        return t.view(raw).numpy().view(ml)
-    if hasattr(t, "dtype") and str(t.dtype) == "torch.float4_e2m1fn_x2":
-        raise TypeError(f"{argument} is a packed float4_e2m1fn_x2 tensor; use "
-                        f"mxspec.from_torch to read packed FP4 codes")
-    return t.numpy()
 
 
 class TorchMX(NamedTuple):
@@ -98,16 +61,14 @@ def to_torch(mx) -> TorchMX:
     float8_e4m3fn; the tensor scale (NVFP4) as a 0-d float32 tensor; the
     micro-exponent levels (MX4/6/9, HiF4) as uint8 tensors, one bit per group."""
     torch = _torch()
-    from ..block.mx import MXArray
-    if not isinstance(mx, MXArray):
-        raise TypeError(f"mx must be an MXArray, got {type(mx).__name__}")
+    if not isinstance(mx, BlockArray):
+        raise TypeError(f"mx must be a BlockArray, got {type(mx).__name__}")
     el = mx.format.element
     codes = torch.from_numpy(np.ascontiguousarray(mx.codes))
     if el.name in _CODE_DTYPES:
         codes = codes.view(getattr(torch, _CODE_DTYPES[el.name]))
     elif el.name == "fp4_e2m1" and mx.codes.shape[-1] % 2 == 0 and \
             hasattr(torch, "float4_e2m1fn_x2"):
-        from ..block.packing import pack_codes
         codes = torch.from_numpy(pack_codes(mx.codes, 4)).view(torch.float4_e2m1fn_x2)
     elif el.name == "int8":
         codes = codes.view(torch.int8)
@@ -128,14 +89,11 @@ def from_torch(codes, scales=None, fmt=None, block_size=None, axis=-1, tensor_sc
     Every part is checked as an MXArray checks it (the scales' shape and kind,
     the axis, the block size, the levels and the tensor scale the format has)."""
     torch = _torch()
-    from ..tables.block import any_format
-    from ..block.mx import MXArray
-    from ..block.packing import unpack_codes
     if isinstance(codes, TorchMX):
         codes, scales, tensor_scale, fmt, block_size, axis, micro = codes
     if fmt is None or scales is None:
         raise ValueError("from_torch needs codes, scales and fmt (or a TorchMX)")
-    f = any_format(fmt)
+    f = block_format(fmt)
     if str(codes.dtype) == "torch.float4_e2m1fn_x2":
         packed = codes.view(torch.uint8).numpy()
         c = unpack_codes(packed, 4, packed.shape[-1] * 2)
@@ -154,4 +112,7 @@ def from_torch(codes, scales=None, fmt=None, block_size=None, axis=-1, tensor_sc
     levels = tuple(b.detach().contiguous().numpy() for b in micro)
     ts = None if tensor_scale is None else np.asarray(
         tensor_scale.detach().numpy() if is_torch_tensor(tensor_scale) else tensor_scale)
-    return MXArray(c, s, f, bs, axis, ts, levels)
+    return BlockArray(c, s, f, bs, axis, ts, levels)
+
+
+_METHODS["to_torch"] = to_torch

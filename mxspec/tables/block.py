@@ -1,17 +1,21 @@
-"""Block formats beyond MX's E8M0 scales: the NVFP4 family (SPEC.md section 9).
+"""Block formats as rows of one table: an element format under levels of
+scales (SPEC.md sections 4, 9 and 11).
 
-A row holds an element format (any of the table), a block-scale format
-(unsigned E4M3 as NVFP4 uses: an E4M3 code whose sign bit is 0; or float32),
-a block size, whether a float32 per-tensor scale sits above the block scales,
-and the recipe that computes and applies the scales.  E8M0-scaled blocks are
-the MX formats (:mod:`mxspec.blocks`).  Recipes are rows too (:data:`RECIPES`): each names the choices
-that an implementation makes, so that its bits can be reproduced.
+Every family is the same record, :class:`BlockFormat`: an element format, its
+scale levels outermost first (each a :class:`ScaleLevel`: the group it covers,
+the scale's format and the rule that picks it), the recipe, and the engine that
+runs it.  MX is one level of E8M0 scales; NVFP4 a float32 tensor level above
+UE4M3 block scales; HiF4 and MX4/6/9 a base scale per unit and levels of
+one-bit micro-exponents.  :func:`block_format` is the one registry: any name
+or record of any family gives its row, and :func:`block_formats` lists them.
 
 >>> f = block_format("nvfp4")
->>> f.element.name, f.scale_kind, f.block_size, f.tensor_scale, f.recipe.name
-('fp4_e2m1', 'ue4m3', 16, True, 'exact')
->>> block_format("nvfp4", recipe="modelopt").name
-'nvfp4:modelopt'
+>>> f.engine, [(lv.group, lv.scale) for lv in f.levels]
+('scaled', [('tensor', 'float32'), (16, 'ue4m3')])
+>>> [(lv.group, lv.scale) for lv in block_format("hif4").levels]
+[(64, 'e6m2'), (8, 'bit'), (4, 'bit')]
+>>> block_format("mxfp8_e4m3").levels[0].scale, block_format("nvfp4", recipe="modelopt").name
+('e8m0', 'nvfp4:modelopt')
 """
 from __future__ import annotations
 
@@ -22,12 +26,19 @@ import numpy as np
 
 from .element import ElementFormat, FormatError, element_format
 
-__all__ = ["Recipe", "BlockFormat", "block_format", "block_formats", "RECIPES"]
+__all__ = ["Recipe", "ScaleLevel", "BlockFormat", "block_format", "block_formats", "family_of", "mx_format",
+           "mx_formats", "micro_format", "micro_formats", "RECIPES", "ENGINES"]
 
 TENSOR_RULES = ("divisor", "multiplier")
 BLOCK_RULES = ("exact", "amax_over_6ts", "amax6_over_ts", "gs_times_amax6")
 ELEMENT_RULES = ("exact", "divide_product", "multiply_reciprocal", "divide_ratio")
 DECODE_RULES = ("exact", "product", "ratio")
+# The engines of the block layer, one per family (mxspec.block.api dispatches on this).
+ENGINES = ("mx", "scaled", "micro")
+# Scale formats a level can have: rows of the element table where one exists
+# (e8m0; ue4m3 is fp8_e4m3 with its sign bit 0), float32 values, HiF4's E6M2
+# base, MXn's 8-bit shared exponent, and one-bit micro-exponents.
+SCALE_FORMATS = ("e8m0", "ue4m3", "float32", "e6m2", "e8", "bit")
 
 
 @dataclass(frozen=True)
@@ -111,37 +122,163 @@ RECIPES = {r.name: r for r in (
 )}
 
 
-SCALE_KINDS = ("ue4m3", "float32")
+@dataclass(frozen=True)
+class ScaleLevel:
+    """One level of scales.  ``group``: the elements one scale covers along the
+    blocked axis (an int), or "tensor" (one scale for the whole tensor);
+    ``scale``: one of SCALE_FORMATS; ``rule``: how the scale is chosen (the MX
+    rules floor/ceil/even are call arguments, so an MX level says "shared
+    exponent"); ``threshold``: a micro level's bit is 1 when the group's max,
+    under the levels above, reaches it."""
+
+    group: int | str
+    scale: str
+    rule: str = ""
+    threshold: float | None = None
+
+    def __post_init__(self):
+        if self.scale not in SCALE_FORMATS:
+            raise ValueError(f"ScaleLevel: scale={self.scale!r}; allowed: "
+                             f"{', '.join(SCALE_FORMATS)}")
+        if self.group != "tensor" and (not isinstance(self.group, int) or self.group < 1):
+            raise ValueError(f"ScaleLevel: group must be an int >= 1 or 'tensor', got "
+                             f"{self.group!r}")
 
 
 @dataclass(frozen=True)
 class BlockFormat:
-    """A block-scaled format with non-power-of-two block scales and an optional
-    float32 tensor scale.  ``element`` and ``name`` read like an MXFormat's.
-
-    scale_kind  "ue4m3": an unsigned E4M3 code per block (``scale`` is the
-                fp8_e4m3 format, sign bit 0); "float32": a float32 value per block
-                (``scale`` is None; no tensor scale above it).
-    """
+    """A block-scaled format of any family (see the module's text).  Facts the
+    engines read are derived from the levels: ``block_size`` (the group of the
+    outermost level that is not the tensor's), ``tensor_scale``, ``scale``
+    (the block scale's element-table row, None for float32 values), the micro
+    levels as (group, threshold) pairs."""
 
     name: str
     element: ElementFormat
-    scale: ElementFormat | None
-    block_size: int
-    tensor_scale: bool
-    recipe: Recipe
-    base: str = ""
-    scale_kind: str = "ue4m3"
+    levels: tuple
+    engine: str
+    recipe: Recipe | None = None
+    base: str = ""            # the name without a recipe suffix
+    offset: int = 0           # micro pow2 bases: E = floor(log2 max) - offset
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"BlockFormat: engine={self.engine!r}; allowed: {', '.join(ENGINES)}")
+
+    @property
+    def family(self) -> str:
+        return self.engine
+
+    @property
+    def block_level(self) -> ScaleLevel:
+        return next(lv for lv in self.levels if lv.group != "tensor")
+
+    @property
+    def block_size(self) -> int:
+        """The block (MX: the default, any block size may be asked for), or the unit."""
+        return self.block_level.group
+
+    @property
+    def unit(self) -> int:
+        return self.block_size
+
+    @property
+    def tensor_scale(self) -> bool:
+        return any(lv.group == "tensor" for lv in self.levels)
+
+    @property
+    def scale_kind(self) -> str:
+        return self.block_level.scale
+
+    @property
+    def scale(self) -> ElementFormat | None:
+        """The block scale's element-table row (E8M0; E4M3 for ue4m3); None for
+        float32 values and the micro bases (E6M2, E8), which have their own rule."""
+        return {"e8m0": element_format("e8m0"), "ue4m3": element_format("fp8_e4m3")}.get(
+            self.scale_kind)
 
     @property
     def scale_max(self) -> float:
         return self.scale.max_normal if self.scale is not None else float(np.finfo(np.float32).max)
 
+    @property
+    def micro_levels(self) -> tuple:
+        """((group, threshold), ...) of the one-bit levels, outermost first."""
+        return tuple((lv.group, lv.threshold) for lv in self.levels if lv.scale == "bit")
+
+    @property
+    def unit_bytes(self) -> int:
+        """A micro format's packed unit: the base byte, each level's bits (whole
+        bytes), the elements' bit stream (SPEC.md 11.2)."""
+        lv = sum(-(-(self.unit // g) // 8) for g, _ in self.micro_levels)
+        return 1 + lv + -(-(self.unit * self.element.bits) // 8)
+
+    @property
+    def base_scale(self) -> str:
+        """A micro format's base rule: "pow2" (an E8 shared exponent) or "e6m2"."""
+        return "pow2" if self.scale_kind == "e8" else self.scale_kind
+
     def __repr__(self) -> str:
         return f"BlockFormat({self.name!r})"
 
 
-_TABLE = {
+# ---- MX: one level of E8M0 scales over blocks of 32 (the default) --------------------------
+
+_MX_NAMES = {
+    "mxfp8_e4m3": "fp8_e4m3", "mxfp8_e5m2": "fp8_e5m2", "mxfp6_e3m2": "fp6_e3m2",
+    "mxfp6_e2m3": "fp6_e2m3", "mxfp4_e2m1": "fp4_e2m1", "mxint8": "int8", "mxint4": "int4",
+}
+# What torchao users type: FP4 has one MX element type; FP8 and FP6 have two each.
+MX_ALIASES = {"mxfp4": "mxfp4_e2m1"}
+MX_AMBIGUOUS = {"mxfp8": ("mxfp8_e4m3", "mxfp8_e5m2"), "mxfp6": ("mxfp6_e3m2", "mxfp6_e2m3")}
+_MX_LEVEL = (ScaleLevel(32, "e8m0", "shared exponent (scale_rule)"),)
+
+
+def _mx_key(name):
+    key = name.strip().lower()
+    return MX_ALIASES.get(key, key)
+
+
+def mx_format(name) -> BlockFormat:
+    """An MX format by name: one of :func:`mx_formats`, or ``mx`` + any element
+    format name (``mxint2``, ``mxfp5_e2m2``).
+
+    >>> mx_format("mxfp4_e2m1").element.max_normal
+    6.0
+    """
+    if isinstance(name, BlockFormat):
+        if name.engine != "mx":
+            raise FormatError(f"{name.name} is not an MX format (it is a {name.engine} format)")
+        return name
+    if not isinstance(name, str):
+        raise FormatError(f"format must be a name (str), got {type(name).__name__}")
+    key = _mx_key(name)
+    if key in MX_AMBIGUOUS:
+        raise FormatError(f"{name!r} names no single MX format: say which element type, "
+                          f"{' or '.join(MX_AMBIGUOUS[key])}")
+    if key.startswith("mx"):
+        try:
+            el = element_format(key[2:])
+        except FormatError:
+            el = None
+        if el is not None and el.kind != "scale":
+            return BlockFormat(key, el, _MX_LEVEL, "mx", base=key,
+                               description=f"MX: {el.name} elements, an E8M0 scale per block")
+    raise FormatError(f"unknown MX format {name!r}; valid names: {', '.join(_MX_NAMES)}, "
+                      "or 'mx' + any element format name such as mxint2 or mxfp5_e2m2")
+
+
+def mx_formats() -> list[str]:
+    """Names of the standard MX formats (others are made on demand)."""
+    return list(_MX_NAMES)
+
+
+# ---- the NVFP4 family: UE4M3 or float32 block scales, an optional float32 tensor scale ----
+
+SCALE_KINDS = ("ue4m3", "float32")
+
+_SCALED = {
     "nvfp4": dict(element="fp4_e2m1", scale="ue4m3", block_size=16, tensor_scale=True),
     "nvfp4_block_only": dict(element="fp4_e2m1", scale="ue4m3", block_size=16,
                              tensor_scale=False),
@@ -149,7 +286,7 @@ _TABLE = {
 _GENERIC = re.compile(r"^bf\(\s*([\w.]+)\s*,\s*(\w+)\s*,\s*(\d+)\s*(?:,\s*(tensor)\s*)?\)$")
 
 
-def _make(element, scale, block_size, tensor_scale, recipe, base, name=None):
+def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None):
     el = element_format(element)
     if el.kind not in ("float", "int") or not np.isfinite(el.max_normal) or el.max_normal <= 0:
         raise FormatError(f"element={el.name!r} cannot be a block format's element (it needs a "
@@ -176,30 +313,94 @@ def _make(element, scale, block_size, tensor_scale, recipe, base, name=None):
         name = f"bf({el.name},{scale},{int(block_size)}{',tensor' if tensor_scale else ''})"
     if recipe != "exact":
         name = f"{name}:{recipe}"
-    return BlockFormat(name, el, element_format("fp8_e4m3") if scale == "ue4m3" else None,
-                       int(block_size), bool(tensor_scale), RECIPES[recipe], base or name,
-                       scale)
+    levels = ((ScaleLevel("tensor", "float32", RECIPES[recipe].tensor),) if tensor_scale else ()) \
+        + (ScaleLevel(int(block_size), scale, RECIPES[recipe].block),)
+    return BlockFormat(name, el, levels, "scaled", RECIPES[recipe], base or name,
+                       description=f"{el.name} elements, a {scale} scale per {int(block_size)}"
+                                   + (", a float32 tensor scale" if tensor_scale else ""))
 
+
+def _scaled_by_name(key, recipe):
+    m = _GENERIC.match(key)
+    if m:
+        el, sc, bs, ts = m.groups()
+        return _scaled(el, sc, int(bs), ts is not None, recipe, "")
+    row = _SCALED[key]
+    return _scaled(row["element"], row["scale"], row["block_size"], row["tensor_scale"], recipe,
+                   key, key)
+
+
+# ---- micro-exponent formats: a base scale per unit, one-bit levels below it (SPEC.md 11) ----
+
+def _micro(name, element, unit, base, offset, levels, description):
+    base_level = ScaleLevel(unit, "e8" if base == "pow2" else base,
+                            "floor(log2 max) - offset" if base == "pow2" else "hif4 recipe")
+    return BlockFormat(name, element_format(element),
+                       (base_level,) + tuple(ScaleLevel(g, "bit", "group max >= threshold", t)
+                                             for g, t in levels),
+                       "micro", base=name, offset=offset, description=description)
+
+
+_MICRO = {f.name: f for f in (
+    _micro("mx4", "fp3_e1m1_b1_none", 16, "pow2", 1, ((2, 2.0),),
+           "MX4 (shared microexponents): 16 S1P1 elements, an 8-bit shared exponent, a 1-bit "
+           "microexponent per pair"),
+    _micro("mx6", "fp5_e1m3_b1_none", 16, "pow2", 1, ((2, 2.0),),
+           "MX6: 16 S1P3 elements, an 8-bit shared exponent, a 1-bit microexponent per pair"),
+    _micro("mx9", "fp8_e1m6_b1_none", 16, "pow2", 1, ((2, 2.0),),
+           "MX9: 16 S1P6 elements, an 8-bit shared exponent, a 1-bit microexponent per pair"),
+    _micro("hif4", "fp4_e1m2_b1_none", 64, "e6m2", 0, ((8, 4.0), (4, 2.0)),
+           "HiFloat4: 64 S1P2 elements under an E6M2 base scale, a 1-bit exponent per 8 and "
+           "one per 4 (the published reference recipe)"),
+)}
+
+
+def micro_format(name) -> BlockFormat:
+    """A micro-exponent format (MX4, MX6, MX9, HiF4) by name or record."""
+    f = block_format(name)
+    if f.engine != "micro":
+        raise FormatError(f"{f.name} is not a micro-exponent format; valid names: "
+                          f"{', '.join(_MICRO)}")
+    return f
+
+
+def micro_formats() -> list[str]:
+    """Names of the micro-exponent block formats (MX4, MX6, MX9, HiF4; SPEC.md 11).
+
+    >>> micro_formats()
+    ['mx4', 'mx6', 'mx9', 'hif4']
+    """
+    return list(_MICRO)
+
+
+# ---- the registry: any name of any family ----------------------------------------------------
 
 def block_format(name=None, recipe=None, *, element=None, scale="ue4m3", block_size=16,
                  tensor_scale=True) -> BlockFormat:
-    """A block format: by name (one of :func:`block_formats`, or
-    ``bf(element,scale,block_size[,tensor])``), or from its parts (``element``
-    any element format of the table, ``scale`` "ue4m3" or "float32", the block
-    size, whether a float32 tensor scale sits above), with a recipe (one of
-    :data:`RECIPES`; default ``exact``).  ``"nvfp4:torchao"`` names both.
+    """The row of any block format: by name (an MX name such as ``mxfp8_e4m3``
+    or ``mx`` + any element name, ``nvfp4``, ``nvfp4_block_only``,
+    ``bf(element,scale,block_size[,tensor])``, ``mx4``/``mx6``/``mx9``/``hif4``)
+    or record, or an NVFP4-family row from its parts (``element`` any element
+    format, ``scale`` "ue4m3" or "float32", the block size, whether a float32
+    tensor scale sits above), with a recipe (one of :data:`RECIPES`, for the
+    NVFP4 family; ``"nvfp4:torchao"`` names both).
 
     >>> block_format(element="fp6_e2m3", block_size=32).name
     'bf(fp6_e2m3,ue4m3,32,tensor)'
+    >>> block_format("mxint8").engine, block_format("mx6").unit
+    ('mx', 16)
     """
     if name is None:
         if element is None:
             raise ValueError("give a block format's name, or element= (and scale=, "
                              "block_size=, tensor_scale=)")
-        return _make(element, scale, block_size, tensor_scale, recipe, "")
+        return _scaled(element, scale, block_size, tensor_scale, recipe, "")
     if isinstance(name, BlockFormat):
-        if recipe is None or recipe == name.recipe.name:
+        if recipe is None or (name.recipe is not None and recipe == name.recipe.name):
             return name
+        if name.engine != "scaled":
+            raise ValueError(f"recipe={recipe!r}: recipes are for the NVFP4 family "
+                             f"({', '.join(RECIPES)}); {name.name} is a {name.engine} format")
         name = name.base
     if not isinstance(name, str):
         raise FormatError(f"format must be a name (str), got {type(name).__name__}")
@@ -209,40 +410,52 @@ def block_format(name=None, recipe=None, *, element=None, scale="ue4m3", block_s
         if recipe is not None and recipe != r:
             raise ValueError(f"format {name!r} names recipe {r!r}, and recipe={recipe!r}")
         recipe = r
-    m = _GENERIC.match(key)
-    if m:
-        el, sc, bs, ts = m.groups()
-        return _make(el, sc, int(bs), ts is not None, recipe, "")
-    if key not in _TABLE:
-        raise FormatError(f"unknown block format {name!r}; valid names: {', '.join(_TABLE)}, "
-                          f"or bf(element,scale,block_size[,tensor]) with scale ue4m3 or "
-                          f"float32")
-    row = _TABLE[key]
-    return _make(row["element"], row["scale"], row["block_size"], row["tensor_scale"], recipe,
-                 key, key)
+    if key in _SCALED or _GENERIC.match(key):
+        return _scaled_by_name(key, recipe)
+    if key.startswith("bf("):
+        raise FormatError(f"block format {name!r}: write bf(element,scale,block_size[,tensor]) "
+                          f"with scale one of {', '.join(SCALE_KINDS)}")
+    if key in _MICRO:
+        f = _MICRO[key]
+    else:
+        try:
+            f = mx_format(key)
+        except FormatError as err:
+            if _mx_key(key) in MX_AMBIGUOUS:
+                raise
+            raise FormatError(f"unknown block format {name!r}; valid names: "
+                              f"{', '.join(block_formats())}, 'mx' + any element format "
+                              f"(mxint2, mxfp5_e2m2), or bf(element,scale,block_size[,tensor]) "
+                              f"with scale {' or '.join(SCALE_KINDS)}") from None
+    if recipe is not None:
+        raise ValueError(f"recipe={recipe!r}: recipes are for the NVFP4 family ("
+                         f"{', '.join(_SCALED)}, bf(...)); {f.name} is a {f.engine} format")
+    return f
 
 
-def is_block_format_name(name) -> bool:
-    if isinstance(name, BlockFormat):
-        return True
-    if not isinstance(name, str):
-        return False
-    key = name.strip().lower().replace(" ", "")
-    return key.split(":", 1)[0] in _TABLE or key.startswith("bf(")
+def family_of(name) -> str | None:
+    """The family (engine) of the block format ``name``, or None where it names none.
+
+    >>> family_of("nvfp4:torchao"), family_of("mx6"), family_of("mxint8"), family_of("fp8_e4m3")
+    ('scaled', 'micro', 'mx', None)
+    """
+    try:
+        return block_format(name).engine
+    except (FormatError, ValueError):
+        return None
 
 
-def any_format(name):
-    """An MX format or a block format, by name or record (the lookup that the
-    packing and checkpoint code shares)."""
-    if is_block_format_name(name):
-        return block_format(name)
-    from ..block.micro import is_micro_name, micro_format
-    if is_micro_name(name):
-        return micro_format(name)
-    from .element import MXFormat, mx_format
-    return name if isinstance(name, MXFormat) else mx_format(name)
+def block_formats(family: str | None = None) -> list[str]:
+    """Names of the listed block formats of a family (``mx``, ``scaled``: the
+    NVFP4 family, ``micro``), or of every family (others are made on demand:
+    ``mx`` + any element, ``bf(...)``, recipes).
 
-
-def block_formats() -> list[str]:
-    """Names of the block formats beyond MX."""
-    return list(_TABLE)
+    >>> block_formats("scaled")
+    ['nvfp4', 'nvfp4_block_only']
+    """
+    lists = {"mx": mx_formats, "scaled": lambda: list(_SCALED), "micro": micro_formats}
+    if family is None:
+        return [n for fam in ENGINES for n in lists[fam]()]
+    if family not in lists:
+        raise ValueError(f"family={family!r} is not valid; allowed values: {', '.join(ENGINES)}")
+    return lists[family]()

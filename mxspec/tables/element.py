@@ -15,6 +15,7 @@ per-format constant.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,8 +23,8 @@ from functools import cached_property
 import numpy as np
 
 __all__ = [
-    "ElementFormat", "MXFormat", "element_format", "mx_format", "float_format",
-    "int_format", "p3109_format", "formats", "p3109_formats", "mx_formats", "FormatError",
+    "ElementFormat", "element_format", "float_format", "int_format", "p3109_format", "formats",
+    "p3109_formats", "FormatError",
 ]
 
 
@@ -210,11 +211,31 @@ class ElementFormat:
 
     @cached_property
     def values(self) -> np.ndarray:
-        """float64 value of every code 0 .. n_codes-1 (read-only)."""
-        from ..codec.elements import decode_table
-        v = decode_table(self, np.float64)
+        """float64 value of every code 0 .. n_codes-1 (read-only), read off the
+        row's fields alone (the codec's decoder is derived independently and
+        tests/test_formats.py holds the two equal on every code)."""
+        v = np.array([self._value(c) for c in range(self.n_codes)], np.float64)
         v.setflags(write=False)
         return v
+
+    def _value(self, c: int) -> float:
+        if self.is_int:
+            signed_c = c - self.n_codes if self.signed and c >= self.n_codes // 2 else c
+            return math.ldexp(signed_c, self.qmin)
+        half = self.n_codes // 2
+        neg, mag = (c >= half, c % half) if self.signed else (False, c)
+        if self.has_nan and ((mag >= self.nan_min_mag_code >= 0)
+                             or (self.nan_is_negative_zero and neg and mag == 0)):
+            v = math.nan
+        elif self.has_inf and mag == self.inf_mag_code:
+            v = math.inf
+        else:
+            e, m = mag >> self.mbits, mag & ((1 << self.mbits) - 1)
+            if self.subnormals and e == 0:
+                v = math.ldexp(m, self.qmin)
+            else:
+                v = math.ldexp(m | (1 << self.mbits), e - self.bias - self.mbits)
+        return -v if neg else v
 
     @property
     def max_normal(self) -> float:
@@ -467,57 +488,3 @@ def formats() -> list[str]:
     """Names of the element formats in the table (generic and P3109 ones are
     made on demand; :func:`p3109_formats` lists the latter)."""
     return list(_TABLE)
-
-
-@dataclass(frozen=True)
-class MXFormat:
-    """An MX format: an element format plus E8M0 block scales."""
-
-    name: str
-    element: ElementFormat
-
-    def __repr__(self) -> str:
-        return f"MXFormat({self.name!r})"
-
-
-_MX_NAMES = {
-    "mxfp8_e4m3": "fp8_e4m3", "mxfp8_e5m2": "fp8_e5m2", "mxfp6_e3m2": "fp6_e3m2",
-    "mxfp6_e2m3": "fp6_e2m3", "mxfp4_e2m1": "fp4_e2m1", "mxint8": "int8", "mxint4": "int4",
-}
-
-
-# What torchao users type: FP4 has one MX element type; FP8 and FP6 have two each.
-MX_ALIASES = {"mxfp4": "mxfp4_e2m1"}
-MX_AMBIGUOUS = {"mxfp8": ("mxfp8_e4m3", "mxfp8_e5m2"), "mxfp6": ("mxfp6_e3m2", "mxfp6_e2m3")}
-
-
-def mx_format(name) -> MXFormat:
-    """An MX format by name: one of :func:`mx_formats`, or ``mx`` + any element
-    format name (``mxint2``, ``mxfp5_e2m2``).
-
-    >>> mx_format("mxfp4_e2m1").element.max_normal
-    6.0
-    """
-    if isinstance(name, MXFormat):
-        return name
-    if not isinstance(name, str):
-        raise FormatError(f"format must be a name (str), got {type(name).__name__}")
-    key = name.strip().lower()
-    key = MX_ALIASES.get(key, key)
-    if key in MX_AMBIGUOUS:
-        raise FormatError(f"{name!r} names no single MX format: say which element type, "
-                          f"{' or '.join(MX_AMBIGUOUS[key])}")
-    if key.startswith("mx"):
-        try:
-            el = element_format(key[2:])
-        except FormatError:
-            el = None
-        if el is not None and el.kind != "scale":
-            return MXFormat(key, el)
-    raise FormatError(f"unknown MX format {name!r}; valid names: {', '.join(_MX_NAMES)}, "
-                      "or 'mx' + any element format name such as mxint2 or mxfp5_e2m2")
-
-
-def mx_formats() -> list[str]:
-    """Names of the standard MX formats (others are made on demand)."""
-    return list(_MX_NAMES)

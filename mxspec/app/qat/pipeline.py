@@ -47,7 +47,7 @@ class QATConfig:
     extra: dict = field(default_factory=dict)
 
     def check(self):
-        others = mxspec.block_formats() + mxspec.micro_formats()
+        others = mxspec.block_formats("scaled") + mxspec.micro_formats()
         for f in tuple(self.formats) + tuple(self.eval_formats):
             if f not in others:
                 try:
