@@ -210,3 +210,40 @@ def test_high_scale_clamp_with_float64(name):
     assert mx.scales[0] == 254
     el = mx.format.element
     assert mxspec.decode_elements(mx.codes[0], el) == el.max_normal
+
+
+def test_one_registry_for_every_family():
+    """SPEC.md 0.2: block_format turns every name of every family into one kind of
+    record, whose levels say what it holds; block_formats lists the families; the
+    dispatch refuses a policy an engine does not take, by name; policies are keywords."""
+    names = mxspec.block_formats()
+    assert names == (mxspec.block_formats("mx") + mxspec.block_formats("scaled")
+                     + mxspec.block_formats("micro"))
+    assert mxspec.block_formats("micro") == mxspec.micro_formats()
+    for name in names + ["mxint2", "bf(int8,float32,32)", "nvfp4:torchao"]:
+        f = mxspec.block_format(name)
+        assert isinstance(f, mxspec.BlockFormat) and f.engine in ("mx", "scaled", "micro")
+        assert mxspec.block_format(f) is f and mxspec.block_format(f.name) == f
+    lv = lambda n: [(v.group, v.scale) for v in mxspec.block_format(n).levels]  # noqa: E731
+    assert lv("mxfp8_e4m3") == [(32, "e8m0")]
+    assert lv("nvfp4") == [("tensor", "float32"), (16, "ue4m3")]
+    assert lv("nvfp4_block_only") == [(16, "ue4m3")]
+    assert lv("hif4") == [(64, "e6m2"), (8, "bit"), (4, "bit")]
+    assert lv("mx6") == [(16, "e8"), (2, "bit")]
+    assert mxspec.block_format("hif4").micro_levels == ((8, 4.0), (4, 2.0))
+    assert mxspec.block_format("mx9").unit_bytes == 1 + 1 + 16
+    x = np.ones(64, np.float32)
+    with pytest.raises(ValueError, match=r"rounding='rtz': nvfp4 takes no rounding= \(its recipe"):
+        mxspec.encode(x, "nvfp4", rounding="rtz")
+    with pytest.raises(ValueError, match="scale_rule='ceil': hif4 takes no scale_rule="):
+        mxspec.encode_packed(x, "hif4", scale_rule="ceil")
+    with pytest.raises(ValueError, match="recipes are for the NVFP4 family"):
+        mxspec.encode(x, "mxfp8_e4m3", recipe="torchao")
+    with pytest.raises(mxspec.FormatError, match="unknown block format 'nvfp5'; valid names: mxfp8_e4m3"):
+        mxspec.block_format("nvfp5")
+    with pytest.raises(TypeError):
+        mxspec.encode(x, "mxint8", -1, 32, "rtz")  # policies are keywords only
+    with pytest.raises(ValueError, match="family='nvfp4' is not valid; allowed values: mx, scaled, micro"):
+        mxspec.block_formats("nvfp4")
+    with pytest.raises(ValueError, match="Slice-and-Scale converts MX anchors"):
+        mxspec.slice_and_scale(mxspec.encode(x, "nvfp4"), "mxfp4_e2m1")

@@ -340,9 +340,27 @@ def test_block_fma_overflow_to_inf_stays_inf():
 
 # Every block family beside MX: NVFP4 under each recipe, with and without a tensor
 # scale, float32 and UE4M3 block scales, and the micro-exponent formats.
-FAMILIES = ["nvfp4", "nvfp4:modelopt", "nvfp4:torchao", "nvfp4:compressed_tensors",
-            "nvfp4_block_only", "bf(fp6_e2m3,float32,32)", "bf(fp8_e4m3,ue4m3,16,tensor)",
-            "mx4", "mx6", "mx9", "hif4", "mxfp8_e4m3"]
+# Every row the registry lists (a new row is tested the moment it exists), and rows made on demand.
+FAMILIES = mxspec.block_formats() + ["nvfp4:modelopt", "nvfp4:torchao", "nvfp4:compressed_tensors",
+                                     "bf(fp6_e2m3,float32,32)", "bf(fp8_e4m3,ue4m3,16,tensor)",
+                                     "mxfp5_e2m2"]
+
+
+@pytest.mark.parametrize("fmt", FAMILIES)
+def test_exact_matmul_of_each_listed_format_is_the_decoded_values_exact_product(fmt):
+    """Row by row of the block table: `exact` matmul of a format with itself is
+    the exact product of the decoded values, rounded once (tests/dot_reference.py)."""
+    rng = np.random.default_rng(5)
+    K = 128
+    x = (rng.standard_normal((2, K)) * np.exp2(rng.normal(0, 4, (2, K)))).astype(np.float32)
+    y = (rng.standard_normal((K, 3)) * 3).astype(np.float32)
+    a, b = mxspec.encode(x, fmt), mxspec.encode(y, fmt, axis=0)
+    va, vb = mxspec.decode(a, np.float64), mxspec.decode(b, np.float64)
+    got = mxspec.matmul(a, b)
+    for r in range(2):
+        for c in range(3):
+            want = ref.exact(va[r].tolist(), vb[:, c].tolist(), [0], [0], K)
+            assert np.float32(got[r, c]).tobytes() == np.float32(want).tobytes(), (fmt, r, c)
 
 
 @st.composite

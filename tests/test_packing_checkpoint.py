@@ -111,5 +111,5 @@ def test_checkpoint_not_a_file(tmp_path):
     p.write_bytes(b"\x00" * 20)
     with pytest.raises(mxspec.CheckpointError, match="not a readable safetensors file"):
         mxspec.load(p)
-    with pytest.raises(TypeError, match="MXArray or numpy array"):
+    with pytest.raises(TypeError, match="BlockArray or numpy array"):
         mxspec.save(p, {"w": [1, 2]})

@@ -218,7 +218,7 @@ def _encode_body(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, 
 
 def encode(x, f: BlockFormat, axis, block_size=None, pol=None) -> BlockArray:
     """Encode ``x`` (float32, float16, bfloat16 or float64) in a micro-exponent
-    format along ``axis``.  The MXArray's ``scales`` are the base codes (E8 + 127,
+    format along ``axis``.  The BlockArray's ``scales`` are the base codes (E8 + 127,
     or the E6M2 code) and ``micro`` the bits of each level, one uint8 per group."""
     if block_size not in (None, f.unit):
         raise ValueError(f"block_size={block_size!r}: {f.name}'s block_size is fixed by the format "
@@ -357,7 +357,7 @@ def unit_bytes(f: BlockFormat) -> int:
 
 
 def pack(mx: BlockArray):
-    """The units of a micro-exponent MXArray as bytes, shape (..., units,
+    """The units of a micro-exponent BlockArray as bytes, shape (..., units,
     unit_bytes) with the blocked axis moved last (SPEC.md 11.2):
     [base code][level 1 bits][level 2 bits]...[elements, two 4-bit codes per byte
     low nibble first (or the general little-endian bit stream of section 5)]."""

@@ -392,7 +392,7 @@ def _check_blocks(a, b, K):
 
 def dot(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "float32", c=None,
         rounding: str = "rne"):
-    """The MX dot product (OCP MX v1.0 Dot/DotGeneral) of two MXArrays blocked
+    """The MX dot product (OCP MX v1.0 Dot/DotGeneral) of two BlockArrays blocked
     along their last axis: sum over blocks of X_A * X_B * sum_i P_i * Q_i, plus
     ``c``, under the named accumulator model.  Leading axes broadcast like numpy.
 
@@ -410,7 +410,7 @@ def dot(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "fl
         _check_model(model, fa, fb, out, rounding)
     for arg, x in (("a", a), ("b", b)):
         if x.codes.ndim == 0 or x.axis != x.codes.ndim - 1:
-            raise ValueError(f"dot takes MXArrays blocked along their last axis; {arg} is "
+            raise ValueError(f"dot takes BlockArrays blocked along their last axis; {arg} is "
                              f"blocked along axis {x.axis} of {x.codes.ndim}")
     K = a.shape[-1]
     if b.shape[-1] != K:
@@ -451,10 +451,10 @@ def matmul(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = 
     if not values:
         _check_model(model, fa, fb, out, rounding)
     if a.codes.ndim != 2 or a.axis != 1:
-        raise ValueError(f"matmul's a must be an (M, K) MXArray blocked along axis 1; got shape "
+        raise ValueError(f"matmul's a must be an (M, K) BlockArray blocked along axis 1; got shape "
                          f"{a.shape} blocked along axis {a.axis}")
     if b.codes.ndim != 2 or b.axis != 0:
-        raise ValueError(f"matmul's b must be a (K, N) MXArray blocked along axis 0; got shape "
+        raise ValueError(f"matmul's b must be a (K, N) BlockArray blocked along axis 0; got shape "
                          f"{b.shape} blocked along axis {b.axis}")
     M, K = a.shape
     if b.shape[0] != K:

@@ -302,7 +302,7 @@ def slice_and_scale(mx: BlockArray, target, rounding: str = "rne", rule: str = "
                     overflow: str = "saturate", nan: str = "keep_sign",
                     int_range: str = "symmetric", zero_scale: str = "min",
                     inf: str = "nan_scale", *, seed=None, rbits=None) -> BlockArray:
-    """Convert an anchor :class:`MXArray` to the lower MX format ``target``
+    """Convert an anchor :class:`BlockArray` to the lower MX format ``target``
     (same shape, axis and block size) from its integer codes and scale codes.
 
     ``rule``: ``requantize`` (default; bit for bit the same as encoding the

@@ -45,12 +45,12 @@ def _block_layout(mx: BlockArray) -> bool:
 
 
 def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspec") -> None:
-    """Write ``tensors`` (names to :class:`MXArray` or numpy arrays) to a
+    """Write ``tensors`` (names to :class:`BlockArray` or numpy arrays) to a
     safetensors file; ``metadata`` is extra str -> str pairs kept beside ours.
     ``layout``: mxspec's own (default), or a published one (``gpt-oss``,
     ``gpt-oss-hf``, ``modelopt``, ``compressed-tensors``; :mod:`mxspec.layouts`)."""
     if not isinstance(tensors, dict) or not tensors:
-        raise ValueError("tensors must be a non-empty dict of name -> MXArray or numpy array")
+        raise ValueError("tensors must be a non-empty dict of name -> BlockArray or numpy array")
     from .layouts import LAYOUTS, write_layout  # imported on use: it imports ml_dtypes
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r} is not valid; allowed values: {', '.join(LAYOUTS)}")
@@ -91,7 +91,7 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
                 raise ValueError(f"tensor name {name!r} is used twice")
             out[name] = np.array(t, order="C")  # keeps a 0-d array 0-d
         else:
-            raise TypeError(f"tensor {name!r} must be an MXArray or numpy array, "
+            raise TypeError(f"tensor {name!r} must be a BlockArray or numpy array, "
                             f"got {type(t).__name__}")
     md = {str(k): str(v) for k, v in (metadata or {}).items()}
     if META_KEY in md:
@@ -127,7 +127,7 @@ def _entry(name, e):
 
 
 def load(path, return_metadata: bool = False):
-    """Read a checkpoint: names to :class:`MXArray` (MX and NVFP4 tensors) or
+    """Read a checkpoint: names to :class:`BlockArray` (MX and NVFP4 tensors) or
     numpy arrays (the rest).  The layout is told from the file (mxspec's own, or
     a published one: :func:`layout`); a file that mixes parts of a layout raises
     an error that says what is missing.  With ``return_metadata`` also returns

@@ -92,7 +92,7 @@ def _nvfp4(path, raw, prefix, packed_key, ts_key, recipe, out):
 
 
 def read_layout(path, raw, md, layout):
-    """name -> MXArray or array for a file in a published layout."""
+    """name -> BlockArray or array for a file in a published layout."""
     out = {}
     raw = dict(raw)
     if layout in ("modelopt", "compressed-tensors"):
@@ -138,7 +138,7 @@ def _check_last_axis(name, mx, fmt_ok, block, what):
 
 
 def write_layout(path, tensors: dict, layout: str, metadata=None):
-    """Write name -> MXArray (and plain arrays) in a published layout."""
+    """Write name -> BlockArray (and plain arrays) in a published layout."""
     out = {}
 
     def put(key, arr):

@@ -5,7 +5,7 @@ tensor is seen or asked for.
 - Every public function takes CPU torch tensors where it takes arrays: float32,
   float16 and float64 are read without a copy; bfloat16 and float8 are viewed
   as ml_dtypes arrays of the same bytes (no copy either).
-- :func:`to_torch` gives an MXArray's codes and scales as torch tensors in
+- :func:`to_torch` gives a BlockArray's codes and scales as torch tensors in
   PyTorch's own dtypes where they exist; :func:`from_torch` reads them back.
 
 >>> import numpy as np, mxspec
@@ -28,7 +28,7 @@ __all__ = ["is_torch_tensor", "as_numpy", "to_torch", "from_torch", "TorchMX"]
 
 
 class TorchMX(NamedTuple):
-    """An MXArray's parts as torch tensors (see :func:`to_torch`); ``micro``
+    """An BlockArray's parts as torch tensors (see :func:`to_torch`); ``micro``
     holds each micro-exponent level's bits (MX4/6/9, HiF4) as uint8 tensors."""
     codes: object
     scales: object
@@ -84,9 +84,9 @@ def to_torch(mx) -> TorchMX:
 
 def from_torch(codes, scales=None, fmt=None, block_size=None, axis=-1, tensor_scale=None,
                micro=()):
-    """The MXArray whose parts :func:`to_torch` gave (a :class:`TorchMX`, or its
+    """The BlockArray whose parts :func:`to_torch` gave (a :class:`TorchMX`, or its
     fields one by one); codes may be any of the dtypes to_torch makes, or uint8.
-    Every part is checked as an MXArray checks it (the scales' shape and kind,
+    Every part is checked as a BlockArray checks it (the scales' shape and kind,
     the axis, the block size, the levels and the tensor scale the format has)."""
     torch = _torch()
     if isinstance(codes, TorchMX):
