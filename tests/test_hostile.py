@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import mxspec
-from mxspec._kernel import parallel as _parallel
 
 ROOT = Path(__file__).resolve().parents[1]
 

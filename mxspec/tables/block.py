@@ -420,7 +420,7 @@ def block_format(name=None, recipe=None, *, element=None, scale="ue4m3", block_s
     else:
         try:
             f = mx_format(key)
-        except FormatError as err:
+        except FormatError:
             if _mx_key(key) in MX_AMBIGUOUS:
                 raise
             raise FormatError(f"unknown block format {name!r}; valid names: "
