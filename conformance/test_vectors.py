@@ -361,7 +361,7 @@ def check_independently(path, vf):
                     ok &= xv.astype(np.float32).astype(np.float64) == xv
                 if f.name == "e8m0":  # no sign; and the bug of 0.5-0.6 (docs/verification.md)
                     ok &= xv > 0
-                    if mxspec.policies.installed_ml_dtypes_profile() == "ml_dtypes-0.6":
+                    if mxspec.policies.installed_ml_dtypes_recipe() == "ml_dtypes-0.6":
                         ok &= ~((xv > 2.0 ** -127) & (xv < 1.5 * 2.0 ** -127))
                 if rule == "clamped":
                     nonfin = ~np.isfinite(f.values[ml])

@@ -70,7 +70,7 @@ def _ml_codes(x, f):
 
 ML = [n for n in mxspec.formats() if mxspec.element_format(n).ml_dtype]
 ML_FLOAT = [n for n in ML if not mxspec.element_format(n).is_int]
-INSTALLED = mxspec.policies.installed_ml_dtypes_profile()
+INSTALLED = mxspec.policies.installed_ml_dtypes_recipe()
 CAPTURES = Path(__file__).parent / "data" / "ml_dtypes"
 # the release each named profile reproduces, captured by tools/capture_ml_dtypes.py
 PROFILE_CAPTURE = {"ml_dtypes-0.6": "casts-0.6.0.npz", "ml_dtypes-0.7": "casts-0.7.0.npz"}
@@ -99,8 +99,8 @@ def test_ieee_matches_ml_dtypes(name, dtype):
     rne, overflow='ieee', nan='ml_dtypes'; for integers rtz and wrap (0.5-0.6)
     or zero (0.7) (SPEC.md 2.8)."""
     f, x = mxspec.element_format(name), INPUTS[dtype]
-    got = mxspec.encode_elements(x, f, profile="ml_dtypes")
-    assert np.array_equal(got, mxspec.encode_elements(x, f, profile=INSTALLED))
+    got = mxspec.encode_elements(x, f, recipe="ml_dtypes")
+    assert np.array_equal(got, mxspec.encode_elements(x, f, recipe=INSTALLED))
     if not f.is_int:
         assert np.array_equal(got, mxspec.encode_elements(x, f, "rne", "ieee", nan="ml_dtypes"))
     _check_profile(f, x, got, _ml_codes(x, f), INSTALLED)
@@ -116,10 +116,10 @@ def test_each_ml_dtypes_profile_is_its_release(profile, dtype):
     x = INPUTS[dtype]
     for name in ML:
         f = mxspec.element_format(name)
-        got = mxspec.encode_elements(x, f, profile=profile)
+        got = mxspec.encode_elements(x, f, recipe=profile)
         _check_profile(f, x, got, cap[f"{f.ml_dtype}/{dtype}"], profile)
     other = [p for p in PROFILE_CAPTURE if p != profile][0]
-    u4 = [mxspec.encode_elements([-3.0, 17.9], "uint4", profile=p).tolist()
+    u4 = [mxspec.encode_elements([-3.0, 17.9], "uint4", recipe=p).tolist()
           for p in (profile, other)]
     assert u4[0] != u4[1]
 
@@ -132,7 +132,7 @@ def test_breakpoints_match_ml_dtypes(name):
     from mxspec.app.vectors import element_edge_inputs
     f = mxspec.element_format(name)
     x = element_edge_inputs(f, "float32")[0]
-    got = mxspec.encode_elements(x, f, profile="ml_dtypes")
+    got = mxspec.encode_elements(x, f, recipe="ml_dtypes")
     _check_profile(f, x, got, _ml_codes(x, f), INSTALLED)
 
 

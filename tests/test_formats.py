@@ -139,15 +139,15 @@ def test_bad_new_names(bad, match):
 def test_wrap_is_for_integers():
     with pytest.raises(ValueError, match="overflow='wrap' is for integer formats"):
         mxspec.encode_elements(1.0, "fp8_e4m3", overflow="wrap")
-    with pytest.raises(ValueError, match="profile='ml_dtypes' sets rounding='rtz'"):
-        mxspec.encode_elements(1.0, "uint4", "rna", profile="ml_dtypes")
+    with pytest.raises(ValueError, match="recipe='ml_dtypes' sets rounding='rtz'"):
+        mxspec.encode_elements(1.0, "uint4", "rna", recipe="ml_dtypes")
     with pytest.raises(ValueError, match="profile='nope' is not valid; allowed values: ml_dtypes"):
-        mxspec.encode_elements(1.0, "uint4", profile="nope")
+        mxspec.encode_elements(1.0, "uint4", recipe="nope")
     # an explicit value that happens to be the plain default still contradicts the profile
     with pytest.raises(ValueError, match="profile='ml_dtypes' sets overflow='ieee'; do not pass "
                                          "overflow='saturate'"):
-        mxspec.encode_elements(1.0, "fp8_e4m3", overflow="saturate", profile="ml_dtypes")
-    assert mxspec.encode_elements(1.0, "fp8_e4m3", "rne", profile="ml_dtypes") == 0x38
+        mxspec.encode_elements(1.0, "fp8_e4m3", overflow="saturate", recipe="ml_dtypes")
+    assert mxspec.encode_elements(1.0, "fp8_e4m3", "rne", recipe="ml_dtypes") == 0x38
 
 
 

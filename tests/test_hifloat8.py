@@ -85,7 +85,7 @@ def test_errors():
         mxspec.encode_elements(1.0, "hifloat8", "rne")
     with pytest.raises(ValueError, match="a tapered format takes rounding, overflow, nan, "
                                          "return_flags, and seed or rbits"):
-        mxspec.encode_elements(1.0, "hifloat8", profile="ml_dtypes")
+        mxspec.encode_elements(1.0, "hifloat8", recipe="ml_dtypes")
     with pytest.raises(ValueError, match="rounding='hybrid' needs seed= or rbits="):
         mxspec.encode_elements(1.0, "hifloat8", "hybrid")
     with pytest.raises(ValueError, match="seed= and rbits= are for rounding='hybrid', not 'rna'"):

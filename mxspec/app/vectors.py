@@ -836,7 +836,7 @@ CHECKS = {
 
 
 # The ml_dtypes releases whose casts a file's codes equal, by the file's rule (the
-# rows of policies.PROFILE_TABLE): integers wrap in 0.5-0.6 and give 0 out of
+# rows of policies.ELEMENT_RECIPES): integers wrap in 0.5-0.6 and give 0 out of
 # range in 0.7; floats agree in every release, but for E8M0's rounding of
 # (2^-127, 1.5 x 2^-127), which 0.5-0.6 round up (docs/verification.md).
 ML_RELEASES = {"wrap": "0.5-0.6", "zero": "0.7", "float": "0.5-0.7"}
@@ -862,7 +862,7 @@ def ml_dtypes_rule(f, header) -> tuple | None:
 
 def ml_dtypes_installed_casts(releases: str) -> bool:
     """Whether the installed ml_dtypes is one of ``releases`` ("0.5-0.6", ...)."""
-    return (policies.installed_ml_dtypes_profile() == "ml_dtypes-0.7") == ("0.7" in releases)
+    return (policies.installed_ml_dtypes_recipe() == "ml_dtypes-0.7") == ("0.7" in releases)
 
 
 def gfloat_checks(f, header) -> bool:

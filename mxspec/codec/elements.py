@@ -182,7 +182,8 @@ def value32_exact(fmt) -> bool:
 
 def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = None,
                     nan: str | None = None, int_range: str = "symmetric", *, seed=None,
-                    rbits=None, return_flags: bool = False, profile: str | None = None):
+                    rbits=None, return_flags: bool = False, recipe: str | None = None,
+                    profile: str | None = None):
     """Encode real numbers into element codes of ``fmt`` (one uint8 per value).
 
     Each value is rounded once, from its own precision (float64 is never
@@ -190,9 +191,10 @@ def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = 
     stochastic (needs ``seed`` or ``rbits``); ``overflow``: saturate, ieee,
     sat_propagate, or wrap or zero (integer formats); ``nan``: keep_sign, canonical or
     ml_dtypes; ``int_range``: symmetric or full (int formats only).
-    ``profile="ml_dtypes"`` sets rounding, overflow and nan to what the installed
+    ``recipe="ml_dtypes"`` sets rounding, overflow and nan to what the installed
     ml_dtypes' cast does; ``"ml_dtypes-0.6"`` and ``"ml_dtypes-0.7"`` to what those
-    releases' casts do (``mxspec.policies.PROFILE_TABLE``; SPEC.md 2.8).  With ``return_flags`` also returns a uint8 array of
+    releases' casts do (``mxspec.policies.ELEMENT_RECIPES``; SPEC.md 2.8; ``profile=``
+    is its old name).  With ``return_flags`` also returns a uint8 array of
     SoftFloat exception bits (``mxspec.policies``).  SPEC.md states every rule.
     Defaults: rne, saturate, keep_sign; for a tapered format (``hifloat8``,
     SPEC.md section 10) its own: rna (ties away), ieee, keep; it also takes
@@ -200,23 +202,28 @@ def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = 
 
     >>> encode_elements([464.0, 465.0], "fp8_e4m3", overflow="ieee").tolist()
     [126, 127]
-    >>> encode_elements([-3.0, 17.9], "uint4", profile="ml_dtypes-0.6").tolist()
+    >>> encode_elements([-3.0, 17.9], "uint4", recipe="ml_dtypes-0.6").tolist()
     [13, 1]
     """
+    if profile is not None:
+        if recipe is not None and recipe != profile:
+            raise ValueError(f"recipe={recipe!r} and profile={profile!r}: profile is recipe's "
+                             f"old name; give one")
+        recipe = profile
     if is_tapered_name(fmt):
-        if profile is not None or int_range != "symmetric":
+        if recipe is not None or int_range != "symmetric":
             raise ValueError(f"{fmt}: a tapered format takes rounding, overflow, nan, "
                              f"return_flags, and seed or rbits for rounding='hybrid' only "
-                             f"(profile and int_range do not apply)")
+                             f"(recipe and int_range do not apply)")
         return encode_tapered(x, fmt, rounding or "rna", overflow or "ieee", nan or "keep",
                               return_flags, seed, rbits)
     fmt = element_format(fmt)
-    if profile is not None:
-        chosen = policies.profile(profile, fmt.is_int)
+    if recipe is not None:
+        chosen = policies.element_recipe(recipe, fmt.is_int)
         given = dict(rounding=rounding, overflow=overflow, nan=nan)
         for k in ("rounding", "overflow", "nan"):
             if given[k] is not None and given[k] != chosen[k]:
-                raise ValueError(f"profile={profile!r} sets {k}={chosen[k]!r}; "
+                raise ValueError(f"recipe={recipe!r} sets {k}={chosen[k]!r}; "
                                  f"do not pass {k}={given[k]!r} with it")
         rounding, overflow, nan = chosen["rounding"], chosen["overflow"], chosen["nan"]
     rounding = "rne" if rounding is None else rounding

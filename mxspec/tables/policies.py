@@ -51,24 +51,26 @@ SCALE_RULE = ("floor", "ceil", "even")
 ZERO_SCALE = ("min", "one")          # all-zero block: 2^-127 (spec reading) or 2^0
 INF = ("nan_scale", "element")       # Inf in a block: NaN scale, or encode the element
 
-# Named profiles: one name for the rounding, overflow and NaN choices that an
-# implementation makes (SPEC.md 2.8).  A profile is a function of the format,
+# Element recipes: one name for the rounding, overflow and NaN choices that an
+# implementation makes (SPEC.md 2.8), as a block format's recipe names a library's
+# choices for its scales (one word for one idea; "profile" was this table's old
+# name and stays an alias for one release).  A recipe is a function of the format,
 # because a library treats its float and integer types differently.  Where a
 # library's releases differ, each behaviour is its own row, named after the
 # releases it reproduces; the bare library name follows the installed release.
 #   name           floats                 integers (int2, uint2, uint4)
-PROFILE_TABLE = {
+ELEMENT_RECIPES = {
     "ml_dtypes-0.6": (("rne", "ieee", "ml_dtypes"), ("rtz", "wrap", "ml_dtypes")),   # 0.5-0.6
     "ml_dtypes-0.7": (("rne", "ieee", "ml_dtypes"), ("rtz", "zero", "ml_dtypes")),   # 0.7
 }
-PROFILES = ("ml_dtypes",) + tuple(PROFILE_TABLE)
+RECIPE_NAMES = ("ml_dtypes",) + tuple(ELEMENT_RECIPES)
 
 
-def installed_ml_dtypes_profile() -> str:
-    """The row of :data:`PROFILE_TABLE` that the installed ml_dtypes follows
+def installed_ml_dtypes_recipe() -> str:
+    """The row of :data:`ELEMENT_RECIPES` that the installed ml_dtypes follows
     (read from its package metadata: ml_dtypes itself is not imported).
 
-    >>> installed_ml_dtypes_profile() in PROFILE_TABLE
+    >>> installed_ml_dtypes_recipe() in ELEMENT_RECIPES
     True
     """
     from importlib.metadata import version
@@ -77,8 +79,8 @@ def installed_ml_dtypes_profile() -> str:
     return "ml_dtypes-0.6" if (major, minor) < (0, 7) else "ml_dtypes-0.7"
 
 
-def profile(name: str, is_int: bool) -> dict:
-    """The element policies of the named profile for a float or an integer
+def element_recipe(name: str, is_int: bool) -> dict:
+    """The element policies of the named recipe for a float or an integer
     format.  ``ml_dtypes``: what ``x.astype(ml_dtypes.<type>)`` does in the
     installed release; ``ml_dtypes-0.6`` (releases 0.5 and 0.6) and
     ``ml_dtypes-0.7`` name one behaviour each.  Floats round to nearest even,
@@ -87,17 +89,23 @@ def profile(name: str, is_int: bool) -> dict:
     truncate toward zero, then wrap modulo 2^bits (0.5-0.6, a C cast) or give
     0 when out of range (0.7).
 
-    >>> profile("ml_dtypes-0.6", is_int=True)
+    >>> element_recipe("ml_dtypes-0.6", is_int=True)
     {'rounding': 'rtz', 'overflow': 'wrap', 'nan': 'ml_dtypes'}
-    >>> profile("ml_dtypes-0.7", is_int=True)["overflow"]
+    >>> element_recipe("ml_dtypes-0.7", is_int=True)["overflow"]
     'zero'
     """
-    if name not in PROFILES:
-        raise ValueError(f"profile={name!r} is not valid; allowed values: {', '.join(PROFILES)}")
+    if name not in RECIPE_NAMES:
+        raise ValueError(f"recipe={name!r} is not valid; allowed values: "
+                         f"{', '.join(RECIPE_NAMES)}")
     if name == "ml_dtypes":
-        name = installed_ml_dtypes_profile()
-    chosen = PROFILE_TABLE[name][1 if is_int else 0]
+        name = installed_ml_dtypes_recipe()
+    chosen = ELEMENT_RECIPES[name][1 if is_int else 0]
     return dict(zip(("rounding", "overflow", "nan"), chosen))
+
+
+# the old names (0.1.0)
+PROFILE_TABLE, PROFILES = ELEMENT_RECIPES, RECIPE_NAMES
+installed_ml_dtypes_profile, profile = installed_ml_dtypes_recipe, element_recipe
 
 
 # Exception flags, the bit values of Berkeley SoftFloat.
