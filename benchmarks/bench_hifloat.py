@@ -35,7 +35,7 @@ def main(argv=None):
     c8 = mxspec.encode_elements(x, "hifloat8")
     r = np.random.default_rng(1).integers(0, 1 << 32, x.shape, dtype=np.uint32)
     row("mxspec encode, hybrid", best(lambda: mxspec.encode_elements(
-        x, "hifloat8", "hybrid", rbits=r), a.repeat), t_en, "en-dtypes")
+        x, "hifloat8", rounding="hybrid", rbits=r), a.repeat), t_en, "en-dtypes")
     row("mxspec decode_elements", best(lambda: mxspec.decode_elements(c8, "hifloat8"), a.repeat))
 
     print("Block formats: quantize (encode) along rows, against NVFP4 in the same run")

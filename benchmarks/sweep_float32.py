@@ -34,7 +34,7 @@ def sweep(name):
             ref = x.astype(t).view(np.uint8)
         xv = x.astype(np.float64)
         known = (xv > 2.0 ** -127) & (xv < 1.5 * 2.0 ** -127) if name == "e8m0" else None
-        got = mxspec.encode_elements(x, f, "rne", "ieee", nan="ml_dtypes")
+        got = mxspec.encode_elements(x, f, rounding="rne", overflow="ieee", nan="ml_dtypes")
         mism = got != ref
         if known is not None:
             bad["known_e8m0"] += int((mism & known).sum())
@@ -42,7 +42,7 @@ def sweep(name):
         bad["ieee"] += int(mism.sum())
         first += [("ieee", float(x[i]), int(ref[i]), int(got[i])) for i in np.nonzero(mism)[0][:3]]
         # saturate: the same cast, clamped
-        got = mxspec.encode_elements(x, f, "rne", "saturate", nan="ml_dtypes")
+        got = mxspec.encode_elements(x, f, rounding="rne", overflow="saturate", nan="ml_dtypes")
         nonfin = ~np.isfinite(f.values[ref]) & ~np.isnan(xv)
         if f.signed:
             exp = np.where(nonfin, f.max_mag_code | (np.signbit(xv).astype(np.uint8) << (f.bits - 1)), ref)

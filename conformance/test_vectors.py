@@ -204,8 +204,8 @@ def check_against_mxspec(path, vf):
             x = np.array([int(row[0], 16)], ut).view(dt)
             st = h["rounding"] in ("stochastic", "hybrid")
             kw = {"rbits": np.array([int(row[1], 16)], np.uint32)} if st else {}
-            c, fl = mxspec.encode_elements(x, h["format"], h["rounding"], h["overflow"], h["nan"],
-                                           h["int_range"], return_flags=True, **kw)
+            c, fl = mxspec.encode_elements(x, h["format"], rounding=h["rounding"], overflow=h["overflow"], nan=h["nan"],
+                                           int_range=h["int_range"], return_flags=True, **kw)
             got = [f"{int(c[0]):02x}", f"{int(fl[0]):02x}"]
             if got != row[1 + st:]:
                 fail(path, line, f"encode of {row[0]} ({float(x[0])!r})", row[1 + st:], got)

@@ -140,14 +140,18 @@ def test_wrap_is_for_integers():
     with pytest.raises(ValueError, match="overflow='wrap' is for integer formats"):
         mxspec.encode_elements(1.0, "fp8_e4m3", overflow="wrap")
     with pytest.raises(ValueError, match="recipe='ml_dtypes' sets rounding='rtz'"):
-        mxspec.encode_elements(1.0, "uint4", "rna", recipe="ml_dtypes")
-    with pytest.raises(ValueError, match="profile='nope' is not valid; allowed values: ml_dtypes"):
+        mxspec.encode_elements(1.0, "uint4", rounding="rna", recipe="ml_dtypes")
+    with pytest.raises(ValueError, match="recipe='nope' is not valid; allowed values: ml_dtypes"):
         mxspec.encode_elements(1.0, "uint4", recipe="nope")
+    # the old name of the keyword still works, for one release
+    assert mxspec.encode_elements([-3.0, 17.9], "uint4", profile="ml_dtypes-0.6").tolist() == [13, 1]
+    with pytest.raises(ValueError, match="profile is recipe's old name; give one"):
+        mxspec.encode_elements(1.0, "uint4", recipe="ml_dtypes-0.6", profile="ml_dtypes-0.7")
     # an explicit value that happens to be the plain default still contradicts the profile
-    with pytest.raises(ValueError, match="profile='ml_dtypes' sets overflow='ieee'; do not pass "
+    with pytest.raises(ValueError, match="recipe='ml_dtypes' sets overflow='ieee'; do not pass "
                                          "overflow='saturate'"):
         mxspec.encode_elements(1.0, "fp8_e4m3", overflow="saturate", recipe="ml_dtypes")
-    assert mxspec.encode_elements(1.0, "fp8_e4m3", "rne", recipe="ml_dtypes") == 0x38
+    assert mxspec.encode_elements(1.0, "fp8_e4m3", rounding="rne", recipe="ml_dtypes") == 0x38
 
 
 

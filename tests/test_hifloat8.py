@@ -39,7 +39,7 @@ def test_every_16_bit_input(dtype):
     for mode, ovf, nan in (("rtz", "ieee", "keep"), ("up", "saturate", "zero"),
                            ("down", "ieee", "keep"), ("rna", "saturate", "zero")):
         sub = x[::7]
-        assert np.array_equal(mxspec.encode_elements(sub, "hifloat8", mode, ovf, nan),
+        assert np.array_equal(mxspec.encode_elements(sub, "hifloat8", rounding=mode, overflow=ovf, nan=nan),
                               ref_encode(sub.astype(np.float64), mode, ovf, nan)), (mode, ovf)
     theirs = x.astype(np.float32).astype(en.hifloat8).view(np.uint8)
     assert np.array_equal(got, theirs)
@@ -58,7 +58,7 @@ def test_every_breakpoint():
     x = np.concatenate([x, -x])
     for mode in mxspec.tables.tapered.TAPERED_ROUNDING:
         for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
-            assert np.array_equal(mxspec.encode_elements(x, "hifloat8", mode, ovf),
+            assert np.array_equal(mxspec.encode_elements(x, "hifloat8", rounding=mode, overflow=ovf),
                                   ref_encode(x, mode, ovf)), (mode, ovf)
 
 
@@ -82,16 +82,16 @@ def test_laws():
 def test_errors():
     with pytest.raises(ValueError, match="rounding='rne' is not valid for hifloat8; allowed "
                                          "values: rna, rtz, up, down, hybrid"):
-        mxspec.encode_elements(1.0, "hifloat8", "rne")
+        mxspec.encode_elements(1.0, "hifloat8", rounding="rne")
     with pytest.raises(ValueError, match="a tapered format takes rounding, overflow, nan, "
                                          "return_flags, and seed or rbits"):
         mxspec.encode_elements(1.0, "hifloat8", recipe="ml_dtypes")
     with pytest.raises(ValueError, match="rounding='hybrid' needs seed= or rbits="):
-        mxspec.encode_elements(1.0, "hifloat8", "hybrid")
+        mxspec.encode_elements(1.0, "hifloat8", rounding="hybrid")
     with pytest.raises(ValueError, match="seed= and rbits= are for rounding='hybrid', not 'rna'"):
         mxspec.encode_elements(1.0, "hifloat8", seed=1)
     with pytest.raises(ValueError, match="rbits must be a uint32 array of 2 elements"):
-        mxspec.encode_elements([1.0, 2.0], "hifloat8", "hybrid", rbits=np.zeros(2, np.int64))
+        mxspec.encode_elements([1.0, 2.0], "hifloat8", rounding="hybrid", rbits=np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="out of range"):
         mxspec.decode_elements([256], "hif8")
 
@@ -114,7 +114,7 @@ def test_flags():
     for mode in mxspec.tables.tapered.TAPERED_ROUNDING:
         for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
             for nan in mxspec.tables.tapered.TAPERED_NAN:
-                c, fl = mxspec.encode_elements(x, "hifloat8", mode, ovf, nan, return_flags=True)
+                c, fl = mxspec.encode_elements(x, "hifloat8", rounding=mode, overflow=ovf, nan=nan, return_flags=True)
                 assert np.array_equal(c, ref_encode(x, mode, ovf, nan))
                 assert np.array_equal(fl, ref_flags(x, c, mode, ovf, nan)), (mode, ovf, nan)
 
@@ -132,9 +132,9 @@ def test_float32_table_equals_the_search():
     for mode in mxspec.tables.tapered.TAPERED_ROUNDING:
         for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
             for nan in mxspec.tables.tapered.TAPERED_NAN:
-                got = mxspec.encode_elements(x32, "hifloat8", mode, ovf, nan)
-                assert np.array_equal(got, mxspec.encode_elements(x64, "hifloat8", mode, ovf,
-                                                                  nan)), (mode, ovf, nan)
+                got = mxspec.encode_elements(x32, "hifloat8", rounding=mode, overflow=ovf, nan=nan)
+                assert np.array_equal(got, mxspec.encode_elements(x64, "hifloat8", rounding=mode, overflow=ovf,
+                                                                  nan=nan)), (mode, ovf, nan)
                 sub = slice(None, None, 37)
                 assert np.array_equal(got[sub], ref_encode(x64[sub], mode, ovf, nan))
 
@@ -152,8 +152,8 @@ def test_hybrid_float32_path_equals_the_search():
     r = np.random.default_rng(9).integers(0, 1 << 32, x32.size, dtype=np.uint32)
     for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
         for nan in mxspec.tables.tapered.TAPERED_NAN:
-            got = mxspec.encode_elements(x32, "hifloat8", "hybrid", ovf, nan, rbits=r)
-            want = mxspec.encode_elements(x32.astype(np.float64), "hifloat8", "hybrid", ovf, nan,
+            got = mxspec.encode_elements(x32, "hifloat8", rounding="hybrid", overflow=ovf, nan=nan, rbits=r)
+            want = mxspec.encode_elements(x32.astype(np.float64), "hifloat8", rounding="hybrid", overflow=ovf, nan=nan,
                                           rbits=r)
             assert np.array_equal(got, want), (ovf, nan)
     sub = slice(None, None, 29)
@@ -169,27 +169,27 @@ def test_hybrid_rounding():
     x = x[np.isfinite(x)].astype(np.float32)
     r = np.random.default_rng(5).integers(0, 1 << 32, x.size, dtype=np.uint32)
     for ovf in mxspec.tables.tapered.TAPERED_OVERFLOW:
-        got = mxspec.encode_elements(x, "hifloat8", "hybrid", ovf, rbits=r)
+        got = mxspec.encode_elements(x, "hifloat8", rounding="hybrid", overflow=ovf, rbits=r)
         assert np.array_equal(got, ref_encode(x, "hybrid", ovf, r=r)), ovf
-    assert np.array_equal(mxspec.encode_elements(x, "hifloat8", "hybrid", seed=3),
-                          mxspec.encode_elements(x, "hifloat8", "hybrid", seed=3))
+    assert np.array_equal(mxspec.encode_elements(x, "hifloat8", rounding="hybrid", seed=3),
+                          mxspec.encode_elements(x, "hifloat8", rounding="hybrid", seed=3))
     E = np.frexp(np.abs(x.astype(np.float64)))[1] - 1
     ta = (np.abs(E) < 4) & (x != 0)
     for rv in (0, 0xFFFFFFFF):
-        got = mxspec.encode_elements(x, "hifloat8", "hybrid", rbits=np.full(x.size, rv, np.uint32))
-        assert np.array_equal(got[ta], mxspec.encode_elements(x[ta], "hifloat8", "rna"))
+        got = mxspec.encode_elements(x, "hifloat8", rounding="hybrid", rbits=np.full(x.size, rv, np.uint32))
+        assert np.array_equal(got[ta], mxspec.encode_elements(x[ta], "hifloat8", rounding="rna"))
         sr = ~ta & (np.abs(x) < 40960)
         want = "rtz" if rv == 0 else None
         if want:
-            assert np.array_equal(got[sr], mxspec.encode_elements(x[sr], "hifloat8", "rtz"))
+            assert np.array_equal(got[sr], mxspec.encode_elements(x[sr], "hifloat8", rounding="rtz"))
         else:  # away from zero: up for positives, down for negatives
             pos, neg = sr & (x > 0), sr & (x < 0)
-            assert np.array_equal(got[pos], mxspec.encode_elements(x[pos], "hifloat8", "up"))
-            assert np.array_equal(got[neg], mxspec.encode_elements(x[neg], "hifloat8", "down"))
+            assert np.array_equal(got[pos], mxspec.encode_elements(x[pos], "hifloat8", rounding="up"))
+            assert np.array_equal(got[neg], mxspec.encode_elements(x[neg], "hifloat8", rounding="down"))
     # unbiased: 2^12 evenly spread r give the mean exactly to within 2^-12 of a step
     for v in (20.3, -1000.7, 3.0e-6, 2.0 ** -21 * 1.3, 1e-8, 33000.0):
         rr = (np.arange(1 << 12, dtype=np.uint64) << np.uint64(20)).astype(np.uint32)
-        c = mxspec.encode_elements(np.full(rr.size, v), "hifloat8", "hybrid", "saturate", rbits=rr)
+        c = mxspec.encode_elements(np.full(rr.size, v), "hifloat8", rounding="hybrid", overflow="saturate", rbits=rr)
         d = mxspec.decode_elements(c, "hifloat8", np.float64)
         lo, hi = np.min(np.abs(d)), np.max(np.abs(d))
         step = max(hi - lo, abs(v) * 2.0 ** -40)
@@ -198,9 +198,9 @@ def test_hybrid_rounding():
     codes = np.array([c for c in range(256) if c not in (0x80, 0x6F, 0xEF)], np.uint8)
     vals = SPEC[codes]
     rr = np.full(vals.size, 0xFFFFFFFF, np.uint32)
-    assert np.array_equal(mxspec.encode_elements(vals, "hifloat8", "hybrid", rbits=rr), codes)
+    assert np.array_equal(mxspec.encode_elements(vals, "hifloat8", rounding="hybrid", rbits=rr), codes)
     big = np.array([40960.0, -50000.0, np.inf])
-    assert mxspec.encode_elements(big, "hifloat8", "hybrid", seed=0).tolist() == [0x6F, 0xEF, 0x6F]
-    c, fl = mxspec.encode_elements(x, "hifloat8", "hybrid", "saturate", "zero", rbits=r,
+    assert mxspec.encode_elements(big, "hifloat8", rounding="hybrid", seed=0).tolist() == [0x6F, 0xEF, 0x6F]
+    c, fl = mxspec.encode_elements(x, "hifloat8", rounding="hybrid", overflow="saturate", nan="zero", rbits=r,
                                    return_flags=True)
     assert np.array_equal(fl, ref_flags(x, c, "hybrid", "saturate", "zero", r))

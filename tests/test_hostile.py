@@ -189,9 +189,9 @@ def test_small_argument_errors_name_the_argument():
     be = x.astype(">f4")
     assert mxspec.encode(be, "mxint8").equals(mxspec.encode(x, "mxint8"))
     with pytest.raises(TypeError, match="seed must be an int"):
-        mxspec.encode_elements(x, "fp4_e2m1", "stochastic", seed=1.5)
+        mxspec.encode_elements(x, "fp4_e2m1", rounding="stochastic", seed=1.5)
     with pytest.raises(ValueError, match="not both"):
-        mxspec.encode_elements(x, "fp4_e2m1", "stochastic", seed=1,
+        mxspec.encode_elements(x, "fp4_e2m1", rounding="stochastic", seed=1,
                                rbits=np.zeros(64, np.uint32))
     p, s = mxspec.encode_packed(x, "mxint8")
     with pytest.raises(TypeError, match="shape must be a tuple of integers"):

@@ -19,7 +19,7 @@ RBITS = np.random.default_rng(11).integers(0, 1 << 32, 256, dtype=np.uint32)
 def float_path(codes, a, t, d, rounding, overflow, rbits=None):
     v = mxspec.decode_elements(codes, a, np.float64) * 2.0 ** d  # exact in float64
     kw = {"rbits": rbits} if rounding == "stochastic" else {}
-    return mxspec.encode_elements(v, t, rounding, overflow, **kw)
+    return mxspec.encode_elements(v, t, rounding=rounding, overflow=overflow, **kw)
 
 
 @pytest.mark.parametrize("a,t", PAIRS)
@@ -34,7 +34,7 @@ def test_every_code_every_offset_every_mode(a, t):
               if o not in ("wrap", "zero") or mxspec.element_format(t).is_int]
     for d, mode, ovf in cases:
         kw = {"rbits": RBITS[:codes.size]} if mode == "stochastic" else {}
-        got = mxspec.slice_elements(codes, a, t, d, mode, ovf, **kw)
+        got = mxspec.slice_elements(codes, a, t, d, rounding=mode, overflow=ovf, **kw)
         exp = float_path(codes, a, t, d, mode, ovf, RBITS[:codes.size])
         bad = np.nonzero(got != exp)[0]
         assert bad.size == 0, f"{a}->{t} d={d} {mode} {ovf}: code {bad[0]:#x} gives " \
@@ -99,7 +99,7 @@ def test_paper_rule_equals_its_float_reference(pair, data, bs, rounding):
         assert got.scales[j] == s2 + 127
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            exp = mxspec.encode_elements(blk * 2.0 ** -s2, et, rounding)
+            exp = mxspec.encode_elements(blk * 2.0 ** -s2, et, rounding=rounding)
         assert got.codes[j * bs:(j + 1) * bs].tolist() == exp.tolist()
 
 

@@ -69,7 +69,7 @@ def describe_value(x: float, fmt, rounding: str = "rne", overflow: str = "satura
     """The code ``x`` encodes to, its bit fields, value and flags, and the
     representable neighbours on either side with their codes."""
     f = element_format(fmt)
-    code, fl = encode_elements(float(x), f, rounding, overflow, return_flags=True)
+    code, fl = encode_elements(float(x), f, rounding=rounding, overflow=overflow, return_flags=True)
     val = float(decode_elements(code, f, np.float64))
     why = ", ".join(flag_names(fl)) or "exact"
     out = [f"{_v(x)} -> {f.name} code 0x{int(code):X} ({fields(code, f)}) = {_v(val)} "
@@ -224,7 +224,7 @@ def describe_tapered(fmt, x=None, rounding="rna", overflow="ieee") -> str:
     encodes to and its neighbours)."""
     f = tapered_format(fmt)
     if x is not None:
-        c = int(encode_elements(float(x), f, rounding, overflow))
+        c = int(encode_elements(float(x), f, rounding=rounding, overflow=overflow))
         v = float(decode_elements(c, f, np.float64))
         vals, codes = f.table
         a = abs(float(x))

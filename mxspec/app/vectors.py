@@ -128,7 +128,7 @@ def encode_vectors(fmt, itype="float32", rounding="rne", overflow="saturate", na
     if stochastic:
         x, why = np.repeat(x, 4), [w for w in why for _ in range(4)]
         kw["rbits"] = np.random.default_rng(seed).integers(0, 1 << 32, x.size, dtype=np.uint32)
-    codes, flags = encode_elements(x, fmt, rounding, overflow, nan, int_range, return_flags=True,
+    codes, flags = encode_elements(x, fmt, rounding=rounding, overflow=overflow, nan=nan, int_range=int_range, return_flags=True,
                                    **kw)
     bits, w = _bits(x, itype)
     extra = {"seed": seed} if stochastic else {}
@@ -283,7 +283,7 @@ def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="iee
         r = np.random.default_rng(0).integers(0, 1 << 32, x.size, dtype=np.uint32)
         r[0::4], r[1::4] = 0, 0xFFFFFFFF
         kw, extra = dict(rbits=r), dict(seed="0 (rows 4k: r = 0, 4k+1: r = 2^32 - 1)")
-    codes, flags = encode_elements(x, f, rounding, overflow, nan, return_flags=True, **kw)
+    codes, flags = encode_elements(x, f, rounding=rounding, overflow=overflow, nan=nan, return_flags=True, **kw)
     vf = VectorFile(_header("encode", format=f.name, input="float32", rounding=rounding,
                             overflow=overflow, nan=nan, int_range="symmetric", **extra))
     if kw:

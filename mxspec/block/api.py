@@ -133,7 +133,9 @@ def _levels(f, tensor_scale, scales):
     return (np.float32(tensor_scale), scales) if f.tensor_scale else scales
 
 
-def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, **policies):
+def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=None,
+                  scale_rule=None, overflow=None, nan=None, int_range=None, zero_scale=None,
+                  inf=None, seed=None, rbits=None, recipe: str | None = None):
     """``pack(encode(x, fmt, ...))``, in one pass where the engine has one (MX):
     the (element data, scales) that hardware and checkpoints use.  Arguments as
     :func:`encode`.
@@ -142,14 +144,12 @@ def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, **polic
     >>> [hex(b) for b in data], scales.tolist()
     (['0x64', '0x7'], [126])
     """
-    bad = set(policies) - set(mx.POLICIES) - {"recipe"}
-    if bad:
-        raise TypeError(f"encode_packed() got an unexpected keyword argument {sorted(bad)[0]!r}")
-    f, eng = engine(fmt, policies.pop("recipe", None))
+    given = dict(rounding=rounding, scale_rule=scale_rule, overflow=overflow, nan=nan,
+                 int_range=int_range, zero_scale=zero_scale, inf=inf, seed=seed, rbits=rbits)
+    f, eng = engine(fmt, recipe)
     if f.engine != "mx":
-        return pack(encode(x, f, axis, block_size, **policies))
-    pol = _policies(f, eng, policies)
-    return eng.encode_packed(x, f, axis, _block_size(f, block_size), pol)
+        return pack(encode(x, f, axis, block_size, **given))
+    return eng.encode_packed(x, f, axis, _block_size(f, block_size), _policies(f, eng, given))
 
 
 def _layout(data, scales, f, shape, axis, block_size):

@@ -180,8 +180,8 @@ def value32_exact(fmt) -> bool:
     _value32_kernel(fmt.params, fmt.n_codes, got)
     return bool(np.array_equal(got.view(np.uint32), decode_table(fmt, np.float32).view(np.uint32)))
 
-def encode_elements(x, fmt, rounding: str | None = None, overflow: str | None = None,
-                    nan: str | None = None, int_range: str = "symmetric", *, seed=None,
+def encode_elements(x, fmt, *, rounding: str | None = None, overflow: str | None = None,
+                    nan: str | None = None, int_range: str = "symmetric", seed=None,
                     rbits=None, return_flags: bool = False, recipe: str | None = None,
                     profile: str | None = None):
     """Encode real numbers into element codes of ``fmt`` (one uint8 per value).

@@ -274,9 +274,9 @@ def _ids(rounding, overflow, nan, int_range):
             policies.check("nan", nan), policies.check("int_range", int_range))
 
 
-def slice_elements(codes, anchor, target, shift: int = 0, rounding: str = "rne",
+def slice_elements(codes, anchor, target, shift: int = 0, *, rounding: str = "rne",
                    overflow: str = "saturate", nan: str = "keep_sign",
-                   int_range: str = "symmetric", *, seed=None, rbits=None) -> np.ndarray:
+                   int_range: str = "symmetric", seed=None, rbits=None) -> np.ndarray:
     """Element codes of ``anchor`` re-encoded into ``target`` with their values
     multiplied by ``2**shift``, in the code domain: the element step of
     Slice-and-Scale, exposed for testing and for callers with their own scales.
@@ -298,10 +298,10 @@ def slice_elements(codes, anchor, target, shift: int = 0, rounding: str = "rne",
     return out.reshape(c.shape)
 
 
-def slice_and_scale(mx: BlockArray, target, rounding: str = "rne", rule: str = "requantize",
+def slice_and_scale(mx: BlockArray, target, *, rounding: str = "rne", rule: str = "requantize",
                     overflow: str = "saturate", nan: str = "keep_sign",
                     int_range: str = "symmetric", zero_scale: str = "min",
-                    inf: str = "nan_scale", *, seed=None, rbits=None) -> BlockArray:
+                    inf: str = "nan_scale", seed=None, rbits=None) -> BlockArray:
     """Convert an anchor :class:`BlockArray` to the lower MX format ``target``
     (same shape, axis and block size) from its integer codes and scale codes.
 

@@ -62,7 +62,7 @@ def _exercise_hifloat8():
     x = np.linspace(-1, 1, 64, dtype=np.float32)
     for v in (x, x.astype(np.float64)):  # the float32 tables and the search
         decode_elements(encode_elements(v, "hifloat8"), "hifloat8")
-        encode_elements(v, "hifloat8", "hybrid", seed=0)
+        encode_elements(v, "hifloat8", rounding="hybrid", seed=0)
 
 
 def warmup(formats=None, large: bool = True, progress: bool = True) -> list:
