@@ -33,8 +33,9 @@ def ref_values(f) -> np.ndarray:
             c = code - (1 << f.bits) if (signed and code >= 1 << (f.bits - 1)) else code
             out[code] = c * 2.0 ** -f.bias
             continue
-        if f.kind == "scale":
-            out[code] = np.nan if code == 0xFF else 2.0 ** (code - 127)
+        if f.kind == "scale":  # unsigned, no zero, no subnormals, all ones NaN (E8M0, E6M2)
+            e, m = code >> f.mbits, code & ((1 << f.mbits) - 1)
+            out[code] = np.nan if code == 0xFF else (1 + m / 2.0 ** f.mbits) * 2.0 ** (e - f.bias)
             continue
         s = code >> (f.bits - 1) if signed else 0
         mag = code & ((1 << (f.bits - 1)) - 1) if signed else code
@@ -91,12 +92,12 @@ class RefFormat:
             self.min_normal = 2.0 ** -f.bias  # tininess threshold for int: the step
             self.emin = -f.bias
         elif f.kind == "scale":
-            self.min_normal = 2.0 ** -127
-            self.emin = -127
+            self.min_normal = 2.0 ** -f.bias
+            self.emin = -f.bias
         else:
             self.emin = 1 - f.bias
             self.min_normal = 2.0 ** self.emin
-        self.ulp_top = 2.0 ** 127 if f.kind == "scale" else float(self.ulp_at(np.array([self.max]))[0])
+        self.ulp_top = float(self.ulp_at(np.array([self.max]))[0])
 
     def ulp_at(self, lo):
         """The step of the grid at magnitude ``lo`` (the lower neighbour)."""

@@ -77,7 +77,7 @@ def test_unknown_name_lists_valid_names():
 
 
 def test_listings():
-    assert set(OCP) | {"e8m0"} | {"fp8_e4m3fnuz", "fp8_e5m2fnuz", "fp8_e4m3b11fnuz",
+    assert set(OCP) | {"e8m0", "e6m2"} | {"fp8_e4m3fnuz", "fp8_e5m2fnuz", "fp8_e4m3b11fnuz",
                                    "fp8_e4m3_ieee", "fp8_e3m4_ieee", "int2", "uint2",
                                    "uint4"} == set(mxspec.formats())
     assert len(mxspec.formats.__globals__["p3109_formats"]()) == 120

@@ -197,3 +197,16 @@ def is_float32(x):
 def _ov_is_float32(x):
     f32 = isinstance(x.dtype, types.Float) and x.dtype.bitwidth == 32
     return lambda x: f32
+
+
+@jit
+def abs_max_bits(x, start, end):
+    """The largest |x[start:end]| as abs bits (:func:`float_abs_bits`): an integer
+    max, a branch-free reduction that vectorizes, with every NaN above Inf.  The
+    one block max of mxspec: the MX, scaled and micro engines all take it (for a
+    constant run of up to ABS_MAX_RUN_MAX, :func:`abs_max_bits_run` is the same
+    max as vector code)."""
+    mbits = float_abs_bits(x[start])
+    for i in range(start, end):
+        mbits = max(mbits, float_abs_bits(x[i]))
+    return mbits

@@ -24,6 +24,7 @@ threshold) pairs.  One engine runs every row:
 from __future__ import annotations
 
 import functools
+import math
 
 import numba
 import numpy as np
@@ -33,9 +34,12 @@ from .._kernel import parallel as _parallel
 from ..tables.block import BlockFormat
 from .array import BlockArray, _norm_axis, check_shape
 from .bits import pack_codes, unpack_codes
-from ..codec.core import _bitcast, encode_fast, encode_one, f64_bits, jit
+from .._kernel.jit import abs_max_bits
+from ..codec.core import (CLS_FINITE, _bitcast, abs_bits_value, decode_one, encode_fast, encode_one,
+                          f64_bits, float_parts, jit, round_shift)
 from ..codec.elements import as_float_input, check_codes, decode_table
-from ..tables.policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNA, SATURATE
+from ..tables.element import element_format
+from ..tables.policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNA, RNE, SATURATE
 
 __all__ = ["encode", "decode", "pack", "unpack", "unit_bytes", "POLICIES"]
 
@@ -44,8 +48,12 @@ POLICIES: dict = {}
 
 
 _inline = numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-E6M2_MIN, E6M2_MAX = 2.0 ** -48, 1.5 * 2.0 ** 15
+E6M2 = element_format("e6m2")   # HiF4's base scale: a row of the element table
+E6M2_MIN, E6M2_MAX = E6M2.min_subnormal, E6M2.max_normal
 UNITS_WORK = 8192  # elements per task of the encode kernel
+# The unit record the encode kernel reads: (unit, units per task, base kind (0 pow2,
+# 1 e6m2), pow2 offset, log2 of the finest group, BF16(1/top)).
+U_UNIT, U_UPT, U_BASE, U_OFFSET, U_SQ, U_TOP_INV = range(6)
 
 
 @jit
@@ -54,40 +62,34 @@ def _f64(b):
 
 
 @jit
-def _round_bits(v, keep):
-    """v > 0 (a normal float64) rounded to ``keep`` significant bits, ties to
-    even, on its bits: add half a step less one plus the kept lsb, then cut."""
-    b = f64_bits(v)
-    cut = 53 - keep
-    b = b + ((np.int64(1) << (cut - 1)) - 1) + ((b >> cut) & 1)
-    return _f64(b & ~((np.int64(1) << cut) - 1))
-
-
-@jit
 def _bf16(v):
     """v >= 0 rounded to BFloat16 (nearest, ties to even), the HiF4 recipe's
-    BF16 step: 8 significant bits, the exponent floored at -126 (bf16's
-    subnormal step 2^-133).  (Values past bf16's largest are not rounded to
-    Inf: every caller clamps them to E6M2's largest first.)"""
-    if v >= 2.0 ** -126:
-        return _round_bits(v, 8)
-    return np.rint(v * 2.0 ** 133) * 2.0 ** -133   # exact scalings
+    BF16 step, through the one rounding rule (core.round_shift): 8 significant
+    bits, none finer than bf16's subnormal step 2^-133.  (Values past bf16's
+    largest are not rounded to Inf: every caller clamps them to E6M2's largest
+    first.)"""
+    cls, neg, sig, e_top, e_lsb = float_parts(v)
+    if cls != CLS_FINITE:
+        return v
+    lsb = max(e_top - 7, -133)
+    k, _ = round_shift(sig, lsb - e_lsb, False, RNE, numba.uint32(0), 0)
+    return math.ldexp(float(k), lsb)
 
 
 @jit
-def _base(umax, base_kind, offset, top_inv):
+def _base(umax, U, Ps):
     """(base code, REC) of a unit from its largest magnitude (SPEC.md 11):
     pow2: E = floor(log2 max) - offset in -127..127, REC = 2^-E; e6m2:
-    SF = BF16(max x BF16(1/top)) clamped to [2^-48, 1.5 x 2^15] and rounded to
-    2 mantissa bits (ties to even), REC = BF16(1 / E6M2).  floor(log2) is read
-    off the bits (float64 subnormals lie far below -127 - offset)."""
-    if base_kind == 0:
-        E = min(max(((f64_bits(umax) >> 52) - 1023) - offset, -127), 127)
+    SF = BF16(max x BF16(1/top)) clamped to [2^-48, 1.5 x 2^15] and encoded
+    by the element codec in E6M2 (``Ps``; nearest, ties to even), REC =
+    BF16(1 / E6M2).  floor(log2) is read off the bits (float64 subnormals lie
+    far below -127 - offset)."""
+    if U[U_BASE] == 0:
+        E = min(max(((f64_bits(umax) >> 52) - 1023) - U[U_OFFSET], -127), 127)
         return E + 127, _f64((1023 - E) << 52)
-    v = _round_bits(min(max(_bf16(umax * top_inv), E6M2_MIN), E6M2_MAX), 3)
-    b = f64_bits(v)
-    code = (((b >> 52) - 1023 + 48) << 2) | ((b >> 50) & 3)
-    return code, _bf16(1.0 / v)
+    v = min(max(_bf16(umax * U[U_TOP_INV]), E6M2_MIN), E6M2_MAX)
+    code = encode_one(v, Ps, RNE, SATURATE, NAN_KEEP_SIGN, INT_SYMMETRIC, numba.uint32(0))[0]
+    return code, _bf16(1.0 / decode_one(code, Ps))
 
 
 @jit
@@ -108,14 +110,12 @@ def _elements(x, fmul, codes, Pe, gq):
 
 @_inline
 def _fine(x, lo, n, buf, fq, gq):
-    """The finest groups' largest magnitudes into buf[fq:]; how many NaN or Inf."""
+    """The finest groups' largest magnitudes into buf[fq:] (the one block max,
+    on the bits); how many groups hold NaN or Inf."""
     bad = 0
     for j in range(n // gq):
-        m = 0.0
-        for k in range(gq):
-            a = abs(np.float64(x[lo + j * gq + k]))
-            bad += not (a < np.inf)
-            m = max(m, a)
+        m = abs_bits_value(x[lo], abs_max_bits(x, lo + j * gq, lo + j * gq + gq))
+        bad += not (m < np.inf)
         buf[fq + j] = m
     return bad
 
@@ -144,24 +144,26 @@ def _encode_kernel(full: bool):
     (declined count), and where values were declined the caller runs the full
     kernel."""
     @jit
-    def kernel(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, sq, Pe, codes,
-               base, bits, boff):
-        return _encode_body(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, sq,
-                            Pe, codes, base, bits, boff, full)
+    def kernel(t0, t1, buf, x, U, levels, Pe, Ps, out):
+        return _encode_body(t0, t1, buf, x, U, levels, Pe, Ps, out, full)
     return kernel
 
 
 @_inline
-def _encode_body(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, sq, Pe, codes,
-                 base, bits, boff, full):
+def _encode_body(t0, t1, buf, x, U, levels, Pe, Ps, out, full):
     """Units t0*upt .. of x (whole units, one after another): returns how many
-    NaN or Inf it met.  In passes over the task's span, so that the long loops
-    vectorize: the maxima of the finest groups (2^sq elements); each
-    unit's base and REC; each level's bits, which halve the finest groups'
-    multipliers REC x 2^-(bits so far); the elements.  A multiplier is a power
-    of two times REC, so x times it is (x x REC) x 2^-bits, rounded once, as
-    the recipes compute it.  ``buf``: the finest groups' maxima, then their
-    multipliers."""
+    NaN or Inf it met.  ``U`` is the unit record (U_*), ``levels`` the groups and
+    thresholds of the micro levels, ``out`` the (codes, base codes, level bits,
+    each level's offset into them) arrays.  In passes over the task's span, so
+    that the long loops vectorize: the maxima of the finest groups (2^sq
+    elements); each unit's base and REC; each level's bits, which halve the
+    finest groups' multipliers REC x 2^-(bits so far); the elements.  A
+    multiplier is a power of two times REC, so x times it is (x x REC) x
+    2^-bits, rounded once, as the recipes compute it.  ``buf``: the finest
+    groups' maxima, then their multipliers."""
+    lg, lt = levels
+    codes, base, bits, boff = out
+    unit, upt, sq = U[U_UNIT], U[U_UPT], U[U_SQ]
     nlev = lg.shape[0]
     gq = 1 << sq
     nq = unit // gq
@@ -186,7 +188,7 @@ def _encode_body(t0, t1, buf, x, upt, unit, base_kind, offset, top_inv, lg, lt, 
             umax = 0.0
             for j in range(u * nq, u * nq + nq):
                 umax = max(umax, buf[fq + j])
-            bc, rec = _base(umax, base_kind, offset, top_inv)
+            bc, rec = _base(umax, U, Ps)
             base[u0 + u] = bc
             for j in range(u * nq, u * nq + nq):
                 buf[fm + j] = rec
@@ -254,8 +256,8 @@ def encode(x, f: BlockFormat, axis, block_size=None, pol=None) -> BlockArray:
     bad = 0
     if nunits:
         span = upt * f.unit
-        args = (flat, upt, f.unit, int(f.base_scale == "e6m2"), f.offset, top_inv, lg, lt, sq,
-                f.element.params, codes, base, bits, boff)
+        U = (f.unit, upt, int(f.base_scale == "e6m2"), f.offset, sq, top_inv)
+        args = (flat, U, (lg, lt), f.element.params, E6M2.params, (codes, base, bits, boff))
         for full in (False, True):
             got = _parallel.run(_encode_kernel(full), -(-nunits // upt), *args, work=flat.size,
                                 scratch=(2 * (span // gq), np.float64))
@@ -263,18 +265,14 @@ def encode(x, f: BlockFormat, axis, block_size=None, pol=None) -> BlockArray:
             if bad or not got & 0xFFFFFFFF:
                 break
     if bad:
-        raise ValueError(f"x holds NaN or Inf ({bad} values); {f.name} has no code for them")
+        raise ValueError(f"x holds NaN or Inf (in {bad} of its groups of {gq}); {f.name} has no "
+                         f"code for them")
     mv = lambda arr: np.ascontiguousarray(np.moveaxis(arr, -1, ax))  # noqa: E731
     micro = tuple(np.ascontiguousarray(np.moveaxis(
         bits[boff[i]:boff[i + 1]].reshape(lead + (nu, ng[i])), -2, ax))
         for i in range(len(ng)))
     return BlockArray._unchecked(mv(codes.reshape(lead + (nu * f.unit,))[..., :L]), mv(base.reshape(lead + (nu,))),
                    f, f.unit, ax, None, micro)
-
-
-def _e6m2_value(code):
-    c = np.asarray(code).astype(np.int64)
-    return 2.0 ** ((c >> 2) - 48) * (1 + (c & 3) / 4)
 
 
 NAN_BASE = 0xFF  # the base code no unit gets: E6M2's 1.75 x 2^15 (NaN), E8's 255 (as E8M0)
@@ -300,7 +298,8 @@ def decode(mx: BlockArray, dtype=np.float32, out=None) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype={dtype} is not valid; allowed values: float32, float64")
-    bval = 2.0 ** (bcode.astype(np.int64) - 127) if f.base_scale == "pow2" else _e6m2_value(bcode)
+    bval = 2.0 ** (bcode.astype(np.int64) - 127) if f.base_scale == "pow2" else \
+        decode_table(E6M2, np.float64)[bcode.astype(np.intp)]
     bval = np.ascontiguousarray(np.where(bcode == NAN_BASE, np.nan, bval)).reshape(-1)
     levels = []
     for i, ((g, _), b) in enumerate(zip(f.micro_levels, mx.micro)):

@@ -20,6 +20,7 @@ from .._kernel import parallel as _parallel
 from ..tables import policies
 from .._kernel.bitstream import (code_at, group_code, load_group, load_word, pack_span,
                         pack_span_inline, spread_group)
+from .._kernel.jit import abs_max_bits
 from ..codec.core import (ABS_MAX_RUN_MAX, PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value,
                    abs_max_bits_run, decode_value32, encode_fast, encode_fast32,
                    encode_full_span, encode_rne32, float_abs_bits, is_float32, jit, pass_kind,
@@ -36,16 +37,6 @@ __all__ = ["encode", "decode", "encode_packed", "decode_packed", "POLICIES"]
 
 def _task_count(rows, nb, G):
     return rows * ((nb + G - 1) // G)
-
-
-@jit
-def abs_max_bits(x, start, end):
-    """The largest |x[start:end]| as abs bits: an integer max, a branch-free
-    reduction that vectorizes, with every NaN above Inf."""
-    mbits = float_abs_bits(x[start])
-    for i in range(start, end):
-        mbits = max(mbits, float_abs_bits(x[i]))
-    return mbits
 
 
 @jit

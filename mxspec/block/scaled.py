@@ -24,6 +24,7 @@ from .._kernel import cache as _cache
 from .._kernel import parallel as _parallel
 from ..tables.block import BlockFormat
 from .array import BlockArray, _check_block_size, _norm_axis
+from .._kernel.jit import abs_max_bits
 from ..codec.core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
                    encode_rne32, jit)
 from ..codec.elements import (as_float_input, check_codes, decode_table, encode_elements,
@@ -199,7 +200,7 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
             n = min(bs, r * L + L - lo)
             los[j] = lo
             ns[j] = n
-            bam[j] = _amax_bits16(x, lo) if n == 16 else _amax_bits(x, lo, n)
+            bam[j] = abs_max_bits_run(x, lo, 16) if n == 16 else abs_max_bits(x, lo, lo + n)
             c += 1
             if c == nb:
                 r, c = r + 1, 0
@@ -261,21 +262,6 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
                         cb[k], _ = encode_one(v, Pe, RNE, SATURATE, NAN_KEEP_SIGN,
                                               INT_SYMMETRIC, numba.uint32(0))
     return 0
-
-
-@jit
-def _amax_bits(x, lo, n):
-    m = np.int32(0)
-    for k in range(n):
-        m = np.int32(max(m, np.int32(_bitcast(x[lo + k], np.int32(0)) & np.int32(0x7FFFFFFF))))
-    return m
-
-
-@jit
-def _amax_bits16(x, lo):
-    """:func:`_amax_bits` of 16 values as one vector max (core.abs_max_bits_run:
-    the loop's constant trip count had LLVM unroll it into a serial chain)."""
-    return abs_max_bits_run(x, lo, 16)
 
 
 def _scale_params(f: BlockFormat):

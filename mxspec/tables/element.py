@@ -290,6 +290,8 @@ _TABLE: dict[str, ElementFormat] = {f.name: f for f in [
     _int(4, "MX INT4: two's complement, implicit scale 2^-2 (not in OCP v1.0)"),
     ElementFormat("e8m0", "scale", 8, 8, 0, 127, "fn", "float8_e8m0fnu",
                   "OCP MX shared scale: unsigned, 2^-127..2^127, 0xFF = NaN"),
+    ElementFormat("e6m2", "scale", 8, 6, 2, 48, "fn", None,
+                  "HiFloat4's base scale: unsigned, 2^-48..1.5 x 2^15, no zero, 0xFF = NaN"),
     _float("fp8_e4m3fnuz", 4, 3, 8, "fnuz", "float8_e4m3fnuz",
            "FNUZ FP8 E4M3 (AMD MI300, Graphcore): no -0, no Inf, NaN = 0x80"),
     _float("fp8_e5m2fnuz", 5, 2, 16, "fnuz", "float8_e5m2fnuz",
