@@ -21,6 +21,7 @@ import numpy as np
 
 from .._kernel import parallel as _parallel
 from ..tables import policies
+from ..tables.policies import R_INF, R_IRANGE, R_MODE, R_NAN, R_OVF, R_ZSCALE
 from ..block.array import BlockArray
 from ..block.mx import blocked_layout
 from ..tables.block import mx_format
@@ -55,9 +56,12 @@ def _check_pair(anchor, target):
 
 
 @jit
-def convert_span(codes, lo, hi, d, Pa, Pt, mode, ovf, nanp, irange, rbits, out):
+def convert_span(codes, lo, hi, d, Pa, R, rbits, out):
     """Re-encode anchor codes[lo:hi] into the target format, their values
-    multiplied by 2**d, from the integer parts alone."""
+    multiplied by 2**d, from the integer parts alone.  ``R``: the target's
+    policy record (policies.record: its params and the policy ids)."""
+    Pt, Q = R
+    mode, ovf, nanp, irange = Q[R_MODE], Q[R_OVF], Q[R_NAN], Q[R_IRANGE]
     use_r = rbits.size > 0
     for i in range(lo, hi):
         cls, neg, sig, e_top, e_lsb = code_parts(np.int64(codes[i]), Pa)
@@ -80,9 +84,10 @@ def new_scale(s, top, Pa, Pt, rule, zscale):
 
 
 @jit
-def slice_block(codes, lo, hi, S, Pa, Pt, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
-                out):
+def slice_block(codes, lo, hi, S, Pa, R, rule, rbits, out):
     """Convert one anchor block with scale code S; returns the target scale code."""
+    Pt, Q = R
+    zscale, infp = Q[R_ZSCALE], Q[R_INF]
     if S == E8M0_NAN:
         for i in range(lo, hi):
             out[i] = 0
@@ -102,13 +107,12 @@ def slice_block(codes, lo, hi, S, Pa, Pt, rule, zscale, infp, mode, ovf, nanp, i
         return E8M0_NAN
     s = np.int64(S) - 127
     s2 = new_scale(s, top, Pa, Pt, rule, zscale)
-    convert_span(codes, lo, hi, s - s2, Pa, Pt, mode, ovf, nanp, irange, rbits, out)
+    convert_span(codes, lo, hi, s - s2, Pa, R, rbits, out)
     return s2 + 127
 
 
 @jit
-def _slice_kernel(t0, t1, codes, scales, L, bs, Pa, Pt, rule, zscale, infp, mode, ovf, nanp,
-                  irange, rbits, out, out_scales):
+def _slice_kernel(t0, t1, codes, scales, L, bs, Pa, R, rule, rbits, out, out_scales):
     """Blocks t0 .. t1-1 (row-major over ``scales``), element by element."""
     nb = scales.shape[1]
     for k in range(t0, t1):
@@ -116,8 +120,7 @@ def _slice_kernel(t0, t1, codes, scales, L, bs, Pa, Pt, rule, zscale, infp, mode
         j = numba.int64(k) - r * nb
         lo = r * L + j * bs
         out_scales[r, j] = slice_block(codes, lo, min(lo + bs, (r + 1) * L), scales[r, j], Pa,
-                                       Pt, rule, zscale, infp, mode, ovf, nanp, irange, rbits,
-                                       out)
+                                       R, rule, rbits, out)
     return 0
 
 
@@ -125,7 +128,7 @@ D_MIN, D_MAX = SCALE_MIN - SCALE_MAX, SCALE_MAX - SCALE_MIN  # every scale offse
 
 
 @jit
-def _build_tables(Pa, Pt, mode, ovf, nanp, irange, lut, top, cls):
+def _build_tables(Pa, R, lut, top, cls):
     """lut[d - D_MIN, c]: anchor code c with its value times 2**d, in the
     target (convert_span, the code-domain rule); top[c]: c's exponent
     (NO_EXPONENT for zero and specials); cls[c]: its class."""
@@ -133,7 +136,7 @@ def _build_tables(Pa, Pt, mode, ovf, nanp, irange, lut, top, cls):
     codes = np.arange(n).astype(np.uint8)
     empty = np.empty(0, np.uint32)
     for d in range(D_MIN, D_MAX + 1):
-        convert_span(codes, 0, n, d, Pa, Pt, mode, ovf, nanp, irange, empty, lut[d - D_MIN])
+        convert_span(codes, 0, n, d, Pa, R, empty, lut[d - D_MIN])
     for c in range(n):
         k, neg, sig, e_top, e_lsb = code_parts(np.int64(c), Pa)
         cls[c] = k
@@ -141,12 +144,12 @@ def _build_tables(Pa, Pt, mode, ovf, nanp, irange, lut, top, cls):
 
 
 @functools.lru_cache(maxsize=64)
-def _tables(Pa, Pt, mode, ovf, nanp, irange):
+def _tables(Pa, R):
     n = 1 << Pa[P_BITS]
     lut = np.empty((D_MAX - D_MIN + 1, n), np.uint8)
     top = np.empty(n, np.int64)
     cls = np.empty(n, np.int64)
-    _build_tables(Pa, Pt, mode, ovf, nanp, irange, lut, top, cls)
+    _build_tables(Pa, R, lut, top, cls)
     return (lut, top, cls) + _key_tables(top, cls)
 
 
@@ -202,8 +205,11 @@ def _lut_kernel(spec=None):
     HALF, FULL = 1 << (ABITS - 1), 1 << ABITS
 
     @jit
-    def kernel(t0, t1, codes, scales, L, bs_, Pa, Pt, rule, zscale, infp, lut, key_tab,
-               key_top, key_cls, top_tab, cls_tab, out, out_scales):
+    def kernel(t0, t1, codes, scales, L, bs_, Pa, R, rule, tables, out, out_scales):
+        """``tables``: (lut, key_tab, key_top, key_cls, top_tab, cls_tab)."""
+        lut, key_tab, key_top, key_cls, top_tab, cls_tab = tables
+        Pt, Q = R
+        zscale, infp = Q[R_ZSCALE], Q[R_INF]
         bs = bs_ if generic else CBS
         nb = scales.shape[1]
         one_row = scales.shape[0] == 1
@@ -260,18 +266,18 @@ SPECIALIZE_MIN = 1 << 20
 
 
 @jit
-def _elements_kernel(t0, t1, codes, d, Pa, Pt, mode, ovf, nanp, irange, rbits, out):
+def _elements_kernel(t0, t1, codes, d, Pa, R, rbits, out):
     n = codes.size
     for ch in range(t0, t1):
         lo = numba.int64(ch) * 4096
-        convert_span(codes, lo, min(lo + 4096, n), d, Pa, Pt, mode, ovf, nanp, irange, rbits,
-                     out)
+        convert_span(codes, lo, min(lo + 4096, n), d, Pa, R, rbits, out)
     return 0
 
 
-def _ids(rounding, overflow, nan, int_range):
-    return (policies.check("rounding", rounding), policies.check("overflow", overflow),
-            policies.check("nan", nan), policies.check("int_range", int_range))
+def _record(target, rounding, overflow, nan, int_range, zero_scale="min", inf="nan_scale"):
+    """The target's policy record (policies.record), every name checked."""
+    return policies.record(target.params, rounding, overflow, nan, int_range, "floor",
+                           zero_scale, inf)
 
 
 def slice_elements(codes, anchor, target, shift: int = 0, *, rounding: str = "rne",
@@ -288,13 +294,13 @@ def slice_elements(codes, anchor, target, shift: int = 0, *, rounding: str = "rn
     if isinstance(shift, (bool, np.bool_)) or not isinstance(shift, (int, np.integer)):
         raise TypeError(f"shift must be an integer (a power-of-two exponent), got {shift!r}")
     c = check_codes(codes, a)
-    ids = _ids(rounding, overflow, nan, int_range)
+    R = _record(t, rounding, overflow, nan, int_range)
     flat = np.ascontiguousarray(c).reshape(-1)
-    r = random_bits(flat.size, seed, rbits) if ids[0] == policies.STOCHASTIC else \
+    r = random_bits(flat.size, seed, rbits) if R[1][R_MODE] == policies.STOCHASTIC else \
         np.empty(0, np.uint32)
     out = np.empty(flat.size, np.uint8)
-    _parallel.run(_elements_kernel, -(-flat.size // 4096), flat, int(shift), a.params,
-                  t.params, *ids, r, out, work=flat.size)
+    _parallel.run(_elements_kernel, -(-flat.size // 4096), flat, int(shift), a.params, R, r,
+                  out, work=flat.size)
     return out.reshape(c.shape)
 
 
@@ -317,11 +323,11 @@ def slice_and_scale(mx: BlockArray, target, *, rounding: str = "rne", rule: str 
     _check_pair(mx.format, tf)
     if rule not in SLICE_RULES:
         raise ValueError(f"rule={rule!r} is not valid; allowed values: {', '.join(SLICE_RULES)}")
-    ids = _ids(rounding, overflow, nan, int_range)
-    zid, iid = policies.check("zero_scale", zero_scale), policies.check("inf", inf)
+    R = _record(tf.element, rounding, overflow, nan, int_range, zero_scale, inf)
+    stochastic = R[1][R_MODE] == policies.STOCHASTIC
     codes = check_codes(mx.codes, mx.format.element, "mx.codes")
     moved, L, nb, sc2 = blocked_layout(mx, codes)
-    if ids[0] == policies.STOCHASTIC:
+    if stochastic:
         r = random_bits(codes.size, seed, rbits)
         r = np.ascontiguousarray(np.moveaxis(r.reshape(codes.shape), mx.axis, -1)).reshape(-1)
     else:
@@ -330,12 +336,12 @@ def slice_and_scale(mx: BlockArray, target, *, rounding: str = "rne", rule: str 
         r = np.empty(0, np.uint32)
     out = np.empty(moved.size, np.uint8)
     out_sc = np.empty(sc2.shape, np.uint8)
-    Pa, Pt, rid = mx.format.element.params, tf.element.params, SLICE_RULES.index(rule)
-    if ids[0] == policies.STOCHASTIC:  # random bits per element: no table
-        _parallel.run(_slice_kernel, sc2.size, moved.reshape(-1), sc2, L, mx.block_size, Pa, Pt,
-                      rid, zid, iid, *ids, r, out, out_sc, work=moved.size)
+    Pa, rid = mx.format.element.params, SLICE_RULES.index(rule)
+    if stochastic:  # random bits per element: no table
+        _parallel.run(_slice_kernel, sc2.size, moved.reshape(-1), sc2, L, mx.block_size, Pa, R,
+                      rid, r, out, out_sc, work=moved.size)
     else:
-        lut, top, cls, key_tab, key_top, key_cls = _tables(Pa, Pt, *ids)
+        lut, top, cls, key_tab, key_top, key_cls = _tables(Pa, R)
         bs = mx.block_size
         flat = moved.reshape(-1)
         ksc = sc2
@@ -347,8 +353,8 @@ def slice_and_scale(mx: BlockArray, target, *, rounding: str = "rne", rule: str 
         if big and key_kind(Pa) != KEY_TABLE:
             key_top, key_cls = top, cls  # the key is a magnitude code
         kout = out_sc.reshape(ksc.shape)
-        _parallel.run(kernel, ksc.size, flat, ksc, kL, bs, Pa, Pt, rid, zid, iid, lut, key_tab,
-                      key_top, key_cls, top, cls, out, kout, work=moved.size)
+        _parallel.run(kernel, ksc.size, flat, ksc, kL, bs, Pa, R, rid,
+                      (lut, key_tab, key_top, key_cls, top, cls), out, kout, work=moved.size)
     return BlockArray._unchecked(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
                    np.ascontiguousarray(np.moveaxis(out_sc.reshape(moved.shape[:-1] + (nb,)), -1, mx.axis)),
                    tf, mx.block_size, mx.axis)
