@@ -6,6 +6,7 @@ vectorized block max, integer widths.  Nothing here knows a format.
 """
 from __future__ import annotations
 
+import functools
 from types import FunctionType
 
 import numba
@@ -22,6 +23,24 @@ from . import cache as _cache
 # mxspec can see a zero divisor, and without Python's ZeroDivisionError checks
 # a function compiles faster and its loops vectorize more readily.
 jit = numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy")
+
+
+def kernel_factory(build):
+    """The one way mxspec makes kernels with compile-time constants: ``build(*spec)``
+    defines a jitted kernel with ``spec`` frozen in (closure constants, which LLVM
+    folds: constant trip counts, dead branches) and returns it; each spec is built
+    once per process, and Numba's cache keeps its machine code between processes.
+    ``spec`` None, where a factory takes it, is the generic kernel that reads every
+    parameter at run time and compiles once for all formats; a frozen spec earns its
+    compile time only on large arrays (the SPECIALIZE_MIN of each module).
+
+    >>> @kernel_factory
+    ... def scale_by(k):
+    ...     return lambda x: x * k
+    >>> scale_by(3)(2), scale_by(3) is scale_by(3)
+    (6, True)
+    """
+    return functools.lru_cache(maxsize=None)(build)
 
 
 _INTERPRETED: dict = {}

@@ -23,7 +23,6 @@ threshold) pairs.  One engine runs every row:
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numba
@@ -34,7 +33,7 @@ from .._kernel import parallel as _parallel
 from ..tables.block import BlockFormat
 from .array import BlockArray, _norm_axis, check_shape
 from .bits import pack_codes, unpack_codes
-from .._kernel.jit import abs_max_bits
+from .._kernel.jit import abs_max_bits, kernel_factory
 from ..codec.core import (CLS_FINITE, _bitcast, abs_bits_value, decode_one, encode_fast, encode_one,
                           f64_bits, float_parts, jit, round_shift)
 from ..codec.elements import as_float_input, check_codes, decode_table
@@ -136,7 +135,7 @@ def _level(buf, fq, fm, bits, o, ngroups, r, T):
             buf[fm + j * r + i] *= h
 
 
-@functools.lru_cache(maxsize=None)
+@kernel_factory
 def _encode_kernel(full: bool):
     """The encode loop; ``full``: whether a value the codec's fast path declines
     (a float64 subnormal product) goes its full path.  The kernel without it

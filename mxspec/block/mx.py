@@ -10,7 +10,6 @@ section 4).  Reached through the one dispatch, :mod:`mxspec.block.api`.
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numba
@@ -20,7 +19,7 @@ from .._kernel import parallel as _parallel
 from ..tables import policies
 from .._kernel.bitstream import (code_at, group_code, load_group, load_word, pack_span,
                         pack_span_inline, spread_group)
-from .._kernel.jit import abs_max_bits
+from .._kernel.jit import abs_max_bits, kernel_factory
 from ..codec.core import (ABS_MAX_RUN_MAX, PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value,
                    abs_max_bits_run, decode_value32, encode_fast, encode_fast32,
                    encode_full_span, encode_rne32, float_abs_bits, is_float32, jit, pass_kind,
@@ -30,7 +29,7 @@ from ..tables.block import BlockFormat
 from ..tables.element import P_EMAX
 from .array import BlockArray, _check_block_size, _norm_axis
 from ..tables.policies import R_IRANGE, R_MODE, R_NAN, R_OVF, R_RULE, R_ZSCALE, R_INF
-from ..codec.scales import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, ZERO_MIN, scale_code
+from ..codec.e8m0 import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, ZERO_MIN, scale_code
 
 __all__ = ["encode", "decode", "encode_packed", "decode_packed", "POLICIES"]
 
@@ -105,7 +104,7 @@ def _task(t, nb, G, one_row):
     return r, j0, min(j0 + G, nb)
 
 
-@functools.lru_cache(maxsize=None)
+@kernel_factory
 def _encode_kernel(kind, packed, spec=None, whole=False):
     """The block encode loop over tasks ``t0 .. t1-1`` with the element pass
     ``kind`` (``core.PASS_*``), for the floor rule.  ``spec``: None (the record,
@@ -323,7 +322,7 @@ def _lookup_groups(src, soff, o, lo, ng, bits, table, mul, out):
 _NO_PARAMS = (0,) * 16
 
 
-@functools.lru_cache(maxsize=None)
+@kernel_factory
 def _decode_kernel(spec=None):
     """The decode loop over tasks ``t0 .. t1-1``: codes of ``bits`` bits from
     the rows of ``nbytes`` bytes of ``src`` into the (rows, L) array ``out``,

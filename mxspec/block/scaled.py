@@ -15,7 +15,6 @@ mxspec's element codec (round to nearest even, saturating).
 """
 from __future__ import annotations
 
-import functools
 
 import numba
 import numpy as np
@@ -24,7 +23,7 @@ from .._kernel import cache as _cache
 from .._kernel import parallel as _parallel
 from ..tables.block import BlockFormat
 from .array import BlockArray, _check_block_size, _norm_axis
-from .._kernel.jit import abs_max_bits
+from .._kernel.jit import abs_max_bits, kernel_factory
 from ..codec.core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
                    encode_rne32, jit)
 from ..codec.elements import (as_float_input, check_codes, decode_table, encode_elements,
@@ -147,7 +146,7 @@ def _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sf32, out, ok_ou
 SPECIALIZE_MIN = 1 << 20
 
 
-@functools.lru_cache(maxsize=None)
+@kernel_factory
 def _encode_kernel(spec=None):
     """The encode loop (see ``kernel`` below).  ``spec``: None (everything read at
     run time: one compile for every recipe), or (RI, element params, scale
@@ -366,7 +365,7 @@ def decode(mx: BlockArray, dtype, out=None) -> np.ndarray:
     return np.ascontiguousarray(res)
 
 
-@functools.lru_cache(maxsize=None)
+@kernel_factory
 def _decode_kernel(spec=None):
     """The decode loop (``kernel`` below).  ``spec``: None (the element table and
     the recipe's rule read at run time: one compile for every format), or

@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from .._kernel import parallel as _parallel
+from .._kernel.jit import kernel_factory
 from ..tables import policies
 from .core import (PASS_FAST32, PASS_RNE32, decode_one, decode_value32, encode_flags_span,
                    encode_full_span, fast32_pass, fast64_pass, interpreted, jit, pass_kind,
@@ -36,7 +37,7 @@ __all__ = ["encode_elements", "decode_elements", "decode_table", "as_float_input
 CHUNK = 4096  # elements per task
 
 
-@functools.lru_cache(maxsize=None)
+@kernel_factory
 def encode_kernel(kind, spec=None):
     """The encode loop over chunks ``t0 .. t1-1`` with the fast pass ``kind``
     (``core.PASS_*``).  ``spec``: None for the kernel that reads the record at

@@ -20,6 +20,7 @@ import numba
 import numpy as np
 
 from .._kernel import parallel as _parallel
+from .._kernel.jit import kernel_factory
 from ..tables import policies
 from ..tables.policies import R_INF, R_IRANGE, R_MODE, R_NAN, R_OVF, R_ZSCALE
 from ..block.array import BlockArray
@@ -28,7 +29,7 @@ from ..tables.block import mx_format
 from ..codec.core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
 from ..codec.elements import check_codes, random_bits
 from ..tables.element import P_BITS, P_EMAX, P_IS_INT, P_NANZ, P_SIGNED, element_format
-from ..codec.scales import E8M0_NAN, INF_NAN_SCALE, SCALE_MAX, SCALE_MIN, ZERO_MIN
+from ..codec.e8m0 import E8M0_NAN, INF_NAN_SCALE, SCALE_MAX, SCALE_MIN, ZERO_MIN
 
 __all__ = ["slice_and_scale", "slice_elements", "SLICE_RULES", "slice_pairs"]
 
@@ -190,7 +191,7 @@ def _key_tables(top, cls):
     return key_tab, key_top, key_cls
 
 
-@functools.lru_cache(maxsize=None)
+@kernel_factory
 def _lut_kernel(spec=None):
     """The block loop for deterministic modes: each block's largest key (see
     KEY_TABLE), its new scale, then every element one lookup in the table

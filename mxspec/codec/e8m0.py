@@ -2,9 +2,9 @@
 magnitude (SPEC.md section 4).
 
 >>> from mxspec import element_format
->>> from mxspec.codec import scales
+>>> from mxspec.codec import e8m0
 >>> P = element_format("fp4_e2m1").params
->>> [scales.shared_exponent(7.9, P, r) for r in (scales.FLOOR, scales.CEIL, scales.EVEN)]
+>>> [e8m0.shared_exponent(7.9, P, r) for r in (e8m0.FLOOR, e8m0.CEIL, e8m0.EVEN)]
 [0, 1, 1]
 """
 from __future__ import annotations
