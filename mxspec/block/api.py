@@ -1,7 +1,8 @@
 """The one dispatch of the block layer: every public block function looks up
 the format's row (:func:`mxspec.block_format`) and hands the work to that
-row's engine (``mx``, ``scaled`` or ``micro``).  Nothing else in mxspec asks
-which family a format is.
+row's engine (``mx``, ``scaled`` or ``micro``).  Nothing else dispatches on a
+format's family; where storage or arithmetic differ (a checkpoint's units, a dot
+product's operands), compute and I/O read what the row holds.
 
 Packed data is (element data, scales) for every format: the element codes
 packed along the blocked axis (moved last), and the scales of each level, one

@@ -28,7 +28,7 @@ from ..codec.elements import as_float_input, check_codes, decode_table, random_b
 from ..tables.block import BlockFormat
 from ..tables.element import P_EMAX
 from .array import BlockArray, _check_block_size, _norm_axis
-from ..tables.policies import R_IRANGE, R_MODE, R_NAN, R_OVF, R_RULE, R_ZSCALE, R_INF
+from ..tables.policies import R_IRANGE, R_MODE, R_OVF, R_RULE, R_ZSCALE, R_INF
 from ..codec.e8m0 import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, ZERO_MIN, scale_code
 
 __all__ = ["encode", "decode", "encode_packed", "decode_packed", "POLICIES"]
@@ -218,7 +218,6 @@ def _encode_full(t0, t1, run, x, L, R, bs, bits, rbits, out, nbytes, scales, red
     scale by :func:`block_scale` (any rule, NaN, Inf, subnormals), the
     elements by the full path where the fast one declines."""
     P, pol = R
-    mode, ovf, nanp, irange = pol[R_MODE], pol[R_OVF], pol[R_NAN], pol[R_IRANGE]
     rule, zscale, infp = pol[R_RULE], pol[R_ZSCALE], pol[R_INF]
     G = max(8, TASK_ELEMENTS // bs // 8 * 8)
     nb = scales.shape[1]
@@ -241,8 +240,7 @@ def _encode_full(t0, t1, run, x, L, R, bs, bits, rbits, out, nbytes, scales, red
                 for i in range(s, e):
                     dst[i - coff] = 0
             else:
-                encode_full_span(x, s, e, sc - 127, P, mode, ovf, nanp, irange, rbits, dst,
-                                 coff)
+                encode_full_span(x, s, e, sc - 127, R, rbits, dst, coff)
         if not direct:
             pack_span(run, 0, min(j1 * bs, L) - e0, bits, out, r * nbytes + ((e0 * bits) >> 3))
     return 0

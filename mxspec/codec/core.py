@@ -32,6 +32,7 @@ from ..tables.element import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_N
 from ..tables.policies import (DOWN, IEEE, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP_SIGN,
                        OVERFLOW_FLAG, RNA, RNE, RTZ, SAT_PROPAGATE, SATURATE, STOCHASTIC,
                        UNDERFLOW, UP, WRAP, ZERO)
+from ..tables.policies import R_IRANGE, R_MODE, R_NAN, R_OVF
 
 CLS_ZERO, CLS_FINITE, CLS_INF, CLS_NAN = 0, 1, 2, 3
 F64_SUBNORMAL_TOP = -1100  # e_top given to float64 subnormals: below every scaled range
@@ -568,9 +569,13 @@ def pass_kind(dtype, P, mode, irange) -> int:
 
 
 @jit
-def rne32_pass(x, lo, hi, shift, P, ovf, codes, coff):
+def rne32_pass(x, lo, hi, shift, R, codes, coff):
     """``x[lo:hi] * 2**-shift`` (float32, ``rne32_applies``) into
-    ``codes[lo-coff:hi-coff]`` by :func:`encode_rne32`; the number declined."""
+    ``codes[lo-coff:hi-coff]`` by :func:`encode_rne32`; the number declined.
+    ``R``: the policy record (``policies.record``: params, policy ids), as every
+    span pass below takes it."""
+    P, Q = R
+    ovf = Q[R_OVF]
     m = pow2_f32(-shift)  # exact
     nslow = 0
     for i in range(lo, hi):
@@ -581,8 +586,10 @@ def rne32_pass(x, lo, hi, shift, P, ovf, codes, coff):
 
 
 @jit
-def fast32_pass(x, lo, hi, shift, P, mode, ovf, irange, codes, coff):
+def fast32_pass(x, lo, hi, shift, R, codes, coff):
     """The same by :func:`encode_fast32` (float32, any mode but stochastic)."""
+    P, Q = R
+    mode, ovf, irange = Q[R_MODE], Q[R_OVF], Q[R_IRANGE]
     nslow = 0
     for i in range(lo, hi):
         c, ok = encode_fast32(_bitcast(x[i], np.int32(0)), shift, P, mode, ovf, irange)
@@ -592,9 +599,11 @@ def fast32_pass(x, lo, hi, shift, P, mode, ovf, irange, codes, coff):
 
 
 @jit
-def fast64_pass(x, lo, hi, shift, P, mode, ovf, irange, rbits, codes, coff):
+def fast64_pass(x, lo, hi, shift, R, rbits, codes, coff):
     """The same by :func:`encode_fast` (float32 or float64, any mode;
     ``rbits`` is empty unless the mode is stochastic)."""
+    P, Q = R
+    mode, ovf, irange = Q[R_MODE], Q[R_OVF], Q[R_IRANGE]
     use_r = rbits.size > 0
     nslow = 0
     for i in range(lo, hi):
@@ -606,10 +615,12 @@ def fast64_pass(x, lo, hi, shift, P, mode, ovf, irange, rbits, codes, coff):
 
 
 @jit
-def encode_full_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff):
+def encode_full_span(x, lo, hi, shift, R, rbits, codes, coff):
     """``x[lo:hi] * 2**-shift`` into ``codes[lo-coff:hi-coff]``, every element
     decided: :func:`encode_fast` where it decides, the full path
     (:func:`encode_scaled`) elsewhere."""
+    P, Q = R
+    mode, ovf, nanp, irange = Q[R_MODE], Q[R_OVF], Q[R_NAN], Q[R_IRANGE]
     use_r = rbits.size > 0
     for i in range(lo, hi):
         r = rbits[i] if use_r else numba.uint32(0)
@@ -620,8 +631,10 @@ def encode_full_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes,
 
 
 @jit
-def encode_flags_span(x, lo, hi, shift, P, mode, ovf, nanp, irange, rbits, codes, coff, flags):
+def encode_flags_span(x, lo, hi, shift, R, rbits, codes, coff, flags):
     """The full path on every element, with its exception flags."""
+    P, Q = R
+    mode, ovf, nanp, irange = Q[R_MODE], Q[R_OVF], Q[R_NAN], Q[R_IRANGE]
     use_r = rbits.size > 0
     for i in range(lo, hi):
         r = rbits[i] if use_r else numba.uint32(0)

@@ -25,7 +25,7 @@ from .core import (PASS_FAST32, PASS_RNE32, decode_one, decode_value32, encode_f
 from ..tables.element import element_format
 from .tapered import decode_tapered, encode_tapered, is_tapered_name
 from .inputs import _FLOAT_KINDS, as_float_input, check_codes, random_bits  # noqa: F401
-from ..tables.policies import R_IRANGE, R_MODE, R_NAN, R_OVF
+from ..tables.policies import R_IRANGE, R_MODE
 
 # Narrow float inputs that float32 holds exactly: widened before encoding.  ml_dtypes
 # is not imported here (it costs half a second): an array of its dtypes exists only
@@ -52,11 +52,7 @@ def encode_kernel(kind, spec=None):
     # the speed of the same loop over offsets into the whole arrays).
     @jit
     def kernel(t0, t1, x, R, rbits, codes, redo):
-        if generic:
-            P, pol = R
-        else:
-            P, pol = spec
-        mode, ovf, irange = pol[R_MODE], pol[R_OVF], pol[R_IRANGE]
+        Rk = R if generic else spec
         n = x.size
         nredo = 0
         for ch in range(t0, t1):
@@ -64,11 +60,11 @@ def encode_kernel(kind, spec=None):
             hi = min(lo + CHUNK, n)
             xs, cs = x[lo:hi], codes[lo:hi]
             if kind == PASS_RNE32:
-                ns = rne32_pass(xs, 0, hi - lo, 0, P, ovf, cs, 0)
+                ns = rne32_pass(xs, 0, hi - lo, 0, Rk, cs, 0)
             elif kind == PASS_FAST32:
-                ns = fast32_pass(xs, 0, hi - lo, 0, P, mode, ovf, irange, cs, 0)
+                ns = fast32_pass(xs, 0, hi - lo, 0, Rk, cs, 0)
             else:
-                ns = fast64_pass(xs, 0, hi - lo, 0, P, mode, ovf, irange, rbits[lo:hi], cs, 0)
+                ns = fast64_pass(xs, 0, hi - lo, 0, Rk, rbits[lo:hi], cs, 0)
             redo[ch] = ns != 0
             nredo += ns != 0
         return nredo
@@ -79,24 +75,20 @@ def encode_kernel(kind, spec=None):
 def _redo_kernel(t0, t1, x, R, rbits, codes, redo):
     """Chunks marked in ``redo`` again, every element decided (the full path
     where the fast one declines)."""
-    P, pol = R
     n = x.size
     for ch in range(t0, t1):
         if redo[ch]:
             lo = numba.int64(ch) * CHUNK
-            encode_full_span(x, lo, min(lo + CHUNK, n), 0, P, pol[R_MODE], pol[R_OVF],
-                             pol[R_NAN], pol[R_IRANGE], rbits, codes, 0)
+            encode_full_span(x, lo, min(lo + CHUNK, n), 0, R, rbits, codes, 0)
     return 0
 
 
 @jit
 def _flags_kernel(t0, t1, x, R, rbits, codes, flags):
-    P, pol = R
     n = x.size
     for ch in range(t0, t1):
         lo = numba.int64(ch) * CHUNK
-        encode_flags_span(x, lo, min(lo + CHUNK, n), 0, P, pol[R_MODE], pol[R_OVF],
-                          pol[R_NAN], pol[R_IRANGE], rbits, codes, 0, flags)
+        encode_flags_span(x, lo, min(lo + CHUNK, n), 0, R, rbits, codes, 0, flags)
     return 0
 
 
