@@ -242,3 +242,20 @@ def test_show(capsys):
     assert "64 values, 36 bytes packed (4.5 bits per value)" in out
     assert "2 level bit(s) set: 0 1 2 3 4 5 6 7" in out
     assert cli.main(["show", "mx6", "--scale", "3"]) == 2
+
+
+def test_e6m2_step_is_the_codec_s_encode():
+    """HiF4's base rounds its scale to E6M2 on the bits (one round_core step); on every
+    input it can get (every bfloat16 value of [2^-48, 1.5 x 2^15], the clamp's
+    bounds) and on random float64 values of that range, the code is the element
+    codec's encode in the e6m2 row, nearest even."""
+    import ml_dtypes
+    from mxspec.block.micro import E6M2_MAX, E6M2_MIN, _e6m2_code
+    bf = np.arange(1 << 15, dtype=np.uint16).view(ml_dtypes.bfloat16).astype(np.float64)
+    rng = np.random.default_rng(11)
+    rand = np.exp2(rng.uniform(-48, np.log2(E6M2_MAX), 20000))
+    v = np.concatenate([bf[(bf >= E6M2_MIN) & (bf <= E6M2_MAX)], rand, [E6M2_MIN, E6M2_MAX]])
+    want = mxspec.encode_elements(v, "e6m2", rounding="rne")
+    got = np.array([_e6m2_code(float(a)) for a in v])
+    assert np.array_equal(got, want.astype(np.int64))
+    assert len(v) > 8000 and want.max() == 0xFE and want.min() == 0

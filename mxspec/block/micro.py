@@ -33,9 +33,9 @@ from .._kernel import parallel as _parallel
 from ..tables.block import BlockFormat
 from .array import BlockArray, _norm_axis, check_shape
 from .bits import pack_codes, unpack_codes
-from .._kernel.jit import abs_max_bits, kernel_factory
-from ..codec.core import (CLS_FINITE, _bitcast, abs_bits_value, decode_one, encode_fast, encode_one,
-                          f64_bits, float_parts, jit, round_shift)
+from .._kernel.jit import kernel_factory
+from ..codec.core import (CLS_FINITE, _bitcast, encode_fast, encode_one,
+                          f64_bits, float_parts, jit, round_core, round_shift)
 from ..codec.elements import as_float_input, check_codes, decode_table
 from ..tables.element import element_format
 from ..tables.policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNA, RNE, SATURATE
@@ -63,10 +63,16 @@ def _f64(b):
 @jit
 def _bf16(v):
     """v >= 0 rounded to BFloat16 (nearest, ties to even), the HiF4 recipe's
-    BF16 step, through the one rounding rule (core.round_shift): 8 significant
-    bits, none finer than bf16's subnormal step 2^-133.  (Values past bf16's
-    largest are not rounded to Inf: every caller clamps them to E6M2's largest
-    first.)"""
+    BF16 step, through the one rounding rule (core.round_core on the
+    significand; round_shift below bf16's normal range): 8 significant bits,
+    none finer than bf16's subnormal step 2^-133.  (Values past bf16's largest
+    are not rounded to Inf: every caller clamps them to E6M2's largest first.)"""
+    if v >= 2.0 ** -126:  # a bf16 normal: cut a float64 normal's 53 bits to 8
+        b = f64_bits(v)
+        k, _ = round_core((b & 0xFFFFFFFFFFFFF) | (np.int64(1) << 52), 45, False, RNE,
+                          np.int64(0), numba.uint32(0), 0)
+        # k (2^7 .. 2^8, a carry included) back in place of the 8 kept bits
+        return _f64((b & ~((np.int64(1) << 52) - 1)) + ((k - 128) << 45))
     cls, neg, sig, e_top, e_lsb = float_parts(v)
     if cls != CLS_FINITE:
         return v
@@ -76,19 +82,34 @@ def _bf16(v):
 
 
 @jit
-def _base(umax, U, Ps):
+def _e6m2_code(v):
+    """The E6M2 code of v in [2^-48, 1.5 x 2^15] (a float64 normal), nearest with
+    ties to even: the one rounding rule (core.round_core) on v's significand, 53
+    bits cut to 3, the code read off the result.  It equals the element codec's
+    encode in the e6m2 row on every input of that range (tests/test_micro.py::
+    test_e6m2_step_is_the_codec_s_encode); the codec's general encode per unit
+    cost HiF4 encode 15%."""
+    b = f64_bits(v)
+    k, _ = round_core((b & 0xFFFFFFFFFFFFF) | (np.int64(1) << 52), 50, False, RNE,
+                      np.int64(0), numba.uint32(0), 0)
+    return ((((b >> 52) & 0x7FF) - 1023 + 48) << 2) + (k - 4)   # a carry (k = 8) moves e up
+
+
+@_inline
+def _base(umax, U, S):  # inlined: a call per unit passing the records cost a sixth of the speed
     """(base code, REC) of a unit from its largest magnitude (SPEC.md 11):
     pow2: E = floor(log2 max) - offset in -127..127, REC = 2^-E; e6m2:
-    SF = BF16(max x BF16(1/top)) clamped to [2^-48, 1.5 x 2^15] and encoded
-    by the element codec in E6M2 (``Ps``; nearest, ties to even), REC =
-    BF16(1 / E6M2).  floor(log2) is read off the bits (float64 subnormals lie
+    SF = BF16(max x BF16(1/top)) clamped to [2^-48, 1.5 x 2^15] and rounded
+    to E6M2 (:func:`_e6m2_code`, nearest, ties to even), REC = BF16(1 / E6M2),
+    the E6M2 value read from ``S`` (the row's params and the codec's decode
+    table).  floor(log2) is read off the bits (float64 subnormals lie
     far below -127 - offset)."""
     if U[U_BASE] == 0:
         E = min(max(((f64_bits(umax) >> 52) - 1023) - U[U_OFFSET], -127), 127)
         return E + 127, _f64((1023 - E) << 52)
     v = min(max(_bf16(umax * U[U_TOP_INV]), E6M2_MIN), E6M2_MAX)
-    code = encode_one(v, Ps, RNE, SATURATE, NAN_KEEP_SIGN, INT_SYMMETRIC, numba.uint32(0))[0]
-    return code, _bf16(1.0 / decode_one(code, Ps))
+    code = _e6m2_code(v)
+    return code, _bf16(1.0 / S[1][code])
 
 
 @jit
@@ -109,12 +130,17 @@ def _elements(x, fmul, codes, Pe, gq):
 
 @_inline
 def _fine(x, lo, n, buf, fq, gq):
-    """The finest groups' largest magnitudes into buf[fq:] (the one block max,
-    on the bits); how many groups hold NaN or Inf."""
+    """The finest groups' largest magnitudes into buf[fq:]; how many NaN or Inf.
+    (Groups of 2 or 4 are not blocks: a float max over the group, with its NaN
+    count, vectorizes where abs_max_bits over so short a run does not, and cost
+    the micro encode a third of its speed.)"""
     bad = 0
     for j in range(n // gq):
-        m = abs_bits_value(x[lo], abs_max_bits(x, lo + j * gq, lo + j * gq + gq))
-        bad += not (m < np.inf)
+        m = 0.0
+        for k in range(gq):
+            a = abs(np.float64(x[lo + j * gq + k]))
+            bad += not (a < np.inf)
+            m = max(m, a)
         buf[fq + j] = m
     return bad
 
@@ -143,16 +169,16 @@ def _encode_kernel(full: bool):
     (declined count), and where values were declined the caller runs the full
     kernel."""
     @jit
-    def kernel(t0, t1, buf, x, U, levels, Pe, Ps, out):
-        return _encode_body(t0, t1, buf, x, U, levels, Pe, Ps, out, full)
+    def kernel(t0, t1, buf, x, U, levels, Pe, S, out):
+        return _encode_body(t0, t1, buf, x, U, levels, Pe, S, out, full)
     return kernel
 
 
 @_inline
-def _encode_body(t0, t1, buf, x, U, levels, Pe, Ps, out, full):
+def _encode_body(t0, t1, buf, x, U, levels, Pe, S, out, full):
     """Units t0*upt .. of x (whole units, one after another): returns how many
     NaN or Inf it met.  ``U`` is the unit record (U_*), ``levels`` the groups and
-    thresholds of the micro levels, ``out`` the (codes, base codes, level bits,
+    thresholds of the micro levels, ``S`` the E6M2 scale's params and values, ``out`` the (codes, base codes, level bits,
     each level's offset into them) arrays.  In passes over the task's span, so
     that the long loops vectorize: the maxima of the finest groups (2^sq
     elements); each unit's base and REC; each level's bits, which halve the
@@ -187,7 +213,7 @@ def _encode_body(t0, t1, buf, x, U, levels, Pe, Ps, out, full):
             umax = 0.0
             for j in range(u * nq, u * nq + nq):
                 umax = max(umax, buf[fq + j])
-            bc, rec = _base(umax, U, Ps)
+            bc, rec = _base(umax, U, S)
             base[u0 + u] = bc
             for j in range(u * nq, u * nq + nq):
                 buf[fm + j] = rec
@@ -256,7 +282,8 @@ def encode(x, f: BlockFormat, axis, block_size=None, pol=None) -> BlockArray:
     if nunits:
         span = upt * f.unit
         U = (f.unit, upt, int(f.base_scale == "e6m2"), f.offset, sq, top_inv)
-        args = (flat, U, (lg, lt), f.element.params, E6M2.params, (codes, base, bits, boff))
+        args = (flat, U, (lg, lt), f.element.params, (E6M2.params, decode_table(E6M2, np.float64)),
+                (codes, base, bits, boff))
         for full in (False, True):
             got = _parallel.run(_encode_kernel(full), -(-nunits // upt), *args, work=flat.size,
                                 scratch=(2 * (span // gq), np.float64))
@@ -264,8 +291,7 @@ def encode(x, f: BlockFormat, axis, block_size=None, pol=None) -> BlockArray:
             if bad or not got & 0xFFFFFFFF:
                 break
     if bad:
-        raise ValueError(f"x holds NaN or Inf (in {bad} of its groups of {gq}); {f.name} has no "
-                         f"code for them")
+        raise ValueError(f"x holds NaN or Inf ({bad} values); {f.name} has no code for them")
     mv = lambda arr: np.ascontiguousarray(np.moveaxis(arr, -1, ax))  # noqa: E731
     micro = tuple(np.ascontiguousarray(np.moveaxis(
         bits[boff[i]:boff[i + 1]].reshape(lead + (nu, ng[i])), -2, ax))
