@@ -232,6 +232,9 @@ def test_one_registry_for_every_family():
     assert lv("mx6") == [(16, "e8"), (2, "bit")]
     assert mxspec.block_format("hif4").micro_levels == ((8, 4.0), (4, 2.0))
     assert mxspec.block_format("mx9").unit_bytes == 1 + 1 + 16
+    fmts = lambda n: [v.format and v.format.name for v in mxspec.block_format(n).levels]  # noqa: E731
+    assert fmts("mxint8") == ["e8m0"] and fmts("nvfp4") == [None, "fp8_e4m3"]
+    assert fmts("hif4") == ["e6m2", None, None] and fmts("mx6") == ["e8m0", None]
     x = np.ones(64, np.float32)
     with pytest.raises(ValueError, match=r"rounding='rtz': nvfp4 takes no rounding= \(its recipe"):
         mxspec.encode(x, "nvfp4", rounding="rtz")

@@ -30,11 +30,15 @@ __all__ = ["TaperedFormat", "tapered_format", "tapered_formats", "encode_tapered
            "TAPERED_OVERFLOW", "TAPERED_NAN"]
 
 @jit
-def _encode_kernel(t0, t1, x, vals, codes_t, mode, sat, nan_zero, inf_code, nan_code, r, out):
+def _encode_kernel(t0, t1, x, table, T, r, out):
     """Each value's code: the neighbours lo <= |x| < hi among the sorted finite
     values, then the mode's choice (rna: the nearer, ties away from zero;
     hybrid: rna where |E| < 4, else hi iff the fraction's 32 bits plus r[k]
-    reach 2^32)."""
+    reach 2^32).  ``table``: the format's search table (values, codes); ``T``
+    the policy record (T_* below)."""
+    vals, codes_t = table
+    mode, sat, nan_zero = T[T_MODE], T[T_SAT], T[T_NAN_ZERO]
+    inf_code, nan_code = T[T_INF_CODE], T[T_NAN_CODE]
     n = vals.shape[0]
     top = vals[n - 1]
     # the value a next code would have: past the largest, rna overflows at its midpoint
@@ -109,12 +113,14 @@ def _table_kernel(t0, t1, b, table, out):
 
 
 @jit
-def _hybrid32_kernel(t0, t1, b, t_rna, t_rtz, val, nxt_val, nxt_code, r, sat, inf_code, top_code,
-                     out):
+def _hybrid32_kernel(t0, t1, b, tables, T, r, out):
     """Hybrid rounding of float32 inputs by their bits: the rna table where
     |E| < 4, at or past 40960 and for Inf / NaN; elsewhere the rtz table's code
     lo, its successor hi, and stochastic rounding's choice between them (the
-    search kernel's rule, _random_up)."""
+    search kernel's rule, _random_up).  ``tables``: (rna table, rtz table, and
+    the format's successors: value, next value, next code)."""
+    t_rna, t_rtz, val, nxt_val, nxt_code = tables
+    sat, inf_code, top_code = T[T_SAT], T[T_INF_CODE], T[T_TOP_CODE]
     for k in range(t0 * 4096, min(t1 * 4096, b.shape[0])):
         w = b[k]
         idx = (w >> 19) + (8192 if (w & 0x7FFFF) != 0 else 0)
@@ -151,13 +157,22 @@ def _table32(f, rounding, overflow, nan):
     return _TABLES[key]
 
 
+# The tapered policy record the kernels read: (mode: a TAPERED_ROUNDING index or 4 for
+# hybrid, saturate, NaN to zero, +Inf's code, NaN's code, the largest finite code).
+T_MODE, T_SAT, T_NAN_ZERO, T_INF_CODE, T_NAN_CODE, T_TOP_CODE = range(6)
+
+
+def _record(f, mode, overflow, nan) -> tuple:
+    return (int(mode), int(overflow == "saturate"), int(nan == "zero"), int(f.inf_code),
+            int(f.nan_code), int(f.table[1][-1]))
+
+
 def _search(flat, f, mode, overflow, nan, r):
     out = np.empty(flat.size, np.uint8)
     vals, codes_t = f.table
     if flat.size:
-        _parallel.run(_encode_kernel, -(-flat.size // 4096), flat, vals, codes_t, mode,
-                      overflow == "saturate", nan == "zero", f.inf_code, f.nan_code, r, out,
-                      work=flat.size * 4)
+        _parallel.run(_encode_kernel, -(-flat.size // 4096), flat, (vals, codes_t),
+                      _record(f, mode, overflow, nan), r, out, work=flat.size * 4)
     return out
 
 
@@ -187,10 +202,10 @@ def encode_tapered(x, fmt="hifloat8", rounding: str = "rna", overflow: str = "ie
         if flat.dtype == np.float32:
             out = np.empty(flat.size, np.uint8)
             if flat.size:
+                tables = (_table32(f, "rna", overflow, nan), _table32(f, "rtz", overflow, nan),
+                          *f.successors)
                 _parallel.run(_hybrid32_kernel, -(-flat.size // 4096), flat.view(np.uint32),
-                              _table32(f, "rna", overflow, nan), _table32(f, "rtz", overflow, nan),
-                              *f.successors, r, overflow == "saturate", f.inf_code,
-                              int(f.table[1][-1]), out, work=flat.size)
+                              tables, _record(f, 4, overflow, nan), r, out, work=flat.size)
         else:
             out = _search(flat, f, 4, overflow, nan, r)
     else:

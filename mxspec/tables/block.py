@@ -136,6 +136,15 @@ class ScaleLevel:
     rule: str = ""
     threshold: float | None = None
 
+    @property
+    def format(self) -> ElementFormat | None:
+        """The scale's row of the element table: e8m0 (and MXn's E8 shared exponent,
+        whose codes are E8M0's), fp8_e4m3 for ue4m3 (sign bit 0), e6m2; None for
+        float32 scales (values, not codes: the element table holds 2..8-bit rows) and
+        for one-bit micro-exponents."""
+        name = {"e8m0": "e8m0", "e8": "e8m0", "ue4m3": "fp8_e4m3", "e6m2": "e6m2"}.get(self.scale)
+        return None if name is None else element_format(name)
+
     def __post_init__(self):
         if self.scale not in SCALE_FORMATS:
             raise ValueError(f"ScaleLevel: scale={self.scale!r}; allowed: "
@@ -195,8 +204,7 @@ class BlockFormat:
     def scale(self) -> ElementFormat | None:
         """The block scale's element-table row (E8M0; E4M3 for ue4m3); None for
         float32 values and the micro bases (E6M2, E8), which have their own rule."""
-        return {"e8m0": element_format("e8m0"), "ue4m3": element_format("fp8_e4m3")}.get(
-            self.scale_kind)
+        return self.block_level.format if self.engine != "micro" else None
 
     @property
     def scale_max(self) -> float:
