@@ -250,7 +250,7 @@ def test_e6m2_step_is_the_codec_s_encode():
     bounds) and on random float64 values of that range, the code is the element
     codec's encode in the e6m2 row, nearest even."""
     import ml_dtypes
-    from mxspec.block.micro import E6M2_MAX, E6M2_MIN, _e6m2_code
+    from mxspec.block.micro import E6M2_MAX, E6M2_MIN, _e6m2_code, _e6m2_value
     bf = np.arange(1 << 15, dtype=np.uint16).view(ml_dtypes.bfloat16).astype(np.float64)
     rng = np.random.default_rng(11)
     rand = np.exp2(rng.uniform(-48, np.log2(E6M2_MAX), 20000))
@@ -259,3 +259,5 @@ def test_e6m2_step_is_the_codec_s_encode():
     got = np.array([_e6m2_code(float(a)) for a in v])
     assert np.array_equal(got, want.astype(np.int64))
     assert len(v) > 8000 and want.max() == 0xFE and want.min() == 0
+    row = mxspec.element_format("e6m2").values
+    assert all(_e6m2_value(c) == row[c] for c in range(255))  # the REC step's E6M2 value

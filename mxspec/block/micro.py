@@ -95,21 +95,34 @@ def _e6m2_code(v):
     return ((((b >> 52) & 0x7FF) - 1023 + 48) << 2) + (k - 4)   # a carry (k = 8) moves e up
 
 
-@_inline
-def _base(umax, U, S):  # inlined: a call per unit passing the records cost a sixth of the speed
+@jit
+def _e6m2_value(code):
+    """The value of an E6M2 code below 0xFF, (1 + m/4) x 2^(e-48), built as float64
+    bits (equal to the e6m2 row's values: tests/test_micro.py)."""
+    return _f64((((code >> 2) - 48 + 1023) << 52) | ((code & 3) << 50))
+
+
+@jit
+def _e6m2_base(umax, top_inv):
+    """HiF4's base: SF = BF16(max x BF16(1/top)) clamped to [2^-48, 1.5 x 2^15],
+    rounded to E6M2 (:func:`_e6m2_code`), and REC = BF16(1 / E6M2)."""
+    code = _e6m2_code(min(max(_bf16(umax * top_inv), E6M2_MIN), E6M2_MAX))
+    return code, _bf16(1.0 / _e6m2_value(code))
+
+
+@jit
+def _base(umax, base_kind, offset, top_inv):
     """(base code, REC) of a unit from its largest magnitude (SPEC.md 11):
     pow2: E = floor(log2 max) - offset in -127..127, REC = 2^-E; e6m2:
-    SF = BF16(max x BF16(1/top)) clamped to [2^-48, 1.5 x 2^15] and rounded
-    to E6M2 (:func:`_e6m2_code`, nearest, ties to even), REC = BF16(1 / E6M2),
-    the E6M2 value read from ``S`` (the row's params and the codec's decode
-    table).  floor(log2) is read off the bits (float64 subnormals lie
-    far below -127 - offset)."""
-    if U[U_BASE] == 0:
-        E = min(max(((f64_bits(umax) >> 52) - 1023) - U[U_OFFSET], -127), 127)
+    :func:`_e6m2_base`.  floor(log2) is read off the bits (float64 subnormals
+    lie far below -127 - offset).  Scalars only, and the E6M2 steps in a
+    function of their own: a _base that took the records, or held those steps
+    inline, cost the micro encode 7-15% (LLVM no longer folded it into the
+    unit loop)."""
+    if base_kind == 0:
+        E = min(max(((f64_bits(umax) >> 52) - 1023) - offset, -127), 127)
         return E + 127, _f64((1023 - E) << 52)
-    v = min(max(_bf16(umax * U[U_TOP_INV]), E6M2_MIN), E6M2_MAX)
-    code = _e6m2_code(v)
-    return code, _bf16(1.0 / S[1][code])
+    return _e6m2_base(umax, top_inv)
 
 
 @jit
@@ -169,16 +182,16 @@ def _encode_kernel(full: bool):
     (declined count), and where values were declined the caller runs the full
     kernel."""
     @jit
-    def kernel(t0, t1, buf, x, U, levels, Pe, S, out):
-        return _encode_body(t0, t1, buf, x, U, levels, Pe, S, out, full)
+    def kernel(t0, t1, buf, x, U, levels, Pe, out):
+        return _encode_body(t0, t1, buf, x, U, levels, Pe, out, full)
     return kernel
 
 
 @_inline
-def _encode_body(t0, t1, buf, x, U, levels, Pe, S, out, full):
+def _encode_body(t0, t1, buf, x, U, levels, Pe, out, full):
     """Units t0*upt .. of x (whole units, one after another): returns how many
     NaN or Inf it met.  ``U`` is the unit record (U_*), ``levels`` the groups and
-    thresholds of the micro levels, ``S`` the E6M2 scale's params and values, ``out`` the (codes, base codes, level bits,
+    thresholds of the micro levels, ``out`` the (codes, base codes, level bits,
     each level's offset into them) arrays.  In passes over the task's span, so
     that the long loops vectorize: the maxima of the finest groups (2^sq
     elements); each unit's base and REC; each level's bits, which halve the
@@ -213,7 +226,7 @@ def _encode_body(t0, t1, buf, x, U, levels, Pe, S, out, full):
             umax = 0.0
             for j in range(u * nq, u * nq + nq):
                 umax = max(umax, buf[fq + j])
-            bc, rec = _base(umax, U, S)
+            bc, rec = _base(umax, U[U_BASE], U[U_OFFSET], U[U_TOP_INV])
             base[u0 + u] = bc
             for j in range(u * nq, u * nq + nq):
                 buf[fm + j] = rec
@@ -282,8 +295,7 @@ def encode(x, f: BlockFormat, axis, block_size=None, pol=None) -> BlockArray:
     if nunits:
         span = upt * f.unit
         U = (f.unit, upt, int(f.base_scale == "e6m2"), f.offset, sq, top_inv)
-        args = (flat, U, (lg, lt), f.element.params, (E6M2.params, decode_table(E6M2, np.float64)),
-                (codes, base, bits, boff))
+        args = (flat, U, (lg, lt), f.element.params, (codes, base, bits, boff))
         for full in (False, True):
             got = _parallel.run(_encode_kernel(full), -(-nunits // upt), *args, work=flat.size,
                                 scratch=(2 * (span // gq), np.float64))

@@ -390,6 +390,19 @@ def _check_blocks(a, b, K):
         raise ValueError(f"K={K} is not a whole number of blocks of {a.block_size}")
 
 
+def _prepare(accumulator, a, b, out, rounding):
+    """What dot and matmul check first: (the model, whether it takes the decoded
+    values (any block family), a's and b's element formats)."""
+    model = _model(accumulator)
+    _check_mx("a", a)
+    _check_mx("b", b)
+    values = _value_path(model, a, b, out, rounding)
+    fa, fb = a.format.element, b.format.element
+    if not values:
+        _check_model(model, fa, fb, out, rounding)
+    return model, values, fa, fb
+
+
 def dot(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "float32", c=None,
         rounding: str = "rne"):
     """The MX dot product (OCP MX v1.0 Dot/DotGeneral) of two BlockArrays blocked
@@ -401,13 +414,7 @@ def dot(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "fl
     >>> mxspec.dot(x, x).tolist()
     [176.0, 176.0]
     """
-    model = _model(accumulator)
-    _check_mx("a", a)
-    _check_mx("b", b)
-    values = _value_path(model, a, b, out, rounding)
-    fa, fb = a.format.element, b.format.element
-    if not values:
-        _check_model(model, fa, fb, out, rounding)
+    model, values, fa, fb = _prepare(accumulator, a, b, out, rounding)
     for arg, x in (("a", a), ("b", b)):
         if x.codes.ndim == 0 or x.axis != x.codes.ndim - 1:
             raise ValueError(f"dot takes BlockArrays blocked along their last axis; {arg} is "
@@ -443,13 +450,7 @@ def matmul(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = 
     >>> mxspec.matmul(a, b, c=1.0).tolist()
     [[33.0, 33.0, 33.0], [33.0, 33.0, 33.0]]
     """
-    model = _model(accumulator)
-    _check_mx("a", a)
-    _check_mx("b", b)
-    values = _value_path(model, a, b, out, rounding)
-    fa, fb = a.format.element, b.format.element
-    if not values:
-        _check_model(model, fa, fb, out, rounding)
+    model, values, fa, fb = _prepare(accumulator, a, b, out, rounding)
     if a.codes.ndim != 2 or a.axis != 1:
         raise ValueError(f"matmul's a must be an (M, K) BlockArray blocked along axis 1; got shape "
                          f"{a.shape} blocked along axis {a.axis}")
