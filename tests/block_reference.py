@@ -35,6 +35,8 @@ def ref_scale(block: np.ndarray, el, rule="floor", zero_scale="min", inf="nan_sc
         frac = amax / 2.0 ** E * 2 ** prec      # in [2^prec, 2^(prec+1))
         r = round(frac)                         # Python round: ties to even
         s = E - emax + (1 if r == 2 ** (prec + 1) else 0)
+    elif rule == "torchao_ceil":
+        s = E - emax + (0 if amax == 2.0 ** E else 1)   # exact: ceil(log2 amax) - emax
     else:
         raise ValueError(rule)
     return min(max(s, -127), 127) + 127

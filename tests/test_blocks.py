@@ -15,7 +15,7 @@ MX = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxi
       # elements with other specials: no -0 (fnuz), +-Inf codes (P3109 extended),
       # unsigned (P3109 unsigned, uint: values below zero, SPEC.md 2.4)
       "mxfp8_e4m3fnuz", "mxfp8_e5m2fnuz", "mxp3109_k8p3se", "mxp3109_k6p3uf", "mxuint4"]
-RULES = ["floor", "ceil", "even"]
+RULES = ["floor", "ceil", "even", "torchao_ceil"]
 TINY = np.float32(2.0 ** -140)  # a float32 subnormal
 
 
@@ -92,6 +92,11 @@ def test_scale_worked_examples():
     assert enc([6.0], "ceil").scales[0] == 127     # 6 fits: no step up
     assert enc([7.0], "even").scales[0] == 128     # 7 rounds to 8 at one mantissa bit
     assert enc([6.9], "even").scales[0] == 127     # 6.9 rounds to 6
+    # torchao_ceil: ceil(log2 amax) - emax, whether or not amax fits the max
+    assert [enc([a], "torchao_ceil").scales[0] for a in (7.9, 6.0, 7.0, 6.9, 4.0)] == \
+        [128, 128, 128, 128, 127]
+    assert mxspec.encode(np.float32([150.0]), "mxfp8_e4m3", scale_rule="torchao_ceil").scales[0] \
+        == 127 and mxspec.encode(np.float32([150.0]), "mxfp8_e4m3", scale_rule="ceil").scales[0] == 126
     assert enc([0.0] * 4, "floor").scales[0] == 0  # all zero -> 2^-127
     e4 = mxspec.encode(np.float32([500.0]), "mxfp8_e4m3")
     assert e4.scales[0] == 127 + 0 and e4.codes[0] == 0x7E  # 500 saturates to 448

@@ -39,7 +39,7 @@ def cases(draw):
 
 
 @given(cases(), st.sampled_from(MX), st.sampled_from(["rne", "rtz", "up", "stochastic"]),
-       st.sampled_from(["floor", "ceil", "even"]), st.sampled_from(["saturate", "ieee"]))
+       st.sampled_from(["floor", "ceil", "even", "torchao_ceil"]), st.sampled_from(["saturate", "ieee"]))
 def test_encode_packed_equals_encode_then_pack(case, name, rounding, scale_rule, overflow):
     x, axis, bs = case
     kw = dict(axis=axis, block_size=bs, rounding=rounding, scale_rule=scale_rule,

@@ -70,7 +70,7 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=No
     MX formats take blocks of ``block_size`` (32 unless given) and the policies
     (keywords; each default is the spec's reading): ``rounding`` rne, and
     rtz/rna/up/down/stochastic (with ``seed`` or ``rbits``, in C order of x);
-    ``scale_rule`` floor (OCP v1.0), ceil or even; ``overflow``, ``nan`` and
+    ``scale_rule`` floor (OCP v1.0), ceil, even or torchao_ceil (SPEC.md 4.2); ``overflow``, ``nan`` and
     ``int_range`` as :func:`mxspec.encode_elements`; ``zero_scale`` (the scale of
     an all-zero block) min (2^-127) or one; ``inf`` nan_scale (an Inf makes its
     block's scale NaN) or element.  The NVFP4 family (``nvfp4``,

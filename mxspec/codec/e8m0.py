@@ -12,7 +12,7 @@ from __future__ import annotations
 from .core import F64_SUBNORMAL_TOP, float_parts, jit
 from ..tables.element import P_EMAX, P_IS_INT, P_MAX_MAG, P_MBITS, P_PREC
 
-FLOOR, CEIL, EVEN = range(3)        # policies.SCALE_RULE
+FLOOR, CEIL, EVEN, TORCHAO_CEIL = range(4)   # policies.SCALE_RULE
 ZERO_MIN, ZERO_ONE = range(2)       # policies.ZERO_SCALE
 INF_NAN_SCALE, INF_ELEMENT = range(2)  # policies.INF
 
@@ -43,6 +43,9 @@ def shared_exponent(amax, P, rule):
     if rule == CEIL:
         # smallest s with amax / 2^s <= max normal: compare the significands
         return s + (1 if sig53 > (max_significand(P) << (52 - prec)) else 0)
+    if rule == TORCHAO_CEIL:
+        # ceil(log2 amax) - emax: up whenever amax is not a power of two
+        return s + (1 if sig53 != (1 << 52) else 0)
     # EVEN: amax rounded to the element's precision (ties away, which equals
     # ties-to-even here: a carry needs all kept bits set), then floor
     return s + ((sig53 + (1 << (52 - prec - 1))) >> 53)

@@ -47,7 +47,11 @@ INT_RANGE = ("symmetric", "full")
 INT_SYMMETRIC, INT_FULL = range(2)
 
 # MX block choices (SPEC.md section 4).
-SCALE_RULE = ("floor", "ceil", "even")
+# E8M0 scale rules (SPEC.md 4.2).  floor: OCP v1.0 (torchao FLOOR); ceil: the smallest
+# scale that keeps amax within the element's max (NVIDIA's cuBLAS/TE rule, torchao RCEIL);
+# even: amax rounded to the element's precision, then floor (torchao EVEN);
+# torchao_ceil: ceil(log2 amax) - emax (torchao's ScaleCalculationMode.CEIL).
+SCALE_RULE = ("floor", "ceil", "even", "torchao_ceil")
 ZERO_SCALE = ("min", "one")          # all-zero block: 2^-127 (spec reading) or 2^0
 INF = ("nan_scale", "element")       # Inf in a block: NaN scale, or encode the element
 
