@@ -291,7 +291,7 @@ def main(argv=None) -> int:
                    help="default saturate (hifloat8: ieee)")
     g.add_argument("--nan", default=None, choices=["keep", "zero"],
                    help="hifloat8 only: keep NaN (default) or make it zero")
-    g.add_argument("--scale-rule", default="floor", choices=["floor", "ceil", "even"])
+    g.add_argument("--scale-rule", default="floor", choices=list(policies.SCALE_RULE))
     g.add_argument("--block-size", type=int, default=32)
     g.add_argument("--count", type=int, help="keep the first COUNT vectors")
     g.add_argument("--seed", type=int, default=0, help="seed of the random blocks")
