@@ -229,3 +229,20 @@ def test_torch_functions_without_torch_name_the_extra():
             print(e)
     """)
     assert "pip install 'mxspec[torch]'" in r.stdout and "CPU wheel" in r.stdout, r.stderr[-2000:]
+
+
+def test_the_console_script_reaches_the_cli():
+    """pyproject's `mxspec` entry point names a module and function that exist (it still
+    named mxspec.cli after the CLI moved to mxspec.app.cli, and the installed `mxspec`
+    command failed while every test passed); where the command is installed beside this
+    Python, it runs."""
+    import importlib
+    import re
+    text = (ROOT / "pyproject.toml").read_text()
+    target = re.search(r'^\[project\.scripts\]\s*\nmxspec\s*=\s*"([\w.]+):(\w+)"', text, re.M)
+    assert target, "pyproject.toml has no mxspec console script"
+    assert callable(getattr(importlib.import_module(target[1]), target[2]))
+    exe = Path(sys.executable).parent / "mxspec"
+    if exe.exists():
+        out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stdout.startswith("mxspec "), out.stderr
