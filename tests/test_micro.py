@@ -261,3 +261,19 @@ def test_e6m2_step_is_the_codec_s_encode():
     assert len(v) > 8000 and want.max() == 0xFE and want.min() == 0
     row = mxspec.element_format("e6m2").values
     assert all(_e6m2_value(c) == row[c] for c in range(255))  # the REC step's E6M2 value
+
+
+def test_bf16_step_is_nearest_even_at_8_bits_and_the_2_pow_minus_133_grid():
+    """HiF4's BF16 step (one round_core on the bits) against exact rationals: nearest,
+    ties to even, 8 significant bits, no step finer than bf16's subnormal 2^-133."""
+    import math
+    from fractions import Fraction
+    from mxspec.block.micro import _bf16
+    rng = np.random.default_rng(5)
+    v = np.abs(rng.standard_normal(5000)) * np.exp2(rng.uniform(-150, 20, 5000))
+    edges = [0.0, 2.0 ** -133, 1.5 * 2.0 ** -133, 2.5 * 2.0 ** -133, 2.0 ** -134, 3 * 2.0 ** -135,
+             2.0 ** -126, 2.0 ** -126 * (1 - 2 ** -9), 1 + 2 ** -8, 1 + 3 * 2 ** -8, 255.5, 256.5]
+    for a in np.concatenate([v, edges]).tolist():
+        lsb = -133 if a == 0 else max(math.floor(math.log2(a)) - 7, -133)
+        want = float(round(Fraction(a) / Fraction(2) ** lsb) * Fraction(2) ** lsb)
+        assert _bf16(a) == want, a

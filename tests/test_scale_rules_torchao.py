@@ -27,7 +27,7 @@ def _blocks():
             tops.append(np.uint32(((e + 127) << 23) | m).view(np.float32))
     tops = np.array(tops, np.float32)
     x = (rng.uniform(-1, 1, (tops.size, 32)) * tops[:, None]).astype(np.float32)
-    x[:, rng.integers(0, 32, tops.size)] = 0.0
+    x[np.arange(tops.size), rng.integers(0, 32, tops.size)] = 0.0   # a zero in each block
     x[np.arange(tops.size), rng.integers(0, 32, tops.size)] = tops * rng.choice([-1, 1], tops.size)
     return x
 

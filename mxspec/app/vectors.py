@@ -713,7 +713,8 @@ def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
 
 
 # -- the standard set ------------------------------------------------------------
-ELEMENT_FORMATS = ("fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int4", "e8m0")
+ELEMENT_FORMATS = ("fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8", "int4", "e8m0",
+                   "e6m2")
 MX_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4")
 SLICE_PAIRS = (("mxint8", "mxint4"), ("mxint8", "mxint2"), ("mxfp8_e4m3", "mxfp4_e2m1"),
                ("mxfp8_e4m3", "mxfp6_e3m2"), ("mxfp8_e5m2", "mxfp6_e2m3"))
@@ -780,7 +781,7 @@ def standard_set(h100_capture=H100_CAPTURE):
         for it in ("float16", "bfloat16", "float64"):
             yield f"encode/{f}.{it}.rne.saturate.txt", encode_vectors(f, it, "rne", "saturate")
     for f in MX_FORMATS:
-        for rule in ("floor", "ceil", "even"):
+        for rule in policies.SCALE_RULE:
             yield f"quantize/{f}.{rule}.txt", block_vectors(f, "quantize", scale_rule=rule)
         yield f"dequantize/{f}.txt", block_vectors(f, "dequantize")
     for m in ("mx4", "mx6", "mx9", "hif4"):

@@ -23,7 +23,6 @@ threshold) pairs.  One engine runs every row:
 """
 from __future__ import annotations
 
-import math
 
 import numba
 import numpy as np
@@ -34,8 +33,8 @@ from ..tables.block import BlockFormat
 from .array import BlockArray, _norm_axis, check_shape
 from .bits import pack_codes, unpack_codes
 from .._kernel.jit import kernel_factory
-from ..codec.core import (CLS_FINITE, _bitcast, encode_fast, encode_one,
-                          f64_bits, float_parts, jit, round_core, round_shift)
+from ..codec.core import (_bitcast, encode_fast, encode_one,
+                          f64_bits, jit, round_core)
 from ..codec.elements import as_float_input, check_codes, decode_table
 from ..tables.element import element_format
 from ..tables.policies import INT_SYMMETRIC, NAN_KEEP_SIGN, RNA, RNE, SATURATE
@@ -64,7 +63,7 @@ def _f64(b):
 def _bf16(v):
     """v >= 0 rounded to BFloat16 (nearest, ties to even), the HiF4 recipe's
     BF16 step, through the one rounding rule (core.round_core on the
-    significand; round_shift below bf16's normal range): 8 significant bits,
+    significand, in both ranges): 8 significant bits,
     none finer than bf16's subnormal step 2^-133.  (Values past bf16's largest
     are not rounded to Inf: every caller clamps them to E6M2's largest first.)"""
     if v >= 2.0 ** -126:  # a bf16 normal: cut a float64 normal's 53 bits to 8
@@ -73,12 +72,12 @@ def _bf16(v):
                           np.int64(0), numba.uint32(0), 0)
         # k (2^7 .. 2^8, a carry included) back in place of the 8 kept bits
         return _f64((b & ~((np.int64(1) << 52) - 1)) + ((k - 128) << 45))
-    cls, neg, sig, e_top, e_lsb = float_parts(v)
-    if cls != CLS_FINITE:
-        return v
-    lsb = max(e_top - 7, -133)
-    k, _ = round_shift(sig, lsb - e_lsb, False, RNE, numba.uint32(0), 0)
-    return math.ldexp(float(k), lsb)
+    # below: steps of 2^-133, so v x 2^133 (exact, a float64 normal) rounded to an integer
+    w = f64_bits(v * 2.0 ** 133)
+    sh = 1075 - ((w >> 52) & 0x7FF)   # the bits below w's units place
+    k, _ = round_core((w & 0xFFFFFFFFFFFFF) | (np.int64(1) << 52), min(sh, 62), False, RNE,
+                      np.int64(0), numba.uint32(0), 0)
+    return np.float64(k) * 2.0 ** -133   # exact: k < 2^8
 
 
 @jit
