@@ -209,6 +209,8 @@ def ref_encode(x, f, rounding="rne", overflow="saturate", nan="keep_sign",
         up = (frac > 0.5) | ((frac == 0.5) & ~lo_even)
     elif rounding == "rna":
         up = frac >= 0.5
+    elif rounding == "rnz":  # nearest, ties toward zero
+        up = frac > 0.5
     elif rounding == "rtz":
         up = np.zeros(n, bool)
     elif rounding == "up":
@@ -256,7 +258,7 @@ def ref_encode(x, f, rounding="rne", overflow="saturate", nan="keep_sign",
         fr = kf - k0
         odd = np.mod(k0, 2) == 1
         wup = {"rne": (fr > 0.5) | ((fr == 0.5) & odd), "rna": fr >= 0.5,
-               "rtz": np.zeros(n, bool), "up": (fr > 0) & ~neg, "down": (fr > 0) & neg}.get(rounding)
+               "rnz": fr > 0.5, "rtz": np.zeros(n, bool), "up": (fr > 0) & ~neg, "down": (fr > 0) & neg}.get(rounding)
         if wup is None:
             wup = (np.floor(fr * 2.0 ** 32) + rbits.astype(np.float64)) >= 2.0 ** 32
         k = k0 + wup

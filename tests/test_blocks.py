@@ -245,8 +245,18 @@ def test_one_registry_for_every_family():
         mxspec.encode(x, "nvfp4", rounding="rtz")
     with pytest.raises(ValueError, match="scale_rule='ceil': hif4 takes no scale_rule="):
         mxspec.encode_packed(x, "hif4", scale_rule="ceil")
-    with pytest.raises(ValueError, match="recipes are for the NVFP4 family"):
+    with pytest.raises(ValueError, match=r"recipe='torchao' is not an MX recipe \(torchao is a "
+                                         r"recipe of the NVFP4 family\); allowed values for "
+                                         r"mxfp8_e4m3: gguf"):
         mxspec.encode(x, "mxfp8_e4m3", recipe="torchao")
+    with pytest.raises(ValueError, match="recipe='gguf' is defined for mxfp4_e2m1, not mxfp8_e4m3"):
+        mxspec.encode(x, "mxfp8_e4m3:gguf")
+    with pytest.raises(ValueError, match="rounding='rne': recipe 'gguf' fixes rounding='rnz'"):
+        mxspec.encode(x, "mxfp4_e2m1", recipe="gguf", rounding="rne")
+    with pytest.raises(ValueError, match="scale_rule='gguf' is the gguf recipe's"):
+        mxspec.encode(x, "mxfp4_e2m1", scale_rule="gguf")
+    with pytest.raises(ValueError, match="recipe='gguf': hif4 is a micro-exponent format"):
+        mxspec.block_format(mxspec.block_format("hif4"), recipe="gguf")
     with pytest.raises(mxspec.FormatError, match="unknown block format 'nvfp5'; valid names: mxfp8_e4m3"):
         mxspec.block_format("nvfp5")
     with pytest.raises(TypeError):

@@ -47,13 +47,19 @@ def _policies(f: BlockFormat, eng, given: dict) -> dict:
     """The engine's policies with the caller's given ones (None: the default);
     a policy the engine does not take is refused, by name."""
     pol = dict(eng.POLICIES)
+    fixed = f.recipe.policies if f.engine == "mx" and f.recipe is not None else {}
     for key, value in given.items():
         if value is None:
             continue
         if key not in pol:
             raise ValueError(f"{key}={value!r}: {f.name} takes no {key}= ({_FIXED_BY[f.engine]})"
                              + (f"; the policies it takes: {', '.join(pol)}" if pol else ""))
+        if key in fixed and value != fixed[key]:
+            raise ValueError(f"{key}={value!r}: recipe {f.recipe.name!r} fixes {key}="
+                             f"{fixed[key]!r} (SPEC.md 4.6); drop the recipe to choose "
+                             f"{key}= yourself")
         pol[key] = value
+    pol.update(fixed)
     return pol
 
 
@@ -75,7 +81,9 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=No
     an all-zero block) min (2^-127) or one; ``inf`` nan_scale (an Inf makes its
     block's scale NaN) or element.  The NVFP4 family (``nvfp4``,
     ``nvfp4:modelopt``; SPEC.md 9) takes a ``recipe`` and no policies; the
-    micro-exponent formats (``mx6``, ``hif4``; SPEC.md 11) neither.
+    micro-exponent formats (``mx6``, ``hif4``; SPEC.md 11) neither.  An MX
+    ``recipe`` (``"gguf"``: gguf-py's and llama.cpp's MXFP4, SPEC.md 4.6; also
+    spelled ``"mxfp4_e2m1:gguf"``) fixes the policies together.
 
     >>> encode(np.float32([1e-40, 3e-40]), "mxint8").scales.tolist()  # subnormals, exact
     [0]

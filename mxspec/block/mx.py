@@ -21,15 +21,17 @@ from .._kernel.bitstream import (code_at, group_code, load_group, load_word, pac
                         pack_span_inline, spread_group)
 from .._kernel.jit import abs_max_bits, kernel_factory
 from ..codec.core import (ABS_MAX_RUN_MAX, PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value,
+                   decode_one,
                    abs_max_bits_run, decode_value32, encode_fast, encode_fast32,
                    encode_full_span, encode_rne32, float_abs_bits, is_float32, jit, pass_kind,
                    pow2_f32, rne32_declines_only_specials)
 from ..codec.elements import as_float_input, check_codes, decode_table, random_bits, value32_exact
 from ..tables.block import BlockFormat
-from ..tables.element import P_EMAX
+from ..tables.element import P_BITS, P_EMAX
 from .array import BlockArray, _check_block_size, _norm_axis
 from ..tables.policies import R_IRANGE, R_MODE, R_OVF, R_RULE, R_ZSCALE, R_INF
-from ..codec.e8m0 import E8M0_NAN, FLOOR, SCALE_MAX, SCALE_MIN, ZERO_MIN, scale_code
+from ..codec.e8m0 import (E8M0_NAN, FLOOR, GGUF, LOG2F_LO, LOG2F_T32, SCALE_MAX, SCALE_MIN,
+                          ZERO_MIN, scale_code)
 
 __all__ = ["encode", "decode", "encode_packed", "decode_packed", "POLICIES"]
 
@@ -39,27 +41,26 @@ def _task_count(rows, nb, G):
 
 
 @jit
-def fast_scale(x, start, end, P, zscale):
-    """The floor-rule scale code of block ``x[start:end]`` where integers alone
-    give it: the block's largest magnitude, an integer max over the abs bits (a
-    branch-free reduction that vectorizes), is a normal float, whose exponent
-    field is floor(log2 amax), or zero.  -1 where it is not (NaN, Inf, a
-    subnormal amax): the full path (:func:`block_scale`) decides those."""
-    return scale_of_max(x, abs_max_bits(x, start, end), P, zscale)
-
-
-@jit
-def scale_of_max(x, mbits, P, zscale):
-    """:func:`fast_scale` from the block's largest magnitude as abs bits (of
-    x's width)."""
+def scale_of_max(x, mbits, P, zscale, rule):
+    """The scale code of a block from its largest magnitude as abs bits (of
+    x's width), where integers alone give it: under the floor rule (the
+    exponent field is floor(log2 amax)) or, for float32 input, the gguf rule.
+    -1 where they do not (NaN, Inf, a subnormal amax): the full path
+    (:func:`block_scale`) decides those."""
     if mbits == 0:
-        return 0 if zscale == ZERO_MIN else 127
+        return 0 if (zscale == ZERO_MIN or rule == GGUF) else 127
     if is_float32(x):
         ex, top, bias = numba.int64(mbits >> 23), 255, 127
     else:
         ex, top, bias = numba.int64(mbits >> 52), 2047, 1023
-    if ex == 0 or ex == top:
+    if ex == 0 or ex == top or (rule == GGUF and not is_float32(x)):
         return -1
+    if rule == GGUF:
+        # floor of log2 rounded to float32: a threshold per binade (SPEC.md 4.6),
+        # the byte modulo 256 as gguf-py's uint8 cast gives it
+        bump = numba.int64(mbits) >= LOG2F_T32[ex - bias + 1 - LOG2F_LO]
+        sc = (ex - bias - P[P_EMAX] + bump + 127) & 0xFF
+        return -1 if sc >= GGUF_LITERAL else sc
     return min(max(ex - bias - P[P_EMAX], SCALE_MIN), SCALE_MAX) + 127
 
 
@@ -107,7 +108,7 @@ def _task(t, nb, G, one_row):
 @kernel_factory
 def _encode_kernel(kind, packed, spec=None, whole=False):
     """The block encode loop over tasks ``t0 .. t1-1`` with the element pass
-    ``kind`` (``core.PASS_*``), for the floor rule.  ``spec``: None (the record,
+    ``kind`` (``core.PASS_*``), for the floor and gguf rules.  ``spec``: None (the record,
     block size and code width read at run time: one compile for every format),
     or (record, block size, code width) frozen in as constants for LLVM to
     fold (large arrays).  Each task's codes are packed at ``bits`` bits into
@@ -139,6 +140,7 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
             P, pol, bs, bits = spec
         direct = not packed  # one code per byte, straight into out
         mode, ovf, irange, zscale = pol[R_MODE], pol[R_OVF], pol[R_IRANGE], pol[R_ZSCALE]
+        rule = pol[R_RULE]
         G = max(8, TASK_ELEMENTS // bs // 8 * 8)
         nb = scales.shape[1]
         one_row = whole or scales.shape[0] == 1
@@ -155,14 +157,14 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
                 s = base + j * bs
                 e = s + bs if whole else min(s + bs, base + L)
                 if vmax:
-                    sc = scale_of_max(x, abs_max_bits_run(x, s, VBS), P, zscale)
+                    sc = scale_of_max(x, abs_max_bits_run(x, s, VBS), P, zscale, rule)
                 elif whole:  # the reduction written here, so that its trip count is seen
                     mb = float_abs_bits(x[s])
                     for i in range(s, e):
                         mb = max(mb, float_abs_bits(x[i]))
-                    sc = scale_of_max(x, mb, P, zscale)
+                    sc = scale_of_max(x, mb, P, zscale, rule)
                 else:
-                    sc = fast_scale(x, s, e, P, zscale)
+                    sc = scale_of_max(x, abs_max_bits(x, s, e), P, zscale, rule)
                 if sc < 0 or (kind == PASS_RNE32 and sc > 126 + 127):
                     ok = False
                     break
@@ -236,7 +238,9 @@ def _encode_full(t0, t1, run, x, L, R, bs, bits, rbits, out, nbytes, scales, red
             e = min(s + bs, base + L)
             sc = block_scale(x, s, e, P, rule, zscale, infp)
             scales[r, j] = sc
-            if sc == E8M0_NAN:
+            if rule == GGUF and (sc >= GGUF_LITERAL or (sc == 0 and not _all_finite(x, s, e))):
+                _gguf_literal_block(x, s, e, sc, P, dst, coff)
+            elif sc == E8M0_NAN:
                 for i in range(s, e):
                     dst[i - coff] = 0
             else:
@@ -244,6 +248,42 @@ def _encode_full(t0, t1, run, x, L, R, bs, bits, rbits, out, nbytes, scales, red
         if not direct:
             pack_span(run, 0, min(j1 * bs, L) - e0, bits, out, r * nbytes + ((e0 * bits) >> 3))
     return 0
+
+
+@jit
+def _all_finite(x, s, e):
+    for i in range(s, e):
+        if not math.isfinite(x[i]):
+            return False
+    return True
+
+
+# Scale bytes from which ggml's half scale 2^(e-128) times a doubled E2M1 value
+# can overflow float32 (253: 8 x 2^125 = 2^128), so gguf-py's candidates are Inf.
+GGUF_LITERAL = 253
+
+
+@jit
+def _gguf_literal_block(x, s, e, sc, P, dst, coff):
+    """gguf-py's codes for a block where its float32 arithmetic parts from
+    nearest-with-ties-toward-zero (SPEC.md 4.6): one that holds a NaN or an Inf
+    (scale byte 0), or whose byte is 253 or more.  For each element x, the first
+    code c minimizing fl32(|fl32(2 v_c * d) - x|), d = 2^(sc-128) in float32 and
+    v_c the code's value.  NaN and +-Inf give code 0, and so does a finite x
+    once the candidates vanish in the float32 subtraction (byte 0: |x| past
+    about 2^-99); under byte 253 the candidates 4 and 6 times 2^126 are Inf, so
+    a block's codes stop at 3 times 2^126."""
+    d = np.float32(2.0 ** (sc - 128))
+    n = numba.int64(1) << P[P_BITS]
+    for i in range(s, e):
+        xv = np.float32(x[i])
+        best, best_err = numba.int64(0), np.float32(0)
+        for c in range(n):
+            cand = np.float32(np.float32(2.0 * decode_one(c, P)) * d)
+            err = abs(np.float32(cand - xv))
+            if c == 0 or err < best_err:
+                best, best_err = c, err
+        dst[i - coff] = best
 
 
 @jit
@@ -443,12 +483,18 @@ def encode_rows(x, f: BlockFormat, axis, block_size, bits, pol):
     (..., ceil(L*bits/8)), scales of shape (..., n_blocks), axis, block size)."""
     rounding, seed, rbits = pol["rounding"], pol["seed"], pol["rbits"]
     a = as_float_input(x)
+    if f.recipe is not None and f.recipe.input == "float32" and a.dtype != np.float32:
+        a = a.astype(np.float32)  # the recipe's first step (gguf-py: rows.astype(np.float32))
     if a.ndim == 0:
         raise ValueError("x must have at least one dimension (an MX block runs along an axis)")
     ax = _norm_axis(axis, a.ndim)
     bs = _check_block_size(block_size)
+    if pol["scale_rule"] == "gguf" and (f.recipe is None or f.recipe.scale_rule != "gguf"):
+        raise ValueError("scale_rule='gguf' is the gguf recipe's (it is defined on float32 "
+                         "values): write recipe='gguf' (SPEC.md 4.6)")
     R = policies.record(f.element.params, rounding, pol["overflow"], pol["nan"],
-                        pol["int_range"], pol["scale_rule"], pol["zero_scale"], pol["inf"])
+                        pol["int_range"], pol["scale_rule"], pol["zero_scale"], pol["inf"],
+                        pol.get("zeros", "signed"))
     mode = R[1][R_MODE]
     moved = np.ascontiguousarray(np.moveaxis(a, ax, -1))
     L = moved.shape[-1]
@@ -474,7 +520,7 @@ def encode_rows(x, f: BlockFormat, axis, block_size, bits, pol):
         ntasks = _task_count(kr, knb, blocks_per_task(bs))
         args = (flat, kL, R, bs, bits, r, o, kbytes, ksc)
         scratch = (blocks_per_task(bs) * bs if bits < 8 else 0, np.uint8)
-        if R[1][R_RULE] == FLOOR:
+        if R[1][R_RULE] in (FLOOR, GGUF):
             kind = pass_kind(flat.dtype, R[0], mode, R[1][R_IRANGE])
             big = flat.size >= SPECIALIZE_MIN
             kernel = _encode_kernel(kind, bits < 8, (R[0], R[1], bs, bits) if big else None,
@@ -497,7 +543,8 @@ def decode(mx: BlockArray, dtype, out) -> np.ndarray:
     if codes.dtype != np.uint8:
         codes = check_codes(codes, el)
     moved, L, nb, sc = blocked_layout(mx, codes)
-    res = decode_rows(moved, L, 8, sc, mx.block_size, el, dtype, out, mx.axis)
+    res = decode_rows(moved, L, 8, sc, mx.block_size, el, dtype, out, mx.axis,
+                      _recipe_decode(mx.format))
     if res is None:
         check_codes(codes, el, "mx.codes")  # raises, naming the bad code
     return res
@@ -507,7 +554,27 @@ def decode_packed(packed, scales, f: BlockFormat, L, ax, bs, dtype, out) -> np.n
     """The values of packed rows (the blocked axis last, every size checked by the caller)."""
     nb = scales.shape[-1]
     sc = np.ascontiguousarray(scales).reshape(-1, nb) if nb else scales.reshape(0, 0)
-    return decode_rows(packed, L, f.element.bits, sc, bs, f.element, dtype, out, ax)
+    return decode_rows(packed, L, f.element.bits, sc, bs, f.element, dtype, out, ax,
+                       _recipe_decode(f))
+
+
+def _recipe_decode(f: BlockFormat) -> str:
+    return "mx" if f.recipe is None else f.recipe.decode
+
+
+def _gguf_tables(el, dtype):
+    """ggml's decode tables (SPEC.md 4.6): element values doubled, with -0 as
+    +0 (its kvalues), and scale byte e as 2^(e-128) for every e (no NaN), so
+    that each product is exact before its one rounding, as in gguf-py."""
+    key = ("gguf", el, np.dtype(dtype).name)
+    t = _PADDED.get(key)
+    if t is None:
+        v = np.full(256, np.nan, np.float64)
+        v[:el.n_codes] = 2 * decode_table(el, np.float64)
+        v[v == 0] = 0.0  # -0 -> +0
+        t = (v.astype(dtype), np.ldexp(1.0, np.arange(256) - 128).astype(dtype))
+        _PADDED[key] = t
+    return t
 
 
 def blocked_layout(mx: BlockArray, codes: np.ndarray):
@@ -539,11 +606,12 @@ def _padded_table(el, dtype):
 _PADDED: dict = {}
 
 
-def decode_rows(src, L, bits, scales, bs, el, dtype, out=None, axis=-1):
+def decode_rows(src, L, bits, scales, bs, el, dtype, out=None, axis=-1, tables="mx"):
     """Decode rows of codes packed at ``bits`` bits (8: one per byte), the
     blocked axis last, into the values with that axis moved back to ``axis``
     (into ``out`` if given); None if a byte holds a code past the format's
-    range (possible only for ``bits`` = 8 and a narrower format)."""
+    range (possible only for ``bits`` = 8 and a narrower format).  ``tables``:
+    "mx" (OCP's values) or "gguf" (:func:`_gguf_tables`)."""
     src = np.ascontiguousarray(src)
     dtype = np.dtype(dtype)
     shape = src.shape[:-1] + (L,)
@@ -552,19 +620,22 @@ def decode_rows(src, L, bits, scales, bs, el, dtype, out=None, axis=-1):
     if not in_place:
         dst = np.empty(shape, dtype)  # the kernel writes rows; a strided out gets a copy
     if dst.size:
-        table = _padded_table(el, dtype) if bits == 8 else decode_table(el, dtype)
+        if tables == "gguf":
+            table, st = _gguf_tables(el, dtype)
+        else:
+            table = _padded_table(el, dtype) if bits == 8 else decode_table(el, dtype)
+            st = _SCALE_TABLES[dtype]
         # a code past the range shows as a bit above the format's width in some byte
         bad_mask = np.uint64(0) if el.bits >= bits else \
             np.uint64(((0xFF >> el.bits) << el.bits) * 0x0101010101010101)
         nbytes = src.shape[-1]
         if L % bs == 0 and (L * bits) % 8 == 0:  # rows fold into one, as in encode_rows
             L, nbytes, scales = dst.size, src.size, scales.reshape(1, -1)
-        st = _SCALE_TABLES[dtype]
         flat = dst.reshape(-1)
         spec = None
         if dst.size >= SPECIALIZE_MIN:
-            spec = (bs, bits, int(bad_mask), el.params if value32_exact(el) else None,
-                    scales.shape[0] == 1)
+            arith = value32_exact(el) and tables == "mx"  # by arithmetic, or from the table
+            spec = (bs, bits, int(bad_mask), el.params if arith else None, scales.shape[0] == 1)
         ntasks = _task_count(scales.shape[0], scales.shape[1], blocks_per_task(bs))
         bad = _parallel.run(_decode_kernel(spec), ntasks, src.reshape(-1), L, bs, bits, nbytes,
                             scales, table, st, bad_mask, flat, work=dst.size)

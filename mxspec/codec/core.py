@@ -28,9 +28,9 @@ from .._kernel.jit import (ABS_MAX_RUN_MAX, _bitcast, abs_bits_value, abs_max_bi
                            is_float32, jit)
 from ..tables.element import (P_BIAS, P_BITS, P_EMAX, P_EMIN, P_HAS_INF, P_HAS_NAN, P_HAS_ZERO,
                       P_INF_MAG, P_IS_INT, P_MAX_MAG, P_MBITS, P_NAN_MIN_MAG, P_NANZ, P_QMIN,
-                      P_QNAN_MAG, P_SIGNED, P_SUBNORMALS, P_TIE_CODE)
+                      P_QNAN_MAG, P_SIGNED, P_SUBNORMALS, P_TIE_CODE, P_UZERO)
 from ..tables.policies import (DOWN, IEEE, INEXACT, INT_FULL, INVALID, NAN_CANONICAL, NAN_KEEP_SIGN,
-                       OVERFLOW_FLAG, RNA, RNE, RTZ, SAT_PROPAGATE, SATURATE, STOCHASTIC,
+                       OVERFLOW_FLAG, RNA, RNE, RNZ, RTZ, SAT_PROPAGATE, SATURATE, STOCHASTIC,
                        UNDERFLOW, UP, WRAP, ZERO)
 from ..tables.policies import R_IRANGE, R_MODE, R_NAN, R_OVF
 
@@ -121,6 +121,8 @@ def round_core(sig, sh, neg, mode, frac32, r32, odd):
         inc = gt | (eq & (((kept + as_width(sig, odd)) & 1) == 1))
     elif mode == RNA:
         inc = gt | eq
+    elif mode == RNZ:
+        inc = gt
     elif mode == RTZ:
         inc = False
     elif mode == UP:
@@ -204,8 +206,9 @@ def _signed(mag, neg, P):
         if not P[P_SIGNED]:
             return mag
         return ((mag ^ -n) + n) & ((1 << P[P_BITS]) - 1)  # two's complement of +-mag
-    # fnuz-style formats have no -0: a zero magnitude keeps the sign bit clear
-    s = n & P[P_SIGNED] & (numba.int64(mag != 0) | (1 - P[P_NANZ]))
+    # fnuz-style formats have no -0, and zeros='unsigned' gives none: a zero
+    # magnitude keeps the sign bit clear
+    s = n & P[P_SIGNED] & (numba.int64(mag != 0) | (1 - (P[P_NANZ] | P[P_UZERO])))
     return mag | (s << (P[P_BITS] - 1))
 
 
@@ -520,7 +523,7 @@ def encode_rne32(y, P, ovf):
         mag = sub if r < pow2_f32(emin) else norm
         cm = min(mag, limit)
         # fnuz-style formats have no -0: a zero keeps the sign bit clear
-        sgn = i32(i32(yb >> 31) & 1) & i32(i32(cm != 0) | i32(1 - P[P_NANZ]))
+        sgn = i32(i32(yb >> 31) & 1) & i32(i32(cm != 0) | i32(1 - (P[P_NANZ] | P[P_UZERO])))
         code = i32(cm | i32(sgn << (P[P_BITS] - 1)))
         # overflow under ieee (rne rounds away): Inf, or the fnuz NaN
         big = (mag > limit) & (ovf == IEEE)

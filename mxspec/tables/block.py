@@ -26,7 +26,7 @@ import numpy as np
 
 from .element import ElementFormat, FormatError, element_format
 
-__all__ = ["Recipe", "ScaleLevel", "BlockFormat", "block_format", "block_formats", "family_of", "mx_format",
+__all__ = ["Recipe", "MXRecipe", "MX_RECIPES", "ScaleLevel", "BlockFormat", "block_format", "block_formats", "family_of", "mx_format",
            "mx_formats", "micro_format", "micro_formats", "RECIPES", "ENGINES"]
 
 TENSOR_RULES = ("divisor", "multiplier")
@@ -119,6 +119,44 @@ RECIPES = {r.name: r for r in (
                "compressed-tensors 0.20 nvfp4-pack-quantized: gs = fl(fl(1 / amax) * 2688) "
                "(a multiplier), bs = fl(gs * fl(bamax / 6)) clamped to 448, a zero scale -> "
                "0.125; elements fl(x / fl(bs / gs))")),
+)}
+
+
+@dataclass(frozen=True)
+class MXRecipe:
+    """A library's choices for an MX format, fixed together (SPEC.md 4.6): the
+    element ``rounding``, the ``scale_rule``, whether zeros are signed, the
+    ``input`` type the values are first cast to ("float32" or "as given"), the
+    element types it is defined for, and how codes ``decode``: "mx" (OCP: a
+    scale byte of 0xFF is NaN, -0 stays -0) or "gguf" (ggml's half-scale
+    tables: byte e is 2^(e-127) for every e, 0xFF included, and code -0 is +0).
+    Encoding a block that holds a NaN or an Inf follows the rule's own text
+    (the gguf rule: SPEC.md 4.6)."""
+
+    name: str
+    rounding: str
+    scale_rule: str
+    zeros: str = "signed"
+    input: str = "as given"
+    elements: tuple = ()
+    decode: str = "mx"
+    description: str = field(default="", compare=False)
+
+    @property
+    def policies(self) -> dict:
+        """The encode policies this recipe fixes (a caller may not give others)."""
+        return {"rounding": self.rounding, "scale_rule": self.scale_rule, "zeros": self.zeros,
+                "zero_scale": "min", "inf": "nan_scale", "overflow": "saturate",
+                "nan": "keep_sign", "int_range": "symmetric"}
+
+
+MX_RECIPES = {r.name: r for r in (
+    MXRecipe("gguf", rounding="rnz", scale_rule="gguf", zeros="unsigned", input="float32",
+             elements=("fp4_e2m1",), decode="gguf", description=(
+                 "gguf-py 0.17.1-0.19 / llama.cpp block_mxfp4: values cast to float32; "
+                 "scale byte floor(log2 amax rounded to float32) - 2 + 127 modulo 256 (0 for "
+                 "an all-zero block or one holding a NaN or an Inf); each element the first "
+                 "of the 16 E2M1 codes nearest to it (ties toward zero, never -0)")),
 )}
 
 
@@ -406,9 +444,9 @@ def block_format(name=None, recipe=None, *, element=None, scale="ue4m3", block_s
     if isinstance(name, BlockFormat):
         if recipe is None or (name.recipe is not None and recipe == name.recipe.name):
             return name
-        if name.engine != "scaled":
-            raise ValueError(f"recipe={recipe!r}: recipes are for the NVFP4 family "
-                             f"({', '.join(RECIPES)}); {name.name} is a {name.engine} format")
+        if name.engine == "micro":
+            raise ValueError(f"recipe={recipe!r}: {name.name} is a micro-exponent format and "
+                             f"takes no recipe")
         name = name.base
     if not isinstance(name, str):
         raise FormatError(f"format must be a name (str), got {type(name).__name__}")
@@ -436,9 +474,25 @@ def block_format(name=None, recipe=None, *, element=None, scale="ue4m3", block_s
                               f"(mxint2, mxfp5_e2m2), or bf(element,scale,block_size[,tensor]) "
                               f"with scale {' or '.join(SCALE_KINDS)}") from None
     if recipe is not None:
+        if f.engine == "mx":
+            return _mx_recipe(f, recipe)
         raise ValueError(f"recipe={recipe!r}: recipes are for the NVFP4 family ("
-                         f"{', '.join(_SCALED)}, bf(...)); {f.name} is a {f.engine} format")
+                         f"{', '.join(RECIPES)}) and the MX formats ({', '.join(MX_RECIPES)}); "
+                         f"{f.name} is a {f.engine} format")
     return f
+
+
+def _mx_recipe(f: BlockFormat, recipe: str) -> BlockFormat:
+    if recipe not in MX_RECIPES:
+        other = f" ({recipe} is a recipe of the NVFP4 family)" if recipe in RECIPES else ""
+        raise ValueError(f"recipe={recipe!r} is not an MX recipe{other}; allowed values for "
+                         f"{f.name}: {', '.join(MX_RECIPES)}")
+    r = MX_RECIPES[recipe]
+    if r.elements and f.element.name not in r.elements:
+        raise ValueError(f"recipe={recipe!r} is defined for "
+                         f"{', '.join('mx' + e for e in r.elements)}, not {f.name}")
+    return BlockFormat(f"{f.name}:{recipe}", f.element, f.levels, "mx", r, f.name,
+                       description=f"{f.description}; {r.description}")
 
 
 def family_of(name) -> str | None:

@@ -52,7 +52,9 @@ KINDS = ("float", "int", "uint", "scale")
 # Index of each field in ElementFormat.params, the tuple the Numba codecs take.
 P_IS_INT, P_SIGNED, P_BITS, P_MBITS, P_BIAS, P_EMIN, P_QMIN, P_EMAX, P_MAX_MAG, \
     P_HAS_INF, P_INF_MAG, P_HAS_NAN, P_NAN_MIN_MAG, P_QNAN_MAG, P_SUBNORMALS, \
-    P_PREC, P_NANZ, P_HAS_ZERO, P_TIE_CODE = range(19)
+    P_PREC, P_NANZ, P_HAS_ZERO, P_TIE_CODE, P_UZERO = range(20)
+# P_UZERO is not the row's: policies.record sets it where a recipe gives every zero
+# result the code +0 (GGUF's MXFP4, SPEC.md 4.6); the row itself always says 0.
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ class ElementFormat:
             int(self.has_inf), self.inf_mag_code, int(self.has_nan),
             self.nan_min_mag_code, self.qnan_mag_code, int(self.subnormals),
             self.precision_bits, int(self.nan_is_negative_zero), int(self.has_zero),
-            int(self.ties_to_even_code),
+            int(self.ties_to_even_code), 0,
         )
 
     @cached_property

@@ -6,16 +6,18 @@ codecs read; :func:`check` turns a bad name into an error that lists the valid o
 >>> policies.check("rounding", "rne")
 0
 >>> policies.ROUNDING
-('rne', 'rtz', 'rna', 'up', 'down', 'stochastic')
+('rne', 'rtz', 'rna', 'up', 'down', 'stochastic', 'rnz')
 """
 from __future__ import annotations
 
 import re
 
-from .element import P_IS_INT
+from .element import P_IS_INT, P_UZERO
 
-ROUNDING = ("rne", "rtz", "rna", "up", "down", "stochastic")
-RNE, RTZ, RNA, UP, DOWN, STOCHASTIC = range(6)
+# rnz: nearest, ties toward zero (what a first-index argmin over the values
+# does: GGUF's MXFP4 quantizer, SPEC.md 2.2 and 4.6).
+ROUNDING = ("rne", "rtz", "rna", "up", "down", "stochastic", "rnz")
+RNE, RTZ, RNA, UP, DOWN, STOCHASTIC, RNZ = range(7)
 
 # saturate:      finite overflow and +-Inf inputs give +-max finite (MX elements,
 #                cvt.satfinite; P3109's SatFinite).
@@ -50,8 +52,12 @@ INT_SYMMETRIC, INT_FULL = range(2)
 # E8M0 scale rules (SPEC.md 4.2).  floor: OCP v1.0 (torchao FLOOR); ceil: the smallest
 # scale that keeps amax within the element's max (NVIDIA's cuBLAS/TE rule, torchao RCEIL);
 # even: amax rounded to the element's precision, then floor (torchao EVEN);
-# torchao_ceil: ceil(log2 amax) - emax (torchao's ScaleCalculationMode.CEIL).
-SCALE_RULE = ("floor", "ceil", "even", "torchao_ceil")
+# torchao_ceil: ceil(log2 amax) - emax (torchao's ScaleCalculationMode.CEIL);
+# gguf: floor of log2(amax) rounded to float32, minus emax, the byte taken
+# modulo 256 (gguf-py's and llama.cpp's MXFP4 quantizer, SPEC.md 4.6).
+SCALE_RULE = ("floor", "ceil", "even", "torchao_ceil", "gguf")
+# torchao's names for the rules that equal mxspec's (tests/test_scale_rules_torchao.py).
+SCALE_RULE_ALIASES = {"torchao_floor": "floor", "torchao_rceil": "ceil", "torchao_even": "even"}
 ZERO_SCALE = ("min", "one")          # all-zero block: 2^-127 (spec reading) or 2^0
 INF = ("nan_scale", "element")       # Inf in a block: NaN scale, or encode the element
 
@@ -117,6 +123,11 @@ INEXACT, UNDERFLOW, OVERFLOW_FLAG, INVALID = 1, 2, 4, 16
 FLAG_NAMES = {INEXACT: "inexact", UNDERFLOW: "underflow", OVERFLOW_FLAG: "overflow",
               INVALID: "invalid"}
 
+# zeros: "signed" (a negative value that rounds to zero is -0; the spec's
+# reading) or "unsigned" (every zero is +0: GGUF's MXFP4).  Not a kernel id:
+# it sets the P_UZERO slot of the record's params.
+ZEROS = ("signed", "unsigned")
+
 # The record a kernel takes: (format params, policy ids in this order).  One
 # argument instead of a dozen positionals, and one compiled signature for
 # every format and policy (each is a run-time integer).
@@ -131,14 +142,17 @@ def check(argument: str, value) -> int:
     """The integer id of ``value`` for the named argument, or a ValueError that
     names the argument and lists the allowed values."""
     allowed = _CHOICES[argument]
+    if argument == "scale_rule" and isinstance(value, str):
+        value = SCALE_RULE_ALIASES.get(value, value)
     if isinstance(value, str) and value in allowed:
         return allowed.index(value)
-    raise ValueError(f"{argument}={value!r} is not valid; allowed values: {', '.join(allowed)}")
+    names = allowed + tuple(SCALE_RULE_ALIASES) if argument == "scale_rule" else allowed
+    raise ValueError(f"{argument}={value!r} is not valid; allowed values: {', '.join(names)}")
 
 
 def record(params, rounding="rne", overflow="saturate", nan="keep_sign",
            int_range="symmetric", scale_rule="floor", zero_scale="min",
-           inf="nan_scale") -> tuple:
+           inf="nan_scale", zeros="signed") -> tuple:
     """The kernel record of a format's ``params`` and named policies, each
     checked: ``(params, (rounding id, overflow id, ...))`` in the order of
     :data:`RECORD_FIELDS`.
@@ -150,7 +164,12 @@ def record(params, rounding="rne", overflow="saturate", nan="keep_sign",
     if overflow in INT_ONLY_OVERFLOW and params and not params[P_IS_INT]:
         raise ValueError(f"overflow={overflow!r} is for integer formats (int*, uint*); allowed "
                          "values for this format: saturate, ieee, sat_propagate")
-    return (tuple(params), tuple(check(a, v) for a, v in zip(RECORD_FIELDS, names)))
+    if zeros not in ZEROS:
+        raise ValueError(f"zeros={zeros!r} is not valid; allowed values: {', '.join(ZEROS)}")
+    params = tuple(params)
+    if zeros == "unsigned":
+        params = params[:P_UZERO] + (1,) + params[P_UZERO + 1:]
+    return (params, tuple(check(a, v) for a, v in zip(RECORD_FIELDS, names)))
 
 
 def flag_names(mask: int) -> list[str]:
