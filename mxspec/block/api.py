@@ -27,7 +27,8 @@ from ..tables.block import BlockFormat, block_format
 from . import micro, mx, scaled
 from .array import (_METHODS, BlockArray, _check_block_size, _norm_axis, check_shape,
                     check_tensor_scale, out_dtype)
-from .bits import pack_codes, packed_row_bytes, padding_is_zero, unpack_codes
+from .bits import (GGUF_BLOCK, GGUF_BLOCK_BYTES, gguf_pack, gguf_unpack, pack_codes,
+                   packed_row_bytes, padding_is_zero, unpack_codes)
 from ..codec.inputs import check_codes
 
 __all__ = ["encode", "decode", "encode_packed", "decode_packed", "pack", "unpack", "engine"]
@@ -120,9 +121,29 @@ def decode(mx: BlockArray, dtype=None, out=None) -> np.ndarray:
     return ENGINES[mx.format.engine].decode(mx, dtype, out)
 
 
-def pack(mx: BlockArray):
+LAYOUTS = ("mxspec", "gguf")
+
+
+def _check_layout(layout, f: BlockFormat, bs=None, L=None):
+    """Refuse a packing ``layout`` that is not one of LAYOUTS or does not fit the format."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout={layout!r} is not valid; allowed values: {', '.join(LAYOUTS)}")
+    if layout == "gguf":
+        if f.engine != "mx" or f.element.name != "fp4_e2m1":
+            raise ValueError(f"layout='gguf' is ggml's block_mxfp4: it holds mxfp4_e2m1 "
+                             f"(any recipe), not {f.name}")
+        if bs is not None and bs != GGUF_BLOCK:
+            raise ValueError(f"layout='gguf' holds blocks of {GGUF_BLOCK}, not {bs}")
+        if L is not None and L % GGUF_BLOCK:
+            raise ValueError(f"layout='gguf' holds whole blocks: the blocked axis has {L} "
+                             f"elements, not a multiple of {GGUF_BLOCK}")
+
+
+def pack(mx: BlockArray, layout: str = "mxspec"):
     """What :func:`encode_packed` returns for the same values: (element data,
     scales) with the blocked axis moved last; see the module's text.
+    ``layout="gguf"`` (MXFP4 in blocks of 32): (ggml's ``block_mxfp4`` bytes,
+    17 a block with the scale byte first, None; SPEC.md 4.6).
 
     >>> data, scales = pack(encode(np.array([1.0, 2.0, 3.0]), "mxfp4_e2m1"))
     >>> [hex(b) for b in data], scales.tolist()
@@ -131,6 +152,10 @@ def pack(mx: BlockArray):
     if not isinstance(mx, BlockArray):
         raise TypeError(f"mx must be a BlockArray, got {type(mx).__name__}")
     f = mx.format
+    _check_layout(layout, f, mx.block_size, mx.shape[mx.axis] if mx.shape else 0)
+    if layout == "gguf":
+        return gguf_pack(np.moveaxis(mx.codes, mx.axis, -1),
+                         np.moveaxis(mx.scales, mx.axis, -1)), None
     if f.engine == "micro":
         return micro.pack(mx), None
     codes = np.moveaxis(mx.codes, mx.axis, -1)
@@ -144,10 +169,11 @@ def _levels(f, tensor_scale, scales):
 
 def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=None,
                   scale_rule=None, overflow=None, nan=None, int_range=None, zero_scale=None,
-                  inf=None, seed=None, rbits=None, recipe: str | None = None):
-    """``pack(encode(x, fmt, ...))``, in one pass where the engine has one (MX):
-    the (element data, scales) that hardware and checkpoints use.  Arguments as
-    :func:`encode`.
+                  inf=None, seed=None, rbits=None, recipe: str | None = None,
+                  layout: str = "mxspec"):
+    """``pack(encode(x, fmt, ...), layout)``, in one pass where the engine has one
+    (MX): the (element data, scales) that hardware and checkpoints use.
+    Arguments as :func:`encode` and :func:`pack`.
 
     >>> data, scales = encode_packed(np.array([1.0, 2.0, 3.0]), "mxfp4_e2m1")
     >>> [hex(b) for b in data], scales.tolist()
@@ -156,8 +182,9 @@ def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, *, roun
     given = dict(rounding=rounding, scale_rule=scale_rule, overflow=overflow, nan=nan,
                  int_range=int_range, zero_scale=zero_scale, inf=inf, seed=seed, rbits=rbits)
     f, eng = engine(fmt, recipe)
-    if f.engine != "mx":
-        return pack(encode(x, f, axis, block_size, **given))
+    _check_layout(layout, f, _block_size(f, block_size) if f.engine == "mx" else None)
+    if f.engine != "mx" or layout != "mxspec":
+        return pack(encode(x, f, axis, block_size, **given), layout)
     return eng.encode_packed(x, f, axis, _block_size(f, block_size), _policies(f, eng, given))
 
 
@@ -197,11 +224,15 @@ def _layout(data, scales, f, shape, axis, block_size):
     return p, s, ts, moved, ax, bs
 
 
-def unpack(data, scales, fmt, shape, axis: int = -1, block_size: int | None = None) -> BlockArray:
+def unpack(data, scales, fmt, shape, axis: int = -1, block_size: int | None = None,
+           layout: str = "mxspec") -> BlockArray:
     """Rebuild a :class:`BlockArray` of ``shape`` from :func:`pack`'s output,
     checking every size against the format, shape and block size (an MX
-    format's is 32 unless given; the others' are their own)."""
+    format's is 32 unless given; the others' are their own) and ``layout``."""
     f = block_format(fmt)
+    if layout == "gguf":
+        return _unpack_gguf(data, scales, f, shape, axis, block_size)
+    _check_layout(layout, f)
     if f.engine == "micro":
         if scales is not None:
             raise ValueError(f"{f.name}: the scales are inside the packed units; pass "
@@ -216,8 +247,29 @@ def unpack(data, scales, fmt, shape, axis: int = -1, block_size: int | None = No
                       np.ascontiguousarray(np.moveaxis(s, -1, ax)), f, bs, ax, ts)
 
 
+def _unpack_gguf(data, scales, f, shape, axis, block_size):
+    shape = check_shape(shape)
+    if not shape:
+        raise ValueError("shape must have at least one dimension")
+    ax = _norm_axis(axis, len(shape))
+    moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
+    _check_layout("gguf", f, _block_size(f, block_size), moved[-1])
+    if scales is not None:
+        raise ValueError("layout='gguf': the scale bytes are inside the blocks; pass scales=None")
+    p = np.asarray(data)
+    if p.dtype != np.uint8:
+        raise TypeError(f"packed must be uint8, got {p.dtype}")
+    want = moved[:-1] + (moved[-1] // GGUF_BLOCK * GGUF_BLOCK_BYTES,)
+    if p.shape != want:
+        raise ValueError(f"packed has shape {p.shape}; {f.name} of shape {shape} along axis "
+                         f"{ax} is {want} in ggml's block_mxfp4 bytes")
+    codes, s = gguf_unpack(p)
+    return BlockArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
+                      np.ascontiguousarray(np.moveaxis(s, -1, ax)), f, GGUF_BLOCK, ax)
+
+
 def decode_packed(data, scales, fmt, shape, axis: int = -1, block_size: int | None = None,
-                  dtype=None, out=None) -> np.ndarray:
+                  dtype=None, out=None, layout: str = "mxspec") -> np.ndarray:
     """``decode(unpack(data, scales, ...))``, in one pass where the engine has
     one (MX): the values of packed data of ``shape``, every size checked as
     :func:`unpack` checks it.  ``dtype`` and ``out`` as :func:`decode`.
@@ -226,8 +278,8 @@ def decode_packed(data, scales, fmt, shape, axis: int = -1, block_size: int | No
     [1.0, 2.0, 3.0]
     """
     f = block_format(fmt)
-    if f.engine != "mx":
-        return decode(unpack(data, scales, f, shape, axis, block_size), dtype, out)
+    if f.engine != "mx" or layout != "mxspec":
+        return decode(unpack(data, scales, f, shape, axis, block_size, layout), dtype, out)
     p, s, _, moved, ax, bs = _layout(data, scales, f, shape, axis, block_size)
     dtype = out_dtype(dtype, out, shape, (("packed", data), ("scales", scales)))
     if not padding_is_zero(p, moved[-1], f.element.bits):

@@ -104,3 +104,36 @@ def unpack_codes(packed: np.ndarray, bits: int, L: int) -> np.ndarray:
     return out
 
 
+
+
+# ---- ggml's block_mxfp4 (SPEC.md 4.6): 17 bytes a block of 32 -------------------------------
+
+GGUF_BLOCK, GGUF_BLOCK_BYTES = 32, 17
+
+
+def gguf_pack(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """ggml's ``block_mxfp4`` bytes of 4-bit codes in blocks of 32 along the last
+    axis: per block the E8M0 byte, then 16 bytes whose byte i holds code i in its
+    low nibble and code i + 16 in its high nibble.  (..., L), (..., L/32) ->
+    (..., L/32 * 17).
+
+    >>> gguf_pack(np.arange(32, dtype=np.uint8) % 16, np.uint8([127])).tolist()[:3]
+    [127, 0, 17]
+    """
+    c = np.ascontiguousarray(codes, np.uint8)
+    nb = c.shape[-1] // GGUF_BLOCK
+    c = c.reshape(c.shape[:-1] + (nb, 2, GGUF_BLOCK // 2))
+    out = np.empty(c.shape[:-2] + (GGUF_BLOCK_BYTES,), np.uint8)
+    out[..., 0] = scales
+    np.bitwise_or(c[..., 0, :], c[..., 1, :] << np.uint8(4), out=out[..., 1:])
+    return out.reshape(out.shape[:-2] + (nb * GGUF_BLOCK_BYTES,))
+
+
+def gguf_unpack(data: np.ndarray) -> tuple:
+    """(codes, scale bytes) of ``block_mxfp4`` rows: (..., n * 17) -> (..., n * 32), (..., n)."""
+    d = np.ascontiguousarray(data, np.uint8)
+    nb = d.shape[-1] // GGUF_BLOCK_BYTES
+    d = d.reshape(d.shape[:-1] + (nb, GGUF_BLOCK_BYTES))
+    qs = d[..., 1:]
+    codes = np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=-1)
+    return codes.reshape(d.shape[:-2] + (nb * GGUF_BLOCK,)), np.ascontiguousarray(d[..., 0])

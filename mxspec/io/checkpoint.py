@@ -48,12 +48,18 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
     """Write ``tensors`` (names to :class:`BlockArray` or numpy arrays) to a
     safetensors file; ``metadata`` is extra str -> str pairs kept beside ours.
     ``layout``: mxspec's own (default), or a published one (``gpt-oss``,
-    ``gpt-oss-hf``, ``modelopt``, ``compressed-tensors``; :mod:`mxspec.layouts`)."""
+    ``gpt-oss-hf``, ``modelopt``, ``compressed-tensors``; :mod:`mxspec.layouts`),
+    or ``gguf``: a GGUF file (:mod:`mxspec.io.gguf`; metadata values may then be
+    str, int, float, bool or lists)."""
     if not isinstance(tensors, dict) or not tensors:
         raise ValueError("tensors must be a non-empty dict of name -> BlockArray or numpy array")
     from .layouts import LAYOUTS, write_layout  # imported on use: it imports ml_dtypes
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout={layout!r} is not valid; allowed values: {', '.join(LAYOUTS)}")
+    if layout not in LAYOUTS + ("gguf",):
+        raise ValueError(f"layout={layout!r} is not valid; allowed values: "
+                         f"{', '.join(LAYOUTS + ('gguf',))}")
+    if layout == "gguf":
+        from .gguf import save_gguf
+        return save_gguf(path, tensors, metadata)
     if layout != "mxspec":
         return write_layout(path, tensors, layout, metadata)
     out, meta = {}, {}
@@ -103,8 +109,13 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
 
 def layout(path) -> str:
     """Which layout a checkpoint holds: "mxspec", "gpt-oss", "gpt-oss-hf",
-    "modelopt", "compressed-tensors", or "plain" (arrays only); a file with a
-    layout's parts missing raises :class:`CheckpointError` naming them."""
+    "modelopt", "compressed-tensors", "gguf" (a GGUF file), or "plain" (arrays
+    only); a file with a layout's parts missing raises :class:`CheckpointError`
+    naming them."""
+    from .gguf import check_gguf, is_gguf
+    if is_gguf(path):
+        check_gguf(path)
+        return "gguf"
     from .layouts import LayoutError, layout_of
     raw, md = read_raw(path)
     try:
@@ -131,7 +142,11 @@ def load(path, return_metadata: bool = False):
     numpy arrays (the rest).  The layout is told from the file (mxspec's own, or
     a published one: :func:`layout`); a file that mixes parts of a layout raises
     an error that says what is missing.  With ``return_metadata`` also returns
-    the extra metadata pairs."""
+    the extra metadata pairs.  A GGUF file (told by its magic) loads as
+    :func:`mxspec.io.gguf.load_gguf` reads it."""
+    from .gguf import is_gguf, load_gguf
+    if is_gguf(path):
+        return load_gguf(path, return_metadata)
     from .layouts import LayoutError, layout_of, read_layout
     raw, md = read_raw(path)
     try:

@@ -153,7 +153,7 @@ class MXRecipe:
 MX_RECIPES = {r.name: r for r in (
     MXRecipe("gguf", rounding="rnz", scale_rule="gguf", zeros="unsigned", input="float32",
              elements=("fp4_e2m1",), decode="gguf", description=(
-                 "gguf-py 0.17.1-0.19 / llama.cpp block_mxfp4: values cast to float32; "
+                 "gguf-py 0.18-0.19 / llama.cpp block_mxfp4: values cast to float32; "
                  "scale byte floor(log2 amax rounded to float32) - 2 + 127 modulo 256 (0 for "
                  "an all-zero block or one holding a NaN or an Inf); each element the first "
                  "of the 16 E2M1 codes nearest to it (ties toward zero, never -0)")),
