@@ -220,7 +220,7 @@ def check_against_mxspec(path, vf):
             mx = mxspec.encode(x, h["format"], block_size=k, scale_rule=h["scale_rule"],
                                rounding=h["rounding"], overflow=h["overflow"])
             got = [f"{int(mx.scales[0]):02x}"] + [f"{int(c):02x}" for c in mx.codes] + \
-                [mx.pack()[0].tobytes().hex()]
+                [mx.pack(layout=h.get("layout", "mxspec"))[0].tobytes().hex()]
             if got != row[k:]:
                 fail(path, line, "block quantize", row[k:], got)
         elif kind == "dequantize":
@@ -322,6 +322,29 @@ def check_dot_independently(path, vf):
             assert list(silicon[pair + "_A"][t, i]) == ca and list(silicon[pair + "_B"][t, j]) == cb
 
 
+def check_gguf_independently(path, vf):
+    """gguf-py's MXFP4 quantizer and dequantizer (SPEC.md 4.5), not mxspec's code."""
+    from gguf import GGMLQuantizationType, quants
+    k = 32
+    rows = [r for _, r in vf.rows]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gguf-py's uint8 casts of NaN, Inf, negatives
+        for r in rows:
+            if vf.kind == "quantize":
+                x = np.array([int(f, 16) for f in r[:k]], np.uint32).view(np.float32)
+                q = quants.quantize(x.reshape(1, k), GGMLQuantizationType.MXFP4).reshape(-1)
+                codes = np.concatenate([q[1:] & 15, q[1:] >> 4])
+                assert [f"{int(q[0]):02x}"] + [f"{int(c):02x}" for c in codes] == r[k:k + 1 + k]
+                assert q.tobytes().hex() == r[-1], (path, r)
+            else:
+                codes = np.array([int(c, 16) for c in r[1:k + 1]], np.uint8)
+                q = np.concatenate([[int(r[0], 16)], codes[:16] | (codes[16:] << 4)]).astype(
+                    np.uint8)
+                v = quants.dequantize(q.reshape(1, 17), GGMLQuantizationType.MXFP4)
+                assert [f"{int(b):08x}" for b in v.reshape(-1).view(np.uint32)] == r[k + 1:], \
+                    (path, r)
+
+
 def check_independently(path, vf):
     """The checks each file's header claims, run here with code that is not mxspec's."""
     from block_reference import ref_block_decode, ref_block_encode
@@ -333,6 +356,8 @@ def check_independently(path, vf):
         return check_tapered_independently(path, vf)
     if h.get("format", "") in mxspec.micro_formats():
         return check_micro_independently(path, vf)
+    if h.get("recipe") == "gguf":
+        return check_gguf_independently(path, vf)
     kind, k = vf.kind, int(h.get("block_size", 1))
     rows = [r for _, r in vf.rows]
     with warnings.catch_warnings():

@@ -241,6 +241,7 @@ def test_worked_examples():
         return mxspec.encode_elements(x, fmt, rounding=rounding, overflow=overflow, **kw)
     assert enc(2.5, "fp4_e2m1") == 0x4          # tie -> 2.0 (even mantissa)
     assert enc(2.5, "fp4_e2m1", "rna") == 0x5   # tie -> 3.0 (away)
+    assert enc(2.5, "fp4_e2m1", "rnz") == 0x4 and enc(-5.0, "fp4_e2m1", "rnz") == 0xE  # toward 0
     assert enc(5.0, "fp4_e2m1") == 0x6          # tie 4|6 -> 4.0
     assert enc(0.25, "fp4_e2m1") == 0x0         # tie 0|0.5 -> +0 (even)
     assert enc(-0.25, "fp4_e2m1") == 0x8        # -> -0

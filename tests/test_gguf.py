@@ -1,4 +1,4 @@
-"""GGUF's MXFP4 (SPEC.md 4.6) against gguf-py, the quantizer and dequantizer that
+"""GGUF's MXFP4 (SPEC.md 4.5) against gguf-py, the quantizer and dequantizer that
 llama.cpp's Python tools ship (PyPI ``gguf``; CI runs the newest release and the
 oldest that pyproject.toml allows): the ``gguf`` recipe's scale bytes, codes and
 decoded values bit for bit, on blocks whose largest magnitude walks every float32
@@ -57,7 +57,7 @@ def rows(blocks, k=8):
 def _tops():
     """A largest magnitude per block at every float32 exponent (subnormals too), with
     the mantissas where rules part: a power of two, one ulp past, the float32 just
-    below the next power of two and the gguf threshold of that binade (SPEC.md 4.6)."""
+    below the next power of two and the gguf threshold of that binade (SPEC.md 4.5)."""
     tops = set()
     for n in range(-149, 129):
         t = e8m0.LOG2F_T32[n + 149]
@@ -129,7 +129,7 @@ def test_subnormal_scales_every_input():
 
 
 def test_threshold_table_is_numpy_float32_log2():
-    """The gguf rule's thresholds (SPEC.md 4.6) are where numpy's float32 log2, the
+    """The gguf rule's thresholds (SPEC.md 4.5) are where numpy's float32 log2, the
     call gguf-py makes, rounds up onto the next integer: checked on the 300 floats
     below and 2 above every power of two (the full 2^31 sweep, 7,456 floats in all,
     is benchmarks/sweep_gguf_log2.py)."""
@@ -180,7 +180,7 @@ def _sweep(lo_bits, hi_bits, top, step=1):
 
 @pytest.mark.slow
 def test_every_float32_that_an_element_decision_reads():
-    """Exhaustive where the rule is decided (SPEC.md 4.6): under scale 2^0 (amax in
+    """Exhaustive where the rule is decided (SPEC.md 4.5): under scale 2^0 (amax in
     [4, 8)) every float32 in [2^-4, 8), the range where x is within a factor 32 of
     its nearest E2M1 value (below 2^-4 every element is 0 in both); under the
     subnormal half scales (bytes 0 and 1) every float32 below 2^-123."""
@@ -188,3 +188,23 @@ def test_every_float32_that_an_element_decision_reads():
     _sweep(one, int(np.float32(8.0).view(np.uint32)), np.float32(7.5))
     _sweep(1, int(np.float32(2.0 ** -123).view(np.uint32)), np.float32(2.0 ** -124 * 1.75))
     _sweep(1, int(np.float32(2.0 ** -123).view(np.uint32)), np.float32(2.0 ** -125 * 1.75))
+
+
+def test_worked_examples():
+    """SPEC.md 4.5's table, and gguf-py agrees with every row."""
+    def row(v):
+        x = np.float32(v + [0.0] * (32 - len(v))).reshape(1, 32)
+        assert_same(x)
+        a, b = mxspec.encode(x, "mxfp4_e2m1:gguf"), mxspec.encode(x, "mxfp4_e2m1")
+        n = len(v)
+        return (int(a.scales[0, 0]), a.codes[0, :n].tolist(), mxspec.decode(a)[0, :n].tolist(),
+                int(b.scales[0, 0]), b.codes[0, :n].tolist())
+    assert row([7.5, 2.5, -0.25, -0.75, 5.0]) == (0x7F, [7, 4, 0, 9, 6], [6, 2, 0, -0.5, 4],
+                                                  0x7F, [7, 4, 8, 10, 6])
+    top = float(np.float32(8) - np.float32(2.0 ** -21))
+    assert row([top, 6.5, -3.5, 0.2]) == (0x80, [6, 5, 11, 0], [8, 6, -3, 0], 0x7F, [7, 7, 14, 0])
+    assert row([2.0 ** -130, -2.0 ** -131]) == (0xFB, [0, 0], [0, 0], 0x00, [0, 8])
+    got = row([1.0, float("nan"), 2.0 ** -126])
+    assert got[:2] == (0x00, [0, 0, 4]) and got[3] == 0xFF
+    assert np.signbit(mxspec.decode(mxspec.encode(np.float32([-0.25] + [4.0] * 31),
+                                                  "mxfp4_e2m1:gguf"))[0]) == False  # noqa: E712

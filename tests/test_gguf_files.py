@@ -1,4 +1,4 @@
-"""GGUF files (SPEC.md 4.6): a file gguf-py writes loads in mxspec with gguf-py's
+"""GGUF files (SPEC.md 4.5): a file gguf-py writes loads in mxspec with gguf-py's
 dequantized values; a file mxspec writes reads back in gguf-py with the bytes of
 gguf-py's own quantizer; and a bad file (truncated anywhere, a bad magic or
 version, a misaligned offset, an unknown tensor type) raises an error naming the

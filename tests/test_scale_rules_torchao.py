@@ -56,3 +56,17 @@ def test_elements_equal_torchao_where_the_scale_is_a_float32_normal(fmt):
         ok = a.scales.reshape(-1) > 0
         want = data.view(torch.uint8).numpy().reshape(x.shape)[ok]
         assert np.array_equal(a.codes[ok], want), (fmt, mode)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_torchao_names_are_the_same_rules(mode):
+    """scale_rule="torchao_<mode>" under torchao's own names (SPEC.md 4.2): the same
+    scales as to_mx with that mode, and the same codes as mxspec's name for it."""
+    x = _blocks()
+    name = "torchao_" + mode.lower()
+    sc, _ = mx_tensor.to_mx(torch.from_numpy(x), torch.float8_e4m3fn, 32,
+                            getattr(config.ScaleCalculationMode, mode))
+    a = mxspec.encode(x, "mxfp8_e4m3", scale_rule=name)
+    b = mxspec.encode(x, "mxfp8_e4m3", scale_rule=MODES[mode])
+    assert np.array_equal(a.scales, sc.view(torch.uint8).numpy().reshape(a.scales.shape))
+    assert np.array_equal(a.codes, b.codes) and np.array_equal(a.scales, b.scales)

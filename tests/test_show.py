@@ -73,6 +73,14 @@ def test_cli_formats_and_show(capsys):
     assert "unknown element format 'nope'" in capsys.readouterr().err
     assert cli.main(["show", "x", "fp4_e2m1"]) == 2
     assert "VALUE must be a number" in capsys.readouterr().err
+    # the MX recipes: listed, and shown with their own scale decode
+    assert cli.main(["formats"]) == 0
+    assert "recipes: gguf (mxfp4_e2m1, as in mxfp4_e2m1:gguf)" in capsys.readouterr().out
+    assert cli.main(["show", "mxfp4_e2m1:gguf"]) == 0
+    out = capsys.readouterr().out
+    assert "every code, 0xFF too: no NaN" in out and "recipe             gguf: gguf-py" in out
+    assert cli.main(["show", "2.5", "fp4_e2m1", "--rounding", "rnz"]) == 0
+    assert "code 0x4" in capsys.readouterr().out
 
 
 def test_show_plot(tmp_path):

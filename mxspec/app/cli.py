@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import (__version__, block_formats, decode_elements, element_format, encode_elements,
                formats, micro_format, micro_formats, mx_formats, p3109_formats, policies)
-from ..tables.block import RECIPES, block_format, family_of
+from ..tables.block import MX_RECIPES, RECIPES, block_format, family_of
 from ..tables.policies import flag_names
 from ..tables.tapered import is_tapered_name, tapered_format, tapered_formats
 
@@ -50,7 +50,9 @@ def _formats(args) -> int:
         print(f"\nP3109: {len(p3109_formats())} formats p3109_k{{K}}p{{P}}{{s|u}}{{e|f}}, "
               "K = 3..8 (list them with --all)")
     print("MX formats:", ", ".join(mx_formats()), "(and 'mx' + any element format; "
-          "mxfp4 is mxfp4_e2m1)")
+          "mxfp4 is mxfp4_e2m1); recipes:", "; ".join(
+              f"{r.name} ({', '.join('mx' + e for e in r.elements)}, as in mxfp4_e2m1:{r.name})"
+              for r in MX_RECIPES.values()))
     print("Tapered element formats:", ", ".join(
         f"{n} ({tapered_format(n).description.split(':')[0]})" for n in tapered_formats()))
     print("NVFP4 family:", ", ".join(block_formats("scaled")), "and bf(element,scale,block_size[,tensor]);"
@@ -291,7 +293,9 @@ def main(argv=None) -> int:
                    help="default saturate (hifloat8: ieee)")
     g.add_argument("--nan", default=None, choices=["keep", "zero"],
                    help="hifloat8 only: keep NaN (default) or make it zero")
-    g.add_argument("--scale-rule", default="floor", choices=list(policies.SCALE_RULE))
+    # gguf is the gguf recipe's rule: --format mxfp4_e2m1:gguf
+    g.add_argument("--scale-rule", default="floor",
+                   choices=[r for r in policies.SCALE_RULE if r != "gguf"])
     g.add_argument("--block-size", type=int, default=32)
     g.add_argument("--count", type=int, help="keep the first COUNT vectors")
     g.add_argument("--seed", type=int, default=0, help="seed of the random blocks")
@@ -311,7 +315,8 @@ def main(argv=None) -> int:
     sh = sub.add_parser("show", help="a format's facts and codes, or a value's code, bit "
                         "fields and neighbours")
     sh.add_argument("args", nargs="+", metavar="[VALUE] FORMAT")
-    sh.add_argument("--rounding", default=None, choices=list(policies.ROUNDING[:5]),
+    sh.add_argument("--rounding", default=None,
+                    choices=[r for r in policies.ROUNDING if r != "stochastic"],
                     help="default rne (hifloat8: rna)")
     sh.add_argument("--overflow", default=None, choices=list(policies.OVERFLOW),
                     help="default saturate (hifloat8: ieee)")

@@ -188,6 +188,12 @@ def describe_block_format(fmt, scale=None) -> str:
                   f"  block size         {f.block_size}",
                   f"  tensor scale       {'float32' if f.tensor_scale else 'none'}",
                   f"  recipe             {f.recipe.name}: {f.recipe.description}"]
+    elif f.recipe is not None:  # an MX recipe (SPEC.md 4.5)
+        nan = "0xFF is NaN" if f.recipe.decode == "mx" else "every code, 0xFF too: no NaN"
+        lines += [f"  element            {f.element.name}",
+                  f"  block scale        e8m0 (2^(code-127); {nan})",
+                  f"  block size         {f.block_size} (default)",
+                  f"  recipe             {f.recipe.name}: {f.recipe.description}"]
     else:
         lines += [f"  element            {f.element.name}",
                   "  block scale        e8m0 (2^(code-127); 0xFF is NaN)",

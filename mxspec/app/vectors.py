@@ -179,20 +179,47 @@ def edge_blocks(k, rng):
             yield (rng.standard_normal(k) * 2.0 ** e).astype(np.float32), f"random, scale 2^{e}"
 
 
+def gguf_blocks(k, rng):
+    """The blocks that tell GGUF's MXFP4 from OCP's (SPEC.md 4.5), with a purpose each."""
+    def blk(*vals):
+        b = np.zeros(k, np.float32)
+        b[:len(vals)] = vals
+        return b
+    mids = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0]
+    yield blk(7.5, *mids, *[-m for m in mids]), "every E2M1 tie, both signs: toward zero, no -0"
+    yield blk(float(np.float32(8) - np.float32(2.0 ** -21)), 6.5, -3.5), \
+        "amax whose float32 log2 rounds up to 3: the next scale"
+    yield blk(float(np.float32(0.25) - np.float32(2.0 ** -26)), 0.1), \
+        "amax whose float32 log2 rounds up to -2"
+    yield blk(2.0 ** -130, -2.0 ** -131), "amax below 2^-125: the byte wraps modulo 256"
+    yield blk(float(np.float32(2.0 ** -126) * np.float32(0.999)), 1e-39), "amax just below 2^-125"
+    yield blk(3.4e38, 3.0e38, -2.5e38, 1e38), "byte 253: the codes stop at 3 x 2^126"
+    yield blk(1.0, np.nan, 2.0 ** -126), "a NaN: byte 0, gguf-py's float32 argmin"
+    yield blk(-np.inf, 2.0 ** -124, -2.0 ** -127), "an -Inf: byte 0"
+
+
 def block_vectors(fmt, kind="quantize", k=32, scale_rule="floor", rounding="rne",
                   overflow="saturate", seed=0) -> VectorFile:
     f = mx_format(fmt)
     rng = np.random.default_rng(seed)
+    gg = f.recipe is not None and f.recipe.name == "gguf"
+    extra = dict(recipe="gguf", layout="gguf", packing="ggml block_mxfp4: the scale byte, then "
+                 "byte i holds code i (low nibble) and code i + 16 (high nibble)") if gg else {}
+    if gg:
+        scale_rule, rounding = f.recipe.scale_rule, f.recipe.rounding
     vf = VectorFile(_header(kind, format=f.name, block_size=k, scale_rule=scale_rule,
                             rounding=rounding, overflow=overflow, nan="keep_sign",
-                            int_range="symmetric", zero_scale="min", inf="nan_scale", seed=seed))
-    for x, note in edge_blocks(k, rng):
+                            int_range="symmetric", zero_scale="min", inf="nan_scale", seed=seed,
+                            **extra))
+    blocks = list(edge_blocks(k, rng)) + (list(gguf_blocks(k, rng)) if gg else [])
+    for x, note in blocks:
         mx = encode(x, f, block_size=k, scale_rule=scale_rule, rounding=rounding,
                     overflow=overflow)
         sc = f"{int(mx.scales[0]):02x}"
         codes = [f"{int(c):02x}" for c in mx.codes]
         if kind == "quantize":
-            packed = pack_codes(mx.codes, f.element.bits).tobytes().hex()
+            packed = (mx.pack(layout="gguf")[0] if gg else
+                      pack_codes(mx.codes, f.element.bits)).tobytes().hex()
             vf.rows.append([f"{int(b):08x}" for b in x.view(np.uint32)] + [sc] + codes + [packed])
         else:
             out = mx.decode().view(np.uint32)
@@ -782,8 +809,11 @@ def standard_set(h100_capture=H100_CAPTURE):
             yield f"encode/{f}.{it}.rne.saturate.txt", encode_vectors(f, it, "rne", "saturate")
     for f in MX_FORMATS:
         for rule in policies.SCALE_RULE:
-            yield f"quantize/{f}.{rule}.txt", block_vectors(f, "quantize", scale_rule=rule)
+            if rule != "gguf":  # the gguf recipe's rule: its own files below
+                yield f"quantize/{f}.{rule}.txt", block_vectors(f, "quantize", scale_rule=rule)
         yield f"dequantize/{f}.txt", block_vectors(f, "dequantize")
+    yield "quantize/mxfp4_e2m1.gguf.txt", block_vectors("mxfp4_e2m1:gguf", "quantize")
+    yield "dequantize/mxfp4_e2m1.gguf.txt", block_vectors("mxfp4_e2m1:gguf", "dequantize")
     for m in ("mx4", "mx6", "mx9", "hif4"):
         yield f"units/{m}.txt", micro_vectors(m)
     yield "decode/hifloat8.txt", tapered_vectors("hifloat8", "decode")
@@ -826,6 +856,9 @@ CHECKS = {
              "9, run on the whole tensor); the recipes match torchao 0.18, ModelOpt 0.47 and "
              "compressed-tensors 0.20 bit for bit (tests/test_nvfp4_libraries.py); re-checked "
              "by pytest conformance/",
+    "gguf": "gguf-py's quants.MXFP4 (llama.cpp's Python quantizer and dequantizer; scale "
+            "byte, codes, the block_mxfp4 bytes and the float32 values bit for bit) in the "
+            "release CI installs (0.18 and 0.19); re-checked by pytest conformance/",
     "dot_h100": "the result column is the NVIDIA H100's own mma.sync output "
                 "(tests/data/h100/mma_sync.npz, held-out tiles); h100_fp8_mma and "
                 "tests/dot_reference.py give the same bits; re-checked by pytest conformance/",
@@ -898,6 +931,8 @@ def checks_for(vf: VectorFile) -> str:
                    "; gfloat 0.5.2's P3109 round_ndarray + encode_ndarray (saturating or not)")
     if "tensor_scale" in vf.header:
         return CHECKS["nvfp4"]
+    if vf.header.get("recipe") == "gguf":
+        return CHECKS["gguf"]
     if family_of(vf.header.get("format", "")) == "micro":
         return CHECKS["micro"]
     if vf.kind == "dot" and vf.header.get("accumulator") == "h100_fp8_mma":

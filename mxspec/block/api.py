@@ -57,7 +57,7 @@ def _policies(f: BlockFormat, eng, given: dict) -> dict:
                              + (f"; the policies it takes: {', '.join(pol)}" if pol else ""))
         if key in fixed and value != fixed[key]:
             raise ValueError(f"{key}={value!r}: recipe {f.recipe.name!r} fixes {key}="
-                             f"{fixed[key]!r} (SPEC.md 4.6); drop the recipe to choose "
+                             f"{fixed[key]!r} (SPEC.md 4.5); drop the recipe to choose "
                              f"{key}= yourself")
         pol[key] = value
     pol.update(fixed)
@@ -83,7 +83,7 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=No
     block's scale NaN) or element.  The NVFP4 family (``nvfp4``,
     ``nvfp4:modelopt``; SPEC.md 9) takes a ``recipe`` and no policies; the
     micro-exponent formats (``mx6``, ``hif4``; SPEC.md 11) neither.  An MX
-    ``recipe`` (``"gguf"``: gguf-py's and llama.cpp's MXFP4, SPEC.md 4.6; also
+    ``recipe`` (``"gguf"``: gguf-py's and llama.cpp's MXFP4, SPEC.md 4.5; also
     spelled ``"mxfp4_e2m1:gguf"``) fixes the policies together.
 
     >>> encode(np.float32([1e-40, 3e-40]), "mxint8").scales.tolist()  # subnormals, exact
@@ -143,7 +143,7 @@ def pack(mx: BlockArray, layout: str = "mxspec"):
     """What :func:`encode_packed` returns for the same values: (element data,
     scales) with the blocked axis moved last; see the module's text.
     ``layout="gguf"`` (MXFP4 in blocks of 32): (ggml's ``block_mxfp4`` bytes,
-    17 a block with the scale byte first, None; SPEC.md 4.6).
+    17 a block with the scale byte first, None; SPEC.md 4.5).
 
     >>> data, scales = pack(encode(np.array([1.0, 2.0, 3.0]), "mxfp4_e2m1"))
     >>> [hex(b) for b in data], scales.tolist()

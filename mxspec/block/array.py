@@ -79,9 +79,9 @@ class BlockArray:
         """Codes and scales as torch tensors; see :func:`mxspec.to_torch`."""
         return _METHODS["to_torch"](self)
 
-    def pack(self):
+    def pack(self, layout: str = "mxspec"):
         """What :func:`mxspec.encode_packed` gives for the same values; see :func:`mxspec.pack`."""
-        return _METHODS["pack"](self)
+        return _METHODS["pack"](self, layout)
 
     def equals(self, other) -> bool:
         """Same format, block size, axis, codes, scales and tensor scale (bits)."""

@@ -23,7 +23,8 @@ from .._kernel import parallel as _parallel
 from .._kernel.bitstream import pack_span, unpack_span
 from .._kernel.jit import jit
 
-__all__ = ["pack_codes", "unpack_codes", "packed_row_bytes", "padding_is_zero"]
+__all__ = ["pack_codes", "unpack_codes", "packed_row_bytes", "padding_is_zero", "gguf_pack",
+           "gguf_unpack"]
 
 CHUNK = 4096  # codes per parallel task: a multiple of 8, so chunks start on a byte
 
@@ -106,9 +107,35 @@ def unpack_codes(packed: np.ndarray, bits: int, L: int) -> np.ndarray:
 
 
 
-# ---- ggml's block_mxfp4 (SPEC.md 4.6): 17 bytes a block of 32 -------------------------------
+# ---- ggml's block_mxfp4 (SPEC.md 4.5): 17 bytes a block of 32 -------------------------------
 
 GGUF_BLOCK, GGUF_BLOCK_BYTES = 32, 17
+
+
+GGUF_TASK = 128  # blocks per parallel task
+
+
+@jit
+def _gguf_pack_kernel(t0, t1, codes, scales, nb, out):
+    for t in range(t0, t1):
+        for j in range(t * GGUF_TASK, min((t + 1) * GGUF_TASK, nb)):
+            c, o = codes[j * 32:j * 32 + 32], out[j * 17:j * 17 + 17]
+            o[0] = scales[j]
+            for i in range(16):  # slices with constant trip counts: it vectorizes
+                o[1 + i] = c[i] | (c[16 + i] << 4)
+    return 0
+
+
+@jit
+def _gguf_unpack_kernel(t0, t1, data, nb, codes, scales):
+    for t in range(t0, t1):
+        for j in range(t * GGUF_TASK, min((t + 1) * GGUF_TASK, nb)):
+            d, c = data[j * 17:j * 17 + 17], codes[j * 32:j * 32 + 32]
+            scales[j] = d[0]
+            for i in range(16):
+                c[i] = d[1 + i] & 15
+                c[16 + i] = d[1 + i] >> 4
+    return 0
 
 
 def gguf_pack(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
@@ -121,19 +148,21 @@ def gguf_pack(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
     [127, 0, 17]
     """
     c = np.ascontiguousarray(codes, np.uint8)
-    nb = c.shape[-1] // GGUF_BLOCK
-    c = c.reshape(c.shape[:-1] + (nb, 2, GGUF_BLOCK // 2))
-    out = np.empty(c.shape[:-2] + (GGUF_BLOCK_BYTES,), np.uint8)
-    out[..., 0] = scales
-    np.bitwise_or(c[..., 0, :], c[..., 1, :] << np.uint8(4), out=out[..., 1:])
-    return out.reshape(out.shape[:-2] + (nb * GGUF_BLOCK_BYTES,))
+    s = np.ascontiguousarray(scales, np.uint8)
+    nb = c.size // GGUF_BLOCK
+    out = np.empty(c.shape[:-1] + (c.shape[-1] // GGUF_BLOCK * GGUF_BLOCK_BYTES,), np.uint8)
+    _parallel.run(_gguf_pack_kernel, -(-nb // GGUF_TASK), c.reshape(-1), s.reshape(-1), nb,
+                  out.reshape(-1), work=c.size)
+    return out
 
 
 def gguf_unpack(data: np.ndarray) -> tuple:
     """(codes, scale bytes) of ``block_mxfp4`` rows: (..., n * 17) -> (..., n * 32), (..., n)."""
     d = np.ascontiguousarray(data, np.uint8)
-    nb = d.shape[-1] // GGUF_BLOCK_BYTES
-    d = d.reshape(d.shape[:-1] + (nb, GGUF_BLOCK_BYTES))
-    qs = d[..., 1:]
-    codes = np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=-1)
-    return codes.reshape(d.shape[:-2] + (nb * GGUF_BLOCK,)), np.ascontiguousarray(d[..., 0])
+    n = d.shape[-1] // GGUF_BLOCK_BYTES
+    nb = d.size // GGUF_BLOCK_BYTES
+    codes = np.empty(d.shape[:-1] + (n * GGUF_BLOCK,), np.uint8)
+    scales = np.empty(d.shape[:-1] + (n,), np.uint8)
+    _parallel.run(_gguf_unpack_kernel, -(-nb // GGUF_TASK), d.reshape(-1), nb, codes.reshape(-1),
+                  scales.reshape(-1), work=codes.size)
+    return codes, scales

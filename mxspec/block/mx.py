@@ -56,7 +56,7 @@ def scale_of_max(x, mbits, P, zscale, rule):
     if ex == 0 or ex == top or (rule == GGUF and not is_float32(x)):
         return -1
     if rule == GGUF:
-        # floor of log2 rounded to float32: a threshold per binade (SPEC.md 4.6),
+        # floor of log2 rounded to float32: a threshold per binade (SPEC.md 4.5),
         # the byte modulo 256 as gguf-py's uint8 cast gives it
         bump = numba.int64(mbits) >= LOG2F_T32[ex - bias + 1 - LOG2F_LO]
         sc = (ex - bias - P[P_EMAX] + bump + 127) & 0xFF
@@ -266,7 +266,7 @@ GGUF_LITERAL = 253
 @jit
 def _gguf_literal_block(x, s, e, sc, P, dst, coff):
     """gguf-py's codes for a block where its float32 arithmetic parts from
-    nearest-with-ties-toward-zero (SPEC.md 4.6): one that holds a NaN or an Inf
+    nearest-with-ties-toward-zero (SPEC.md 4.5): one that holds a NaN or an Inf
     (scale byte 0), or whose byte is 253 or more.  For each element x, the first
     code c minimizing fl32(|fl32(2 v_c * d) - x|), d = 2^(sc-128) in float32 and
     v_c the code's value.  NaN and +-Inf give code 0, and so does a finite x
@@ -491,7 +491,7 @@ def encode_rows(x, f: BlockFormat, axis, block_size, bits, pol):
     bs = _check_block_size(block_size)
     if pol["scale_rule"] == "gguf" and (f.recipe is None or f.recipe.scale_rule != "gguf"):
         raise ValueError("scale_rule='gguf' is the gguf recipe's (it is defined on float32 "
-                         "values): write recipe='gguf' (SPEC.md 4.6)")
+                         "values): write recipe='gguf' (SPEC.md 4.5)")
     R = policies.record(f.element.params, rounding, pol["overflow"], pol["nan"],
                         pol["int_range"], pol["scale_rule"], pol["zero_scale"], pol["inf"],
                         pol.get("zeros", "signed"))
@@ -563,7 +563,7 @@ def _recipe_decode(f: BlockFormat) -> str:
 
 
 def _gguf_tables(el, dtype):
-    """ggml's decode tables (SPEC.md 4.6): element values doubled, with -0 as
+    """ggml's decode tables (SPEC.md 4.5): element values doubled, with -0 as
     +0 (its kvalues), and scale byte e as 2^(e-128) for every e (no NaN), so
     that each product is exact before its one rounding, as in gguf-py."""
     key = ("gguf", el, np.dtype(dtype).name)

@@ -26,7 +26,7 @@ def _log2f_thresholds():
     """For every n in -149 .. 128 (index n + 149): the least real t with
     log2(t) >= n - h, where h is half the float32 spacing just below n, so that
     log2(x) rounded to nearest float32 is >= n exactly when x >= t (SPEC.md
-    4.6); as float64 values and, for the kernels' float32 inputs, as the bits of
+    4.5); as float64 values and, for the kernels' float32 inputs, as the bits of
     the least float32 >= t (0x7F800000 where none lies below 2^n).  log2 is
     irrational at every x that is not a power of two, so no x meets its
     threshold exactly; tests/test_gguf.py holds the set of float32 inputs this

@@ -1,4 +1,4 @@
-"""GGUF files, llama.cpp's model format (SPEC.md 4.6, docs/layouts.md), read and
+"""GGUF files, llama.cpp's model format (SPEC.md 4.5, docs/layouts.md), read and
 written with gguf-py (PyPI ``gguf``, the reader and writer llama.cpp ships; the
 optional extra ``mxspec[gguf]``).
 

@@ -124,14 +124,14 @@ RECIPES = {r.name: r for r in (
 
 @dataclass(frozen=True)
 class MXRecipe:
-    """A library's choices for an MX format, fixed together (SPEC.md 4.6): the
+    """A library's choices for an MX format, fixed together (SPEC.md 4.5): the
     element ``rounding``, the ``scale_rule``, whether zeros are signed, the
     ``input`` type the values are first cast to ("float32" or "as given"), the
     element types it is defined for, and how codes ``decode``: "mx" (OCP: a
     scale byte of 0xFF is NaN, -0 stays -0) or "gguf" (ggml's half-scale
     tables: byte e is 2^(e-127) for every e, 0xFF included, and code -0 is +0).
     Encoding a block that holds a NaN or an Inf follows the rule's own text
-    (the gguf rule: SPEC.md 4.6)."""
+    (the gguf rule: SPEC.md 4.5)."""
 
     name: str
     rounding: str
@@ -299,6 +299,8 @@ def mx_format(name) -> BlockFormat:
         return name
     if not isinstance(name, str):
         raise FormatError(f"format must be a name (str), got {type(name).__name__}")
+    if ":" in name:  # an MX format under a recipe (mxfp4_e2m1:gguf)
+        return mx_format(block_format(name))
     key = _mx_key(name)
     if key in MX_AMBIGUOUS:
         raise FormatError(f"{name!r} names no single MX format: say which element type, "

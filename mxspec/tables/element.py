@@ -54,7 +54,7 @@ P_IS_INT, P_SIGNED, P_BITS, P_MBITS, P_BIAS, P_EMIN, P_QMIN, P_EMAX, P_MAX_MAG, 
     P_HAS_INF, P_INF_MAG, P_HAS_NAN, P_NAN_MIN_MAG, P_QNAN_MAG, P_SUBNORMALS, \
     P_PREC, P_NANZ, P_HAS_ZERO, P_TIE_CODE, P_UZERO = range(20)
 # P_UZERO is not the row's: policies.record sets it where a recipe gives every zero
-# result the code +0 (GGUF's MXFP4, SPEC.md 4.6); the row itself always says 0.
+# result the code +0 (GGUF's MXFP4, SPEC.md 4.5); the row itself always says 0.
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import re
 from .element import P_IS_INT, P_UZERO
 
 # rnz: nearest, ties toward zero (what a first-index argmin over the values
-# does: GGUF's MXFP4 quantizer, SPEC.md 2.2 and 4.6).
+# does: GGUF's MXFP4 quantizer, SPEC.md 2.2 and 4.5).
 ROUNDING = ("rne", "rtz", "rna", "up", "down", "stochastic", "rnz")
 RNE, RTZ, RNA, UP, DOWN, STOCHASTIC, RNZ = range(7)
 
@@ -54,7 +54,7 @@ INT_SYMMETRIC, INT_FULL = range(2)
 # even: amax rounded to the element's precision, then floor (torchao EVEN);
 # torchao_ceil: ceil(log2 amax) - emax (torchao's ScaleCalculationMode.CEIL);
 # gguf: floor of log2(amax) rounded to float32, minus emax, the byte taken
-# modulo 256 (gguf-py's and llama.cpp's MXFP4 quantizer, SPEC.md 4.6).
+# modulo 256 (gguf-py's and llama.cpp's MXFP4 quantizer, SPEC.md 4.5).
 SCALE_RULE = ("floor", "ceil", "even", "torchao_ceil", "gguf")
 # torchao's names for the rules that equal mxspec's (tests/test_scale_rules_torchao.py).
 SCALE_RULE_ALIASES = {"torchao_floor": "floor", "torchao_rceil": "ceil", "torchao_even": "even"}
