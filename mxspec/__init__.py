@@ -15,7 +15,7 @@ from .tables import policies  # noqa: E402
 from .tables.element import (ElementFormat, FormatError, element_format, float_format,  # noqa: E402
                              formats, int_format, p3109_format, p3109_formats)
 from .tables.block import (BlockFormat, Recipe, ScaleLevel, block_format, block_formats,  # noqa: E402
-                           micro_format, micro_formats, mx_format, mx_formats)
+                           int_formats, micro_format, micro_formats, mx_format, mx_formats)
 from .tables.accumulators import AccumulatorModel, accumulator, accumulators, fixed, wgmma  # noqa: E402
 from .codec.elements import decode_elements, encode_elements  # noqa: E402
 from .block.array import BlockArray, MXArray  # noqa: E402
@@ -32,7 +32,7 @@ __all__ = [
     "int_format", "p3109_format", "p3109_formats", "mx_format", "mx_formats",
     "encode_elements", "decode_elements", "policies",
     "BlockFormat", "Recipe", "ScaleLevel", "block_format", "block_formats", "micro_format",
-    "micro_formats", "BlockArray", "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
+    "micro_formats", "int_formats", "BlockArray", "MXArray", "encode", "decode", "encode_packed", "decode_packed", "pack", "unpack",
     "pack_codes", "unpack_codes", "cache_dir",
     "save", "load", "layout", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",

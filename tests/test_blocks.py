@@ -223,11 +223,12 @@ def test_one_registry_for_every_family():
     dispatch refuses a policy an engine does not take, by name; policies are keywords."""
     names = mxspec.block_formats()
     assert names == (mxspec.block_formats("mx") + mxspec.block_formats("scaled")
-                     + mxspec.block_formats("micro"))
+                     + mxspec.block_formats("micro") + mxspec.block_formats("affine"))
     assert mxspec.block_formats("micro") == mxspec.micro_formats()
     for name in names + ["mxint2", "bf(int8,float32,32)", "nvfp4:torchao"]:
         f = mxspec.block_format(name)
-        assert isinstance(f, mxspec.BlockFormat) and f.engine in ("mx", "scaled", "micro")
+        assert isinstance(f, mxspec.BlockFormat) and f.engine in ("mx", "scaled", "micro",
+                                                                   "affine")
         assert mxspec.block_format(f) is f and mxspec.block_format(f.name) == f
     lv = lambda n: [(v.group, v.scale) for v in mxspec.block_format(n).levels]  # noqa: E731
     assert lv("mxfp8_e4m3") == [(32, "e8m0")]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tables.block import BlockFormat, block_format
-from . import micro, mx, scaled
+from . import affine, micro, mx, scaled, words
 from .array import (_METHODS, BlockArray, _check_block_size, _norm_axis, check_shape,
                     check_tensor_scale, out_dtype)
 from .bits import (GGUF_BLOCK, GGUF_BLOCK_BYTES, gguf_pack, gguf_unpack, pack_codes,
@@ -33,9 +33,10 @@ from ..codec.inputs import check_codes
 
 __all__ = ["encode", "decode", "encode_packed", "decode_packed", "pack", "unpack", "engine"]
 
-ENGINES = {"mx": mx, "scaled": scaled, "micro": micro}
+ENGINES = {"mx": mx, "scaled": scaled, "micro": micro, "affine": affine}
 _FIXED_BY = {"scaled": "its recipe fixes the element and scale rounding (SPEC.md 9.2)",
-             "micro": "its row fixes the rounding: ties away, saturating (SPEC.md 11)"}
+             "micro": "its row fixes the rounding: ties away, saturating (SPEC.md 11)",
+             "affine": "its recipe fixes the scale, zero point and code rounding (SPEC.md 12.2)"}
 
 
 def engine(fmt, recipe=None):
@@ -70,7 +71,7 @@ def _block_size(f: BlockFormat, block_size):
 
 def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=None,
            scale_rule=None, overflow=None, nan=None, int_range=None, zero_scale=None, inf=None,
-           seed=None, rbits=None, recipe: str | None = None) -> BlockArray:
+           seed=None, rbits=None, recipe: str | None = None, g_idx=None) -> BlockArray:
     """Encode ``x`` in the block format ``fmt`` (any family: :func:`mxspec.block_formats`)
     in blocks along ``axis`` (a last, shorter block takes the remainder).
 
@@ -84,7 +85,11 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=No
     ``nvfp4:modelopt``; SPEC.md 9) takes a ``recipe`` and no policies; the
     micro-exponent formats (``mx6``, ``hif4``; SPEC.md 11) neither.  An MX
     ``recipe`` (``"gguf"``: gguf-py's and llama.cpp's MXFP4, SPEC.md 4.5; also
-    spelled ``"mxfp4_e2m1:gguf"``) fixes the policies together.
+    spelled ``"mxfp4_e2m1:gguf"``) fixes the policies together.  Integer groups
+    (``int4_g128``, ``bf(int4,bfloat16,128,zero_point)``; SPEC.md 12) take a
+    recipe (``exact``, ``compressed_tensors``) and ``g_idx``: each element's
+    group along the blocked axis (GPTQ's act-order; None: element k is in group
+    k // block_size).
 
     >>> encode(np.float32([1e-40, 3e-40]), "mxint8").scales.tolist()  # subnormals, exact
     [0]
@@ -97,8 +102,13 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=No
     pol = _policies(f, eng, dict(rounding=rounding, scale_rule=scale_rule, overflow=overflow,
                                  nan=nan, int_range=int_range, zero_scale=zero_scale, inf=inf,
                                  seed=seed, rbits=rbits))
+    if g_idx is not None and f.engine != "affine":
+        raise ValueError(f"g_idx=: {f.name} is a {f.engine} format; only integer groups "
+                         f"(SPEC.md 12) take a g_idx")
     if f.engine == "micro":
         return eng.encode(x, f, axis, block_size, pol)
+    if f.engine == "affine":
+        return eng.encode(x, f, axis, _block_size(f, block_size), pol, g_idx)
     return eng.encode(x, f, axis, _block_size(f, block_size), pol)
 
 
@@ -121,13 +131,16 @@ def decode(mx: BlockArray, dtype=None, out=None) -> np.ndarray:
     return ENGINES[mx.format.engine].decode(mx, dtype, out)
 
 
-LAYOUTS = ("mxspec", "gguf")
+LAYOUTS = ("mxspec", "gguf") + words.WORD_LAYOUTS
 
 
 def _check_layout(layout, f: BlockFormat, bs=None, L=None):
     """Refuse a packing ``layout`` that is not one of LAYOUTS or does not fit the format."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r} is not valid; allowed values: {', '.join(LAYOUTS)}")
+    if (layout in words.WORD_LAYOUTS) != (f.engine == "affine") and layout != "mxspec":
+        raise ValueError(f"layout={layout!r} holds integer groups (int4_g128, ...), not "
+                         f"{f.name}")
     if layout == "gguf":
         if f.engine != "mx" or f.element.name != "fp4_e2m1":
             raise ValueError(f"layout='gguf' is ggml's block_mxfp4: it holds mxfp4_e2m1 "
@@ -143,7 +156,9 @@ def pack(mx: BlockArray, layout: str = "mxspec"):
     """What :func:`encode_packed` returns for the same values: (element data,
     scales) with the blocked axis moved last; see the module's text.
     ``layout="gguf"`` (MXFP4 in blocks of 32): (ggml's ``block_mxfp4`` bytes,
-    17 a block with the scale byte first, None; SPEC.md 4.5).
+    17 a block with the scale byte first, None; SPEC.md 4.5).  Integer groups
+    give (codes, (scales, zero points or None, g_idx or None)), or int32 words
+    in ``layout`` "compressed-tensors", "gptq" or "awq" (SPEC.md 12.4).
 
     >>> data, scales = pack(encode(np.array([1.0, 2.0, 3.0]), "mxfp4_e2m1"))
     >>> [hex(b) for b in data], scales.tolist()
@@ -156,6 +171,12 @@ def pack(mx: BlockArray, layout: str = "mxspec"):
     if layout == "gguf":
         return gguf_pack(np.moveaxis(mx.codes, mx.axis, -1),
                          np.moveaxis(mx.scales, mx.axis, -1)), None
+    if layout in words.WORD_LAYOUTS:
+        return words.pack(mx, layout)
+    if f.engine == "affine":
+        back = (lambda t: None if t is None else np.ascontiguousarray(np.moveaxis(t, mx.axis, -1)))
+        return (pack_codes(np.moveaxis(mx.codes, mx.axis, -1), f.element.bits),
+                (back(mx.scales), back(mx.zero_points), mx.g_idx))
     if f.engine == "micro":
         return micro.pack(mx), None
     codes = np.moveaxis(mx.codes, mx.axis, -1)
@@ -170,7 +191,7 @@ def _levels(f, tensor_scale, scales):
 def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=None,
                   scale_rule=None, overflow=None, nan=None, int_range=None, zero_scale=None,
                   inf=None, seed=None, rbits=None, recipe: str | None = None,
-                  layout: str = "mxspec"):
+                  layout: str = "mxspec", g_idx=None):
     """``pack(encode(x, fmt, ...), layout)``, in one pass where the engine has one
     (MX): the (element data, scales) that hardware and checkpoints use.
     Arguments as :func:`encode` and :func:`pack`.
@@ -184,7 +205,7 @@ def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, *, roun
     f, eng = engine(fmt, recipe)
     _check_layout(layout, f, _block_size(f, block_size) if f.engine == "mx" else None)
     if f.engine != "mx" or layout != "mxspec":
-        return pack(encode(x, f, axis, block_size, **given), layout)
+        return pack(encode(x, f, axis, block_size, **given, g_idx=g_idx), layout)
     return eng.encode_packed(x, f, axis, _block_size(f, block_size), _policies(f, eng, given))
 
 
@@ -225,14 +246,20 @@ def _layout(data, scales, f, shape, axis, block_size):
 
 
 def unpack(data, scales, fmt, shape, axis: int = -1, block_size: int | None = None,
-           layout: str = "mxspec") -> BlockArray:
+           layout: str = "mxspec", g_idx=None) -> BlockArray:
     """Rebuild a :class:`BlockArray` of ``shape`` from :func:`pack`'s output,
     checking every size against the format, shape and block size (an MX
-    format's is 32 unless given; the others' are their own) and ``layout``."""
+    format's is 32 unless given; the others' are their own) and ``layout``.
+    ``g_idx``: integer groups in the compressed-tensors or awq layouts, whose
+    packed form has none (mxspec's and gptq's carry theirs)."""
     f = block_format(fmt)
     if layout == "gguf":
         return _unpack_gguf(data, scales, f, shape, axis, block_size)
     _check_layout(layout, f)
+    if f.engine == "affine":
+        return _unpack_affine(data, scales, f, shape, axis, block_size, layout, g_idx)
+    if g_idx is not None:
+        raise ValueError(f"g_idx=: {f.name} is a {f.engine} format; only integer groups take one")
     if f.engine == "micro":
         if scales is not None:
             raise ValueError(f"{f.name}: the scales are inside the packed units; pass "
@@ -245,6 +272,36 @@ def unpack(data, scales, fmt, shape, axis: int = -1, block_size: int | None = No
         check_codes(s, f.scale, "scales")
     return BlockArray(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
                       np.ascontiguousarray(np.moveaxis(s, -1, ax)), f, bs, ax, ts)
+
+
+def _unpack_affine(data, scales, f, shape, axis, block_size, layout, g_idx):
+    bs = _block_size(f, block_size)
+    if layout != "mxspec":
+        return words.unpack(data, scales, f, shape, axis, bs, layout, g_idx)
+    if not isinstance(scales, (tuple, list)) or len(scales) != 3:
+        raise ValueError(f"scales must be (scales, zero points or None, g_idx or None) for "
+                         f"{f.name}, as pack gives them; got {type(scales).__name__}")
+    if g_idx is not None and scales[2] is not None:
+        raise ValueError("g_idx is given twice: in scales[2] and as g_idx=")
+    shape = check_shape(shape)
+    if not shape:
+        raise ValueError("shape must have at least one dimension")
+    ax = _norm_axis(axis, len(shape))
+    moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
+    p = np.asarray(data)
+    if p.dtype != np.uint8:
+        raise TypeError(f"packed must be uint8, got {p.dtype}")
+    want = moved[:-1] + (packed_row_bytes(moved[-1], f.element.bits),)
+    if p.shape != want:
+        raise ValueError(f"packed has shape {p.shape}; {f.name} codes of shape {shape} along "
+                         f"axis {ax} pack to {want}")
+    if not padding_is_zero(p, moved[-1], f.element.bits):
+        raise ValueError("packed rows have nonzero padding bits after their last code: the "
+                         "data is not a packing of this shape and format")
+    codes = unpack_codes(p, f.element.bits, moved[-1])
+    fwd = (lambda t: None if t is None else np.ascontiguousarray(np.moveaxis(np.asarray(t), -1, ax)))
+    return BlockArray(fwd(codes), fwd(scales[0]), f, bs, ax, zero_points=fwd(scales[1]),
+                      g_idx=scales[2] if g_idx is None else g_idx)
 
 
 def _unpack_gguf(data, scales, f, shape, axis, block_size):
@@ -269,7 +326,7 @@ def _unpack_gguf(data, scales, f, shape, axis, block_size):
 
 
 def decode_packed(data, scales, fmt, shape, axis: int = -1, block_size: int | None = None,
-                  dtype=None, out=None, layout: str = "mxspec") -> np.ndarray:
+                  dtype=None, out=None, layout: str = "mxspec", g_idx=None) -> np.ndarray:
     """``decode(unpack(data, scales, ...))``, in one pass where the engine has
     one (MX): the values of packed data of ``shape``, every size checked as
     :func:`unpack` checks it.  ``dtype`` and ``out`` as :func:`decode`.
@@ -279,7 +336,7 @@ def decode_packed(data, scales, fmt, shape, axis: int = -1, block_size: int | No
     """
     f = block_format(fmt)
     if f.engine != "mx" or layout != "mxspec":
-        return decode(unpack(data, scales, f, shape, axis, block_size, layout), dtype, out)
+        return decode(unpack(data, scales, f, shape, axis, block_size, layout, g_idx), dtype, out)
     p, s, _, moved, ax, bs = _layout(data, scales, f, shape, axis, block_size)
     dtype = out_dtype(dtype, out, shape, (("packed", data), ("scales", scales)))
     if not padding_is_zero(p, moved[-1], f.element.bits):

@@ -15,7 +15,17 @@ import numpy as np
 
 from ..tables.block import BlockFormat
 
-__all__ = ["BlockArray", "MXArray", "check_shape", "out_dtype"]
+
+
+def scale_dtype(kind: str) -> np.dtype:
+    """The numpy dtype of float-valued scales (float32: the NVFP4 family's
+    bf(...,float32,...); all three: integer groups)."""
+    if kind == "bfloat16":
+        import ml_dtypes  # only where asked for: it takes half a second to import
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype({"float16": np.float16, "float32": np.float32}[kind])
+
+__all__ = ["BlockArray", "MXArray", "check_shape", "out_dtype", "check_g_idx", "scale_dtype"]
 
 # The public functions a BlockArray's convenience methods call (decode, pack,
 # to_torch), registered by mxspec.block.api and mxspec.io.torch_interop as they
@@ -30,8 +40,10 @@ class BlockArray:
     (unpacked, in the original shape); one scale per block (the original shape
     with the blocked axis replaced by the number of blocks: uint8 codes, E8M0,
     UE4M3 or a micro format's base, or float32 values); the tensor scale where
-    the format has one (NVFP4); each micro-exponent level's bits (MX4/6/9, HiF4).
-    ``MXArray`` is its old name."""
+    the format has one (NVFP4); each micro-exponent level's bits (MX4/6/9, HiF4);
+    integer groups' zero points (int8, the scales' shape) and ``g_idx`` (int32,
+    one group index per element of the blocked axis; None: element k is in
+    group k // block_size).  ``MXArray`` is its old name."""
 
     codes: np.ndarray
     scales: np.ndarray
@@ -40,6 +52,8 @@ class BlockArray:
     axis: int
     tensor_scale: np.float32 | None = None  # block formats with a second level (NVFP4)
     micro: tuple = ()  # micro-exponent formats (MX4/6/9, HiF4): each level's bits
+    zero_points: np.ndarray | None = None  # integer groups with a zero point: int8, as scales
+    g_idx: np.ndarray | None = None  # integer groups: each element's group (GPTQ act-order)
 
     def __post_init__(self):
         """Every field checked against the format where an MXArray is built by
@@ -49,17 +63,19 @@ class BlockArray:
         scale the format has.  mxspec's own encoders build theirs checked by
         construction (:meth:`_unchecked`)."""
         fields = _checked_fields(self.codes, self.scales, self.format, self.block_size,
-                                 self.axis, self.tensor_scale, self.micro)
+                                 self.axis, self.tensor_scale, self.micro, self.zero_points,
+                                 self.g_idx)
         for name, value in zip(_FIELDS, fields):
             object.__setattr__(self, name, value)
 
     @classmethod
-    def _unchecked(cls, codes, scales, format, block_size, axis, tensor_scale=None, micro=()):
+    def _unchecked(cls, codes, scales, format, block_size, axis, tensor_scale=None, micro=(),
+                   zero_points=None, g_idx=None):
         """An MXArray from arrays an encoder made (right by construction): no
         pass over them."""
         obj = object.__new__(cls)
         for name, value in zip(_FIELDS, (codes, scales, format, int(block_size), int(axis),
-                                         tensor_scale, tuple(micro))):
+                                         tensor_scale, tuple(micro), zero_points, g_idx)):
             object.__setattr__(obj, name, value)
         return obj
 
@@ -92,7 +108,10 @@ class BlockArray:
                 and ts[0] == ts[1] and len(self.micro) == len(other.micro)
                 and all(np.array_equal(a, b) for a, b in zip(self.micro, other.micro))
                 and np.array_equal(self.codes, other.codes)
-                and np.array_equal(self.scales, other.scales))
+                and _same(self.zero_points, other.zero_points)
+                and _same(self.g_idx, other.g_idx)
+                and self.scales.dtype == other.scales.dtype
+                and np.array_equal(self.scales.view(np.uint8), other.scales.view(np.uint8)))
 
     def __repr__(self) -> str:
         ts = "" if self.tensor_scale is None else f", tensor_scale={float(self.tensor_scale)!r}"
@@ -100,7 +119,12 @@ class BlockArray:
                 f"block_size={self.block_size}{ts})")
 
 
-_FIELDS = ("codes", "scales", "format", "block_size", "axis", "tensor_scale", "micro")
+_FIELDS = ("codes", "scales", "format", "block_size", "axis", "tensor_scale", "micro",
+           "zero_points", "g_idx")
+
+
+def _same(a, b) -> bool:
+    return (a is None) == (b is None) and (a is None or np.array_equal(a, b))
 
 
 def _byte_codes(a, what, limit=256):
@@ -117,7 +141,8 @@ def _byte_codes(a, what, limit=256):
     return a
 
 
-def _checked_fields(codes, scales, f, block_size, axis, tensor_scale, micro):
+def _checked_fields(codes, scales, f, block_size, axis, tensor_scale, micro, zero_points=None,
+                    g_idx=None):
     if not isinstance(f, BlockFormat):
         raise TypeError(f"BlockArray: format must be a block-format record (mxspec.block_format), "
                         f"got {type(f).__name__}")
@@ -137,9 +162,10 @@ def _checked_fields(codes, scales, f, block_size, axis, tensor_scale, micro):
     if sc.shape != want:
         raise ValueError(f"BlockArray: scales have shape {sc.shape}; codes of shape {codes.shape} "
                          f"in blocks of {bs} along axis {ax} need {want}")
-    if f.scale_kind == "float32":
-        if sc.dtype != np.float32:
-            raise TypeError(f"BlockArray: {f.name}'s scales are float32 values, got dtype "
+    if f.engine == "affine" or f.scale_kind == "float32":
+        want_dt = scale_dtype(f.scale_kind)
+        if sc.dtype != want_dt:
+            raise TypeError(f"BlockArray: {f.name}'s scales are {f.scale_kind} values, got dtype "
                             f"{sc.dtype}")
     else:
         sc = _byte_codes(sc, "scales")
@@ -163,7 +189,54 @@ def _checked_fields(codes, scales, f, block_size, axis, tensor_scale, micro):
             raise ValueError(f"BlockArray: micro[{i}] has shape {bm.shape}; one bit per group of "
                              f"{g} needs {wb}")
         out.append(_byte_codes(bm, f"micro[{i}]", 2))
-    return codes, sc, f, bs, ax, tensor_scale, tuple(out)
+    zero_points, g_idx = _affine_fields(f, sc, zero_points, g_idx, L, nb)
+    return codes, sc, f, bs, ax, tensor_scale, tuple(out), zero_points, g_idx
+
+
+def _affine_fields(f, sc, zero_points, g_idx, L, nb):
+    """Integer groups' zero points (int8 in the element's range, the scales'
+    shape, present exactly where the format has them) and g_idx."""
+    if f.engine != "affine":
+        for name, v in (("zero_points", zero_points), ("g_idx", g_idx)):
+            if v is not None:
+                raise ValueError(f"BlockArray: {f.name} has no {name} (integer groups have); "
+                                 f"{name} must be None")
+        return None, None
+    if f.zero_point != (zero_points is not None):
+        raise ValueError(f"BlockArray: {f.name} " + ("needs zero_points (one integer per group)"
+                         if f.zero_point else "is symmetric: zero_points must be None"))
+    if zero_points is not None:
+        z = np.asarray(zero_points)
+        if not np.issubdtype(z.dtype, np.integer):
+            raise TypeError(f"BlockArray: zero_points must be integers, got dtype {z.dtype}")
+        if z.shape != sc.shape:
+            raise ValueError(f"BlockArray: zero_points have shape {z.shape}; the scales' is "
+                             f"{sc.shape}")
+        lo, hi = -(1 << (f.element.bits - 1)), (1 << (f.element.bits - 1)) - 1
+        if z.size and (z.min() < lo or z.max() > hi):
+            raise ValueError(f"BlockArray: zero_points hold {int(z[(z < lo) | (z > hi)][0])}; "
+                             f"{f.element.name}'s are {lo}..{hi}")
+        zero_points = z.astype(np.int8)
+    if g_idx is not None:
+        g_idx = check_g_idx(g_idx, L, nb, "BlockArray: g_idx")
+    return zero_points, g_idx
+
+
+def check_g_idx(g_idx, L: int, ng: int, what: str = "g_idx"):
+    """``g_idx`` as int32 (the group of each element along the blocked axis), or None."""
+    if g_idx is None:
+        return None
+    g = np.asarray(g_idx)
+    if not np.issubdtype(g.dtype, np.integer):
+        raise TypeError(f"{what} must be an integer array (the group of each element), got "
+                        f"dtype {g.dtype}")
+    if g.shape != (L,):
+        raise ValueError(f"{what} has shape {g.shape}; the blocked axis has {L} elements, so "
+                         f"it must have shape ({L},)")
+    if g.size and (g.min() < 0 or g.max() >= ng):
+        raise ValueError(f"{what} holds {int(g[(g < 0) | (g >= ng)][0])}; the groups are "
+                         f"0..{ng - 1} ({L} elements in groups of {-(-L // max(ng, 1))})")
+    return np.ascontiguousarray(g, np.int32)
 
 
 def check_tensor_scale(tensor_scale, argument="tensor_scale") -> np.float32:

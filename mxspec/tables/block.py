@@ -26,7 +26,7 @@ import numpy as np
 
 from .element import ElementFormat, FormatError, element_format
 
-__all__ = ["Recipe", "MXRecipe", "MX_RECIPES", "ScaleLevel", "BlockFormat", "block_format", "block_formats", "family_of", "mx_format",
+__all__ = ["Recipe", "MXRecipe", "MX_RECIPES", "IntRecipe", "INT_RECIPES", "int_formats", "ScaleLevel", "BlockFormat", "block_format", "block_formats", "family_of", "mx_format",
            "mx_formats", "micro_format", "micro_formats", "RECIPES", "ENGINES"]
 
 TENSOR_RULES = ("divisor", "multiplier")
@@ -34,11 +34,14 @@ BLOCK_RULES = ("exact", "amax_over_6ts", "amax6_over_ts", "gs_times_amax6")
 ELEMENT_RULES = ("exact", "divide_product", "multiply_reciprocal", "divide_ratio")
 DECODE_RULES = ("exact", "product", "ratio")
 # The engines of the block layer, one per family (mxspec.block.api dispatches on this).
-ENGINES = ("mx", "scaled", "micro")
+ENGINES = ("mx", "scaled", "micro", "affine")
 # Scale formats a level can have: rows of the element table where one exists
 # (e8m0; ue4m3 is fp8_e4m3 with its sign bit 0), float32 values, HiF4's E6M2
-# base, MXn's 8-bit shared exponent, and one-bit micro-exponents.
-SCALE_FORMATS = ("e8m0", "ue4m3", "float32", "e6m2", "e8", "bit")
+# base, MXn's 8-bit shared exponent, one-bit micro-exponents, and the float16
+# and bfloat16 values of integer groups.
+SCALE_FORMATS = ("e8m0", "ue4m3", "float32", "e6m2", "e8", "bit", "float16", "bfloat16")
+# The scale dtypes of integer groups (the affine family, SPEC.md 12).
+INT_SCALES = ("float16", "bfloat16", "float32")
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,41 @@ MX_RECIPES = {r.name: r for r in (
 
 
 @dataclass(frozen=True)
+class IntRecipe:
+    """How an integer group's scale, zero point and codes are computed (SPEC.md
+    12.2).  Every recipe uses the same formulas (those of GPTQ and
+    compressed-tensors): lo = min(group min, 0), hi = max(group max, 0);
+    symmetric s = max(-lo, hi) / (2^(b-1) - 1/2); with a zero point s = (hi -
+    lo) / (2^b - 1) and zp = round(qmin - lo / s) clamped to [qmin, qmax]; a
+    scale of 0 becomes the scale dtype's eps; q = round(x / s + zp) clamped;
+    the value (q - zp) s.  ``arithmetic`` says how they are evaluated:
+    "exact" (each quantity exact, rounded once: the scale to its dtype, zp and
+    q to the nearest integer, ties to even) or "scale dtype" (as
+    compressed-tensors runs them in torch: the values first rounded to the
+    scale's dtype, and every operation rounded to it)."""
+
+    name: str
+    arithmetic: str = "exact"
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if self.arithmetic not in ("exact", "scale dtype"):
+            raise ValueError(f"recipe {self.name!r}: arithmetic={self.arithmetic!r}; allowed: "
+                             f"exact, scale dtype")
+
+
+INT_RECIPES = {r.name: r for r in (
+    IntRecipe("exact", "exact", description=(
+        "each quantity exact and rounded once: the scale to its dtype (nearest even), the "
+        "zero point and the codes to the nearest integer (ties to even)")),
+    IntRecipe("compressed_tensors", "scale dtype", description=(
+        "compressed-tensors 0.20 calculate_qparams / quantize / dequantize on the CPU: the "
+        "weights in the scale's dtype and every torch operation rounded to it; the zero "
+        "point computed before a zero scale becomes eps (0 / 0 gives zero point 0)")),
+)}
+
+
+@dataclass(frozen=True)
 class ScaleLevel:
     """One level of scales.  ``group``: the elements one scale covers along the
     blocked axis (an int), or "tensor" (one scale for the whole tensor);
@@ -173,6 +211,7 @@ class ScaleLevel:
     scale: str
     rule: str = ""
     threshold: float | None = None
+    zero_point: bool = False  # integer groups: an integer zero point beside each scale
 
     @property
     def format(self) -> ElementFormat | None:
@@ -242,11 +281,16 @@ class BlockFormat:
     def scale(self) -> ElementFormat | None:
         """The block scale's element-table row (E8M0; E4M3 for ue4m3); None for
         float32 values and the micro bases (E6M2, E8), which have their own rule."""
-        return self.block_level.format if self.engine != "micro" else None
+        return self.block_level.format if self.engine in ("mx", "scaled") else None
 
     @property
     def scale_max(self) -> float:
         return self.scale.max_normal if self.scale is not None else float(np.finfo(np.float32).max)
+
+    @property
+    def zero_point(self) -> bool:
+        """Whether each block has an integer zero point (asymmetric integer groups)."""
+        return any(lv.zero_point for lv in self.levels)
 
     @property
     def micro_levels(self) -> tuple:
@@ -421,13 +465,69 @@ def micro_formats() -> list[str]:
     return list(_MICRO)
 
 
+# ---- integer groups: a float scale and an optional integer zero point per group (SPEC.md 12) ---
+
+_INT_NAME = re.compile(r"^int(\d+)_g(\d+)(_sym)?(?:_(fp16|bf16|fp32))?$")
+_INT_GENERIC = re.compile(r"^bf\(\s*(int\d+)\s*,\s*(float16|bfloat16|float32)\s*,\s*(\d+)\s*,"
+                          r"\s*(zero_point|symmetric)\s*\)$")
+_DTYPE_SUFFIX = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
+# The rows listed (others are made on demand): GPTQ's and AWQ's 4-bit groups, and 8-bit ones.
+_INT_LISTED = ("int4_g32", "int4_g64", "int4_g128", "int4_g128_sym", "int8_g128", "int8_g128_sym")
+
+
+def _int_group(element, scale, group, zero_point, recipe, name=None) -> BlockFormat:
+    el = element_format(element)
+    if el.kind != "int":
+        raise FormatError(f"element={el.name!r}: integer groups take an integer element "
+                          f"(int2..int8)")
+    if scale not in INT_SCALES:
+        raise ValueError(f"scale={scale!r} is not valid for integer groups; allowed values: "
+                         f"{', '.join(INT_SCALES)}")
+    if not isinstance(group, (int, np.integer)) or isinstance(group, bool) or group < 1:
+        raise ValueError(f"group must be an integer >= 1, got {group!r}")
+    recipe = "exact" if recipe is None else recipe
+    if recipe not in INT_RECIPES:
+        raise ValueError(f"recipe={recipe!r} is not valid for integer groups; allowed values: "
+                         f"{', '.join(INT_RECIPES)}")
+    base = name or f"bf({el.name},{scale},{int(group)},{'zero_point' if zero_point else 'symmetric'})"
+    full = base if recipe == "exact" else f"{base}:{recipe}"
+    level = ScaleLevel(int(group), scale, "min/max" if zero_point else "max magnitude",
+                       zero_point=bool(zero_point))
+    return BlockFormat(full, el, (level,), "affine", INT_RECIPES[recipe], base,
+                       description=f"{el.name} codes in groups of {int(group)}, a {scale} scale"
+                                   + (" and an integer zero point" if zero_point else
+                                      " (symmetric)") + " per group")
+
+
+def _int_by_name(key, recipe):
+    m = _INT_GENERIC.match(key)
+    if m:
+        el, sc, g, kind = m.groups()
+        return _int_group(el, sc, int(g), kind == "zero_point", recipe)
+    bits, g, sym, dt = _INT_NAME.match(key).groups()
+    return _int_group(f"int{bits}", _DTYPE_SUFFIX[dt or "fp16"], int(g), sym is None, recipe, key)
+
+
+def int_formats() -> list[str]:
+    """Names of the listed integer-group formats (SPEC.md 12): ``int<b>_g<group>``
+    with a float16 scale and a zero point per group, ``_sym`` for none (symmetric),
+    ``_bf16``/``_fp32`` for another scale dtype; ``bf(int4,bfloat16,128,zero_point)``
+    names any.
+
+    >>> int_formats()[:3], block_format("int4_g128").zero_point
+    (['int4_g32', 'int4_g64', 'int4_g128'], True)
+    """
+    return list(_INT_LISTED)
+
+
 # ---- the registry: any name of any family ----------------------------------------------------
 
 def block_format(name=None, recipe=None, *, element=None, scale="ue4m3", block_size=16,
                  tensor_scale=True) -> BlockFormat:
     """The row of any block format: by name (an MX name such as ``mxfp8_e4m3``
     or ``mx`` + any element name, ``nvfp4``, ``nvfp4_block_only``,
-    ``bf(element,scale,block_size[,tensor])``, ``mx4``/``mx6``/``mx9``/``hif4``)
+    ``bf(element,scale,block_size[,tensor])``, ``mx4``/``mx6``/``mx9``/``hif4``,
+    integer groups ``int4_g128`` or ``bf(int4,bfloat16,128,zero_point)``)
     or record, or an NVFP4-family row from its parts (``element`` any element
     format, ``scale`` "ue4m3" or "float32", the block size, whether a float32
     tensor scale sits above), with a recipe (one of :data:`RECIPES`, for the
@@ -460,9 +560,13 @@ def block_format(name=None, recipe=None, *, element=None, scale="ue4m3", block_s
         recipe = r
     if key in _SCALED or _GENERIC.match(key):
         return _scaled_by_name(key, recipe)
+    if _INT_GENERIC.match(key) or _INT_NAME.match(key):
+        return _int_by_name(key, recipe)
     if key.startswith("bf("):
         raise FormatError(f"block format {name!r}: write bf(element,scale,block_size[,tensor]) "
-                          f"with scale one of {', '.join(SCALE_KINDS)}")
+                          f"with scale one of {', '.join(SCALE_KINDS)}, or integer groups "
+                          f"bf(int<b>,scale,group,zero_point|symmetric) with scale one of "
+                          f"{', '.join(INT_SCALES)}")
     if key in _MICRO:
         f = _MICRO[key]
     else:
@@ -479,8 +583,9 @@ def block_format(name=None, recipe=None, *, element=None, scale="ue4m3", block_s
         if f.engine == "mx":
             return _mx_recipe(f, recipe)
         raise ValueError(f"recipe={recipe!r}: recipes are for the NVFP4 family ("
-                         f"{', '.join(RECIPES)}) and the MX formats ({', '.join(MX_RECIPES)}); "
-                         f"{f.name} is a {f.engine} format")
+                         f"{', '.join(RECIPES)}), the MX formats ({', '.join(MX_RECIPES)}) and "
+                         f"integer groups ({', '.join(INT_RECIPES)}); {f.name} is a {f.engine} "
+                         f"format")
     return f
 
 
@@ -511,13 +616,14 @@ def family_of(name) -> str | None:
 
 def block_formats(family: str | None = None) -> list[str]:
     """Names of the listed block formats of a family (``mx``, ``scaled``: the
-    NVFP4 family, ``micro``), or of every family (others are made on demand:
+    NVFP4 family, ``micro``, ``affine``: integer groups), or of every family (others are made on demand:
     ``mx`` + any element, ``bf(...)``, recipes).
 
     >>> block_formats("scaled")
     ['nvfp4', 'nvfp4_block_only']
     """
-    lists = {"mx": mx_formats, "scaled": lambda: list(_SCALED), "micro": micro_formats}
+    lists = {"mx": mx_formats, "scaled": lambda: list(_SCALED), "micro": micro_formats,
+             "affine": int_formats}
     if family is None:
         return [n for fam in ENGINES for n in lists[fam]()]
     if family not in lists:
