@@ -307,7 +307,8 @@ def test_names_and_rows():
     assert mxspec.block_format("int8_g64_sym_bf16").scale_kind == "bfloat16"
     assert not mxspec.block_format("int8_g64_sym_bf16").zero_point
     g = mxspec.block_format("bf(int4,float32,128,zero_point)")
-    assert g.name == "bf(int4,float32,128,zero_point)" and g.recipe.name == "exact"
+    assert g.name == "int4_g128_fp32" and g.recipe.name == "exact"
+    assert g == mxspec.block_format("int4_g128_fp32")
     ct = mxspec.block_format("int4_g128", recipe="compressed_tensors")
     assert ct.name == "int4_g128:compressed_tensors" and ct.recipe.arithmetic == "scale dtype"
     assert mxspec.block_format("int4_g128:compressed_tensors") == ct
@@ -364,3 +365,107 @@ def test_refusals_name_the_argument():
         mxspec.BlockArray(a.codes, a.scales, a.format, 128, 1, zero_points=np.full((8, 1), 9))
     with pytest.raises(ValueError, match="needs zero_points"):
         mxspec.BlockArray(a.codes, a.scales, a.format, 128, 1)
+
+
+# ---- compressed-tensors' pack-quantized checkpoints ------------------------------------------
+
+def _ct_file_tensors(cap, key, dtype, bits, sym):
+    """The tensors compressed-tensors' PackedQuantizationCompressor writes for one
+    weight, from its capture: weight_packed, weight_scale (the weight's dtype),
+    weight_zero_point (packed along the output axis; asymmetric only), weight_shape."""
+    sc = cap[f"{key}/scale"].view(np.float32).astype(NP_DTYPE[dtype])
+    t = {"layer.weight_packed": cap[f"{key}/packed"], "layer.weight_scale": sc,
+         "layer.weight_shape": np.array(cap["x"].shape[1:], np.int64)}
+    if not sym:
+        t["layer.weight_zero_point"] = cap[f"{key}/packed_zero_point"]
+    return t
+
+
+@pytest.mark.parametrize("dtype,bits,group,sym", [("bfloat16", 4, 128, False),
+                                                  ("float16", 4, 32, True),
+                                                  ("float32", 8, 64, False)])
+def test_pack_quantized_checkpoints_read_and_write_byte_for_byte(tmp_path, dtype, bits, group,
+                                                                  sym):
+    """A file of compressed-tensors' pack-quantized tensors (from its capture)
+    loads as the compressed_tensors recipe's BlockArray, decoding to its
+    dequantized values; mxspec.save writes the same tensors, byte for byte."""
+    from safetensors.numpy import load_file, save_file
+    cap = _capture()
+    key = f"{dtype}/{bits}/{group}/{'sym' if sym else 'asym'}/0"
+    tensors = _ct_file_tensors(cap, key, dtype, bits, sym)
+    p = tmp_path / "ct.safetensors"
+    save_file(tensors, str(p))
+    assert mxspec.layout(p) == "compressed-tensors"
+    w = mxspec.load(p)["layer.weight"]
+    mine = mxspec.encode(cap["x"][0], _name(bits, dtype, group, sym, "compressed_tensors"))
+    assert w.equals(mine)
+    assert np.array_equal(mxspec.decode(w).view(np.uint32), cap[f"{key}/dequant"])
+    q = tmp_path / "mine.safetensors"
+    mxspec.save(q, {"layer.weight": mine}, layout="compressed-tensors")
+    back = load_file(str(q))
+    assert sorted(back) == sorted(tensors)
+    for k, v in tensors.items():
+        assert back[k].dtype == v.dtype and back[k].tobytes() == v.tobytes(), k
+
+
+def test_pack_quantized_checkpoints_refused_with_reasons(tmp_path):
+    from safetensors.numpy import save_file
+    cap = _capture()
+    t = _ct_file_tensors(cap, "bfloat16/4/128/asym/0", "bfloat16", 4, False)
+    cases = {
+        "scale shape": dict(t, **{"layer.weight_scale": t["layer.weight_scale"][:, :1]}),
+        "packed dtype": dict(t, **{"layer.weight_packed": t["layer.weight_packed"].view(np.uint32)}),
+        "zp dtype": dict(t, **{"layer.weight_zero_point": t["layer.weight_zero_point"].astype(np.int64)}),
+        "shape": dict(t, **{"layer.weight_shape": np.array([8, 200], np.int64)}),
+    }
+    messages = {"scale shape": "weight_(scale|zero_point) has shape", "packed dtype": "cannot tell|must be int32",
+                "zp dtype": "must be int32", "shape": "has shape|nonzero bits"}
+    for what, tensors in cases.items():
+        p = tmp_path / f"{what.replace(' ', '_')}.safetensors"
+        save_file(tensors, str(p))
+        with pytest.raises(ValueError, match=messages[what]):
+            w = mxspec.load(p)
+            assert "layer.weight" in w, what  # a file it cannot read as groups is no pass
+    a = mxspec.encode(np.ones(16, np.float32), "int4_g128")
+    with pytest.raises(ValueError, match="at least two"):
+        mxspec.save(tmp_path / "x.safetensors", {"l.weight": a}, layout="compressed-tensors")
+    with pytest.raises(ValueError, match="'<layer>.weight'"):
+        mxspec.save(tmp_path / "x.safetensors", {"l.w": mxspec.encode(np.ones((8, 16), np.float32),
+                                                                      "int4_g128")},
+                    layout="compressed-tensors")
+
+
+def test_pack_quantized_live_compressor(tmp_path):
+    """Where compressed-tensors imports: its PackedQuantizationCompressor's
+    compress output equals what mxspec.save writes, tensor for tensor, and its
+    decompress equals mxspec.decode of the file mxspec.load reads."""
+    if importlib.util.find_spec("compressed_tensors") is None:
+        pytest.skip("compressed-tensors is not installed (its capture is checked above)")
+    import torch
+    from compressed_tensors.compressors.pack_quantized.base import PackedQuantizationCompressor
+    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+    from compressed_tensors.quantization.utils import calculate_qparams
+    from safetensors.numpy import load_file
+    x = np.random.default_rng(21).standard_normal((16, 256)).astype(np.float32)
+    for sym in (False, True):
+        w = torch.from_numpy(x).to(torch.bfloat16)
+        args = QuantizationArgs(num_bits=4, type="int", strategy="group", group_size=64,
+                                symmetric=sym)
+        g = w.unflatten(-1, (4, 64))
+        s, z = calculate_qparams(g.amin(-1), g.amax(-1), args)
+        scheme = QuantizationScheme(targets=["Linear"], weights=args)
+        sd = PackedQuantizationCompressor.compress(
+            {"weight": w, "weight_scale": s, "weight_zero_point": z}, scheme)
+        mine = mxspec.encode(x, _name(4, "bfloat16", 64, sym, "compressed_tensors"))
+        p = tmp_path / f"m{sym}.safetensors"
+        mxspec.save(p, {"l.weight": mine}, layout="compressed-tensors")
+        got = load_file(str(p))
+        assert sorted(got) == sorted("l." + k for k in sd)
+        for k, v in sd.items():
+            want = v.view(torch.int16).numpy() if v.dtype == torch.bfloat16 else v.numpy()
+            have = got["l." + k]
+            have = have.view(np.int16) if have.dtype == NP_DTYPE["bfloat16"] else have
+            assert have.tobytes() == want.tobytes(), k
+        dec = PackedQuantizationCompressor.decompress(dict(sd), scheme)["weight"]
+        assert np.array_equal(mxspec.decode(mxspec.load(p)["l.weight"]),
+                              dec.float().numpy())

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .array import BlockArray, check_g_idx, check_shape, scale_dtype
-from .bits import pack_codes, unpack_codes
+from .bits import pack_codes, padding_is_zero, unpack_codes
 
 __all__ = ["pack_words", "unpack_words", "AWQ_ORDER", "WORD_LAYOUTS", "pack", "unpack"]
 
@@ -45,11 +45,18 @@ def pack_words(u, bits: int) -> np.ndarray:
     return out.view("<i4").astype(np.int32, copy=False)
 
 
-def unpack_words(w, bits: int, n: int) -> np.ndarray:
-    """The inverse of :func:`pack_words`: (..., n) uint8 values."""
+def unpack_words(w, bits: int, n: int, what: str = "words") -> np.ndarray:
+    """The inverse of :func:`pack_words`: (..., n) uint8 values; words whose bits
+    past the n-th value are not zero are refused (they are not such a packing)."""
     w = np.ascontiguousarray(w, "<i4")
     b = w.view(np.uint8)
-    return unpack_codes(np.ascontiguousarray(b[..., :-(-n * bits // 8)]), bits, n)
+    nb = -(-n * bits // 8)
+    tail = b[..., nb:]
+    if tail.size and tail.any() or (nb and not padding_is_zero(np.ascontiguousarray(b[..., :nb]),
+                                                               n, bits)):
+        raise ValueError(f"{what} have nonzero bits past their last {bits}-bit value: they are "
+                         f"not a packing of {n} values a row")
+    return unpack_codes(np.ascontiguousarray(b[..., :nb]), bits, n)
 
 
 def _awq_perm(n):
@@ -152,7 +159,7 @@ def unpack(data, scales, f, shape, axis, block_size, layout, g_idx=None) -> Bloc
         ng = -(-L // G)
         w = _arr(data, "weight_packed", np.int32, moved[:-1] + (-(-L * b // 32),))
         sc = _arr(scales[0], "weight_scale", _scales_dtype(f), moved[:-1] + (ng,))
-        u = unpack_words(w, b, L)
+        u = unpack_words(w, b, L, "weight_packed words")
         zp = None
         if f.zero_point:
             if scales[1] is None:

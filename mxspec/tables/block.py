@@ -475,7 +475,7 @@ _DTYPE_SUFFIX = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
 _INT_LISTED = ("int4_g32", "int4_g64", "int4_g128", "int4_g128_sym", "int8_g128", "int8_g128_sym")
 
 
-def _int_group(element, scale, group, zero_point, recipe, name=None) -> BlockFormat:
+def _int_group(element, scale, group, zero_point, recipe) -> BlockFormat:
     el = element_format(element)
     if el.kind != "int":
         raise FormatError(f"element={el.name!r}: integer groups take an integer element "
@@ -489,7 +489,9 @@ def _int_group(element, scale, group, zero_point, recipe, name=None) -> BlockFor
     if recipe not in INT_RECIPES:
         raise ValueError(f"recipe={recipe!r} is not valid for integer groups; allowed values: "
                          f"{', '.join(INT_RECIPES)}")
-    base = name or f"bf({el.name},{scale},{int(group)},{'zero_point' if zero_point else 'symmetric'})"
+    # one name per row, whichever spelling made it: int<b>_g<group>[_sym][_bf16|_fp32]
+    suffix = {"float16": "", "bfloat16": "_bf16", "float32": "_fp32"}[scale]
+    base = f"{el.name}_g{int(group)}{'' if zero_point else '_sym'}{suffix}"
     full = base if recipe == "exact" else f"{base}:{recipe}"
     level = ScaleLevel(int(group), scale, "min/max" if zero_point else "max magnitude",
                        zero_point=bool(zero_point))
@@ -505,17 +507,17 @@ def _int_by_name(key, recipe):
         el, sc, g, kind = m.groups()
         return _int_group(el, sc, int(g), kind == "zero_point", recipe)
     bits, g, sym, dt = _INT_NAME.match(key).groups()
-    return _int_group(f"int{bits}", _DTYPE_SUFFIX[dt or "fp16"], int(g), sym is None, recipe, key)
+    return _int_group(f"int{bits}", _DTYPE_SUFFIX[dt or "fp16"], int(g), sym is None, recipe)
 
 
 def int_formats() -> list[str]:
     """Names of the listed integer-group formats (SPEC.md 12): ``int<b>_g<group>``
     with a float16 scale and a zero point per group, ``_sym`` for none (symmetric),
     ``_bf16``/``_fp32`` for another scale dtype; ``bf(int4,bfloat16,128,zero_point)``
-    names any.
+    is another spelling of ``int4_g128_bf16``.
 
-    >>> int_formats()[:3], block_format("int4_g128").zero_point
-    (['int4_g32', 'int4_g64', 'int4_g128'], True)
+    >>> int_formats()[:3], block_format("bf(int4,bfloat16,128,zero_point)").name
+    (['int4_g32', 'int4_g64', 'int4_g128'], 'int4_g128_bf16')
     """
     return list(_INT_LISTED)
 
