@@ -190,7 +190,11 @@ def test_recipes_differ_where_compressed_tensors_rounds_twice():
     want = np.clip(np.rint(t2), -8, 7)
     assert np.array_equal(_signed(c.codes, 4)[:, 2], want)
     differ = np.flatnonzero(e[:, 2] != want)
-    assert 0 < differ.size < 4001  # different rows, and inputs that show it
+    assert differ.size == 94  # SPEC.md 12.2: different rows, and inputs that show it
+    g = np.float32([[0.0, 1.0, 0.1]])  # SPEC.md 12.2's example
+    assert _signed(mxspec.encode(g, "int4_g3_bf16").codes, 4).tolist() == [[-8, 7, -7]]
+    assert _signed(mxspec.encode(g, "int4_g3_bf16:compressed_tensors").codes, 4).tolist() == \
+        [[-8, 7, -6]]
 
 
 # ---- GPTQ and AWQ words ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import (__version__, block_formats, decode_elements, element_format, encode_elements,
                formats, micro_format, micro_formats, mx_formats, p3109_formats, policies)
-from ..tables.block import MX_RECIPES, RECIPES, block_format, family_of
+from ..tables.block import INT_RECIPES, MX_RECIPES, RECIPES, block_format, family_of
 from ..tables.policies import flag_names
 from ..tables.tapered import is_tapered_name, tapered_format, tapered_formats
 
@@ -59,6 +59,10 @@ def _formats(args) -> int:
           " recipes:", ", ".join(RECIPES), "(as in nvfp4:modelopt)")
     print("Micro-exponent formats:", ", ".join(micro_formats()), "(" + "; ".join(
         micro_format(n).description.split(":")[0] for n in micro_formats()) + ")")
+    print("Integer groups:", ", ".join(block_formats("affine")), "(int<b>_g<group>: a float16 "
+          "scale and a zero point per group; _sym: none; _bf16/_fp32: the scale dtype; or "
+          "bf(int4,bfloat16,128,zero_point)); recipes:", ", ".join(INT_RECIPES),
+          "(as in int4_g128:compressed_tensors); packed as compressed-tensors, gptq or awq words")
     return 0
 
 

@@ -159,6 +159,10 @@ def block_grid(fmt, scale=None) -> tuple:
     vals = vals[np.isfinite(vals)]
     if f.engine == "micro":
         raise ValueError(f"{f.name}: a micro-exponent format's grid is describe_micro's")
+    if f.engine == "affine":  # integer groups: q x s (a zero point of 0), q the code's integer
+        sv = 1.0 if scale is None else float(scale)
+        b = f.element.bits
+        return sv, np.arange(-(1 << (b - 1)), 1 << (b - 1)) * sv + 0.0
     if f.scale_kind == "float32":
         sv = 1.0 if scale is None else float(np.float32(scale))
     elif f.engine == "scaled":
@@ -181,7 +185,20 @@ def describe_block_format(fmt, scale=None) -> str:
     lines = [f.name]
     if f.engine == "micro":
         return describe_micro(f)
-    if f.engine == "scaled":
+    if f.engine == "affine":
+        b = f.element.bits
+        lines += [f"  element            {f.element.name} (codes {-(1 << (b - 1))}..{(1 << (b - 1)) - 1}, "
+                  f"two's complement)",
+                  f"  scale              {f.scale_kind}, one per group of {f.block_size}",
+                  "  zero point         " + ("int8, one per group: value (q - zp) x s"
+                                            if f.zero_point else "none (symmetric): value q x s"),
+                  "  scale rule         " + (f"(max - min) / {(1 << b) - 1}, zp = round(qmin - min/s)"
+                                            if f.zero_point else
+                                            f"max|x| / {(1 << b) / 2 - 0.5:g}")
+                  + " (min <= 0 <= max; a zero scale becomes eps)",
+                  f"  recipe             {f.recipe.name}: {f.recipe.description}",
+                  "  packings           mxspec bytes; compressed-tensors, gptq, awq int32 words"]
+    elif f.engine == "scaled":
         lines += [f"  element            {f.element.name}",
                   ("  block scale        fp8_e4m3 as unsigned E4M3 (sign bit 0; 0x7F is NaN)"
                    if f.scale is not None else "  block scale        float32"),
