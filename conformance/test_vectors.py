@@ -181,9 +181,97 @@ def check_micro_against_mxspec(path, vf):
             fail(path, line, "micro quantize", r[unit], got)
 
 
+def _int_group_row(h, row, kind):
+    """(scale value, zero point, signed codes, the rest) of an integer-group row."""
+    k = int(h["block_size"])
+    f = mxspec.block_format(h["format"])
+    b = f.element.bits
+    off = k if kind == "quantize" else 0
+    zp_col = h["zero_point"] == "yes"
+    s = V._scale_value(row[off], h["scale_dtype"])
+    z = int(row[off + 1], 16) if zp_col else 0
+    z = z - 256 if z >= 128 else z
+    c0 = off + 1 + zp_col
+    codes = [int(c, 16) for c in row[c0:c0 + k]]
+    q = [c - (1 << b) if c >= 1 << (b - 1) else c for c in codes]
+    return s, z, q, codes, row[c0 + k:]
+
+
+def check_int_groups_against_mxspec(path, vf):
+    h, k = vf.header, int(vf.header["block_size"])
+    f = mxspec.block_format(h["format"])
+    for line, row in vf.rows:
+        if vf.kind == "quantize":
+            x = np.array([int(v, 16) for v in row[:k]], np.uint32).view(np.float32)[None]
+            a = mxspec.encode(x, f)
+            sbits = a.scales.view(np.uint16 if a.scales.itemsize == 2 else np.uint32)
+            got = [f"{int(sbits[0, 0]):0{len(row[k])}x}"]
+            got += [f"{int(a.zero_points[0, 0]) & 0xFF:02x}"] if f.zero_point else []
+            got += [f"{int(c):02x}" for c in a.codes[0]]
+            got += [mxspec.pack(a, "compressed-tensors")[0].astype("<i4").tobytes().hex()]
+            if got != row[k:]:
+                fail(path, line, "integer-group quantize", row[k:], got)
+        else:
+            s, z, q, codes, vals = _int_group_row(h, row, "dequantize")
+            sc = np.array([[s]]).astype(V._SCALE_BITS[h["scale_dtype"]][0])
+            a = mxspec.BlockArray(np.array([codes], np.uint8), sc, f, k, 1,
+                                  zero_points=np.array([[z]]) if f.zero_point else None)
+            got = [f"{int(b):08x}" for b in mxspec.decode(a)[0].view(np.uint32)]
+            if got != vals:
+                fail(path, line, "integer-group dequantize", vals, got)
+
+
+def check_int_groups_independently(path, vf):
+    """The exact recipe against tests/int_group_reference.py (exact rationals);
+    the compressed_tensors recipe by its operations in numpy and ml_dtypes:
+    float32 operations, each result cast to the weight dtype (torch's CPU
+    arithmetic, SPEC.md 12.2), not mxspec's code."""
+    import int_group_reference as ref
+    h, k = vf.header, int(vf.header["block_size"])
+    f = mxspec.block_format(h["format"])
+    b, dt = f.element.bits, h["scale_dtype"]
+    qmin, qmax = -(1 << (b - 1)), (1 << (b - 1)) - 1
+    wd = V._SCALE_BITS[dt][0]
+    w = (lambda v: np.asarray(v, np.float32).astype(wd).astype(np.float32))
+    for _, row in vf.rows:
+        if vf.kind == "quantize":
+            x = np.array([int(v, 16) for v in row[:k]], np.uint32).view(np.float32)
+            s, z, q, codes, rest = _int_group_row(h, row, "quantize")
+            if h["recipe"] == "exact":
+                rs, rz, rq, _ = ref.group(x.tolist(), b, dt, f.zero_point)
+                assert (float(rs), rz, rq) == (s, z, q), (path, row[:4])
+            else:
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    xw = w(x)
+                    lo, hi = w(min(xw.min(), 0.0)), w(max(xw.max(), 0.0))
+                    if f.zero_point:
+                        rs = w(w(hi - lo) / np.float32((1 << b) - 1))
+                        zf = w(np.float32(qmin) - w(lo / rs))
+                        rz = 0 if np.isnan(zf) else int(np.rint(np.clip(zf, qmin, qmax)))
+                    else:
+                        rs = w(max(-lo, hi) / np.float32((1 << b) / 2 - 0.5))
+                        rz = 0
+                    eps = {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7, "float32": 2.0 ** -23}[dt]
+                    rs = np.float32(eps) if rs == 0 else rs
+                    t = w(w(xw / rs) + np.float32(rz))
+                    rq = np.clip(np.rint(t), qmin, qmax).astype(int).tolist()
+                assert (float(rs), rz, rq) == (s, z, q), (path, row[:4])
+            u = (np.array(q) - qmin).astype(np.uint8)
+            assert V.pack_codes(u, b).tobytes().hex().ljust(len(rest[0]), "0") == rest[0]
+        else:
+            s, z, q, codes, vals = _int_group_row(h, row, "dequantize")
+            v = (np.array(q, np.float64) - z) * s  # exact: a 9-bit integer times the scale
+            if h["recipe"] != "exact":
+                v = w(v)
+            want = [f"{int(u):08x}" for u in np.float32(v).view(np.uint32)]
+            assert want == vals, (path, row[:3])
+
+
 def check_against_mxspec(path, vf):
     h = vf.header
     kind, k = vf.kind, int(h.get("block_size", 1))
+    if "scale_dtype" in h:
+        return check_int_groups_against_mxspec(path, vf)
     if h.get("format", "") in mxspec.micro_formats():
         return check_micro_against_mxspec(path, vf)
     if "tensor_scale" in h:
@@ -358,6 +446,8 @@ def check_independently(path, vf):
         return check_micro_independently(path, vf)
     if h.get("recipe") == "gguf":
         return check_gguf_independently(path, vf)
+    if "scale_dtype" in h:
+        return check_int_groups_independently(path, vf)
     kind, k = vf.kind, int(h.get("block_size", 1))
     rows = [r for _, r in vf.rows]
     with warnings.catch_warnings():

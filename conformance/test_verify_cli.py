@@ -215,3 +215,22 @@ def test_vectors_check_finds_truncated_edited_and_foreign_files(tmp_path, capsys
     (copy / "MANIFEST.json").unlink()
     assert main(["vectors", "check", str(copy)]) == 2
     assert "no manifest" in capsys.readouterr().err
+
+
+def test_integer_group_mismatch_names_integers_and_the_scale(tmp_path, capsys):
+    """Integer-group files (SPEC.md 12): a wrong code is shown as its integer, a
+    wrong zero point as its signed value, the scale as its float16 value."""
+    q = ROOT / "quantize" / "int4_g32.txt"
+    lines = data_lines(q)
+    i = next(k for k, ln in enumerate(lines) if "worked example" in ln)
+    f = lines[i].split("#")[0].split()
+    assert f[32:34] == ["3266", "fd"] and f[36] == "00"  # scale fp16(0.2), zp -3; 0.5 -> 0
+    f[36], f[33], f[32] = "0f", "fe", "3267"
+    lines[i] = " ".join(f)
+    res = tmp_path / "res.txt"
+    res.write_text("\n".join(lines) + "\n")
+    assert main(["vectors", "verify", str(q), str(res)]) == 1
+    out = capsys.readouterr().out
+    assert "code[2]: expected 00 (0), got 0f (-1)" in out
+    assert "zero_point: expected fd (-3), got fe (-2)" in out
+    assert "scale: expected 3266 (0.199951171875), got 3267 (0.2000732421875)" in out

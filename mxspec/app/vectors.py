@@ -18,7 +18,7 @@ import ml_dtypes
 import numpy as np
 
 from .. import (BlockArray, __version__, accumulator, decode_elements, dot, element_format,
-               encode, encode_elements, encode_packed, pack_codes, policies, slice_and_scale)
+               encode, encode_elements, encode_packed, pack, pack_codes, policies, slice_and_scale)
 from ..tables.block import RECIPES, block_format, family_of, micro_format, mx_format
 from ..tables.tapered import is_tapered_name, tapered_format
 
@@ -226,6 +226,62 @@ def block_vectors(fmt, kind="quantize", k=32, scale_rule="floor", rounding="rne"
             vf.rows.append([sc] + codes + [f"{int(b):08x}" for b in out])
         vf.notes.append(note)
     return vf
+
+
+def int_group_blocks(k, rng):
+    """The groups of an integer-group file (k values each), with a purpose for each."""
+    def blk(*vals):
+        b = np.zeros(k, np.float32)
+        b[:len(vals)] = vals
+        return b
+    yield blk(), "all zero: scale eps (and the zero point each recipe gives)"
+    yield blk(1.0, 0.5, 0.25), "one-signed, positive: lo = 0"
+    yield -blk(1.0, 0.5, 0.25), "one-signed, negative: hi = 0"
+    yield blk(-1.0, 0.0, 0.5, 2.0), "SPEC.md 12.3's worked example"
+    yield blk(1.0, 0.1), "SPEC.md 12.2: where the recipes part"
+    yield (rng.integers(-64, 64, k) / 16).astype(np.float32), "multiples of 1/16: ties"
+    yield blk(3.0, -3.0, 1.5, -1.5), "symmetric extremes: -max -> qmin, +max clamped"
+    yield blk(1e-6, -2e-6, 5e-7), "tiny values"
+    yield blk(2.0 ** -30, 2.0 ** -31), "a scale below float16's range: eps"
+    yield blk(65504.0, -1.0), "float16's largest value"
+    for e in (0, -8, 8):
+        for _ in range(2):
+            yield (rng.standard_normal(k) * 2.0 ** e).astype(np.float32), f"Gaussian x 2^{e}"
+
+
+def int_group_vectors(fmt, kind="quantize", seed=0) -> VectorFile:
+    """Integer-group vectors (SPEC.md 12): one group a row; the scale as its
+    dtype's bits, the zero point as two's complement hex, the codes, and (quantize)
+    compressed-tensors' pack_to_int32 words as little-endian bytes."""
+    f = block_format(fmt)
+    k = f.block_size
+    rng = np.random.default_rng(seed)
+    sdt, _, _ = _SCALE_BITS[f.scale_kind]
+    vf = VectorFile(_header(kind, format=f.name, block_size=k, recipe=f.recipe.name,
+                            scale_dtype=f.scale_kind, zero_point="yes" if f.zero_point else "no",
+                            packing="compressed-tensors pack_to_int32: the int32 words' bytes, "
+                                    "little-endian (code + 2^(b-1) as a bit stream, element i "
+                                    "at bit b*i)", seed=seed))
+    if f.zero_point:  # the zero point's column beside the scale
+        vf.header["columns"] = COLUMNS[kind].replace("scale", "scale zero_point")
+    for x, note in int_group_blocks(k, rng):
+        a = encode(x[None], f)  # one row: the weight's (1, k)
+        sc = f"{int(a.scales[0, 0].view(_SCALE_BITS[f.scale_kind][1])):0{_SCALE_BITS[f.scale_kind][2]}x}"
+        zp = [f"{int(a.zero_points[0, 0]) & 0xFF:02x}"] if f.zero_point else []
+        codes = [f"{int(c):02x}" for c in a.codes[0]]
+        if kind == "quantize":
+            words = pack(a, "compressed-tensors")[0]
+            vf.rows.append([f"{int(b):08x}" for b in x.view(np.uint32)] + [sc] + zp + codes
+                           + [words.astype("<i4").tobytes().hex()])
+        else:
+            vf.rows.append([sc] + zp + codes + [f"{int(b):08x}" for b in
+                                                a.decode()[0].view(np.uint32)])
+        vf.notes.append(note)
+    return vf
+
+
+INT_GROUP_FILES = ("int4_g32", "int4_g32_sym", "int8_g32_bf16", "int4_g32_bf16:compressed_tensors",
+                   "int8_g32:compressed_tensors", "int4_g32_sym_fp32:compressed_tensors")
 
 
 def nvfp4_blocks(rng, amax=1000.0):
@@ -641,6 +697,10 @@ def explain_encode(header, x: float) -> str:
 
 
 def _describe(kind, header, col, h):
+    if col == "code" and "scale_dtype" in header:  # a two's complement integer
+        b = block_format(header["format"]).element.bits
+        c = int(h, 16)
+        return f"{h} ({c - (1 << b) if c >= 1 << (b - 1) else c})"
     if col in ("value_f32",):
         return f"{h} ({_f32(h):g})"
     if col in ("code", "anchor_code"):
@@ -654,6 +714,11 @@ def _describe(kind, header, col, h):
     if col in ("c", "result"):
         v = _f32(h)
         return f"{h} ({v!r})"
+    if col == "scale" and "scale_dtype" in header:  # an integer group's float scale
+        return f"{h} ({_scale_value(h, header['scale_dtype'])!r})"
+    if col == "zero_point":
+        z = int(h, 16)
+        return f"{h} ({z - 256 if z >= 128 else z})"
     if col == "scale" and "tensor_scale" in header:  # an E4M3 block scale (NVFP4)
         v = float(element_format("fp8_e4m3").values[int(h, 16)])
         return f"{h} ({v:g})"
@@ -663,6 +728,15 @@ def _describe(kind, header, col, h):
     if col == "flags":
         return f"{h} ({','.join(policies.flag_names(int(h, 16))) or 'none'})"
     return h
+
+
+_SCALE_BITS = {"float16": (np.float16, np.uint16, 4), "bfloat16": (ml_dtypes.bfloat16, np.uint16, 4),
+               "float32": (np.float32, np.uint32, 8)}
+
+
+def _scale_value(h, dtype):
+    dt, ut, _ = _SCALE_BITS[dtype]
+    return float(np.array([int(h, 16)], ut).view(dt)[0].astype(np.float64))
 
 
 def _column_names(kind, k, header=None):
@@ -675,10 +749,11 @@ def _column_names(kind, k, header=None):
         return ["input", "code", "flags"], 1
     if kind == "decode":
         return ["code", "value_f32"], 1
+    zp = ["zero_point"] if (header or {}).get("zero_point") == "yes" else []
     if kind == "quantize":
-        return many("input") + ["scale"] + many("code") + ["packed"], k
+        return many("input") + ["scale"] + zp + many("code") + ["packed"], k
     if kind == "dequantize":
-        return ["scale"] + many("code") + many("value_f32"), k + 1
+        return ["scale"] + zp + many("code") + many("value_f32"), k + 1 + len(zp)
     if kind == "units":
         return many("input") + ["unit"], k
     if kind == "dot":
@@ -816,6 +891,10 @@ def standard_set(h100_capture=H100_CAPTURE):
     yield "dequantize/mxfp4_e2m1.gguf.txt", block_vectors("mxfp4_e2m1:gguf", "dequantize")
     for m in ("mx4", "mx6", "mx9", "hif4"):
         yield f"units/{m}.txt", micro_vectors(m)
+    for g in INT_GROUP_FILES:
+        name = g.replace(":", ".")
+        yield f"quantize/{name}.txt", int_group_vectors(g, "quantize")
+        yield f"dequantize/{name}.txt", int_group_vectors(g, "dequantize")
     yield "decode/hifloat8.txt", tapered_vectors("hifloat8", "decode")
     for r, o, n in (("rna", "ieee", "keep"), ("rna", "saturate", "zero"), ("rtz", "ieee", "keep"),
                     ("up", "ieee", "keep"), ("down", "saturate", "keep"),
@@ -856,6 +935,11 @@ CHECKS = {
              "9, run on the whole tensor); the recipes match torchao 0.18, ModelOpt 0.47 and "
              "compressed-tensors 0.20 bit for bit (tests/test_nvfp4_libraries.py); re-checked "
              "by pytest conformance/",
+    "int_groups": "tests/int_group_reference.py (exact rationals; the exact recipe) or the "
+                  "op-by-op rounding in numpy and ml_dtypes (the compressed_tensors recipe: "
+                  "torch's float32 operations rounded to the weight dtype) in "
+                  "conformance/test_vectors.py; the recipe equals compressed-tensors 0.20.1 bit "
+                  "for bit (tests/test_int_groups.py); re-checked by pytest conformance/",
     "gguf": "gguf-py's quants.MXFP4 (llama.cpp's Python quantizer and dequantizer; scale "
             "byte, codes, the block_mxfp4 bytes and the float32 values bit for bit) in the "
             "release CI installs (0.18 and 0.19); re-checked by pytest conformance/",
@@ -933,6 +1017,8 @@ def checks_for(vf: VectorFile) -> str:
         return CHECKS["nvfp4"]
     if vf.header.get("recipe") == "gguf":
         return CHECKS["gguf"]
+    if "scale_dtype" in vf.header:
+        return CHECKS["int_groups"]
     if family_of(vf.header.get("format", "")) == "micro":
         return CHECKS["micro"]
     if vf.kind == "dot" and vf.header.get("accumulator") == "h100_fp8_mma":
