@@ -72,8 +72,9 @@ def nearest_from(a, s, off, t):
     Every branch is a select, so a loop of it vectorizes."""
     n = np.rint(t)
     lo = (n - off - 0.5) * s
-    hi = (n - off + 0.5) * s
-    odd = np.fmod(n, 2.0) != 0.0
+    hi = lo + s  # exact: both are products float64 holds, and so is their difference s
+    h = n * 0.5
+    odd = h != np.floor(h)
     n = n - 1.0 if (a < lo) | ((a == lo) & odd) else n
     n = n + 1.0 if (a > hi) | ((a == hi) & odd) else n
     return n
@@ -95,16 +96,13 @@ def two_sum(a, b):
 
 @jit
 def _ulps(c, R):
-    """(gap below c, gap above c) in R's grid, c >= 0 a value of it."""
+    """(gap below c, gap above c) in R's grid, c >= 0 a value of it: c's power
+    of two from its exponent bits (no log or pow), times 2^-m."""
     if c < R[K_TINY]:
         return R[K_Q], R[K_Q]  # subnormals (and 0): the quantum
-    e = np.floor(np.log2(c))
-    p = 2.0 ** e  # floor(log2) can be one off just below a power of two: corrected here
-    if p > c:
-        p *= 0.5
-    elif 2.0 * p <= c:
-        p *= 2.0
-    up = p * 2.0 ** -(52 - R[K_SHIFT])
+    p = _bitcast(_bitcast(np.float64(c), np.int64(0)) & np.int64(0x7FF0000000000000),
+                 np.float64(0))
+    up = p / (R[K_TINY] * R[K_INVQ])  # TINY x INVQ = 2^m: an exact division
     dn = up * 0.5 if (c == p) & (c > R[K_TINY]) else up
     return dn, up
 
