@@ -6,9 +6,9 @@ compressed-tensors store them (SPEC.md 12).  Reached through the one dispatch,
 >>> import numpy as np, mxspec
 >>> a = mxspec.encode(np.float32([-1.0, 0.0, 0.5, 2.0]), "bf(int4,float32,4,zero_point)")
 >>> a.scales.tolist(), a.zero_points.tolist(), a.codes.tolist()  # s = 3 / 15, zp = -8 + 5
-([0.20000000298023224], [-3], [8, 3, 6, 7])
->>> mxspec.decode(a).tolist()
-[-1.0, 0.0, 0.6000000238418579, 2.0]
+([0.20000000298023224], [-3], [8, 13, 15, 7])
+>>> mxspec.decode(a).tolist()  # codes -8, -3, -1, 7: 0.5 / s - 3 = -0.50000004 -> -1
+[-1.0, 0.0, 0.4000000059604645, 2.0]
 """
 from __future__ import annotations
 
