@@ -266,3 +266,30 @@ def test_one_registry_for_every_family():
         mxspec.block_formats("nvfp4")
     with pytest.raises(ValueError, match="Slice-and-Scale converts MX anchors"):
         mxspec.slice_and_scale(mxspec.encode(x, "nvfp4"), "mxfp4_e2m1")
+
+
+def test_transformer_engine_rule_is_ceil_but_where_its_float32_product_rounds():
+    """Transformer Engine's MXFP8 scale byte (tests/te_reference.py, from its
+    source: fl32(amax * fl32(1 / max)) rounded up to a power of two) is mxspec's
+    ``ceil`` on every finite float32 amax but one per element type
+    (benchmarks/sweep_te_rceil.py: 1 of 2,139,095,040 for each of E4M3, E5M2, E3M2,
+    E2M3, E2M1): amax = 0x04600001 (2.633e-36) in E4M3, whose quotient lies just
+    above 2^-127 (ceil: 0x01) but whose float32 product rounds onto it in the
+    subnormal range (TE: 0x00).  An Inf amax gives TE 0xFE, where mxspec's
+    default gives the NaN scale (SPEC.md 4.2)."""
+    from te_reference import te_byte
+    rng = np.random.default_rng(4)
+    bits = rng.integers(1, 0x7F800000, 200_000, dtype=np.uint32)
+    amax = np.concatenate([bits.view(np.float32), np.float32(448 * 2.0 ** np.arange(-130, 120)),
+                           np.float32([1.0, 448.0, 449.0, 447.9])])
+    for el in ("fp8_e4m3", "fp8_e5m2", "fp4_e2m1"):
+        f = mxspec.element_format(el)
+        ours = mxspec.encode(amax, "mx" + el, block_size=1, scale_rule="ceil").scales
+        te = te_byte(amax, f.max_normal)
+        odd = np.flatnonzero(ours != te)
+        assert odd.size <= 1, el
+    one = np.uint32([0x04600001]).view(np.float32)
+    assert mxspec.encode(one, "mxfp8_e4m3", block_size=1, scale_rule="ceil").scales.tolist() == [1]
+    assert te_byte(one, 448.0).tolist() == [0]
+    assert te_byte(np.float32([np.inf]), 448.0).tolist() == [0xFE]
+    assert mxspec.encode(np.float32([np.inf]), "mxfp8_e4m3", scale_rule="ceil").scales.tolist() == [255]

@@ -70,3 +70,4 @@ def test_torchao_names_are_the_same_rules(mode):
     b = mxspec.encode(x, "mxfp8_e4m3", scale_rule=MODES[mode])
     assert np.array_equal(a.scales, sc.view(torch.uint8).numpy().reshape(a.scales.shape))
     assert np.array_equal(a.codes, b.codes) and np.array_equal(a.scales, b.scales)
+
