@@ -142,6 +142,26 @@ def _minmax(xb, n, RI, K):
 
 
 @jit
+def _span(j, L, G, ng):
+    """Group j of rows of L in groups of G (ng a row): (its first index, its length)."""
+    r = j // ng
+    a = r * L + (j - r * ng) * G
+    return a, min(G, r * L + L - a)
+
+
+@jit
+def _checked_params(lo, hi, RI, K, D, eps):
+    """(scale, zero point, 1 if the group cannot be encoded: a NaN or an Inf in it,
+    or a scale past its dtype's largest value; else 0)."""
+    if not (abs(lo) < np.inf and abs(hi) < np.inf):
+        return 1.0, 0.0, 1
+    s, z = _params(lo, hi, RI, K, D, eps)
+    if not s < np.inf:
+        return 1.0, z, 1
+    return s, z, 0
+
+
+@jit
 def _encode_groups(t0, t1, x, L, G, RI, K, D, eps, codes, scales, zps):
     """Tasks of GROUPS_PER_TASK contiguous groups of the rows of x (rows of L):
     each group's min and max, its scale and zero point, then its codes.
@@ -153,23 +173,12 @@ def _encode_groups(t0, t1, x, L, G, RI, K, D, eps, codes, scales, zps):
     qneg = np.int32(RI[I_QMIN])
     qmin, qmax = np.float64(RI[I_QMIN]), np.float64(RI[I_QMAX])
     for task in range(t0, t1):
-        j0 = task * GROUPS_PER_TASK
-        j1 = min(j0 + GROUPS_PER_TASK, total)
-        r = j0 // ng
-        c = j0 - r * ng
-        for j in range(j0, j1):
-            a = r * L + c * G
-            n = min(G, r * L + L - a)
+        for j in range(task * GROUPS_PER_TASK, min((task + 1) * GROUPS_PER_TASK, total)):
+            a, n = _span(j, L, G, ng)
             xb, cb = x[a:a + n], codes[a:a + n]
             lo, hi = _minmax(xb, n, RI, K)
-            if not (abs(lo) < np.inf and abs(hi) < np.inf):
-                bad += 1
-                s, z = 1.0, 0.0
-            else:
-                s, z = _params(lo, hi, RI, K, D, eps)
-                if not s < np.inf:  # the scale past its dtype's largest value
-                    bad += 1
-                    s = 1.0
+            s, z, b = _checked_params(lo, hi, RI, K, D, eps)
+            bad += b
             scales[j] = s
             zps[j] = z
             if RI[I_CT] == 1:
@@ -178,9 +187,6 @@ def _encode_groups(t0, t1, x, L, G, RI, K, D, eps, codes, scales, zps):
                 _codes_exact32(xb, n, s, 1.0 / s, z, qmin, qmax, qneg, cb)
             else:
                 _codes_exact(xb, n, s, 1.0 / s, z, qmin, qmax, qneg, cb)
-            c += 1
-            if c == ng:
-                r, c = r + 1, 0
     return bad
 
 
@@ -211,14 +217,8 @@ def _encode_rows_gidx(t0, t1, x, L, ng, gidx, RI, K, D, eps, codes, scales, zps)
                 lo, hi = 0.0, 0.0
             if RI[I_CT] == 1:
                 lo, hi = round64(lo, K), round64(hi, K)
-            if not (abs(lo) < np.inf and abs(hi) < np.inf):
-                bad += 1
-                s, z = 1.0, 0.0
-            else:
-                s, z = _params(lo, hi, RI, K, D, eps)
-                if not s < np.inf:  # the scale past its dtype's largest value
-                    bad += 1
-                    s = 1.0
+            s, z, b = _checked_params(lo, hi, RI, K, D, eps)
+            bad += b
             sv[g], zv[g] = s, z
             scales[r * ng + g] = s
             zps[r * ng + g] = z
@@ -299,13 +299,8 @@ def _decode_groups(t0, t1, codes, L, G, svals, zvals, RI, K, out):
     qneg = np.int32(RI[I_QMIN])
     ct = RI[I_CT] == 1
     for task in range(t0, t1):
-        j0 = task * GROUPS_PER_TASK
-        j1 = min(j0 + GROUPS_PER_TASK, total)
-        r = j0 // ng
-        c = j0 - r * ng
-        for j in range(j0, j1):
-            a = r * L + c * G
-            n = min(G, r * L + L - a)
+        for j in range(task * GROUPS_PER_TASK, min((task + 1) * GROUPS_PER_TASK, total)):
+            a, n = _span(j, L, G, ng)
             s, z = svals[j], zvals[j]
             cb, ob = codes[a:a + n], out[a:a + n]  # slices from 0: the loops vectorize
             if ct:
@@ -316,9 +311,6 @@ def _decode_groups(t0, t1, codes, L, G, svals, zvals, RI, K, out):
                 for k in range(n):
                     q = np.float64(np.int32(np.int32(cb[k]) ^ (-qneg)) + qneg)
                     ob[k] = (q - z) * s
-            c += 1
-            if c == ng:
-                r, c = r + 1, 0
     return 0
 
 
