@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 
-from timing import best, gaussian_rows
+from timing import best, gaussian_rows, print_rates
 
 import numpy as np
 
@@ -32,9 +32,7 @@ def main(argv=None):
     q, _ = rows[1][1]()
     rows.append(("gguf decode_packed", lambda: mxspec.decode_packed(
         q, None, "mxfp4_e2m1:gguf", x.shape, layout="gguf")))
-    for name, fn in rows:
-        t = best(fn, a.repeat)
-        print(f"  {name:32s}  {n / t / 1e6:8,.0f} M/s  ({t_copy / t:.2f} x copy)")
+    print_rates(rows, n, t_copy, a.repeat, 32)
     try:
         from gguf import GGMLQuantizationType, quants
     except ImportError:

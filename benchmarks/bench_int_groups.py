@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from timing import best, gaussian_rows
+from timing import best, gaussian_rows, print_rates
 
 import numpy as np
 
@@ -34,9 +34,7 @@ def main(argv=None):
              lambda: mxspec.encode(x, "int4_g128_bf16:compressed_tensors")),
             ("int8_g128 encode (exact)", lambda: mxspec.encode(x, "int8_g128")),
             ("int4_g128 decode", lambda: mxspec.decode(enc))]
-    for name, fn in rows:
-        t = best(fn, a.repeat)
-        print(f"  {name:38s}  {n / t / 1e6:8,.0f} M/s  ({t_copy / t:.2f} x copy)")
+    print_rates(rows, n, t_copy, a.repeat, 38)
     try:
         import torch
         from compressed_tensors.compressors.pack_quantized.helpers import pack_to_int32

@@ -13,6 +13,14 @@ def best(fn, repeat):
     return min(ts)
 
 
+def print_rates(rows, n, t_copy, repeat, width=32):
+    """Time each (name, fn) of ``rows`` on n values; print M values/s and the
+    ratio to the copy's time."""
+    for name, fn in rows:
+        t = best(fn, repeat)
+        print(f"  {name:{width}s}  {n / t / 1e6:8,.0f} M/s  ({t_copy / t:.2f} x copy)")
+
+
 def gaussian_rows(doc, argv=None, n=1 << 24, repeat=5):
     """The shared set-up of the block-format benchmarks: parse --n and
     --repeat, make n float32 Gaussian values in rows of 4096, print the header
