@@ -293,3 +293,23 @@ def test_transformer_engine_rule_is_ceil_but_where_its_float32_product_rounds():
     assert te_byte(one, 448.0).tolist() == [0]
     assert te_byte(np.float32([np.inf]), 448.0).tolist() == [0xFE]
     assert mxspec.encode(np.float32([np.inf]), "mxfp8_e4m3", scale_rule="ceil").scales.tolist() == [255]
+
+
+def test_vllm_mxfp4_rule_is_even_on_every_bfloat16_amax():
+    """vLLM's qdq_mxfp4_torch (the AMD Quark MXFP4 emulation; tests/vllm_reference.py,
+    from its source) picks the scale byte of mxspec's ``even`` rule for every
+    positive normal bfloat16 amax (all 32,385 of them: amax rounded to FP4's one
+    mantissa bit, then floor), and rounds elements to nearest even as its comments'
+    tie table says (0.25 -> 0, 0.75 -> 1, 1.25 -> 1, 1.75 -> 2, 2.5 -> 2, 3.5 -> 4,
+    5 -> 4)."""
+    import ml_dtypes
+    from vllm_reference import vllm_scale_byte
+    bits = np.arange(0x0080, 0x7F80, dtype=np.uint16)  # positive normal bfloat16
+    amax = bits.view(ml_dtypes.bfloat16).astype(np.float32)
+    ours = mxspec.encode(amax, "mxfp4_e2m1", block_size=1, scale_rule="even").scales
+    assert np.array_equal(ours, vllm_scale_byte(bits))
+    ties = np.float32([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 6.0])
+    codes = mxspec.encode(np.concatenate([ties, -ties]), "mxfp4_e2m1", block_size=16,
+                          scale_rule="even")
+    assert codes.scales.tolist() == [127]
+    assert mxspec.decode(codes)[:8].tolist() == [0.0, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 6.0]
