@@ -234,3 +234,68 @@ def test_integer_group_mismatch_names_integers_and_the_scale(tmp_path, capsys):
     assert "code[2]: expected 00 (0), got 0f (-1)" in out
     assert "zero_point: expected fd (-3), got fe (-2)" in out
     assert "scale: expected 3266 (0.199951171875), got 3267 (0.2000732421875)" in out
+
+
+def _chip_results(path, rounding, flags=True):
+    """A design's results for an encode file: mxspec's encoder under another rounding."""
+    import numpy as np
+    import mxspec
+    from mxspec.app import vectors as V
+    vf = V.load_vectors(path)
+    h = vf.header
+    dt, ut, _ = V.INPUT_TYPES[h["input"]]
+    rows = []
+    for _, r in vf.rows:
+        x = np.array([int(r[0], 16)], ut).view(dt)
+        c, fl = mxspec.encode_elements(x, h["format"], rounding=rounding, overflow=h["overflow"],
+                                       return_flags=True)
+        rows.append(" ".join([r[0], f"{int(c[0]):02x}"] + ([f"{int(fl[0]):02x}"] if flags else [])))
+    return "\n".join(rows) + "\n"
+
+
+def test_a_chip_that_rounds_ties_away(tmp_path, capsys):
+    """SPEC.md's E4M3 under a design that rounds ties away from zero: a summary
+    that counts the tie failures, 464 diagnosed as a flag difference at the
+    overflow tie (not as saturation), and a results file without flags accepted."""
+    enc = ROOT / "encode" / "fp8_e4m3.float32.rne.saturate.txt"
+    res = tmp_path / "rna.txt"
+    res.write_text(_chip_results(enc, "rna"))
+    assert main(["vectors", "verify", str(enc), str(res)]) == 1
+    out = capsys.readouterr().out
+    summary = next(ln for ln in out.splitlines() if ln.startswith("by rule: "))
+    assert "ties: " in summary
+    ties = int(summary.split("ties: ")[1].split(" ")[0])
+    failed = int(next(ln for ln in out.splitlines() if ln.endswith("failed")).split(", ")[1]
+                 .split()[0])
+    assert ties >= 0.9 * failed and ties > 50
+    block = out.split("(464.0)")[1].split("MISMATCH")[0]
+    assert "the code is right; only the flags differ (extra: overflow" in block
+    assert "tie between the largest value 448 and the overflow threshold" in block
+    nof = tmp_path / "noflags.txt"
+    nof.write_text(_chip_results(enc, "rna", flags=False))
+    assert main(["vectors", "verify", str(enc), str(nof)]) == 1
+    out2 = capsys.readouterr().out
+    assert "no flags column: comparing codes only" in out2
+    assert "(464.0)" not in out2  # its code is right: without flags it passes
+    ok = tmp_path / "ok.txt"
+    ok.write_text(_chip_results(enc, "rne", flags=False))
+    assert main(["vectors", "verify", str(enc), str(ok)]) == 0
+
+
+def test_quantize_mismatch_shows_scaled_values_and_checks_packed(tmp_path, capsys):
+    q = ROOT / "quantize" / "mxfp4_e2m1.floor.txt"
+    lines = [ln.split("#")[0] for ln in data_lines(q)]
+    f = lines[6].split()
+    f[33] = "06"  # element 0: expected 0x7 (6.0)
+    lines[6] = " ".join(f)
+    g = lines[7].split()
+    g[-1] = ("1" if g[-1][0] != "1" else "2") + g[-1][1:]  # the packed field alone
+    lines[7] = " ".join(g)
+    res = tmp_path / "res.txt"
+    res.write_text("\n".join(lines) + "\n")
+    assert main(["vectors", "verify", str(q), str(res)]) == 1
+    out = capsys.readouterr().out
+    scale = int(f[32], 16) - 127
+    assert f"x scale: expected {6.0 * 2.0 ** scale:g}, got {4.0 * 2.0 ** scale:g}" in out
+    assert "is not the packing of the row's codes" in out
+    assert "packing: 1" in out and "2 failed" in out

@@ -767,14 +767,77 @@ def _column_names(kind, k, header=None):
     return ["anchor_scale"] + many("anchor_code") + ["scale"] + many("code"), k + 1
 
 
+def _rule_of(kind, header, exp, diffs, cols):
+    """The category a mismatch falls in, for the closing summary, and (encode) the
+    line that explains it."""
+    names = [cols[i].split("[")[0] for i, _ in diffs]
+    if kind == "encode":
+        x = _input_value(exp[0], header.get("input", "float32"))
+        why = explain_encode(header, x)
+        if names == ["flags"]:
+            return "flags only", why
+        for key, cat in (("tie", "ties"), ("NaN", "NaN"), ("infinite", "overflow"),
+                         ("beyond max", "overflow"), ("special or past", "overflow"),
+                         ("subnormal", "subnormal"), ("stochastic", "stochastic")):
+            if key in why:
+                return cat, why
+        return "rounding", why
+    if "packed" in names and len(names) == 1:
+        return "packing", ""
+    if any(n in ("scale", "anchor_scale", "scale_a", "scale_b", "zero_point") for n in names):
+        return "scale rule", ""
+    if kind in ("dot",):
+        return "accumulation", ""
+    return "elements", ""
+
+
+def _flags_only_note(header, exp, got, cols):
+    """Why a right code can come with other flags: an input at the tie that the
+    largest value and the overflow threshold share (a design that rounds it away
+    overflows, then saturates to the same code)."""
+    f = element_format(header["format"]) if not is_tapered_name(header["format"]) else None
+    x = _input_value(exp[0], header.get("input", "float32"))
+    ex, gf = int(exp[cols.index("flags")], 16), int(got[cols.index("flags")], 16)
+    extra = ",".join(policies.flag_names(gf & ~ex)) or "none"
+    missing = ",".join(policies.flag_names(ex & ~gf)) or "none"
+    note = f"the code is right; only the flags differ (extra: {extra}; missing: {missing})"
+    if f is not None and f.kind == "float" and np.isfinite(f.max_normal) and math.isfinite(x):
+        vals = np.unique(np.abs(f.values[np.isfinite(f.values)]))
+        step = vals[-1] - vals[-2]
+        if abs(x) == vals[-1] + step / 2:
+            note += (f"; {x:g} is the tie between the largest value {vals[-1]:g} and the "
+                     f"overflow threshold: rounding it away from zero overflows (and then "
+                     f"saturates to the same code), {header['rounding']} does not")
+    return note
+
+
+def _scaled_values(kind, header, row, cols):
+    """Quantize rows: each element's value times its block scale (MX: 2^(scale-127))."""
+    if kind != "quantize" or "tensor_scale" in header or "scale_dtype" in header \
+            or "scale" not in cols:
+        return None
+    try:
+        f = mx_format(header["format"])
+    except ValueError:
+        return None
+    c = int(row[cols.index("scale")], 16)
+    return (lambda code: float("nan") if c == 255 else
+            float(f.element.values[code]) * 2.0 ** (c - 127))
+
+
 def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
     """Compare a design's results with the vectors; print each mismatch with
-    both values, their bits and the rule at stake, then a summary.  Returns the
-    number of mismatching vectors.  Each result field must be the vector
-    file's field as text: the same width, plain hex digits (``7`` is not the
-    code ``07``, ``0`` not sixteen zero bytes); a results file that breaks
-    that, or the vectors' order and inputs, is a :class:`VectorFileError`
-    naming ``file:line``."""
+    both values, their bits and the rule at stake, then a summary by rule (ties,
+    overflow, NaN, subnormal, flags only, scale rule, packing, ...) with counts and
+    the first vector of each.  Returns the number of mismatching vectors.  Each
+    result field must be the vector file's field as text: the same width, plain
+    hex digits (``7`` is not the code ``07``, ``0`` not sixteen zero bytes); a
+    results file that breaks that, or the vectors' order and inputs, is a
+    :class:`VectorFileError` naming ``file:line``.  An encode results file may
+    leave out the flags column (a design without exception flags): then the
+    codes alone are compared.  Quantize rows show a wrong code as its value
+    times the block scale, and a ``packed`` field that is not the packing of
+    the row's own codes is reported as such."""
     check_header(vectors)
     h = vectors.header
     kind = h["kind"]
@@ -785,11 +848,19 @@ def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
         where = results.rows[-1][0] if results.rows else 1
         raise VectorFileError(f"{rname}:{where}: results have {len(results.rows)} vectors, the "
                               f"vector file {vectors.name} has {len(vectors.rows)}")
+    no_flags = kind == "encode" and bool(results.rows) and \
+        all(len(g) == len(cols) - 1 for _, g in results.rows)
+    use = cols[:-1] if no_flags else cols
+    if no_flags:
+        out(f"{rname}: no flags column: comparing codes only (a design without exception flags)")
     bad = 0
+    summary: dict = {}
     for (vline, exp), (rline, got), note in zip(vectors.rows, results.rows, vectors.notes):
-        if len(got) != len(cols):
+        if len(got) != len(use):
             raise VectorFileError(f"{rname}:{rline}: {len(got)} fields, expected {len(cols)} "
-                                  f"({h.get('columns', COLUMNS[kind])})")
+                                  f"({h.get('columns', COLUMNS[kind])})"
+                                  + (" or, without flags, " + str(len(cols) - 1)
+                                     if kind == "encode" else ""))
         for i, (g, e) in enumerate(zip(got, exp)):
             if len(g) != len(e):
                 raise VectorFileError(f"{rname}:{rline}: {cols[i]} is {g!r}, {len(g)} hex "
@@ -798,20 +869,65 @@ def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
         if [g.lower() for g in got[:n_in]] != [e.lower() for e in exp[:n_in]]:
             raise VectorFileError(f"{rname}:{rline}: inputs differ from {vectors.name}:{vline}; "
                                   "results must keep the vectors' order and inputs")
-        diffs = [(i, c) for i, c in enumerate(cols) if i >= n_in and got[i].lower() != exp[i].lower()]
-        if not diffs:
+        diffs = [(i, c) for i, c in enumerate(use) if i >= n_in and got[i].lower() != exp[i].lower()]
+        packed_note = _packed_consistency(kind, h, got, cols)
+        if not diffs and packed_note is None:
             continue
         bad += 1
         out(f"MISMATCH vector line {vline} (results line {rline}) [{note}]")
+        rule, why = _rule_of(kind, h, exp, diffs, cols) if diffs else ("packing", "")
         if kind == "encode":
             x = _input_value(exp[0], h.get("input", "float32"))
-            out(f"  input {exp[0]} ({x!r}); rule: {explain_encode(h, x)}")
+            if rule == "flags only":
+                why = _flags_only_note(h, exp, got, cols)
+            out(f"  input {exp[0]} ({x!r}); rule: {why}")
+        scaled = _scaled_values(kind, h, exp, cols)
         for i, c in diffs:
             base = c.split("[")[0]
-            out(f"  {c}: expected {_describe(kind, h, base, exp[i])}, "
-                f"got {_describe(kind, h, base, got[i])}")
+            line = (f"  {c}: expected {_describe(kind, h, base, exp[i])}, "
+                    f"got {_describe(kind, h, base, got[i])}")
+            if scaled is not None and base == "code":
+                gs = _scaled_values(kind, h, got, cols)
+                line += (f"; x scale: expected {scaled(int(exp[i], 16)):g}, got "
+                         f"{gs(int(got[i], 16)):g}")
+            out(line)
+        if packed_note:
+            out(f"  packed: {packed_note}")
+        cat = summary.setdefault(rule, [0, vline])
+        cat[0] += 1
     out(f"{len(vectors.rows) - bad} passed, {bad} failed")
+    if summary:
+        out("by rule: " + "; ".join(f"{r}: {n} (first at line {first})"
+                                    for r, (n, first) in sorted(summary.items(),
+                                                                key=lambda t: -t[1][0])))
     return bad
+
+
+def _packed_consistency(kind, header, got, cols):
+    """None, or what is wrong with a quantize row's ``packed`` field: it must be the
+    packing (SPEC.md 5, or the header's layout) of the row's own codes."""
+    if kind != "quantize" or "packed" not in cols or header.get("layout") == "gguf":
+        return None
+    k = int(header["block_size"])
+    try:
+        bits = block_format(header["format"]).element.bits
+    except ValueError:
+        return None
+    c0 = cols.index("code[0]")
+    try:
+        codes = np.array([int(v, 16) for v in got[c0:c0 + k]], np.int64)
+    except ValueError:
+        return None
+    if codes.size != k or codes.max(initial=0) >= 1 << bits:
+        return None
+    if "scale_dtype" in header:  # compressed-tensors words: code + 2^(b-1)
+        codes = codes ^ (1 << (bits - 1))
+    want = pack_codes(codes.astype(np.uint8), bits).tobytes().hex()
+    have = got[cols.index("packed")].lower()
+    want = want.ljust(len(have), "0")
+    if have != want:
+        return f"{have} is not the packing of the row's codes (that is {want})"
+    return None
 
 
 # -- the standard set ------------------------------------------------------------
