@@ -1145,6 +1145,8 @@ def checks_for(vf: VectorFile) -> str:
 
 
 def write_standard_set(root, progress=True):
+    """Write the standard set under ``root``, its manifest, and the ``$readmemh``
+    twins of its element files beside it (``<root>/../memh``)."""
     from tqdm import tqdm
     files = list(standard_set())
     for rel, vf in tqdm(files, desc="vector files", disable=not progress):
@@ -1154,7 +1156,59 @@ def write_standard_set(root, progress=True):
             fh.write(render(vf, checks_for(vf)))
     rels = [rel for rel, _ in files]
     write_manifest(root, rels)
+    write_memh(root, os.path.join(os.path.dirname(os.path.abspath(root)), "memh"))
     return rels
+
+
+# -- $readmemh twins ------------------------------------------------------------
+# The element files a Verilog testbench reads with $readmemh: one fixed-width hex
+# word per row, no comments, the fields packed most significant first as the
+# sidecar (<name>.json) lists them.
+MEMH_FIELDS = {"decode": (("code", 8), ("value_f32", 32)),
+               "encode": (("input", 32), ("code", 8), ("flags", 8))}
+
+
+def memh_sources() -> list:
+    """The vector files that have a $readmemh twin: every OCP element format's decode
+    file and its float32 rne/saturate encode file."""
+    return ([f"decode/{f}.txt" for f in ELEMENT_FORMATS]
+            + [f"encode/{f}.float32.rne.saturate.txt" for f in ELEMENT_FORMATS])
+
+
+def memh_twin(rel, text) -> tuple:
+    """(the twin's text, its sidecar) of the vector file ``rel`` with ``text``."""
+    vf = parse(text, rel)
+    fields = MEMH_FIELDS[vf.kind]
+    width = sum(w for _, w in fields)
+    words = []
+    for _, row in vf.rows:
+        word = 0
+        for (name, w), v in zip(fields, row):
+            word = (word << w) | int(v, 16)
+        words.append(f"{word:0{width // 4}x}")
+    bit, layout = width, []
+    for name, w in fields:
+        layout.append({"name": name, "msb": bit - 1, "lsb": bit - w})
+        bit -= w
+    side = {"source": rel, "source_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "kind": vf.kind, "format": vf.header["format"], "rows": len(words),
+            "word_bits": width, "fields": layout,
+            "verilog": f"reg [{width - 1}:0] mem [0:{len(words) - 1}]; "
+                       f"$readmemh(\"{os.path.basename(rel)[:-4]}.memh\", mem);"}
+    return "\n".join(words) + "\n", side
+
+
+def write_memh(root, out):
+    for rel in memh_sources():
+        text = open(os.path.join(root, rel), encoding="utf-8").read()
+        twin, side = memh_twin(rel, text)
+        base = os.path.join(out, rel[:-4])
+        os.makedirs(os.path.dirname(base), exist_ok=True)
+        with open(base + ".memh", "w") as fh:
+            fh.write(twin)
+        with open(base + ".json", "w") as fh:
+            json.dump(side, fh, indent=1, sort_keys=True)
+            fh.write("\n")
 
 
 # -- the manifest ---------------------------------------------------------------
