@@ -267,9 +267,52 @@ def check_int_groups_independently(path, vf):
             assert want == vals, (path, row[:3])
 
 
+def _tile(row):
+    u = np.array([int(c, 16) for c in row[:64]]) ^ 8  # two's complement -> code + 8
+    zu = np.array([int(z, 16) for z in row[64:72]])
+    zu = (np.where(zu >= 128, zu - 256, zu) + 8)
+    return u.reshape(8, 8), zu, [int(w, 16) for w in row[72:]]
+
+
+def check_words_against_mxspec(path, vf):
+    """mxspec.unpack reads each row's words back to its codes and zero points."""
+    h = vf.header
+    f = mxspec.block_format(h["format"])
+    for line, row in vf.rows:
+        u, zu, words = _tile(row)
+        w = np.array(words, np.uint32).view(np.int32)
+        sc = np.ones((1, 8), np.float16)
+        if h["layout"] == "gptq":
+            a = mxspec.unpack(w[:8].reshape(1, 8), (sc, w[8:].reshape(1, 1), np.zeros(8, np.int32)),
+                              f, (8, 8), layout="gptq")
+        else:
+            a = mxspec.unpack(w[:8].reshape(8, 1), (sc, w[8:].reshape(1, 1)), f, (8, 8),
+                              layout="awq")
+        if not (np.array_equal(a.codes ^ 8, u) and np.array_equal(a.zero_points[:, 0] + 8, zu)):
+            fail(path, line, f"{h['layout']} words", row[72:], "codes/zero points differ")
+
+
+def check_words_independently(path, vf):
+    """AutoGPTQ's and AutoAWQ's pack loops, written out: GPTQ packs each output's 8
+    inputs (element j at bits 4j) and the zero points less one; AWQ packs each
+    input's 8 outputs in order_map [0, 2, 4, 6, 1, 3, 5, 7]."""
+    order = [0, 2, 4, 6, 1, 3, 5, 7]
+    for _, row in vf.rows:
+        u, zu, words = _tile(row)
+        if vf.header["layout"] == "gptq":
+            want = [sum(int(u[o, j]) << (4 * j) for j in range(8)) for o in range(8)]
+            want.append(sum(((int(zu[j]) - 1) & 15) << (4 * j) for j in range(8)))
+        else:
+            want = [sum(int(u[order[k], i]) << (4 * k) for k in range(8)) for i in range(8)]
+            want.append(sum(int(zu[order[k]]) << (4 * k) for k in range(8)))
+        assert want == words, (path, row[72:])
+
+
 def check_against_mxspec(path, vf):
     h = vf.header
     kind, k = vf.kind, int(h.get("block_size", 1))
+    if kind == "words":
+        return check_words_against_mxspec(path, vf)
     if "scale_dtype" in h:
         return check_int_groups_against_mxspec(path, vf)
     if h.get("format", "") in mxspec.micro_formats():
@@ -448,6 +491,8 @@ def check_independently(path, vf):
         return check_gguf_independently(path, vf)
     if "scale_dtype" in h:
         return check_int_groups_independently(path, vf)
+    if vf.kind == "words":
+        return check_words_independently(path, vf)
     kind, k = vf.kind, int(h.get("block_size", 1))
     rows = [r for _, r in vf.rows]
     with warnings.catch_warnings():

@@ -25,7 +25,7 @@ from ..tables.tapered import is_tapered_name, tapered_format
 LAYOUT = 1
 INPUT_TYPES = {"float32": (np.float32, np.uint32, 8), "float16": (np.float16, np.uint16, 4),
                "bfloat16": (ml_dtypes.bfloat16, np.uint16, 4), "float64": (np.float64, np.uint64, 16)}
-KINDS = ("encode", "decode", "quantize", "dequantize", "slice", "dot", "units")
+KINDS = ("encode", "decode", "quantize", "dequantize", "slice", "dot", "units", "words")
 COLUMNS = {
     "encode": "input code flags",
     "decode": "code value_f32",
@@ -34,9 +34,10 @@ COLUMNS = {
     "slice": "anchor_scale anchor_code[0..k-1] scale code[0..k-1]",
     "dot": "scale_a[0..n-1] code_a[0..k-1] scale_b[0..n-1] code_b[0..k-1] c result",
     "units": "input[0..k-1] unit",
+    "words": "code[0..63] zero_point[0..7] word[0..8]",
 }
 N_INPUT_FIELDS = {"encode": 1, "decode": 1, "quantize": "k", "dequantize": "k+1", "slice": "k+1",
-                  "dot": "2k+2n+1", "units": "k"}
+                  "dot": "2k+2n+1", "units": "k", "words": "72"}
 
 
 class VectorFileError(ValueError):
@@ -276,6 +277,42 @@ def int_group_vectors(fmt, kind="quantize", seed=0) -> VectorFile:
         else:
             vf.rows.append([sc] + zp + codes + [f"{int(b):08x}" for b in
                                                 a.decode()[0].view(np.uint32)])
+        vf.notes.append(note)
+    return vf
+
+
+def int_group_word_vectors(layout, seed=0) -> VectorFile:
+    """GPTQ's and AWQ's int32 words (SPEC.md 12.4) for 8 x 8 tiles (8 outputs, a group
+    of 8 inputs) of int4 codes and their 8 zero points: words 0..7 the qweight words
+    (gptq: one per output, its 8 inputs; awq: one per input, its 8 outputs in AWQ's
+    order), word 8 the qzeros word (gptq: the zero points less one)."""
+    f = block_format("bf(int4,float16,8,zero_point)")
+    rng = np.random.default_rng(seed)
+    vf = VectorFile(_header("words", format=f.name, layout=layout, bits=4, tile="8x8 (out x in)",
+                            codes="two's complement int4, row-major (code[8 o + i]: output o, "
+                                  "input i)", zero_points="two's complement, one per output",
+                            words="8-hex-digit int32 words: " + (
+                                "qweight[0, o] for o = 0..7 (element i at bits 4i, code + 8), "
+                                "then qzeros[0, 0] (zero point + 8 - 1 of output j at bits 4j)"
+                                if layout == "gptq" else
+                                "qweight[i, 0] for i = 0..7 (nibble k: output [0,2,4,6,1,3,5,7][k], "
+                                "code + 8), then qzeros[0, 0] (zero point + 8, the same order)"),
+                            seed=seed))
+    tiles = [(np.zeros(64, int), np.zeros(8, int), "all codes 0, zero points 0"),
+             (np.full(64, -8), np.full(8, -8), "all -8: unsigned 0"),
+             (np.full(64, 7), np.full(8, 7), "all 7: unsigned 15"),
+             (np.arange(64) % 16 - 8, np.arange(8) - 4, "codes by position: the word order"),
+             (np.tile(np.arange(8) - 8, 8), np.arange(8) - 8, "code = input index - 8")]
+    for t in range(8):
+        tiles.append((rng.integers(-8, 8, 64), rng.integers(-8, 8, 8), f"random tile {t}"))
+    for codes, zps, note in tiles:
+        a = BlockArray((codes.reshape(8, 8) & 15).astype(np.uint8), np.ones((8, 1), np.float16),
+                       f, 8, 1, zero_points=zps.reshape(8, 1))
+        data, rest = pack(a, layout)
+        qz = rest[1]
+        words = (list(data[0]) if layout == "gptq" else list(data[:, 0])) + [qz[0, 0]]
+        vf.rows.append([f"{int(c) & 15:02x}" for c in codes] + [f"{int(z) & 0xFF:02x}" for z in zps]
+                       + [f"{int(w) & 0xFFFFFFFF:08x}" for w in words])
         vf.notes.append(note)
     return vf
 
@@ -613,7 +650,7 @@ def load_vectors(path) -> VectorFile:
 REQUIRED = {"encode": ("format", "input", "rounding", "overflow"), "decode": ("format",),
             "quantize": ("format", "block_size"), "dequantize": ("format", "block_size"),
             "slice": ("format", "block_size"), "dot": ("format_a", "format_b", "block_size", "k"),
-            "units": ("format", "block_size")}
+            "units": ("format", "block_size"), "words": ("format", "layout")}
 
 
 def _positive(vf, key):
@@ -756,6 +793,9 @@ def _column_names(kind, k, header=None):
         return ["scale"] + zp + many("code") + many("value_f32"), k + 1 + len(zp)
     if kind == "units":
         return many("input") + ["unit"], k
+    if kind == "words":  # an 8 x 8 tile (out x in) of 4-bit codes in one group along in
+        return ([f"code[{i}]" for i in range(64)] + [f"zero_point[{i}]" for i in range(8)]
+                + [f"word[{i}]" for i in range(9)]), 72
     if kind == "dot":
         K = int((header or {})["k"])
         n = K // k
@@ -1011,6 +1051,8 @@ def standard_set(h100_capture=H100_CAPTURE):
         name = g.replace(":", ".")
         yield f"quantize/{name}.txt", int_group_vectors(g, "quantize")
         yield f"dequantize/{name}.txt", int_group_vectors(g, "dequantize")
+    for layout in ("gptq", "awq"):
+        yield f"words/int4.{layout}.txt", int_group_word_vectors(layout)
     yield "decode/hifloat8.txt", tapered_vectors("hifloat8", "decode")
     for r, o, n in (("rna", "ieee", "keep"), ("rna", "saturate", "zero"), ("rtz", "ieee", "keep"),
                     ("up", "ieee", "keep"), ("down", "saturate", "keep"),
@@ -1056,6 +1098,10 @@ CHECKS = {
                   "torch's float32 operations rounded to the weight dtype) in "
                   "conformance/test_vectors.py; the recipe equals compressed-tensors 0.20.1 bit "
                   "for bit (tests/test_int_groups.py); re-checked by pytest conformance/",
+    "words": "the pack loops of AutoGPTQ (qweight along in, qzeros less one) and AutoAWQ "
+             "(order_map 0, 2, 4, 6, 1, 3, 5, 7), written out in conformance/test_vectors.py; "
+             "tests/test_int_groups.py holds mxspec's words to their dequantizers; re-checked "
+             "by pytest conformance/",
     "gguf": "gguf-py's quants.MXFP4 (llama.cpp's Python quantizer and dequantizer; scale "
             "byte, codes, the block_mxfp4 bytes and the float32 values bit for bit) in the "
             "release CI installs (0.18 and 0.19); re-checked by pytest conformance/",
@@ -1135,6 +1181,8 @@ def checks_for(vf: VectorFile) -> str:
         return CHECKS["gguf"]
     if "scale_dtype" in vf.header:
         return CHECKS["int_groups"]
+    if vf.kind == "words":
+        return CHECKS["words"]
     if family_of(vf.header.get("format", "")) == "micro":
         return CHECKS["micro"]
     if vf.kind == "dot" and vf.header.get("accumulator") == "h100_fp8_mma":
