@@ -110,3 +110,22 @@ def test_block_formats_show_a_block_at_a_scale(capsys, tmp_path):
     png = tmp_path / "b.png"
     assert cli.main(["show", "mxfp4_e2m1", "--scale", "130", "--plot", str(png)]) == 0
     assert png.stat().st_size > 1000
+
+
+def test_show_and_formats_describe_integer_groups(capsys):
+    """mxspec show names an integer-group row's parts, its rule and recipe and the
+    grid of one group (q x s, a zero point of 0); mxspec formats lists the rows."""
+    assert cli.main(["show", "int4_g128:compressed_tensors", "--scale", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "element            int4 (codes -8..7, two's complement)" in out
+    assert "scale              float16, one per group of 128" in out
+    assert "zero point         int8, one per group: value (q - zp) x s" in out
+    assert "(max - min) / 15" in out and "recipe             compressed_tensors:" in out
+    assert "16 values, 0 0.5 1 1.5 2 2.5 3 3.5" in out
+    assert cli.main(["show", "int8_g64_sym_bf16"]) == 0
+    out = capsys.readouterr().out
+    assert "none (symmetric): value q x s" in out and "max|x| / 127.5" in out
+    assert cli.main(["formats"]) == 0
+    out = capsys.readouterr().out
+    assert "Integer groups: int4_g32, int4_g64, int4_g128, int4_g128_sym" in out
+    assert "recipes: exact, compressed_tensors" in out
