@@ -5,7 +5,6 @@ where it is installed), GPTQ's and AWQ's word layouts against their published
 dequantizers' arithmetic, g_idx, and the refusals."""
 import importlib.util
 import os
-import struct
 
 import ml_dtypes
 import numpy as np
@@ -261,18 +260,20 @@ def test_awq_words_decode_as_awq_does(fmt):
 
 
 def test_awq_word_order():
-    """Nibble k of an AWQ word holds element [0, 2, 4, 6, 1, 3, 5, 7][k] of its eight."""
-    codes = np.tile(np.arange(8, dtype=np.uint8), (1, 1))  # one output row per code: 8 rows
-    x = np.zeros((8, 16), np.float32)
-    x[:, 0] = np.arange(8) + 8  # group [0, 8 + r]: scale (8 + r) / 15, code 7 for x[:, 0]
-    a = mxspec.encode(x, "bf(int4,float16,16,zero_point)")
-    q = _signed(a.codes, 4)
-    assert (q[:, 0] == 7).all() and codes.size == 8
-    qweight, (scales, qzeros) = mxspec.pack(a, "awq")
-    # the first input row's word: unsigned code 15 for every output row; the zero points
-    # (all -8, unsigned 0) are in qzeros; scales in the order of the rows
-    assert struct.pack("<i", int(qweight[0, 0])) == bytes([0xFF] * 4)
-    assert scales[0].tolist() == [float(np.float16((8 + r) / 15)) for r in range(8)]
+    """Nibble k of an AWQ qweight word holds output [0, 2, 4, 6, 1, 3, 5, 7][k] of its
+    eight, and a GPTQ qweight word holds its output's inputs in order: codes set by
+    hand (output o's input 0 is o - 8, unsigned o; input i of output 0 is i - 8)."""
+    q = np.zeros((8, 8), np.int16)
+    q[:, 0] = np.arange(8) - 8
+    q[0, :] = np.arange(8) - 8
+    f = mxspec.block_format("bf(int4,float16,8,zero_point)")
+    a = mxspec.BlockArray((q & 15).astype(np.uint8), np.ones((8, 1), np.float16), f, 8, 1,
+                          zero_points=np.full((8, 1), -8))
+    qweight, _ = mxspec.pack(a, "awq")
+    assert hex(int(qweight[0, 0]) & 0xFFFFFFFF) == "0x75316420"  # input 0: outputs 0,2,4,6,1,3,5,7
+    gw, _ = mxspec.pack(a, "gptq")
+    assert hex(int(gw[0, 0]) & 0xFFFFFFFF) == "0x76543210"       # output 0: inputs 0..7
+    assert hex(int(gw[0, 1]) & 0xFFFFFFFF) == "0x88888881"  # output 1: 1, then code 0 = 8
 
 
 # ---- g_idx (GPTQ act-order) ------------------------------------------------------------------

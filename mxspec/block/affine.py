@@ -65,15 +65,38 @@ def _params(lo, hi, RI, K, D, eps):
 
 
 @jit
-def _code(xv, s, inv, z, RI, K):
-    """One value's code (an integer in qmin..qmax) under scale s and zero point z."""
-    qmin, qmax = np.float64(RI[I_QMIN]), np.float64(RI[I_QMAX])
-    if RI[I_CT] == 1:
-        t = round64(round64(round64(xv, K) / s, K) + z, K)
-        n = np.rint(min(max(t, qmin), qmax))
-    else:
-        n = nearest_from(xv, s, z, xv * inv + z)
-    return min(max(n, qmin), qmax)
+def _code_exact(xv, s, inv, z, qmin, qmax):
+    """One value's integer under the exact recipe: round(x / s + z), ties to even,
+    exactly (``ieee.nearest_from``), clamped to qmin..qmax."""
+    return min(max(nearest_from(xv, s, z, xv * inv + z), qmin), qmax)
+
+
+@jit
+def _code_ct(xv, s, z, qmin, qmax, K):
+    """One value's integer under the scale-dtype arithmetic: x rounded to the
+    dtype, x / s and + z each rounded to it, clamped, then rounded to an integer."""
+    t = round64(round64(round64(xv, K) / s, K) + z, K)
+    return np.rint(min(max(t, qmin), qmax))
+
+
+@jit
+def _to_code(m, qneg):
+    """The two's complement b-bit code of the integer m (qneg = -2^(b-1))."""
+    return np.uint8((np.int32(m) - qneg) ^ (-qneg))
+
+
+@jit
+def _from_code(c, qneg):
+    """The integer of a two's complement b-bit code."""
+    return np.float64(np.int32(np.int32(c) ^ (-qneg)) + qneg)
+
+
+@jit
+def _value(q, s, z, ct, K):
+    """(q - z) s, exact in float64 (a 9-bit integer times a scale of at most 24
+    bits); under the scale-dtype arithmetic rounded to that dtype (torch's product)."""
+    v = (q - z) * s
+    return round64(v, K) if ct else v
 
 
 @jit
@@ -82,10 +105,7 @@ def _codes_exact(xb, n, s, inv, z, qmin, qmax, qneg, cb):
     branch-free loop over slices from 0 (it vectorizes; an index from a run-time
     start did not: 0.5 G values/s against 3.6)."""
     for k in range(n):
-        xv = np.float64(xb[k])
-        m = nearest_from(xv, s, z, xv * inv + z)
-        m = min(max(m, qmin), qmax)
-        cb[k] = np.uint8((np.int32(m) - qneg) ^ (-qneg))
+        cb[k] = _to_code(_code_exact(np.float64(xb[k]), s, inv, z, qmin, qmax), qneg)
 
 
 @jit
@@ -107,17 +127,14 @@ def _codes_exact32(xb, n, s, inv, z, qmin, qmax, qneg, cb):
         odd = h != np.floor(h)
         m = m - f32(1.0) if (xv < lo) | ((xv == lo) & odd) else m
         m = m + f32(1.0) if (xv > hi) | ((xv == hi) & odd) else m
-        m = min(max(m, lo_q), hi_q)
-        cb[k] = np.uint8((np.int32(m) - qneg) ^ (-qneg))
+        cb[k] = _to_code(min(max(m, lo_q), hi_q), qneg)
 
 
 @jit
 def _codes_ct(xb, n, s, z, qmin, qmax, qneg, K, cb):
     """Codes of the group xb under the scale-dtype arithmetic."""
     for k in range(n):
-        t = round64(round64(round64(np.float64(xb[k]), K) / s, K) + z, K)
-        m = np.rint(min(max(t, qmin), qmax))
-        cb[k] = np.uint8((np.int32(m) - qneg) ^ (-qneg))
+        cb[k] = _to_code(_code_ct(np.float64(xb[k]), s, z, qmin, qmax, K), qneg)
 
 
 @jit
@@ -195,7 +212,8 @@ def _encode_rows_gidx(t0, t1, x, L, ng, gidx, RI, K, D, eps, codes, scales, zps)
     """Rows t0..t1-1 of x with the group of element k given by gidx[k] (GPTQ's
     act-order): each group's min and max over its members, then the codes."""
     bad = 0
-    qneg = RI[I_QMIN]
+    qneg = np.int32(RI[I_QMIN])
+    qmin, qmax = np.float64(RI[I_QMIN]), np.float64(RI[I_QMAX])
     los = np.empty(ng, np.float64)
     his = np.empty(ng, np.float64)
     sv = np.empty(ng, np.float64)
@@ -224,9 +242,10 @@ def _encode_rows_gidx(t0, t1, x, L, ng, gidx, RI, K, D, eps, codes, scales, zps)
             zps[r * ng + g] = z
         for k in range(L):
             g = gidx[k]
-            s = sv[g]
-            codes[r * L + k] = np.uint8(np.int64(_code(np.float64(x[r * L + k]), s, 1.0 / s,
-                                                       zv[g], RI, K)) - qneg ^ (-qneg))
+            xv = np.float64(x[r * L + k])
+            m = _code_ct(xv, sv[g], zv[g], qmin, qmax, K) if RI[I_CT] == 1 else \
+                _code_exact(xv, sv[g], 1.0 / sv[g], zv[g], qmin, qmax)
+            codes[r * L + k] = _to_code(m, qneg)
     return bad
 
 
@@ -303,14 +322,12 @@ def _decode_groups(t0, t1, codes, L, G, svals, zvals, RI, K, out):
             a, n = _span(j, L, G, ng)
             s, z = svals[j], zvals[j]
             cb, ob = codes[a:a + n], out[a:a + n]  # slices from 0: the loops vectorize
-            if ct:
+            if ct:  # two loops: each is branch-free and vectorizes
                 for k in range(n):
-                    q = np.float64(np.int32(np.int32(cb[k]) ^ (-qneg)) + qneg)
-                    ob[k] = round64((q - z) * s, K)
+                    ob[k] = _value(_from_code(cb[k], qneg), s, z, True, K)
             else:
                 for k in range(n):
-                    q = np.float64(np.int32(np.int32(cb[k]) ^ (-qneg)) + qneg)
-                    ob[k] = (q - z) * s
+                    ob[k] = _value(_from_code(cb[k], qneg), s, z, False, K)
     return 0
 
 
@@ -321,9 +338,8 @@ def _decode_rows_gidx(t0, t1, codes, L, ng, gidx, svals, zvals, RI, K, out):
     for r in range(t0, t1):
         for k in range(L):
             g = r * ng + gidx[k]
-            q = np.float64(np.int32(np.int32(codes[r * L + k]) ^ (-qneg)) + qneg)
-            v = (q - zvals[g]) * svals[g]
-            out[r * L + k] = round64(v, K) if RI[I_CT] == 1 else v
+            out[r * L + k] = _value(_from_code(codes[r * L + k], qneg), svals[g], zvals[g],
+                                    RI[I_CT] == 1, K)
     return 0
 
 

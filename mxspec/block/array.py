@@ -111,7 +111,7 @@ class BlockArray:
                 and _same(self.zero_points, other.zero_points)
                 and _same(self.g_idx, other.g_idx)
                 and self.scales.dtype == other.scales.dtype
-                and np.array_equal(self.scales.view(np.uint8), other.scales.view(np.uint8)))
+                and _same_bits(self.scales, other.scales))
 
     def __repr__(self) -> str:
         ts = "" if self.tensor_scale is None else f", tensor_scale={float(self.tensor_scale)!r}"
@@ -121,6 +121,12 @@ class BlockArray:
 
 _FIELDS = ("codes", "scales", "format", "block_size", "axis", "tensor_scale", "micro",
            "zero_points", "g_idx")
+
+
+def _same_bits(a, b) -> bool:
+    """Equal shapes and bits (a NaN scale equals itself; -0 is not +0)."""
+    return a.shape == b.shape and np.array_equal(np.ascontiguousarray(a).view(np.uint8),
+                                                 np.ascontiguousarray(b).view(np.uint8))
 
 
 def _same(a, b) -> bool:
