@@ -9,7 +9,7 @@ import os
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import mxspec
@@ -68,6 +68,21 @@ def test_exact_recipe_is_the_rational_reference(dtype, bits, group, sym):
         _check_exact(x.astype(np.float32), bits, dtype, group, sym)
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_exact_recipe_with_scales_past_float32_reciprocals(dtype):
+    """Scales below 2^-127 (subnormal bfloat16 and float32 scales) have no
+    finite float32 reciprocal: codes, scales and values still equal the exact
+    rationals, for float32 and float64 inputs."""
+    rng = np.random.default_rng(7)
+    for e in (-126, -128, -133, -140):
+        x = rng.standard_normal((2, 64)) * 2.0 ** e
+        x[1, :16] = np.abs(x[1, :16])
+        x[1, 16] = 0.0
+        for bits, sym in ((4, False), (4, True), (8, False)):
+            _check_exact(x.astype(np.float32), bits, dtype, 16, sym)
+            _check_exact(x, bits, dtype, 16, sym)
+
+
 def test_exact_recipe_takes_float64_exactly():
     """float64 inputs are not rounded to float32 first: a value a float32 cannot
     hold lands on the code the exact quotient gives, including at a midpoint
@@ -84,6 +99,8 @@ def test_exact_recipe_takes_float64_exactly():
 @given(st.lists(st.floats(-1e4, 1e4, width=32), min_size=1, max_size=70),
        st.sampled_from([(4, False), (4, True), (8, False), (3, False)]),
        st.sampled_from(["float16", "bfloat16", "float32"]))
+# found by CI: a subnormal bfloat16 scale (1.56e-39) whose reciprocal is no float32
+@example([0.0, 2.350988701644575e-38], (4, False), "bfloat16")
 def test_each_value_decodes_to_its_nearest_grid_point(xs, kind, dtype):
     """Nearest-ness: within its group every value decodes to the grid point
     (q - zp) s nearest to it among q in qmin..qmax, and codes are monotonic in

@@ -25,6 +25,7 @@ __all__ = ["encode", "decode", "POLICIES"]
 
 POLICIES: dict = {}  # the row and its recipe fix every choice
 GROUPS_PER_TASK = 256
+F32_INV_MIN = 2.0 ** -127  # the float32 path needs 1 / s to be a finite float32
 # The record the kernels read: ints and floats (one array each).
 I_QMIN, I_QMAX, I_ASYM, I_CT = range(4)
 
@@ -200,7 +201,9 @@ def _encode_groups(t0, t1, x, L, G, RI, K, D, eps, codes, scales, zps):
             zps[j] = z
             if RI[I_CT] == 1:
                 _codes_ct(xb, n, s, z, qmin, qmax, qneg, K, cb)
-            elif is_float32(x) and K[K_F32] == 0.0:
+            elif is_float32(x) and K[K_F32] == 0.0 and s > F32_INV_MIN:
+                # a subnormal bfloat16 scale below 2^-128 has no float32
+                # reciprocal (0 x Inf would be NaN): float64 then
                 _codes_exact32(xb, n, s, 1.0 / s, z, qmin, qmax, qneg, cb)
             else:
                 _codes_exact(xb, n, s, 1.0 / s, z, qmin, qmax, qneg, cb)
