@@ -85,6 +85,10 @@ def main():
     dev = os.environ.get("DEV", "cuda")  # DEV=cpu SMALL=1: a dry run of the script's logic
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     shapes = SHAPES[:3] if os.environ.get("SMALL") else SHAPES
+    if os.environ.get("SHAPES"):  # "MxNxK,MxNxK,...": a held-out set
+        shapes = [tuple(int(v) for v in t.split("x")) for t in os.environ["SHAPES"].split(",")]
+        OTHER_PAIR_SHAPES.update(shapes[::3])
+        FULL.clear()
     tdt = {"e4m3": torch.float8_e4m3fn, "e5m2": torch.float8_e5m2}
     odt = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
     bits = {"f32": torch.int32, "bf16": torch.int16, "f16": torch.int16}
@@ -222,11 +226,15 @@ def main():
         import triton.language as tl
 
         @triton.jit
-        def mm(a_ptr, b_ptr, d_ptr, K, IMPRECISE: tl.constexpr, BK: tl.constexpr):
+        def mm(a_ptr, b_ptr, c_ptr, d_ptr, K, USE_C: tl.constexpr, IMPRECISE: tl.constexpr,
+               BK: tl.constexpr):
             offs_m = tl.arange(0, 64)
             offs_n = tl.arange(0, 64)
             offs_k = tl.arange(0, BK)
-            acc = tl.zeros((64, 64), dtype=tl.float32)
+            if USE_C:
+                acc = tl.load(c_ptr + offs_m[:, None] * 64 + offs_n[None, :])
+            else:
+                acc = tl.zeros((64, 64), dtype=tl.float32)
             for k0 in range(0, K, BK):
                 a = tl.load(a_ptr + offs_m[:, None] * K + (k0 + offs_k)[None, :])
                 b = tl.load(b_ptr + offs_n[None, :] * K + (k0 + offs_k)[:, None])
@@ -242,11 +250,13 @@ def main():
             tri[f"K{K}_B"] = bt.view(torch.uint8).cpu().numpy()
             for imp in (64,):
                 d = torch.empty((64, 64), dtype=torch.float32, device=dev)
-                mm[(1,)](a, bt, d, K, IMPRECISE=imp, BK=32, num_warps=4)
+                c = torch.zeros((64, 64), dtype=torch.float32, device=dev)
+                mm[(1,)](a, bt, c, d, K, USE_C=False, IMPRECISE=imp, BK=32, num_warps=4)
                 tri[f"K{K}_imp{imp}"] = d.cpu().numpy().view(np.uint32)
         log("triton done")
     except Exception as err:  # noqa: BLE001
-        log("triton failed", repr(err)[:400])
+        import traceback
+        log("triton failed", repr(err)[-3000:], traceback.format_exc()[-3000:])
     np.savez_compressed(os.path.join(OUT, f"triton_{SEED}.npz"), **tri)
     KLOG.close()
     sync()
