@@ -22,7 +22,9 @@ from .block.array import BlockArray, MXArray  # noqa: E402
 from .block.bits import pack_codes, unpack_codes  # noqa: E402
 from .block.api import decode, decode_packed, encode, encode_packed, pack, unpack  # noqa: E402
 from .compute.slicing import slice_and_scale, slice_elements  # noqa: E402
-from .compute.dot import dot, dot_elements, matmul  # noqa: E402
+from .tables.gemm import GemmLibrary, gemm_libraries, gemm_library  # noqa: E402
+from .compute.dot import dot, dot_elements, matmul, matmul_elements  # noqa: E402
+from .compute.scaled_mm import scaled_mm  # noqa: E402
 from .compute.warmup import warmup  # noqa: E402
 from .io.checkpoint import CheckpointError, layout, load, save  # noqa: E402
 from .io.torch_interop import from_torch, to_torch  # noqa: E402
@@ -36,7 +38,8 @@ __all__ = [
     "pack_codes", "unpack_codes", "cache_dir",
     "save", "load", "layout", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",
-    "dot", "matmul", "dot_elements", "AccumulatorModel", "accumulator", "accumulators", "fixed", "wgmma",
+    "dot", "matmul", "dot_elements", "matmul_elements", "scaled_mm", "GemmLibrary",
+    "gemm_library", "gemm_libraries", "AccumulatorModel", "accumulator", "accumulators", "fixed", "wgmma",
     "to_torch", "from_torch",
     "__version__",
 ]

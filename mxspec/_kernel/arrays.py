@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 def is_torch_tensor(x) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
@@ -49,3 +51,12 @@ def as_numpy(x, argument: str = "x"):
         raise TypeError(f"{argument} is a packed float4_e2m1fn_x2 tensor; use "
                         f"mxspec.from_torch to read packed FP4 codes")
     return t.numpy()
+
+
+def as_torch(arr):
+    """A numpy array (float32, float16, or an ml_dtypes bfloat16) as a CPU torch
+    tensor of the same bytes."""
+    import torch
+    if arr.dtype.name == "bfloat16":
+        return torch.from_numpy(np.ascontiguousarray(arr).view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(np.ascontiguousarray(arr))

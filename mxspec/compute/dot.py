@@ -27,7 +27,7 @@ from ..codec.elements import check_codes, decode_table
 from ..tables.element import ElementFormat, element_format
 from ..tables.policies import DOWN, RNA, RNE, RTZ, UP
 
-__all__ = ["dot", "matmul", "dot_elements", "OUTPUTS"]
+__all__ = ["dot", "matmul", "dot_elements", "matmul_elements", "OUTPUTS"]
 
 # Output formats of exact: (significand bits, smallest normal exponent, largest exponent,
 # dtype: numpy's, or the name of an ml_dtypes type, imported when it is asked for).
@@ -438,6 +438,48 @@ def dot(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "fl
     return _run(A, B, ia, ib, a.block_size, K, cc, model, out, rounding, fa, fb, lwa, lwb, shape)
 
 
+def _tiled(M, N):
+    """The (row, column) pairs of an M x N product in tiles of _TILE_N columns:
+    the B rows of a tile stay in cache across all of A."""
+    m, n = np.meshgrid(np.arange(M, dtype=np.int64), np.arange(N, dtype=np.int64),
+                       indexing="ij")
+    tiles = [slice(n0, n0 + _TILE_N) for n0 in range(0, N, _TILE_N)]
+    ia = np.concatenate([m[:, t].reshape(-1) for t in tiles] or [m.reshape(-1)])
+    ib = np.concatenate([n[:, t].reshape(-1) for t in tiles] or [n.reshape(-1)])
+    return ia, ib
+
+
+def matmul_elements(codes_a, codes_b, fmt_a, fmt_b, accumulator: str = "exact", c=None,
+                    out: str = "float32", rounding: str = "rne"):
+    """An (M, K) matrix of element codes times a (K, N) one, without scales,
+    plus ``c`` (broadcast to (M, N)): the GEMM of a tensor core's operands.
+
+    >>> matmul_elements([[0x38, 0x40]], [[0x38], [0x38]], "fp8_e4m3", "fp8_e4m3").tolist()
+    [[3.0]]
+    """
+    model = _model(accumulator)
+    fa, fb = element_format(fmt_a), element_format(fmt_b)
+    _check_model(model, fa, fb, out, rounding)
+    ca = check_codes(codes_a, fa, "codes_a")
+    cb = check_codes(codes_b, fb, "codes_b")
+    if ca.ndim != 2 or cb.ndim != 2:
+        raise ValueError(f"matmul_elements takes an (M, K) codes_a and a (K, N) codes_b; got "
+                         f"shapes {ca.shape} and {cb.shape}")
+    (M, K), N = ca.shape, cb.shape[1]
+    if cb.shape[0] != K:
+        raise ValueError(f"codes_a is {ca.shape} and codes_b is {cb.shape}: K must match "
+                         f"({K} != {cb.shape[0]})")
+    ia, ib = _tiled(M, N)
+    cc = np.ascontiguousarray(_addend(c, (M, N), model).reshape(M, N)[ia, ib])
+    bs = max(K, 1)
+    A, lwa = _operand(np.ascontiguousarray(ca), np.zeros((M, 1), np.int32), fa, model, None, bs)
+    B, lwb = _operand(np.ascontiguousarray(cb.T), np.zeros((N, 1), np.int32), fb, model, None, bs)
+    r = _run(A, B, ia, ib, bs, K, cc, model, out, rounding, fa, fb, lwa, lwb, (ia.size,))
+    res = np.empty((M, N), r.dtype)
+    res[ia, ib] = r
+    return res
+
+
 def matmul(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "float32", c=None,
            rounding: str = "rne"):
     """An (M, K) MX matrix blocked along K (axis 1) times a (K, N) one blocked
@@ -463,12 +505,7 @@ def matmul(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = 
     N = b.shape[1]
     if not values:
         _check_blocks(a, b, K)
-    # Tiles of _TILE_N columns: the B rows of a tile stay in cache across all of A.
-    m, n = np.meshgrid(np.arange(M, dtype=np.int64), np.arange(N, dtype=np.int64),
-                       indexing="ij")
-    tiles = [slice(n0, n0 + _TILE_N) for n0 in range(0, N, _TILE_N)]
-    ia = np.concatenate([m[:, t].reshape(-1) for t in tiles] or [m.reshape(-1)])
-    ib = np.concatenate([n[:, t].reshape(-1) for t in tiles] or [n.reshape(-1)])
+    ia, ib = _tiled(M, N)
     cc = _addend(c, (M, N), model)
     cc = np.ascontiguousarray(cc.reshape(M, N)[ia, ib])
     if values:
