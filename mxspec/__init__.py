@@ -25,6 +25,7 @@ from .compute.slicing import slice_and_scale, slice_elements  # noqa: E402
 from .tables.gemm import GemmLibrary, gemm_libraries, gemm_library  # noqa: E402
 from .compute.dot import dot, dot_elements, matmul, matmul_elements  # noqa: E402
 from .compute.scaled_mm import scaled_mm  # noqa: E402
+from .compute.identify import Identification, candidate_models, identify  # noqa: E402
 from .compute.warmup import warmup  # noqa: E402
 from .io.checkpoint import CheckpointError, layout, load, save  # noqa: E402
 from .io.torch_interop import from_torch, to_torch  # noqa: E402
@@ -38,7 +39,7 @@ __all__ = [
     "pack_codes", "unpack_codes", "cache_dir",
     "save", "load", "layout", "CheckpointError",
     "slice_and_scale", "slice_elements", "warmup",
-    "dot", "matmul", "dot_elements", "matmul_elements", "scaled_mm", "GemmLibrary",
+    "dot", "matmul", "dot_elements", "matmul_elements", "scaled_mm", "GemmLibrary", "identify", "Identification", "candidate_models",
     "gemm_library", "gemm_libraries", "AccumulatorModel", "accumulator", "accumulators", "fixed", "wgmma",
     "to_torch", "from_torch",
     "__version__",

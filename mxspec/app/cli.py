@@ -254,6 +254,49 @@ def _vectors_verify(args) -> int:
     return 1 if bad else 0
 
 
+def _identify(args) -> int:
+    import numpy as np
+    import mxspec
+    from . import vectors as V
+    try:
+        if args.vectors:
+            vf = V.load_vectors(args.vectors)
+            h = vf.header
+            if h.get("kind") != "dot":
+                raise ValueError(f"{args.vectors}: a dot vector file is needed (kind: dot), "
+                                 f"got kind {h.get('kind')!r}")
+            fa, fb, K = h["format_a"], h["format_b"], int(h["k"])
+            nb = -(-K // int(h.get("block_size", "32")))
+            rows = [f for _, f in vf.rows]
+            unit = [r for r in rows if all(int(v, 16) == 127 for v in r[:nb] + r[nb + K:2 * nb + K])]
+            if not unit:
+                raise ValueError(f"{args.vectors}: no row has unit block scales (127); identify "
+                                 f"takes the element codes of a tensor-core atom")
+            a = np.array([[int(v, 16) for v in r[nb:nb + K]] for r in unit], np.uint8)
+            b = np.array([[int(v, 16) for v in r[2 * nb + K:2 * nb + 2 * K]] for r in unit], np.uint8)
+            c = np.array([int(r[-2], 16) for r in unit], np.uint32)
+            d = np.array([int(r[-1], 16) for r in unit], np.uint32)
+            if len(unit) < len(rows):
+                print(f"{len(rows) - len(unit)} of {len(rows)} rows have block scales other "
+                      f"than 1 and are left out")
+        else:
+            missing = [n for n in ("a", "b", "format_a", "format_b", "result")
+                       if getattr(args, n) is None]
+            if missing:
+                raise ValueError("give a dot vector file, or --a, --b, --format-a, --format-b "
+                                 "and --result (missing: " + ", ".join(
+                                     "--" + m.replace("_", "-") for m in missing) + ")")
+            a, b, d = np.load(args.a), np.load(args.b), np.load(args.result)
+            c = np.load(args.c) if args.c else None
+            fa, fb = args.format_a, args.format_b
+        r = mxspec.identify(a, b, fa, fb, d, c=c, progress=not args.quiet)
+    except (ValueError, TypeError, OSError, V.VectorFileError) as err:
+        print(f"mxspec identify: {err}", file=sys.stderr)
+        return 2
+    print(r.report(args.top))
+    return 0 if r.best.fraction == 1.0 else 1
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="mxspec", description=__doc__.split("\n")[0])
     p.add_argument("--version", action="version", version=f"mxspec {__version__}")
@@ -336,6 +379,19 @@ def main(argv=None) -> int:
                    help="only the generic kernels that arrays under 2^20 elements use")
     w.add_argument("--quiet", action="store_true")
     w.set_defaults(func=_warmup)
+    idf = sub.add_parser("identify", help="which accumulator reproduces a chip's dot products "
+                         "(a dot vector file, or .npy operands and results)")
+    idf.add_argument("vectors", nargs="?", help="a dot vector file (kind: dot) with the chip's "
+                     "results in its result column")
+    idf.add_argument("--a", help=".npy of A's codes: (M, K), or rows of K codes")
+    idf.add_argument("--b", help=".npy of B's codes: (K, N), or rows of K codes")
+    idf.add_argument("--format-a", help="A's element format (e.g. fp8_e4m3)")
+    idf.add_argument("--format-b", help="B's element format")
+    idf.add_argument("--result", help=".npy of the results: float32 or their uint32 bits")
+    idf.add_argument("--c", help=".npy of the addend C (float32 or bits), if any")
+    idf.add_argument("--top", type=int, default=10, help="rows to show (default 10)")
+    idf.add_argument("--quiet", action="store_true", help="no progress bar")
+    idf.set_defaults(func=_identify)
     args = p.parse_args(argv)
     return args.func(args)
 
