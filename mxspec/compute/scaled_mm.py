@@ -58,7 +58,7 @@ def _operand(x, arg, fmt):
 
 def _scale(s, arg, shape_row):
     """A float32 scale as an array: (kind, values) with kind "tensor" or "row"."""
-    if isinstance(s, (float, int)) and not isinstance(s, bool):
+    if type(s) in (float, int):  # a Python number (a numpy float64 is checked by dtype)
         v = np.float32(s)
         if float(v) != float(s):
             raise ValueError(f"{arg}={s!r} is not a float32 value; pass np.float32({s!r}) "
@@ -152,6 +152,10 @@ def scaled_mm(a, b, scale_a, scale_b, *, out_dtype, use_fast_accum: bool = False
     out = _out_dtype(out_dtype)
     ka, sa = _scale(scale_a, "scale_a", (M, 1))
     kb, sb = _scale(scale_b, "scale_b", (1, N))
+    if ka != kb and M == 1 and sa.size == 1:  # (1, 1) is also row-wise for one row, as in torch
+        ka, sa = "row", sa.reshape(1)
+    if ka != kb and N == 1 and sb.size == 1:
+        kb, sb = "row", sb.reshape(1)
     if ka != kb:
         raise ValueError(f"scale_a is {'per tensor' if ka == 'tensor' else 'row-wise'} and "
                          f"scale_b {'per tensor' if kb == 'tensor' else 'row-wise'}: "
@@ -172,7 +176,12 @@ def scaled_mm(a, b, scale_a, scale_b, *, out_dtype, use_fast_accum: bool = False
         if bv.shape != (N,):
             raise ValueError(f"bias has shape {bv.shape}; it must be ({N},)")
     model = accumulator(lib.accumulate(bool(use_fast_accum)))
-    parts = lib.splits(M, N, K, ka) if split_k is None else _check_split(split_k, K, lib)
+    parts = lib.splits(M, N, K, ka, out) if split_k is None else _check_split(split_k, K, lib)
+    if split_k is None and ka == "row" and bias is not None and use_fast_accum and \
+            lib.no_row_bias_fast_split and lib.splits(M, N, K, "tensor", out) > 1:
+        raise ValueError(f"row-wise scales with a bias and use_fast_accum=True at (M, N, K) = "
+                         f"({M}, {N}, {K}): {lib.name} finds no kernel "
+                         f"(CUBLAS_STATUS_NOT_SUPPORTED) where its heuristic splits K")
     # split-K: each part of K from zero on the accumulator row, the float32
     # partial sums added in order (cuBLASLt's splitKreduce, SPEC 8.8)
     acc = None

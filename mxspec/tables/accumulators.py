@@ -71,6 +71,9 @@ class AccumulatorModel:
     refuses     (format_a, format_b) pairs the model does not take, with why.
     takes_c     whether the model has an addend C (False: a nonzero c is an error).
     nan_bits    float32 bits of the NaN the model returns.
+    outputs     besides float32, the output types the modelled GEMM writes: its
+                float32 result rounded once more, to nearest even (cuBLAS's
+                bfloat16 and float16 outputs; SPEC.md 8.8).
     """
 
     name: str
@@ -88,6 +91,7 @@ class AccumulatorModel:
     takes_c: bool = True
     nan_bits: int = 0x7FC00000
     acc_bits: int = 24
+    outputs: tuple = ()
     description: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -158,6 +162,7 @@ def fixed(frac_bits: int, rounding: str = "rz", group: int = 16, c: str = "align
 
 WGMMA_K = 32  # products that one H100 wgmma FP8 instruction accumulates
 _FP8 = ("fp8_e4m3", "fp8_e5m2")
+_GEMM_OUT = ("bfloat16", "float16")  # cuBLAS's outputs past float32 (SPEC 8.8)
 _NO_E5M2_PAIR = ((("fp8_e5m2", "fp8_e5m2"),
                   "cuBLAS (torch._scaled_mm) refuses two E5M2 operands"),)
 
@@ -213,10 +218,12 @@ _TABLE = {m.name: m for m in (
             "largest exponent, truncated, normalized toward zero), then C added by "
             "a float32 add")),
     wgmma(0),
-    wgmma(0, "cublas_fp8_fast", refuses=_NO_E5M2_PAIR, takes_c=False, description=(
+    wgmma(0, "cublas_fp8_fast", refuses=_NO_E5M2_PAIR, takes_c=False, outputs=_GEMM_OUT,
+          description=(
         "cuBLAS FP8 GEMM with fast accumulation (torch._scaled_mm use_fast_accum=True): "
         "the wgmma datapath over all of K")),
-    wgmma(128, "cublas_fp8", refuses=_NO_E5M2_PAIR, takes_c=False, description=(
+    wgmma(128, "cublas_fp8", refuses=_NO_E5M2_PAIR, takes_c=False, outputs=_GEMM_OUT,
+          description=(
         "cuBLAS FP8 GEMM in its default mode: the wgmma datapath's partial results "
         "over each 128 products added into float32")),
     wgmma(128, "deepseek_fp8", description=(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = ["GemmLibrary", "gemm_library", "gemm_libraries", "EPILOGUES", "BIAS_RULES",
-           "OUT_DTYPES"]
+           "OUT_DTYPES", "UnmeasuredShapeWarning"]
 
 OUT_DTYPES = ("float32", "bfloat16", "float16")
 SCALE_KINDS = ("tensor", "row")
@@ -35,6 +35,10 @@ BIAS_RULES = {
 }
 
 
+class UnmeasuredShapeWarning(UserWarning):
+    """A library row's kernel choice at this shape comes from the nearest measured one."""
+
+
 @dataclass(frozen=True)
 class GemmLibrary:
     """One library's scaled FP8 GEMM (SPEC.md 8.8).
@@ -44,6 +48,11 @@ class GemmLibrary:
     out_dtypes    per scale kind ("tensor", "row"): the output types it offers.
     epilogues     per scale kind: a key of EPILOGUES.
     bias          per output type: a key of BIAS_RULES ("none": a bias is refused).
+    split_k       the module of this package with the measured split table (GRID,
+                  SPLITS), or "" (never splits).
+    k_tile        the K granularity of a part (split_bounds).
+    no_row_bias_fast_split  True: row-wise scales with a bias and fast accumulation
+                  find no kernel at a shape the per-tensor heuristic splits.
     k_multiple    K and N must be multiples of it (torch._scaled_mm's own check).
     measured      the library version, chip and capture the row reproduces.
     """
@@ -55,7 +64,8 @@ class GemmLibrary:
     epilogues: dict
     bias: dict
     k_multiple: int = 16
-    split_k: tuple = ()
+    split_k: str = ""
+    no_row_bias_fast_split: bool = False
     k_tile: int = 128
     measured: str = ""
     description: str = field(default="", compare=False)
@@ -64,16 +74,39 @@ class GemmLibrary:
         """The accumulator row of one accumulation mode."""
         return self.accumulators[1 if fast else 0]
 
-    def splits(self, M: int, N: int, K: int, kind: str) -> int:
-        """How many parts the GEMM's K is split into at this shape (1: none):
-        the measured choice of the library's heuristic (``split_k``: rows of
-        (M, N, K, parts)); row-wise scaled kernels never split."""
-        if kind == "row":
+    def splits(self, M: int, N: int, K: int, kind: str, out: str = "float32") -> int:
+        """How many parts the GEMM's K is split into at this shape (1: none),
+        as the library's heuristic chose it on the measured grid (``split_k``:
+        the module holding the table); row-wise scaled kernels never split.
+        Off the grid: no split below the smallest K the grid ever splits, else
+        the nearest measured shape's choice with an :class:`UnmeasuredShapeWarning`."""
+        if kind == "row" or not self.split_k:
             return 1
-        for m, n, k, s in self.split_k:
-            if (m, n, k) == (M, N, K):
-                return s
-        return 1
+        import importlib
+        t = importlib.import_module(f"{__package__}.{self.split_k}")
+        table = t.SPLITS["float32" if out == "float32" else "bfloat16"]
+        if K not in table:
+            table = t.SPLITS["float32"]  # K not measured for this output: float32's
+        grid = t.GRID
+        if M in grid and N in grid and K in table:
+            return int(table[K][grid.index(M) * len(grid) + grid.index(N)])
+        lowest = min((k for k, v in table.items() if v.strip("1")), default=None)
+        if lowest is None or K < lowest:
+            return 1
+        import math
+        import warnings
+
+        def dist(m, n, k):
+            return abs(math.log2(m / M)) + abs(math.log2(n / N)) + abs(math.log2(k / K))
+        m, n, k = min(((m, n, k) for m in grid for n in grid for k in table),
+                      key=lambda g: dist(*g))
+        s = int(table[k][grid.index(m) * len(grid) + grid.index(n)])
+        warnings.warn(f"{self.name}: the kernel choice at (M, N, K) = ({M}, {N}, {K}) was not "
+                      f"measured; the nearest measured shape ({m}, {n}, {k}) splits K into {s} "
+                      f"(left out, the nearest shape agrees with the heuristic on 85-90% of the "
+                      f"grid); pass split_k= from CUBLASLT_LOG_LEVEL=2's numSplitsK to be sure",
+                      UnmeasuredShapeWarning, stacklevel=3)
+        return s
 
     def split_bounds(self, K: int, parts: int) -> list:
         """The K ranges of the parts: ceil(K / k_tile / parts) k-tiles each, the
@@ -95,7 +128,7 @@ _TABLE = {r.name: r for r in (
         out_dtypes={"tensor": OUT_DTYPES, "row": OUT_DTYPES},
         epilogues={"tensor": "acc_ab", "row": "acc_b_a"},
         bias={"float32": "none", "bfloat16": "add32", "float16": "add32"},
-        split_k=((256, 256, 8192, 3), (256, 256, 16384, 3), (16, 4096, 8192, 2)),
+        split_k="cublas_sm90_splits", no_row_bias_fast_split=True,
         measured="cuBLAS 13.0 through torch 2.11 on an H100 and an H200 (sm_90)",
         description="torch._scaled_mm on an H100/H200: cuBLASLt's FP8 GEMM (per-tensor "
                     "scales) and torch's row-wise scaled kernel"),
