@@ -76,11 +76,15 @@ class Identification:
                          f"directed input told them apart: on these formats and this K "
                          f"they may compute the same function")
         elif len(self.tied) > 1:
+            among = "" if len(self.tied) <= PROBE_MODELS else \
+                f" (among the first {PROBE_MODELS})"
             lines.append(f"{len(self.tied)} models reproduce the result equally; "
-                         f"{len(self.probes)} inputs tell them apart:")
+                         f"{len(self.probes)} inputs tell them apart{among}:")
             for p in self.probes:
-                outs = ", ".join(f"{k}: {v!r}" for k, v in p["outputs"].items())
-                lines.append(f"  [{p['generator']}] {outs}")
+                items = list(p["outputs"].items())
+                outs = ", ".join(f"{k}: {v!r}" for k, v in items[:6])
+                more = f", ... ({len(items) - 6} more)" if len(items) > 6 else ""
+                lines.append(f"  [{p['generator']}] {outs}{more}")
         return "\n".join(lines)
 
 
@@ -321,28 +325,36 @@ def _probe_rows(fa, fb, K, with_c, rng, n=64):
     return gens, A, B, C
 
 
+PROBE_MODELS = 64  # tied models the probes are sought for (the best-ranked, named first)
+
+
 def _probes(tied, fa, fb, K, with_c, limit, seed):
     rng = np.random.default_rng(seed + 1)
     gens, A, B, C = _probe_rows(fa, fb, K, with_c, rng)
+    tied = tied[:PROBE_MODELS]
     outs = []
     for m in tied:
-        r = dot_elements(A, B, fa, fb, m, c=C)
-        outs.append(np.ascontiguousarray(r, np.float32).view(np.uint32))
+        r = np.ascontiguousarray(dot_elements(A, B, fa, fb, m, c=C), np.float32)
+        bits = r.view(np.uint32).copy()
+        bits[np.isnan(r)] = 0x7FC00000  # any NaN equals any NaN
+        outs.append(bits)
     outs = np.stack(outs)  # (models, rows)
-    # greedy: the rows that split the most still-unsplit pairs of models
-    pairs = {(i, j) for i in range(len(tied)) for j in range(i + 1, len(tied))}
+    # greedy refinement: each chosen row splits the models into classes by their
+    # outputs on the rows chosen so far; take the row that makes the most classes
+    cls = np.zeros(len(tied), np.int64)
     chosen = []
-    while pairs and len(chosen) < limit:
-        best, best_split = None, set()
+    while len(chosen) < limit:
+        best, best_n, best_cls = None, len(np.unique(cls)), None
         for r in range(outs.shape[1]):
-            col = outs[:, r]
-            split = {(i, j) for (i, j) in pairs if not _same(col[i:i + 1], col[j:j + 1])[0]}
-            if len(split) > len(best_split):
-                best, best_split = r, split
+            _, new = np.unique(np.stack([cls, outs[:, r].astype(np.int64)], 1), axis=0,
+                               return_inverse=True)
+            n = int(new.max()) + 1
+            if n > best_n:
+                best, best_n, best_cls = r, n, new.reshape(-1)
         if best is None:
             break
         chosen.append(best)
-        pairs -= best_split
+        cls = best_cls
     probes = []
     for r in chosen:
         probes.append({"generator": gens[r], "codes_a": A[r], "codes_b": B[r],
