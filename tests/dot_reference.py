@@ -164,17 +164,22 @@ def _rnd_int(q: Fraction, rounding: str) -> int:
     return round(q)  # Fraction.__round__: nearest, ties to even
 
 
-def block_fma(terms, acc: float, frac_bits: int, rounding: str, acc_bits: int = 24) -> float:
+def block_fma(terms, acc: float, frac_bits: int, rounding: str, acc_bits: int = 24,
+              zero_exp=None, overflow="saturate") -> float:
     """One step, as SPEC.md 8.3 words it.  terms: (value Fraction, datapath
     exponent) per product; acc a float32 value; acc_bits: the significant bits
-    the step's sum keeps before it becomes a float32."""
-    if math.isinf(acc):  # an earlier step overflowed (rne): Inf passes through
+    the step's sum keeps before it becomes a float32; zero_exp: the exponent a
+    zero term (product or accumulator) counts at (None: zeros never lead);
+    overflow "inf": a truncated result of 2^128 or more is Inf."""
+    if math.isinf(acc):  # an earlier step overflowed: Inf passes through
         return acc
     exps = [e for v, e in terms if v != 0]
     if acc != 0:
         exps.append(max(_lead(Fraction(acc)), -126))
     if not exps:
         return 0.0
+    if zero_exp is not None and (acc == 0 or any(v == 0 for v, _ in terms)):
+        exps.append(zero_exp)
     E = max(exps)
     unit = Fraction(2) ** (E - frac_bits)
     S = sum(_rnd_int(v / unit, rounding) for v, _ in terms) + _rnd_int(Fraction(acc) / unit, rounding)
@@ -184,6 +189,8 @@ def block_fma(terms, acc: float, frac_bits: int, rounding: str, acc_bits: int = 
     if acc_bits < 24:
         step = Fraction(2) ** (_lead(q) - acc_bits + 1)
         q = _rnd_int(q / step, rounding) * step
+    if overflow == "inf" and abs(q) >= Fraction(2) ** 128:
+        return math.copysign(math.inf, q)
     return round_fraction(q, "rtz" if rounding == "rz" else "rne", *F32)
 
 
@@ -225,7 +232,7 @@ def blockfma_model(a, b, sa, sb, bs, c, model, fmt_a, fmt_b):
         acc = 0.0 if model.inst_k else running
         for g0 in range(w0, min(w0 + inst, K), model.group):
             acc = block_fma(terms[g0:min(g0 + model.group, w0 + inst)], acc, model.frac_bits,
-                            model.rounding, model.acc_bits)
+                            model.rounding, model.acc_bits, model.zero_exp, model.overflow)
         running = _f32_add(acc, running) if model.inst_k else acc
     if c_add:
         running = _f32_add(running, c)

@@ -410,6 +410,13 @@ def _prepare(accumulator, a, b, out, rounding):
     _check_mx("b", b)
     values = _value_path(model, a, b, out, rounding)
     fa, fb = a.format.element, b.format.element
+    if model.block_sizes is not None and a.block_size not in model.block_sizes:
+        raise ValueError(
+            f"accumulator {model.name!r} takes " +
+            (f"MX blocks of {', '.join(map(str, model.block_sizes))}" if model.block_sizes else
+             "element codes only (dot_elements, matmul_elements): its instruction has no "
+             "block scales; b200_mxf8f6f4 is the block-scaled kind") +
+            f"; a and b have block_size={a.block_size}")
     if not values:
         _check_model(model, fa, fb, out, rounding)
     return model, values, fa, fb

@@ -31,7 +31,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._kernel import cache as _cache
-from ..tables.accumulators import A_ACC_BITS, A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER, A_RND
+from ..tables.accumulators import (A_ACC_BITS, A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER,
+                                   A_OVF_INF, A_RND, A_ZERO_EXP, NO_CLAMP)
 from ..codec.core import _bitcast, bit_length, jit, round_core
 from ..tables.policies import DOWN, RNA, RNE, UP
 
@@ -215,7 +216,7 @@ def _rne_int(y):
 # Inlined into _blockfma (Numba IR): as a call it took four array arguments, whose
 # reference counting cost more than the step's own work on 16 or 32 products.
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P):
+def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P, Z, ovf):
     """One block-FMA step over products k0 .. k1-1 and the float32 ``acc``:
     aligned to their largest exponent E, F bits kept below it (truncated or
     rounded to nearest even), added, rounded the same way to P significant
@@ -225,7 +226,9 @@ def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P):
     integer part (truncated, or rounded) is exact in int64, and so is the sum,
     which stays below 2**53 (the model checks F and the group size) and so
     converts back exactly.  ``val`` holds each element's exact value with its
-    scale; a zero element has raw ZERO_RAW, so it never leads."""
+    scale; a zero element has raw ZERO_RAW, so it never leads, unless ``Z``
+    (not NO_CLAMP) says that a zero term counts at exponent Z.  ``ovf``: a
+    truncated result of 2**128 or more is Inf instead of the largest float32."""
     if not (abs(acc) < np.inf):  # an earlier step overflowed to +-Inf (rne): it stays
         return acc
     av, ar, bv, br = a_val[k0:k1], a_raw[k0:k1], b_val[k0:k1], b_raw[k0:k1]
@@ -238,6 +241,12 @@ def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P):
         E = max(E, max((bits >> 23) & 0xFF, 1) - 127)
     elif E < ZERO_RAW:
         return np.float32(0.0)
+    if Z != NO_CLAMP:
+        zero = acc == 0.0
+        for k in range(n):
+            zero |= numba.int64(ar[k]) + numba.int64(br[k]) < ZERO_RAW // 2
+        if zero:
+            E = max(E, numba.int64(Z))
     # 2**(F-E) and 2**(E-F) built from their bits: |E| stays far inside float64's range.
     sc = _bitcast((F - E + 1023) << 52, np.float64(0.0))
     inv = _bitcast((E - F + 1023) << 52, np.float64(0.0))
@@ -264,7 +273,8 @@ def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P):
     x = np.float64(S) * inv  # exact: S * 2**(E - F)
     f = np.float32(x)
     if rnd == 0:
-        if abs(np.float64(f)) > abs(x):  # rounded away from zero: one step back
+        if abs(np.float64(f)) > abs(x) and not (ovf and abs(x) >= 2.0 ** 128):
+            # rounded away from zero: one step back
             f = _bitcast(numba.int32(_bitcast(f, numba.int32(0)) - 1), np.float32(0.0))
     return f
 
@@ -280,6 +290,8 @@ def _blockfma(A, B, ra, rb, c, M):
     F = M[A_FRAC]
     rnd = M[A_RND]
     P = M[A_ACC_BITS]
+    Z = M[A_ZERO_EXP]
+    ovf = M[A_OVF_INF] == 1
     inst = M[A_INST_K] if M[A_INST_K] > 0 else K
     c_add = M[A_C_ADD] == 1 and M[A_INST_K] == 0
     running = np.float32(0.0) if c_add else np.float32(c)
@@ -287,7 +299,7 @@ def _blockfma(A, B, ra, rb, c, M):
         w1 = min(w0 + inst, K)
         acc = np.float32(0.0) if M[A_INST_K] > 0 else running
         for g0 in range(w0, w1, G):
-            acc = _step(a_val, a_raw, b_val, b_raw, g0, min(g0 + G, w1), acc, F, rnd, P)
+            acc = _step(a_val, a_raw, b_val, b_raw, g0, min(g0 + G, w1), acc, F, rnd, P, Z, ovf)
         running = acc + running if M[A_INST_K] > 0 else acc
     if c_add:
         running = running + np.float32(c)

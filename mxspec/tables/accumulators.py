@@ -37,7 +37,7 @@ K_ORDERS = ("natural", "h100_mma")
 
 # Index of each field in AccumulatorModel.params, the tuple the engine reads.
 A_KIND, A_ORDER, A_GROUP, A_FRAC, A_RND, A_INST_K, A_C_ADD, A_K_ORDER, A_EMIN_CLAMP, \
-    A_NAN_BITS, A_ACC_BITS = range(11)
+    A_NAN_BITS, A_ACC_BITS, A_ZERO_EXP, A_OVF_INF = range(13)
 NO_CLAMP = -(1 << 20)
 
 
@@ -71,6 +71,13 @@ class AccumulatorModel:
     refuses     (format_a, format_b) pairs the model does not take, with why.
     takes_c     whether the model has an addend C (False: a nonzero c is an error).
     nan_bits    float32 bits of the NaN the model returns.
+    zero_exp    blockfma: where a step has a zero product (or a zero accumulator), its
+                largest exponent is at least this (MMA-Sim's e_zero: -133 for the
+                Blackwell kinds); None: zeros never lead.
+    overflow    blockfma: "saturate" (a truncated result past float32's range is
+                its largest finite value) or "inf" (2^128 and past are Inf).
+    block_sizes the MX block sizes the model takes (None: any; (): none, element
+                codes only, through dot_elements / matmul_elements).
     outputs     besides float32, the output types the modelled GEMM writes: its
                 float32 result rounded once more, to nearest even (cuBLAS's
                 bfloat16 and float16 outputs; SPEC.md 8.8).
@@ -91,6 +98,9 @@ class AccumulatorModel:
     takes_c: bool = True
     nan_bits: int = 0x7FC00000
     acc_bits: int = 24
+    zero_exp: int | None = None
+    overflow: str = "saturate"
+    block_sizes: tuple | None = None
     outputs: tuple = ()
     description: str = field(default="", compare=False)
 
@@ -116,6 +126,8 @@ class AccumulatorModel:
                 bad("k_order", self.k_order, ", ".join(K_ORDERS))
             if self.inst_k < 0 or (self.inst_k and self.inst_k % self.group):
                 bad("inst_k", self.inst_k, "0 or a positive multiple of group")
+            if self.overflow not in ("saturate", "inf"):
+                bad("overflow", self.overflow, "saturate, inf")
             if not 2 <= self.acc_bits <= 24:
                 bad("acc_bits", self.acc_bits, "2 .. 24")
             if self.k_order == "h100_mma" and (self.inst_k != 32 or self.group != 16):
@@ -129,7 +141,8 @@ class AccumulatorModel:
                 self.group, self.frac_bits, DATAPATH_ROUNDINGS.index(self.rounding),
                 self.inst_k, int(self.c == "add"), K_ORDERS.index(self.k_order),
                 NO_CLAMP if self.input_emin is None else self.input_emin, self.nan_bits,
-                self.acc_bits)
+                self.acc_bits, NO_CLAMP if self.zero_exp is None else self.zero_exp,
+                int(self.overflow == "inf"))
 
     @property
     def float32_only(self) -> bool:
@@ -197,6 +210,21 @@ def wgmma(promote: int = 0, name: str | None = None, **kw) -> AccumulatorModel:
                             nan_bits=0x7FFFFFFF, description=desc, **kw)
 
 
+# NVIDIA B200 tcgen05.mma kind::f8f6f4 / kind::mxf8f6f4 (MMA-Sim, arXiv 2511.10909,
+# measured on B200 silicon; SPEC.md 8.7): the five element types of the kind.
+F8F6F4 = ("fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1")
+
+
+def _b200(name, block_sizes, what):
+    return AccumulatorModel(
+        name, "blockfma", group=32, frac_bits=25, rounding="rz", c="align", zero_exp=-133,
+        overflow="inf", formats=F8F6F4, nan_bits=0x7FFFFFFF, block_sizes=block_sizes,
+        description=(f"NVIDIA B200 tcgen05.mma {what}: per instruction of 32 products, the "
+                     "products (block scales in their exponents) and C aligned to the largest "
+                     "exponent (a zero term counts at 2^-133), 25 bits kept, truncated, one "
+                     "normalization toward zero; each instruction's result the next one's C"))
+
+
 _TABLE = {m.name: m for m in (
     AccumulatorModel("exact", "exact", description=(
         "every product and sum exact (wide fixed point), rounded once to the output format")),
@@ -226,12 +254,15 @@ _TABLE = {m.name: m for m in (
           description=(
         "cuBLAS FP8 GEMM in its default mode: the wgmma datapath's partial results "
         "over each 128 products added into float32")),
+    _b200("b200_f8f6f4", (), "kind::f8f6f4 (unscaled element codes)"),
+    _b200("b200_mxf8f6f4", (32,), "kind::mxf8f6f4.block32 (UE8M0 scales per 32)"),
     wgmma(128, "deepseek_fp8", description=(
         "DeepSeek-V3's FP8 GEMM recipe: wgmma partial results promoted to float32 "
         "every N_C = 128 products")),
 )}
 ALIASES = {"fp32": "fp32_sequential", "tosa": "fp32_blockwise",
-           "triton_fp8": "h100_fp8_wgmma"}
+           "triton_fp8": "h100_fp8_wgmma", "sm120_mxf8f6f4": "b200_mxf8f6f4",
+           "sm120_f8f6f4": "b200_f8f6f4"}
 _WGMMA = re.compile(r"^(h100_fp8_wgmma|triton_fp8)\((?:(promote|max_num_imprecise_acc)=)?"
                     r"(-?\d+)\)$")
 
