@@ -26,6 +26,7 @@ import sys
 import time
 
 import numpy as np
+from triton_mm import triton_kernel
 
 OUT = os.environ.get("OUT", ".")
 LOG = open(os.path.join(OUT, "log_wgmma.txt"), "w")
@@ -141,31 +142,6 @@ def c_values(kind, A, B, ta, tb):
         c = -(va.astype(np.float64) @ vb.astype(np.float64).T)
         c = c * (1 + rng.integers(-3, 4, c.shape) * 2.0 ** -20)
     return c.astype(np.float32)
-
-
-def triton_kernel():
-    import triton
-    import triton.language as tl
-
-    @triton.jit
-    def mm(a_ptr, b_ptr, c_ptr, d_ptr, K, USE_C: tl.constexpr, IMPRECISE: tl.constexpr,
-           BK: tl.constexpr):
-        offs_m = tl.arange(0, 64)
-        offs_n = tl.arange(0, 64)
-        offs_k = tl.arange(0, BK)
-        if USE_C:
-            acc = tl.load(c_ptr + offs_m[:, None] * 64 + offs_n[None, :])
-        else:
-            acc = tl.zeros((64, 64), dtype=tl.float32)
-        for k0 in range(0, K, BK):
-            a = tl.load(a_ptr + offs_m[:, None] * K + (k0 + offs_k)[None, :])
-            b = tl.load(b_ptr + offs_n[None, :] * K + (k0 + offs_k)[:, None])
-            if IMPRECISE > 0:
-                acc = tl.dot(a, b, acc, max_num_imprecise_acc=IMPRECISE)
-            else:
-                acc = tl.dot(a, b, acc)
-        tl.store(d_ptr + offs_m[:, None] * 64 + offs_n[None, :], acc)
-    return mm
 
 
 CASES = ([(g, K) for g in ("single", "dist", "binade", "subnormal", "tiny_large", "cancel0",

@@ -224,27 +224,8 @@ def main():
     # Triton at max_num_imprecise_acc=64 (and its default) for identify's held-out check
     tri = {}
     try:
-        import triton
-        import triton.language as tl
-
-        @triton.jit
-        def mm(a_ptr, b_ptr, c_ptr, d_ptr, K, USE_C: tl.constexpr, IMPRECISE: tl.constexpr,
-               BK: tl.constexpr):
-            offs_m = tl.arange(0, 64)
-            offs_n = tl.arange(0, 64)
-            offs_k = tl.arange(0, BK)
-            if USE_C:
-                acc = tl.load(c_ptr + offs_m[:, None] * 64 + offs_n[None, :])
-            else:
-                acc = tl.zeros((64, 64), dtype=tl.float32)
-            for k0 in range(0, K, BK):
-                a = tl.load(a_ptr + offs_m[:, None] * K + (k0 + offs_k)[None, :])
-                b = tl.load(b_ptr + offs_n[None, :] * K + (k0 + offs_k)[:, None])
-                if IMPRECISE > 0:
-                    acc = tl.dot(a, b, acc, max_num_imprecise_acc=IMPRECISE)
-                else:
-                    acc = tl.dot(a, b, acc)
-            tl.store(d_ptr + offs_m[:, None] * 64 + offs_n[None, :], acc)
+        from triton_mm import triton_kernel
+        mm = triton_kernel()
 
         for K in (256, 512, 1024):
             a, bt = operands("e4m3", "e4m3", 64, 64, K)

@@ -35,7 +35,8 @@ def main(log, calls):
            'NVIDIA H200) splits K into for torch._scaled_mm, per measured shape: written by',
            'tools/h200_split_table.py from tests/data/h200/cublaslt-sweep.log.gz (SPEC.md 8.8).',
            '',
-           'SPLITS[out][K] is a string of one digit per (M, N) of GRID x GRID, M major;',
+           'SPLITS[out][K] is a string of one digit per (M, N) of GRID x GRID, M major',
+           '("1": no shape at that K splits);',
            '"float32" from calls with unit scales, "bfloat16" with per-tensor scales (it also',
            'holds for float16 outputs and for a bias: tests/test_scaled_mm.py).',
            '"""', "", f"GRID = {tuple(MN)}", "SPLITS = {"]
@@ -46,6 +47,9 @@ def main(log, calls):
             if any(d is None for d in digits):
                 continue
             s = "".join(str(d) for d in digits)
+            if set(s) == {"1"}:
+                out.append(f'        {K}: "1",  # no shape splits')
+                continue
             out.append(f"        {K}: (")
             for i in range(0, len(s), 64):
                 out.append(f'            "{s[i:i + 64]}"')

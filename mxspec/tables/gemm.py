@@ -89,7 +89,8 @@ class GemmLibrary:
             table = t.SPLITS["float32"]  # K not measured for this output: float32's
         grid = t.GRID
         if M in grid and N in grid and K in table:
-            return int(table[K][grid.index(M) * len(grid) + grid.index(N)])
+            row = table[K]
+            return 1 if row == "1" else int(row[grid.index(M) * len(grid) + grid.index(N)])
         lowest = min((k for k, v in table.items() if v.strip("1")), default=None)
         if lowest is None or K < lowest:
             return 1
@@ -100,7 +101,7 @@ class GemmLibrary:
             return abs(math.log2(m / M)) + abs(math.log2(n / N)) + abs(math.log2(k / K))
         m, n, k = min(((m, n, k) for m in grid for n in grid for k in table),
                       key=lambda g: dist(*g))
-        s = int(table[k][grid.index(m) * len(grid) + grid.index(n)])
+        s = 1 if table[k] == "1" else int(table[k][grid.index(m) * len(grid) + grid.index(n)])
         warnings.warn(f"{self.name}: the kernel choice at (M, N, K) = ({M}, {N}, {K}) was not "
                       f"measured; the nearest measured shape ({m}, {n}, {k}) splits K into {s} "
                       f"(left out, the nearest shape agrees with the heuristic on 85-90% of the "
