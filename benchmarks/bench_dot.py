@@ -22,7 +22,7 @@ def main(argv=None):
     p.add_argument("--formats", default="mxfp8_e4m3,mxfp8_e5m2")
     p.add_argument("--models", default="exact;h100_fp8_mma;h100_fp8_wgmma;cublas_fp8;"
                                        "triton_fp8(32);fp32_sequential;fp32_pairwise;"
-                                       "fp32_blockwise;fixed(24,rz,16)",
+                                       "fp32_blockwise;fixed(24,rz,16);b200_mxf8f6f4",
                    help="accumulator models, separated by ';'")
     p.add_argument("--repeat", type=int, default=2)
     a = p.parse_args(argv)
