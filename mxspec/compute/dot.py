@@ -246,18 +246,29 @@ def _addend(c, shape, model):
     return np.ascontiguousarray(arr).reshape(-1)
 
 
+def round_float32(r, out: str):
+    """A GEMM's float32 result rounded once more, to nearest even, into "bfloat16"
+    or "float16" (NaN: 0x7FFF), or kept as float32 (NaN: 0x7FFFFFFF), as cuBLAS's
+    epilogue writes it (SPEC 8.8)."""
+    nan = np.isnan(r)
+    if out == "float32":
+        o = np.array(r, np.float32)
+        o.view(np.uint32)[nan] = 0x7FFFFFFF
+        return o
+    dtype = OUTPUTS[out][3]
+    if isinstance(dtype, str):
+        import ml_dtypes  # only for a bfloat16 result: the import takes half a second
+        dtype = np.dtype(getattr(ml_dtypes, dtype))
+    with np.errstate(over="ignore"):
+        o = r.astype(dtype)
+    o.view(np.uint16)[nan] = 0x7FFF
+    return o
+
+
 def _run(A, B, ia, ib, bs, K, c, model, out, rounding, fa, fb, lwa, lwb, shape):
     if model.float32_only and out != "float32":
-        # the GEMM's float32 result, rounded once more to nearest even (SPEC 8.8)
-        r = _run(A, B, ia, ib, bs, K, c, model, "float32", rounding, fa, fb, lwa, lwb, shape)
-        dtype = OUTPUTS[out][3]
-        if isinstance(dtype, str):
-            import ml_dtypes
-            dtype = np.dtype(getattr(ml_dtypes, dtype))
-        with np.errstate(over="ignore"):
-            o = r.astype(dtype)
-        o.view(np.uint16)[np.isnan(r)] = 0x7FFF
-        return o
+        return round_float32(
+            _run(A, B, ia, ib, bs, K, c, model, "float32", rounding, fa, fb, lwa, lwb, shape), out)
     prec, emin, emax, dtype = OUTPUTS[out]
     if isinstance(dtype, str):
         import ml_dtypes  # only for a bfloat16 result: the import takes half a second

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..tables.accumulators import AccumulatorModel, accumulator, accumulators
+from ..codec.elements import decode_table
 from ..tables.element import element_format
 from .dot import dot_elements
 
@@ -267,7 +268,6 @@ def identify(codes_a, codes_b, fmt_a, fmt_b, result, c=None, candidates=None,
 # ---- inputs that tell tied models apart -------------------------------------------------
 
 def _finite_codes(fmt):
-    from ..codec.elements import decode_table
     v = decode_table(element_format(fmt), np.float64)
     codes = np.flatnonzero(np.isfinite(v) & (v != 0))
     return codes.astype(np.uint8), v

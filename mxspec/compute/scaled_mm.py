@@ -20,12 +20,11 @@ import numpy as np
 from .._kernel.arrays import as_numpy, as_torch, is_torch_tensor
 from ..tables.accumulators import accumulator
 from ..tables.gemm import OUT_DTYPES, gemm_library
-from .dot import matmul_elements
+from .dot import matmul_elements, round_float32
 
 __all__ = ["scaled_mm"]
 
 _FP8_DTYPES = {"float8_e4m3fn": "fp8_e4m3", "float8_e5m2": "fp8_e5m2"}
-_CANONICAL_NAN = {"float32": 0x7FFFFFFF, "bfloat16": 0x7FFF, "float16": 0x7FFF}
 
 
 def _operand(x, arg, fmt):
@@ -85,23 +84,6 @@ def _out_dtype(o):
     if name not in OUT_DTYPES:
         raise ValueError(f"out_dtype={o!r}; allowed: {', '.join(OUT_DTYPES)}")
     return name
-
-
-def _round_out(y, out):
-    """float32 y rounded to nearest even into the output type, canonical NaNs."""
-    nan = np.isnan(y)
-    if out == "float32":
-        r = y.copy()
-        r.view(np.uint32)[nan] = _CANONICAL_NAN[out]
-        return r
-    if out == "bfloat16":
-        import ml_dtypes
-        r = y.astype(ml_dtypes.bfloat16)
-    else:
-        with np.errstate(over="ignore"):
-            r = y.astype(np.float16)
-    r.view(np.uint16)[nan] = _CANONICAL_NAN[out]
-    return r
 
 
 def _check_split(split_k, K, lib):
@@ -198,5 +180,5 @@ def scaled_mm(a, b, scale_a, scale_b, *, out_dtype, use_fast_accum: bool = False
             y = (acc * sa[:, None]) * sb[None, :]
         if bias is not None:
             y = y + bv.astype(np.float32)[None, :]
-    r = _round_out(np.asarray(y, np.float32), out)
+    r = round_float32(np.asarray(y, np.float32), out)
     return as_torch(r) if torch_in else r

@@ -12,6 +12,9 @@ accumulator meets the scales and the bias and becomes the output.
 """
 from __future__ import annotations
 
+import importlib
+import math
+import warnings
 from dataclasses import dataclass, field
 
 __all__ = ["GemmLibrary", "gemm_library", "gemm_libraries", "EPILOGUES", "BIAS_RULES",
@@ -82,7 +85,6 @@ class GemmLibrary:
         the nearest measured shape's choice with an :class:`UnmeasuredShapeWarning`."""
         if kind == "row" or not self.split_k:
             return 1
-        import importlib
         t = importlib.import_module(f"{__package__}.{self.split_k}")
         table = t.SPLITS["float32" if out == "float32" else "bfloat16"]
         if K not in table:
@@ -94,9 +96,6 @@ class GemmLibrary:
         lowest = min((k for k, v in table.items() if v.strip("1")), default=None)
         if lowest is None or K < lowest:
             return 1
-        import math
-        import warnings
-
         def dist(m, n, k):
             return abs(math.log2(m / M)) + abs(math.log2(n / N)) + abs(math.log2(k / K))
         m, n, k = min(((m, n, k) for m in grid for n in grid for k in table),
