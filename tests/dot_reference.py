@@ -237,3 +237,110 @@ def blockfma_model(a, b, sa, sb, bs, c, model, fmt_a, fmt_b):
     if c_add:
         running = _f32_add(running, c)
     return running
+
+
+def _f32_exp(c: float) -> int:
+    """floor(log2|c|) of a nonzero float32, -126 for a subnormal."""
+    return max(_lead(Fraction(c)), -126)
+
+
+def _trunc_units(q: Fraction, unit_exp: int) -> int:
+    """q in units of 2^unit_exp, truncated toward zero."""
+    n = q / Fraction(2) ** unit_exp
+    return int(n) if n >= 0 else -int(-n)
+
+
+def _floor_units(q: Fraction, unit_exp: int) -> int:
+    return math.floor(q / Fraction(2) ** unit_exp)
+
+
+def _rz_f32(q: Fraction) -> float:
+    """q truncated toward zero to float32; 2^128 and past: Inf."""
+    if q == 0:
+        return 0.0
+    if abs(q) >= Fraction(2) ** 128:
+        return math.copysign(math.inf, q)
+    return round_fraction(q, "rtz", *F32)
+
+
+def group_sums_model(a, b, sa, sb, bs, c, model):
+    """SPEC.md 8.7's kind::mxf4 / mxf4nvf4 rows in words: a, b element values;
+    sa, sb the block scales as (significand, exponent) pairs (None: NaN); per
+    instruction of ``model.group`` products, each ``model.sum_group`` summed
+    exactly, times the two scale significands, counted at the scales' exponent
+    sum (Z where the products are all zero); C counted at its exponent (Z if
+    zero); everything cut to F bits below the largest, added, truncated to
+    float32; each instruction's result the next one's C."""
+    K = len(a)
+    if math.isnan(c) or any(s is None for s in list(sa) + list(sb)) or \
+            any(math.isnan(x) for x in list(a) + list(b)):
+        return math.nan
+    G, SG, F, Z = model.group, model.sum_group, model.frac_bits, model.zero_exp
+    pad = (-K) % G
+    a, b = list(a) + [0.0] * pad, list(b) + [0.0] * pad
+    acc = float(np.float32(c))
+    for w in range(0, K + pad, G):
+        if math.isinf(acc):
+            continue
+        terms = []
+        for g in range(w, w + G, SG):
+            prods = [Fraction(a[k]) * Fraction(b[k]) for k in range(g, g + SG)]
+            blk = g // bs
+            (ma, ea), (mb, eb) = (sa[blk], sb[blk]) if blk < len(sa) else ((1, 0), (1, 0))
+            zero = all(p == 0 for p in prods) or ma * mb == 0
+            terms.append((sum(prods) * Fraction(ma) * Fraction(mb) * Fraction(2) ** (ea + eb),
+                          Z if zero else ea + eb))
+        terms.append((Fraction(acc), _f32_exp(acc) if acc != 0 else Z))
+        E = max(e for _, e in terms)
+        S = sum(_trunc_units(v, E - F) for v, _ in terms)
+        acc = _rz_f32(Fraction(S) * Fraction(2) ** (E - F))
+    return acc + 0.0
+
+
+def even_odd_model(a, b, c, model, fmt_a, fmt_b):
+    """SPEC.md 8.10's CDNA3 row in words, per 16 products: the even-indexed
+    products cut to F bits below their largest exponent (toward zero) and
+    summed, the odd ones the same; both halves cut to F bits below the larger
+    of the two exponents (floor) and added; C (at floor(log2|C|), -126 if zero
+    or subnormal) and that sum meet at the larger exponent E: the sum cut to
+    F2 + 1 bits below E (floor), C to F bits (floor; nothing where C's exponent
+    is below E - F - 1); the total cut to F2 bits below its leading bit (at
+    least -126; floor) and rounded to nearest even into float32."""
+    if math.isnan(c) or any(math.isnan(x) for x in list(a) + list(b)):
+        return math.nan
+    F, F2 = model.frac_bits, model.frac_bits2
+
+    def dexp(x, f):
+        return max(_lead(Fraction(x)), f.emin)
+
+    acc = float(np.float32(c))
+    for g in range(0, len(a), model.group):
+        if math.isinf(acc):
+            continue
+        halves = []
+        for par in (0, 1):
+            ks = [k for k in range(g, min(g + model.group, len(a))) if (k - g) % 2 == par
+                  and a[k] != 0 and b[k] != 0]
+            if not ks:
+                halves.append((Fraction(0), None))
+                continue
+            e = max(dexp(a[k], fmt_a) + dexp(b[k], fmt_b) for k in ks)
+            s = sum(_trunc_units(Fraction(a[k]) * Fraction(b[k]), e - F) for k in ks)
+            halves.append((Fraction(s) * Fraction(2) ** (e - F), e))
+        es = [e for _, e in halves if e is not None]
+        if es:
+            ed = max(es)
+            dot = sum(Fraction(_floor_units(v, ed - F)) * Fraction(2) ** (ed - F)
+                      for v, _ in halves)
+        else:
+            ed, dot = -10 ** 6, Fraction(0)
+        ec = _f32_exp(acc) if acc != 0 else -126
+        E = max(ed, ec)
+        total = Fraction(_floor_units(dot, E - F2 - 1)) * Fraction(2) ** (E - F2 - 1)
+        if ec >= E - F - 1:
+            total += Fraction(_floor_units(Fraction(acc), E - F)) * Fraction(2) ** (E - F)
+        if total != 0:
+            lead = max(_lead(abs(total)), -126)
+            total = Fraction(_floor_units(total, lead - F2)) * Fraction(2) ** (lead - F2)
+        acc = round_fraction(total, "rne", *F32) if total != 0 else 0.0
+    return acc

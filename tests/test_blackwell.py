@@ -177,8 +177,234 @@ def test_bad_input_names_the_row():
         mxspec.matmul(x, w, "b200_f8f6f4")
     x16 = mxspec.encode(np.ones((2, 64)), "mxfp8_e4m3", block_size=16)
     w16 = mxspec.encode(np.ones((64, 2)), "mxfp8_e4m3", axis=0, block_size=16)
-    with pytest.raises(ValueError, match="MX blocks of 32; a and b have block_size=16"):
+    with pytest.raises(ValueError, match="takes E8M0 scales per 32; a is mxfp8_e4m3 with E8M0 scales per 16"):
         mxspec.matmul(x16, w16, "b200_mxf8f6f4")
     with pytest.raises(ValueError, match="takes element formats fp8_e4m3, fp8_e5m2, fp6_e3m2"):
         mxspec.dot_elements([1, 2], [1, 2], "fp8_e4m3fnuz", "fp8_e4m3", "b200_f8f6f4")
     assert mxspec.accumulator("sm120_mxf8f6f4") is mxspec.accumulator("b200_mxf8f6f4")
+
+
+# ---- kind::mxf4 and kind::mxf4nvf4 (SPEC.md 8.7): E2M1, K = 64 per instruction -------------
+
+FP4_KINDS = (("b200_mxf4", "mxf4", 32, "ue8m0"), ("b200_mxf4nvf4", "mxf4nvf4", 32, "ue8m0"),
+             ("b200_mxf4nvf4", "mxf4nvf4", 16, "ue8m0"), ("b200_mxf4nvf4", "mxf4nvf4", 16, "ue4m3"))
+E2M1 = mxspec.decode_elements(np.arange(16), "fp4_e2m1")
+
+
+def _fp4_scales(rng, st, shape, gen):
+    """Scale codes of generator gen: all of the type's range; UE8M0 tiny
+    (under the 2^-139 floor), at the floor (products near 2^-139) or huge
+    (past float32); UE4M3 near 448, subnormal
+    (codes 1..7) and zero; a NaN scale; sign bits set on UE4M3 (ignored)."""
+    if st == "ue8m0":
+        lo, hi = {"wide": (0, 255), "tiny": (0, 16), "huge": (235, 255), "nan": (100, 150),
+                  "cancel": (110, 140), "floor": (50, 75)}.get(gen, (0, 255))
+        s = rng.integers(lo, hi, shape)
+    else:
+        s = {"wide": lambda: rng.integers(0, 0x7F, shape),
+             "tiny": lambda: rng.integers(0, 8, shape),          # subnormal UE4M3 and zero
+             "huge": lambda: rng.integers(0x70, 0x7F, shape),     # 2^7 .. 448
+             "nan": lambda: rng.integers(0x30, 0x48, shape),
+             "floor": lambda: rng.integers(0, 0x7F, shape),
+             "cancel": lambda: rng.integers(0x30, 0x48, shape),
+             "signed": lambda: rng.integers(0, 256, shape) & ~np.uint8(0x7F) | rng.integers(0, 0x7F, shape)}[gen]()
+    s = np.asarray(s).astype(np.uint8)
+    if gen == "nan":
+        s.flat[1] = 0xFF if st == "ue8m0" else 0x7F
+    return s
+
+
+def _fp4_case(rng, st, bs, M, N, K, gen):
+    A = rng.integers(0, 16, (M, K)).astype(np.uint8)
+    B = rng.integers(0, 16, (K, N)).astype(np.uint8)
+    A[rng.random(A.shape) < 0.15] = 0
+    B[:, ::5][rng.random(B[:, ::5].shape) < 0.5] = 8  # -0
+    if gen == "cancel":  # each group of 16: its second half undoes its first
+        A4 = A.reshape(M, K // 16, 16)
+        A4[:, :, 8:] = A4[:, :, :8] ^ 8
+        B4 = B.reshape(K // 16, 16, N)
+        B4[:, 8:] = B4[:, :8]
+    A[0, :16] = 0  # an all-zero group
+    sa = _fp4_scales(rng, st, (M, K // bs), gen)
+    sb = _fp4_scales(rng, st, (K // bs, N), gen)
+    C = (rng.uniform(1, 2, (M, N)) * np.exp2(rng.integers(-149, 127, (M, N)))).astype(np.float32)
+    C[rng.random((M, N)) < 0.5] *= -1
+    C[::3] = 0
+    C[1::4, 0] = np.float32(-3e-41)
+    return A, B, sa, sb, C
+
+
+def _sim_fp4(torch, sim, kind, bs, st, A, B, sa, sb, C):
+    op = sim.TCGen05MMABlockScale("Blackwell", f"m128n8k64.kind::{kind}.block{bs}.f32.e2m1.e2m1.{st}")
+    dt = torch.float8_e8m0fnu if st == "ue8m0" else torch.float8_e4m3fn
+    return op(torch.from_numpy(E2M1[A]).half(), torch.from_numpy(E2M1[B]).half(),
+              torch.from_numpy(C), torch.from_numpy(sa).view(dt),
+              torch.from_numpy(np.ascontiguousarray(sb)).view(dt)).numpy()
+
+
+def _fp4_arrays(A, B, sa, sb, bs, st):
+    fmt = mxspec.block_format("mxfp4_e2m1" if st == "ue8m0" else "nvfp4_block_only")
+    return mxspec.BlockArray(A, sa, fmt, bs, 1), mxspec.BlockArray(B, sb, fmt, bs, 0)
+
+
+@pytest.mark.parametrize("row, kind, bs, st", FP4_KINDS)
+@pytest.mark.parametrize("gen", ["wide", "tiny", "floor", "huge", "nan", "cancel", "signed"])
+def test_fp4_kinds_equal_mmasim(row, kind, bs, st, gen):
+    """Every scale form the kinds take, each generator, K from one instruction
+    to eight (each result the next one's C), C from 2^-149 to 2^127."""
+    if gen == "signed" and st == "ue8m0":
+        pytest.skip("UE8M0 has no sign bit")
+    torch = pytest.importorskip("torch")
+    sim = pytest.importorskip("mmasim.nv_ptx.sim")
+    rng = np.random.default_rng(abs(hash((row, bs, st, gen))) % 2 ** 32)
+    n = 0
+    for K in (64, 192, 512):
+        A, B, sa, sb, C = _fp4_case(rng, st, bs, 8, 8, K, gen)
+        want = _sim_fp4(torch, sim, kind, bs, st, A, B, sa, sb, C)
+        a, b = _fp4_arrays(A, B, sa, sb, bs, st)
+        got = mxspec.matmul(a, b, row, c=C)
+        assert _same(got, want).all(), (K, np.argwhere(~_same(got, want))[:3])
+        n += got.size
+    assert n == 3 * 64
+
+
+def test_fp4_dot_and_matmul_agree():
+    """dot (leading axes broadcast) runs the same engine as matmul."""
+    rng = np.random.default_rng(3)
+    A, B, sa, sb, C = _fp4_case(rng, "ue4m3", 16, 4, 5, 128, "wide")
+    a, b = _fp4_arrays(A, B, sa, sb, 16, "ue4m3")
+    bt = mxspec.BlockArray(np.ascontiguousarray(B.T), np.ascontiguousarray(sb.T),
+                           b.format, 16, 1)
+    d = mxspec.dot(a.__class__(A[:, None], sa[:, None], a.format, 16, 2), bt, "b200_mxf4nvf4",
+                   c=C)
+    assert _same(d, mxspec.matmul(a, b, "b200_mxf4nvf4", c=C)).all()
+
+
+def test_fp4_rows_equal_the_fractions_reference():
+    """The engine against SPEC.md 8.7's words (tests/dot_reference.py), on
+    scales that reach the floor and past float32, and cancelling groups."""
+    from dot_reference import group_sums_model
+    rng = np.random.default_rng(11)
+    for row, _, bs, st in FP4_KINDS:
+        m = mxspec.accumulator(row)
+        for gen in ("wide", "tiny", "floor", "cancel"):
+            A, B, sa, sb, C = _fp4_case(rng, st, bs, 3, 3, 128, gen)
+            a, b = _fp4_arrays(A, B, sa, sb, bs, st)
+            got = mxspec.matmul(a, b, row, c=C)
+            for i in range(3):
+                for j in range(3):
+                    want = group_sums_model(
+                        [float(v) for v in E2M1[A[i]]], [float(v) for v in E2M1[B[:, j]]],
+                        [_ref_scale(s, st) for s in sa[i]], [_ref_scale(s, st) for s in sb[:, j]],
+                        bs, float(C[i, j]), m)
+                    assert _same(got[i, j], want), (row, bs, st, gen, i, j, got[i, j], want)
+
+
+def _ref_scale(code, st):
+    """(significand, exponent) of a scale code from its format's own table
+    (the element table's E4M3 row, the sign bit cleared; E8M0's)."""
+    code = int(code)
+    if st == "ue8m0":
+        return None if code == 255 else (1, code - 127)
+    v = float(mxspec.decode_elements(np.array([code & 0x7F]), "fp8_e4m3")[0])
+    if np.isnan(v):
+        return None
+    if v == 0:
+        return (0, -6)
+    e = max(int(np.floor(np.log2(v))), -6)
+    return (v / 2.0 ** e, e)
+
+
+def test_fp4_each_parameter_is_seen():
+    """On the inputs above, the row's neighbours each move outputs: 34 bits kept
+    instead of 35, the zero floor at -133 (the other kinds') instead of -139,
+    groups of 8 summed instead of 16."""
+    rng = np.random.default_rng(12)
+    base = mxspec.accumulator("b200_mxf4nvf4")
+    moved = dict.fromkeys(("frac_bits", "sum_group"), False)
+    for st, gen in (("ue4m3", "wide"), ("ue4m3", "cancel"), ("ue8m0", "floor")):
+        A, B, sa, sb, C = _fp4_case(rng, st, 16, 16, 16, 256, gen)
+        C[:] = 0
+        a, b = _fp4_arrays(A, B, sa, sb, 16, st)
+        ref = mxspec.matmul(a, b, base, c=C)
+        for name, kw in (("frac_bits", dict(frac_bits=34)), ("sum_group", dict(sum_group=8))):
+            alt = mxspec.matmul(a, b, dataclasses.replace(base, name=name, **kw), c=C)
+            moved[name] |= not _same(alt, ref).all()
+    # The floor shows only under tiny scales and a zero C: +1 x 2^-140 (group 0)
+    # and -0.25 x 2^-170 (group 1) sum to just under 2^-140 where the cut is at
+    # 2^(-139-35), and to 2^-140 where it is at 2^(-133-35).
+    A = np.zeros((1, 64), np.uint8)
+    A[0, 0], A[0, 16] = 2, 1         # 1.0, 0.5
+    B = np.zeros((64, 1), np.uint8)
+    B[0, 0], B[16, 0] = 2, 9         # 1.0, -0.5
+    a, b = _fp4_arrays(A, B, np.uint8([[57, 42, 127, 127]]), np.uint8([[57], [42], [127], [127]]),
+                       16, "ue8m0")
+    got = mxspec.matmul(a, b, base)[0, 0]
+    assert got == np.nextafter(np.float32(2.0 ** -140), np.float32(0))
+    assert mxspec.matmul(a, b, dataclasses.replace(base, zero_exp=-133))[0, 0] == 2.0 ** -140
+    torch = pytest.importorskip("torch")
+    sim = pytest.importorskip("mmasim.nv_ptx.sim")
+    assert _same(got, _sim_fp4(torch, sim, "mxf4nvf4", 16, "ue8m0", A, B, a.scales, b.scales,
+                               np.zeros((1, 1), np.float32)))
+    assert all(moved.values()), moved
+
+
+def test_nvfp4_with_tensor_scales_applies_them_in_the_epilogue():
+    """NVFP4 operands with tensor scales: the MMA runs on the codes and UE4M3
+    block scales from C = 0 (MMA-Sim), and the epilogue returns
+    fl32(fl32(ts_a * ts_b) * acc), or with C one rounding of alpha * acc + C
+    (fma, CUTLASS's linear combination), computed here with fractions."""
+    from fractions import Fraction
+
+    from dot_reference import F32, round_fraction
+    torch = pytest.importorskip("torch")
+    sim = pytest.importorskip("mmasim.nv_ptx.sim")
+    rng = np.random.default_rng(13)
+    x = (rng.standard_normal((8, 128)) * 30).astype(np.float32)
+    w = (rng.standard_normal((128, 8)) * 1e-3).astype(np.float32)
+    a, b = mxspec.encode(x, "nvfp4"), mxspec.encode(w, "nvfp4", axis=0)
+    acc = _sim_fp4(torch, sim, "mxf4nvf4", 16, "ue4m3", a.codes, b.codes, a.scales, b.scales,
+                   np.zeros((8, 8), np.float32))
+    alpha = np.float32(a.tensor_scale * b.tensor_scale)
+    got = mxspec.matmul(a, b, "b200_mxf4nvf4")
+    assert _same(got, (acc.astype(np.float64) * np.float64(alpha)).astype(np.float32)).all()
+    C = (rng.standard_normal((8, 8)) * 10).astype(np.float32)
+    got = mxspec.matmul(a, b, "b200_mxf4nvf4", c=C)
+    for i in range(8):
+        for j in range(8):
+            want = round_fraction(Fraction(float(alpha)) * Fraction(float(acc[i, j]))
+                                  + Fraction(float(C[i, j])), "rne", *F32)
+            assert got[i, j] == np.float32(want)
+    # the whole product stays close to the exact one of the decoded operands
+    ex = mxspec.matmul(a, b, "exact")
+    assert np.allclose(mxspec.matmul(a, b, "b200_mxf4nvf4"), ex, rtol=1e-5, atol=1e-6)
+
+
+def test_fp4_bad_input_names_the_argument():
+    x = mxspec.encode(np.ones((2, 64)), "mxfp4_e2m1")
+    w8 = mxspec.encode(np.ones((64, 2)), "mxfp8_e4m3", axis=0)
+    with pytest.raises(ValueError, match="takes element formats fp4_e2m1; b is fp8_e4m3"):
+        mxspec.matmul(x, w8, "b200_mxf4nvf4")
+    n = mxspec.encode(np.ones((2, 64)), "nvfp4")
+    with pytest.raises(ValueError, match="'b200_mxf4' takes E8M0 scales per 32; a is nvfp4 with UE4M3"):
+        mxspec.matmul(n, mxspec.encode(np.ones((64, 2)), "nvfp4", axis=0), "b200_mxf4")
+    x16 = mxspec.encode(np.ones((2, 64)), "mxfp4_e2m1", block_size=16)
+    w32 = mxspec.encode(np.ones((64, 2)), "mxfp4_e2m1", axis=0)
+    with pytest.raises(ValueError, match="block_size=16 and b has block_size=32"):
+        mxspec.matmul(x16, w32, "b200_mxf4nvf4")
+    with pytest.raises(ValueError, match="E8M0 scales per 32, E8M0 scales per 16, UE4M3 scales "
+                                         "per 16; a is mxfp4_e2m1 with E8M0 scales per 8"):
+        mxspec.matmul(mxspec.encode(np.ones((2, 64)), "mxfp4_e2m1", block_size=8),
+                      mxspec.encode(np.ones((64, 2)), "mxfp4_e2m1", axis=0, block_size=8),
+                      "b200_mxf4nvf4")
+    with pytest.raises(ValueError, match="a has UE4M3 block scales and b has E8M0"):
+        mxspec.matmul(mxspec.encode(np.ones((2, 64)), "nvfp4_block_only"),
+                      mxspec.encode(np.ones((64, 2)), "mxfp4_e2m1", axis=0, block_size=16),
+                      "b200_mxf4nvf4")
+    with pytest.raises(ValueError, match="K=48 is not a whole number of blocks of 32"):
+        mxspec.matmul(mxspec.encode(np.ones((2, 48)), "mxfp4_e2m1"),
+                      mxspec.encode(np.ones((48, 2)), "mxfp4_e2m1", axis=0), "b200_mxf4")
+    with pytest.raises(ValueError, match="sum_group=5; allowed: a divisor of group=64"):
+        dataclasses.replace(mxspec.accumulator("b200_mxf4"), sum_group=5)
+    for alias, row in (("sm120_mxf4", "b200_mxf4"), ("sm120_mxf4nvf4", "b200_mxf4nvf4")):
+        assert mxspec.accumulator(alias) is mxspec.accumulator(row)

@@ -429,5 +429,5 @@ def test_the_issue_cases_and_models_that_refuse_a_family():
     want = float(np.sum(mxspec.decode(nb, np.float64) ** 2))
     assert mxspec.dot(nb, nb)[0] == np.float32(want) and want > 30
     for model in ("h100_fp8_mma", "fp32_blockwise", "fixed(24,rz,16)", "cublas_fp8"):
-        with pytest.raises(ValueError, match="does not take nvfp4"):
+        with pytest.raises(ValueError, match="blocks of any size; a is nvfp4 with UE4M3"):
             mxspec.dot(a, a, accumulator=model)

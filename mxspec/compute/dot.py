@@ -95,8 +95,10 @@ def _h100_order(K):
     return (np.arange(0, K, 32)[:, None] + one[None, :]).reshape(-1)
 
 
-def _operand(codes, scale_exp, fmt, model, f32, bs):
-    """The engine's record for rows of codes (R, K) with scale exponents (R, nb)."""
+def _operand(codes, scale_exp, fmt, model, f32, bs, scale_sig=None):
+    """The engine's record for rows of codes (R, K) with block scales (R, nb):
+    their exponents (SCALE_NAN for a NaN scale) and, for UE4M3 scales, their
+    significands (``scale_sig``; None: 1, E8M0's)."""
     sig_t, lsb_t, lead_t, cls_t, limb_t, lw = _tables(fmt)
     scale_exp = np.ascontiguousarray(scale_exp, np.int32)
     cls = cls_t[codes]
@@ -107,6 +109,7 @@ def _operand(codes, scale_exp, fmt, model, f32, bs):
     sig = sig_t[codes]
     raw = np.zeros((0, 0), np.int32)
     val = np.zeros((0, 0), np.float64)
+    ssig = np.zeros((0, 0), np.float64)
     if model.kind == "fp32":
         e32 = np.ascontiguousarray(decode_table(fmt, np.float32)[codes])
         f32v = np.ascontiguousarray(f32, np.float32) if f32 is not None else e32
@@ -114,24 +117,39 @@ def _operand(codes, scale_exp, fmt, model, f32, bs):
         limbs = np.ascontiguousarray(np.moveaxis(limb_t[codes], -1, 0))
     else:
         R, K = codes.shape
-        s = np.repeat(scale_exp, bs, axis=1)[:, :K] if K else np.zeros((R, 0), np.int32)
         lead = np.maximum(lead_t, np.int32(_clamp(fmt, model)))
         lead[sig_t == 0] = ZERO_RAW
-        raw = np.where(sig_t[codes] == 0, ZERO_RAW, lead[codes] + s).astype(np.int32)
-        # Exact in float64: an element's value times a power of two within 2**+-300.
-        val = np.ldexp(sig_t[codes].astype(np.float64), lsb_t[codes] + s)
-        if model.inst_k and K % model.inst_k:  # zero-padded, as a kernel pads K
-            pad = model.inst_k - K % model.inst_k
+        if model.step == "group_sums":
+            # the element values alone; the scales stay per block (scale_exp, ssig)
+            raw = np.where(sig == 0, ZERO_RAW, lead[codes]).astype(np.int32)
+            val = np.ldexp(sig.astype(np.float64), lsb_t[codes])
+            ssig = (np.ones(scale_exp.shape) if scale_sig is None
+                    else np.asarray(scale_sig, np.float64))
+        else:
+            s = np.repeat(scale_exp, bs, axis=1)[:, :K] if K else np.zeros((R, 0), np.int32)
+            raw = np.where(sig == 0, ZERO_RAW, lead[codes] + s).astype(np.int32)
+            # Exact in float64: an element's value times a power of two within 2**+-300.
+            val = np.ldexp(sig.astype(np.float64), lsb_t[codes] + s)
+        # K is zero-padded to whole instructions (or, where zero terms count, whole
+        # steps), as a kernel pads K; the scales go with it.
+        unit = model.inst_k or (model.group if model.zero_exp is not None else 0)
+        if unit and K % unit:
+            pad = unit - K % unit
             sig = np.pad(sig, ((0, 0), (0, pad)))
             raw = np.pad(raw, ((0, 0), (0, pad)), constant_values=ZERO_RAW)
             val = np.pad(val, ((0, 0), (0, pad)))
             cls = np.pad(cls, ((0, 0), (0, pad)))
             K += pad
+            more = -(-K // bs) - scale_exp.shape[1]
+            if more > 0:
+                scale_exp = np.pad(scale_exp, ((0, 0), (0, more)))
+                if ssig.size:
+                    ssig = np.pad(ssig, ((0, 0), (0, more)), constant_values=1.0)
         if model.k_order == "h100_mma":
             order = _h100_order(K)
             sig, raw, val, cls = sig[:, order], raw[:, order], val[:, order], cls[:, order]
     rec = tuple(np.ascontiguousarray(x) for x in (sig, val, raw, cls)) + (
-        scale_exp, f32v, e32, limbs, special)
+        np.ascontiguousarray(scale_exp), f32v, e32, limbs, special, np.ascontiguousarray(ssig))
     return rec, lw
 
 
@@ -188,7 +206,8 @@ def _value_operand(vals, g, model, f32):
     if model.kind == "fp32":
         f32v = np.ascontiguousarray(f32, np.float32)
     rec = tuple(np.ascontiguousarray(a) for a in (sig, val, raw, cls)) + (
-        scale_exp, f32v, empty32, np.ascontiguousarray(limbs), special)
+        scale_exp, f32v, empty32, np.ascontiguousarray(limbs), special,
+        np.zeros((0, 0), np.float64))
     return rec, lw
 
 
@@ -366,28 +385,60 @@ def _check_mx(arg, x):
 
 
 def _is_mx(x) -> bool:
-    """Whether x's blocks are MX ones (E8M0 scales, no other level): the dot
-    engine then reads its codes and scale exponents directly."""
+    """Whether x's blocks are MX ones (E8M0 scales, no other level)."""
     return x.format.engine == "mx"
+
+
+def _block_scale(x):
+    """(scale kind, block size) of a block array whose scales a tensor core
+    reads as codes: MX (E8M0) and the NVFP4 family's UE4M3 scales; None for
+    others (float32 block scales, micro exponents, integer groups)."""
+    if x.format.engine == "mx":
+        return ("e8m0", x.block_size)
+    if x.format.engine == "scaled" and x.format.scale_kind == "ue4m3":
+        return ("ue4m3", x.block_size)
+    return None
+
+
+def _takes_codes(model, x) -> bool:
+    """Whether the model reads x's element codes and block scales directly."""
+    bsc = _block_scale(x)
+    if bsc is None or model.kind != "blockfma" and bsc[0] != "e8m0":
+        return False
+    if model.block_scales is None:
+        return bsc[0] == "e8m0"
+    return bsc in model.block_scales
 
 
 # Models that take any block format: they read the operands' values (exact, or
 # float32 as decode gives them).  The others model a datapath that takes element
-# codes with power-of-two block scales, and refuse other families by name.
+# codes with the block scales it has, and refuse other families by name.
 def _takes_values(model) -> bool:
     return model.kind == "exact" or (model.kind == "fp32" and model.order != "blockwise")
 
 
+def _describe_scales(model) -> str:
+    if model.block_scales is None:
+        return "E8M0 (MX) blocks of any size"
+    if not model.block_scales:
+        return ("element codes only (dot_elements, matmul_elements): its instruction has no "
+                "block scales")
+    return ", ".join(f"{k.upper()} scales per {n}" for k, n in model.block_scales)
+
+
 def _value_path(model, a, b, out, rounding):
     """Whether a dot of a and b goes through their values; refuses, by name, a
-    model that cannot take a's or b's family."""
-    if _is_mx(a) and _is_mx(b):
+    model that cannot take a's or b's blocks."""
+    if _takes_codes(model, a) and _takes_codes(model, b):
         return False
     if not _takes_values(model):
-        other = a if not _is_mx(a) else b
-        raise ValueError(f"accumulator {model.name!r} models a datapath of element codes under "
-                         f"E8M0 block scales; it does not take {other.format.name} (allowed for "
-                         f"every block format: exact, fp32_sequential, fp32_pairwise)")
+        arg, other = ("b", b) if _takes_codes(model, a) else ("a", a)
+        bsc = _block_scale(other)
+        what = (f"{other.format.name} with {bsc[0].upper()} scales per {bsc[1]}" if bsc
+                else other.format.name)
+        raise ValueError(f"accumulator {model.name!r} takes {_describe_scales(model)}; {arg} "
+                         f"is {what} (every block format goes through exact, fp32_sequential "
+                         f"or fp32_pairwise)")
     _check_model(model, a.format.element, b.format.element, out, rounding)
     return True
 
@@ -409,6 +460,9 @@ def _check_blocks(a, b, K):
     if a.block_size != b.block_size:
         raise ValueError(f"a has block_size={a.block_size} and b has block_size={b.block_size}; "
                          "a block dot product needs the same blocks on both sides")
+    if _block_scale(a) != _block_scale(b):
+        raise ValueError(f"a has {_block_scale(a)[0].upper()} block scales and b has "
+                         f"{_block_scale(b)[0].upper()}; the instruction takes one scale type")
     if K % a.block_size:
         raise ValueError(f"K={K} is not a whole number of blocks of {a.block_size}")
 
@@ -421,16 +475,70 @@ def _prepare(accumulator, a, b, out, rounding):
     _check_mx("b", b)
     values = _value_path(model, a, b, out, rounding)
     fa, fb = a.format.element, b.format.element
-    if model.block_sizes is not None and a.block_size not in model.block_sizes:
-        raise ValueError(
-            f"accumulator {model.name!r} takes " +
-            (f"MX blocks of {', '.join(map(str, model.block_sizes))}" if model.block_sizes else
-             "element codes only (dot_elements, matmul_elements): its instruction has no "
-             "block scales; b200_mxf8f6f4 is the block-scaled kind") +
-            f"; a and b have block_size={a.block_size}")
     if not values:
         _check_model(model, fa, fb, out, rounding)
     return model, values, fa, fb
+
+
+def _scales(x, model):
+    """(exponents, significands or None) of x's block scales, in its scales' shape:
+    E8M0 code - 127 (0xFF: SCALE_NAN); UE4M3 (the sign bit ignored, as the
+    instruction ignores it) floor(log2), -6 for a subnormal, and significand."""
+    if _block_scale(x)[0] == "e8m0":
+        return _scale_exponents(x.scales), None
+    u = np.asarray(x.scales).astype(np.int32) & 0x7F
+    e, m = u >> 3, u & 7
+    exp = np.where(e > 0, e - 7, -6).astype(np.int32)
+    sig = np.where(e > 0, 1.0 + m / 8.0, m / 8.0)
+    exp[u == 0x7F] = SCALE_NAN
+    return exp, sig
+
+
+def _epilogue(r, a, b, c, model, out):
+    """The kernel epilogue of operands with tensor scales (NVFP4; SPEC.md 8.7):
+    alpha = fl32(ts_a * ts_b), D = fl32(alpha * acc), with an addend C (an array
+    shaped like r) fma32(alpha, acc, C) (CUTLASS's linear combination, beta = 1);
+    then, for a bfloat16/float16 ``out``, one more rounding to nearest even."""
+    ta = np.float32(1.0 if a.tensor_scale is None else a.tensor_scale)
+    tb = np.float32(1.0 if b.tensor_scale is None else b.tensor_scale)
+    alpha = np.float64(np.float32(ta * tb))
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = r.astype(np.float64) * alpha  # exact: two float32 significands
+        o = x.astype(np.float32) if c is None else _round_odd_sum(x, c)
+    if out != "float32":
+        return round_float32(o, out)
+    o.view(np.uint32)[np.isnan(o)] = model.nan_bits
+    return o
+
+
+def _round_odd_sum(x, y):
+    """fl32(x + y) for float64 x and y where x is exact: x + y rounded to odd in
+    float64 (by the two-sum error), then to nearest even in float32."""
+    s = x + y
+    bb = s - x
+    err = (x - (s - bb)) + (y - bb)
+    si = s.view(np.int64).copy()
+    inexact = (err != 0) & np.isfinite(s) & ((si & 1) == 0)
+    # toward zero by one ulp where s was rounded away from zero, then set the odd bit
+    away = inexact & ((err < 0) == (s > 0))
+    si[away] -= 1
+    si[inexact] |= 1
+    return si.view(np.float64).astype(np.float32)
+
+
+def _code_operand(x, rows, model, transpose=False):
+    """The engine record of a block array read as element codes and scales."""
+    exp, sig = _scales(x, model)
+    if transpose:
+        exp = exp.T
+        sig = None if sig is None else sig.T
+    exp = exp.reshape(rows.shape[0], -1)
+    sig = None if sig is None else sig.reshape(rows.shape[0], -1)
+    f32 = None
+    if model.kind == "fp32":
+        d = decode(x)
+        f32 = (d.T if transpose else d).reshape(rows.shape)
+    return _operand(rows, exp, x.format.element, model, f32, x.block_size, sig)
 
 
 def dot(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "float32", c=None,
@@ -459,12 +567,14 @@ def dot(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = "fl
                             ia, ib, shape))
     _check_blocks(a, b, K)
     ia, ib, shape = _pair_indices(a.shape[:-1], b.shape[:-1])
-    nb = K // a.block_size
-    A, lwa = _operand(_rows(a.codes, K), _scale_exponents(a.scales).reshape(-1, nb), fa, model,
-                      _rows(decode(a), K) if model.kind == "fp32" else None, a.block_size)
-    B, lwb = _operand(_rows(b.codes, K), _scale_exponents(b.scales).reshape(-1, nb), fb, model,
-                      _rows(decode(b), K) if model.kind == "fp32" else None, b.block_size)
+    A, lwa = _code_operand(a, _rows(a.codes, K), model)
+    B, lwb = _code_operand(b, _rows(b.codes, K), model)
+    tensor = a.tensor_scale is not None or b.tensor_scale is not None
     cc = _addend(c, shape, model)
+    if tensor:
+        r = _run(A, B, ia, ib, a.block_size, K, np.zeros_like(cc), model, "float32", rounding,
+                 fa, fb, lwa, lwb, shape)
+        return _epilogue(r, a, b, None if c is None else cc.reshape(shape), model, out)
     return _run(A, B, ia, ib, a.block_size, K, cc, model, out, rounding, fa, fb, lwa, lwb, shape)
 
 
@@ -543,12 +653,13 @@ def matmul(a: BlockArray, b: BlockArray, accumulator: str = "exact", out: str = 
                         (np.ascontiguousarray(decode(a, np.float64)),
                          np.ascontiguousarray(decode(b, np.float64).T), ia, ib, (ia.size,)))
     else:
-        A, lwa = _operand(np.ascontiguousarray(a.codes), _scale_exponents(a.scales), fa, model,
-                          decode(a) if model.kind == "fp32" else None, a.block_size)
-        B, lwb = _operand(np.ascontiguousarray(b.codes.T), _scale_exponents(b.scales).T, fb,
-                          model, decode(b).T if model.kind == "fp32" else None, b.block_size)
-        r = _run(A, B, ia, ib, a.block_size, K, cc, model, out, rounding, fa, fb, lwa, lwb,
-                 (ia.size,))
+        A, lwa = _code_operand(a, np.ascontiguousarray(a.codes), model)
+        B, lwb = _code_operand(b, np.ascontiguousarray(b.codes.T), model, transpose=True)
+        tensor = a.tensor_scale is not None or b.tensor_scale is not None
+        r = _run(A, B, ia, ib, a.block_size, K, np.zeros_like(cc) if tensor else cc, model,
+                 "float32" if tensor else out, rounding, fa, fb, lwa, lwb, (ia.size,))
+        if tensor:
+            r = _epilogue(r, a, b, None if c is None else cc, model, out)
     res = np.empty((M, N), r.dtype)
     res[ia, ib] = r
     return res

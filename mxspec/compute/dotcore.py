@@ -5,7 +5,7 @@ A task is one output: row ``ia[t]`` of operand A against row ``ib[t]`` of
 operand B, plus the addend ``c[t]``.  Each operand is a record of per-element
 arrays made by :mod:`mxspec.dot` from the element format's code tables:
 
-    (sig, lsb, raw, cls, scale, f32, e32, limbs, special)
+    (sig, val, raw, cls, scale, f32, e32, limbs, special, scale_sig)
 
 ``sig`` is the element's significand (its sign and whether it is zero are
 what the engine reads), ``val`` its exact value with its scale as a float64,
@@ -17,7 +17,9 @@ scale (what :func:`mxspec.decode` returns), ``e32`` without; ``limbs`` the
 value in units of the format's smallest step, split into float64 integers of
 at most 24 bits (float32 holds them exactly) so that 32 products of two
 limbs add exactly in float64.  For the block-FMA models the columns are in
-the model's order.
+the model's order.  The ``group_sums`` step reads ``val`` without the scale,
+``scale`` as each block scale's exponent (a subnormal UE4M3 scale's at -6) and
+``scale_sig`` as its significand (1 for E8M0).
 """
 from __future__ import annotations
 
@@ -31,8 +33,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._kernel import cache as _cache
-from ..tables.accumulators import (A_ACC_BITS, A_C_ADD, A_FRAC, A_GROUP, A_INST_K, A_KIND, A_ORDER,
-                                   A_OVF_INF, A_RND, A_ZERO_EXP, NO_CLAMP)
+from ..tables.accumulators import (A_ACC_BITS, A_C_ADD, A_FRAC, A_FRAC2, A_GROUP, A_INST_K,
+                                   A_KIND, A_ORDER, A_OVF_INF, A_RND, A_STEP, A_SUM_GROUP,
+                                   A_ZERO_EXP, NO_CLAMP)
 from ..codec.core import _bitcast, bit_length, jit, round_core
 from ..tables.policies import DOWN, RNA, RNE, UP
 
@@ -237,8 +240,7 @@ def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P, Z, ovf):
     for k in range(n):
         E = max(E, numba.int64(ar[k]) + numba.int64(br[k]))
     if acc != 0.0:
-        bits = _bitcast(acc, numba.int32(0))
-        E = max(E, max((bits >> 23) & 0xFF, 1) - 127)
+        E = max(E, _acc_exp(acc))
     elif E < ZERO_RAW:
         return np.float32(0.0)
     if Z != NO_CLAMP:
@@ -249,7 +251,6 @@ def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P, Z, ovf):
             E = max(E, numba.int64(Z))
     # 2**(F-E) and 2**(E-F) built from their bits: |E| stays far inside float64's range.
     sc = _bitcast((F - E + 1023) << 52, np.float64(0.0))
-    inv = _bitcast((E - F + 1023) << 52, np.float64(0.0))
     if rnd == 0:  # a float to int conversion truncates toward zero
         S = numba.int64(np.float64(acc) * sc)
         for k in range(n):
@@ -258,6 +259,14 @@ def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P, Z, ovf):
         S = _rne_int(np.float64(acc) * sc)
         for k in range(n):
             S += _rne_int(av[k] * bv[k] * sc)
+    return _finish(S, E, F, rnd, P, ovf)
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _finish(S, E, F, rnd, P, ovf):
+    """A step's exact sum S * 2**(E-F) rounded (truncated or to nearest even) to
+    P significant bits and to float32."""
+    inv = _bitcast((E - F + 1023) << 52, np.float64(0.0))
     if P < 24 and S != 0:
         m = abs(S)
         # floor(log2(m)) from the exponent field of float64(m), exact below 2**53
@@ -279,8 +288,102 @@ def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P, Z, ovf):
     return f
 
 
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _acc_exp(acc):
+    """floor(log2|acc|) of a nonzero float32, -126 for a subnormal."""
+    return max((_bitcast(acc, numba.int32(0)) >> 23) & 0xFF, 1) - 127
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _group_step(a_val, b_val, a_sc, b_sc, a_ss, b_ss, k0, k1, acc, bs, SG, F, Z, ovf):
+    """One ``group_sums`` step (Blackwell kind::mxf4 / mxf4nvf4, SPEC.md 8.7):
+    each SG products summed exactly (E2M1 values: a float64 sum of them is
+    exact), times the two block scales' significands; each such term counts at
+    the scales' exponent sum, Z where its products are all zero; C at its own
+    exponent (Z if zero); all aligned to the largest, F bits kept, truncated,
+    added exactly and normalized toward zero."""
+    if not (abs(acc) < np.inf):
+        return acc
+    E = numba.int64(Z)
+    if acc != 0.0:
+        E = max(E, _acc_exp(acc))
+    ng = (k1 - k0) // SG
+    for g in range(ng):
+        blk = (k0 + g * SG) // bs
+        nz = False
+        av, bv = a_val[k0 + g * SG:k0 + g * SG + SG], b_val[k0 + g * SG:k0 + g * SG + SG]
+        for k in range(av.shape[0]):
+            nz |= av[k] * bv[k] != 0.0
+        if nz and a_ss[blk] * b_ss[blk] != 0.0:
+            E = max(E, numba.int64(a_sc[blk]) + numba.int64(b_sc[blk]))
+    sc = _bitcast((F - E + 1023) << 52, np.float64(0.0))
+    S = numba.int64(np.float64(acc) * sc)
+    for g in range(ng):
+        blk = (k0 + g * SG) // bs
+        av, bv = a_val[k0 + g * SG:k0 + g * SG + SG], b_val[k0 + g * SG:k0 + g * SG + SG]
+        p = 0.0
+        for k in range(av.shape[0]):
+            p += av[k] * bv[k]
+        e = numba.int64(a_sc[blk]) + numba.int64(b_sc[blk])
+        # p * significands * 2**(e + F - E): exact in float64 (at most 20 significant bits)
+        S += numba.int64(p * (a_ss[blk] * b_ss[blk]) * sc * math.ldexp(1.0, e))
+    return _finish(S, E, F, 0, 24, ovf)
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _even_odd_step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, F2):
+    """One ``even_odd`` step (AMD CDNA3 FP8 MFMA, SPEC.md 8.10): the even- and
+    the odd-indexed products each aligned to their own largest exponent, F bits
+    kept (truncated) and summed; the two halves aligned to the larger of their
+    exponents, F bits, floor; that and C aligned to the largest exponent, the
+    halves' sum at F2 + 1 bits and C at F bits (floor; C dropped below F + 1
+    bits); the sum floored to F2 bits below its own leading bit (float32's
+    normal range) and rounded to nearest even into float32."""
+    if not (abs(acc) < np.inf):
+        return acc
+    av, ar, bv, br = a_val[k0:k1], a_raw[k0:k1], b_val[k0:k1], b_raw[k0:k1]
+    n = av.shape[0]
+    low = numba.int64(2 * ZERO_RAW)
+    Ee = low
+    Eo = low
+    for k in range(0, n, 2):
+        Ee = max(Ee, numba.int64(ar[k]) + numba.int64(br[k]))
+    for k in range(1, n, 2):
+        Eo = max(Eo, numba.int64(ar[k]) + numba.int64(br[k]))
+    Se = numba.int64(0)
+    So = numba.int64(0)
+    if Ee > low:
+        sc = math.ldexp(1.0, F - Ee)
+        for k in range(0, n, 2):
+            Se += numba.int64(av[k] * bv[k] * sc)
+    if Eo > low:
+        sc = math.ldexp(1.0, F - Eo)
+        for k in range(1, n, 2):
+            So += numba.int64(av[k] * bv[k] * sc)
+    Ed = max(Ee, Eo)
+    D = (Se >> min(Ed - Ee, 62)) + (So >> min(Ed - Eo, 62))  # arithmetic shifts: floor
+    ec = numba.int64(-126)
+    if acc != 0.0:
+        ec = _acc_exp(acc)
+    Em = max(Ed, ec)
+    up = F2 + 1 - F
+    sh = Ed - Em + up
+    T = D << sh if sh >= 0 else D >> min(-sh, 62)
+    if ec >= Em - F - 1:
+        T += numba.int64(math.floor(np.float64(acc) * math.ldexp(1.0, F - Em))) << up
+    if T == 0:
+        return np.float32(0.0)
+    unit = Em - F2 - 1  # T counts units of 2**unit
+    m = abs(T)
+    lead = numba.int64((_bitcast(np.float64(m), numba.int64(0)) >> 52) & 0x7FF) - 1023 + unit
+    cut = max(lead, -126) - F2 - unit
+    if cut > 0:
+        T = (T >> cut) << cut
+    return np.float32(np.float64(T) * math.ldexp(1.0, unit))
+
+
 @jit
-def _blockfma(A, B, ra, rb, c, M):
+def _blockfma(A, B, ra, rb, bs, c, M):
     """The block-FMA family.  The columns are already in the model's order
     (h100_mma's permutation is applied by the caller)."""
     a_val, a_raw = A[1][ra], A[2][ra]
@@ -292,6 +395,7 @@ def _blockfma(A, B, ra, rb, c, M):
     P = M[A_ACC_BITS]
     Z = M[A_ZERO_EXP]
     ovf = M[A_OVF_INF] == 1
+    step = M[A_STEP]
     inst = M[A_INST_K] if M[A_INST_K] > 0 else K
     c_add = M[A_C_ADD] == 1 and M[A_INST_K] == 0
     running = np.float32(0.0) if c_add else np.float32(c)
@@ -299,7 +403,14 @@ def _blockfma(A, B, ra, rb, c, M):
         w1 = min(w0 + inst, K)
         acc = np.float32(0.0) if M[A_INST_K] > 0 else running
         for g0 in range(w0, w1, G):
-            acc = _step(a_val, a_raw, b_val, b_raw, g0, min(g0 + G, w1), acc, F, rnd, P, Z, ovf)
+            g1 = min(g0 + G, w1)
+            if step == 0:
+                acc = _step(a_val, a_raw, b_val, b_raw, g0, g1, acc, F, rnd, P, Z, ovf)
+            elif step == 1:
+                acc = _group_step(a_val, b_val, A[4][ra], B[4][rb], A[9][ra], B[9][rb], g0, g1,
+                                  acc, bs, M[A_SUM_GROUP], F, Z, ovf)
+            else:
+                acc = _even_odd_step(a_val, a_raw, b_val, b_raw, g0, g1, acc, F, M[A_FRAC2])
         running = acc + running if M[A_INST_K] > 0 else acc
     if c_add:
         running = running + np.float32(c)
@@ -415,7 +526,7 @@ def dot_kernel(t0, t1, A, B, ia, ib, bs, c, c_sig, c_exp, M, O, X, out):
         elif kind == 1:
             v = _fp32(A, B, ra, rb, bs, ct, M, buf)
         else:
-            v = _blockfma(A, B, ra, rb, ct, M)
+            v = _blockfma(A, B, ra, rb, bs, ct, M)
         out[t] = v
         if math.isnan(v):
             nans += 1

@@ -34,10 +34,19 @@ DATAPATH_ROUNDINGS = ("rz", "rne")
 C_MODES = ("align", "add")
 # Orders in which a block-FMA model takes the K products of one instruction.
 K_ORDERS = ("natural", "h100_mma")
+# What one block-FMA step adds (SPEC.md 8.3, 8.7, 8.10): "products" aligned to the
+# largest product exponent; "group_sums": each sum_group products summed exactly,
+# times the block scales' significands, aligned on the scales' exponents
+# (Blackwell's kind::mxf4 / mxf4nvf4); "even_odd": the even- and odd-indexed
+# products summed apart, the halves and then C combined rounding toward minus
+# infinity (AMD CDNA3's FP8 MFMA).
+STEPS = ("products", "group_sums", "even_odd")
+# Block scales a model can take: (scale kind, block size) pairs.
+BLOCK_SCALES = ("e8m0", "ue4m3")
 
 # Index of each field in AccumulatorModel.params, the tuple the engine reads.
 A_KIND, A_ORDER, A_GROUP, A_FRAC, A_RND, A_INST_K, A_C_ADD, A_K_ORDER, A_EMIN_CLAMP, \
-    A_NAN_BITS, A_ACC_BITS, A_ZERO_EXP, A_OVF_INF = range(13)
+    A_NAN_BITS, A_ACC_BITS, A_ZERO_EXP, A_OVF_INF, A_STEP, A_SUM_GROUP, A_FRAC2 = range(16)
 NO_CLAMP = -(1 << 20)
 
 
@@ -76,8 +85,17 @@ class AccumulatorModel:
                 Blackwell kinds); None: zeros never lead.
     overflow    blockfma: "saturate" (a truncated result past float32's range is
                 its largest finite value) or "inf" (2^128 and past are Inf).
-    block_sizes the MX block sizes the model takes (None: any; (): none, element
-                codes only, through dot_elements / matmul_elements).
+    step        blockfma: what a step adds, one of STEPS ("products": each product
+                aligned on its own exponent; "group_sums": sums of ``sum_group``
+                products, scaled, aligned on the scales' exponents; "even_odd":
+                CDNA3's two halves, combined toward minus infinity).
+    sum_group   group_sums: the products summed exactly into one term.
+    frac_bits2  even_odd: the bits below the largest exponent kept where the halves'
+                sum meets C (floor), and in the combined sum (floor), before the
+                one rounding to float32 (nearest even).
+    block_scales the (scale kind, block size) pairs the model takes from block
+                arrays (None: MX blocks of any size; (): none, element codes only,
+                through dot_elements / matmul_elements).
     outputs     besides float32, the output types the modelled GEMM writes: its
                 float32 result rounded once more, to nearest even (cuBLAS's
                 bfloat16 and float16 outputs; SPEC.md 8.8).
@@ -100,7 +118,10 @@ class AccumulatorModel:
     acc_bits: int = 24
     zero_exp: int | None = None
     overflow: str = "saturate"
-    block_sizes: tuple | None = None
+    block_scales: tuple | None = None
+    step: str = "products"
+    sum_group: int = 0
+    frac_bits2: int = 0
     outputs: tuple = ()
     description: str = field(default="", compare=False)
 
@@ -132,6 +153,25 @@ class AccumulatorModel:
                 bad("acc_bits", self.acc_bits, "2 .. 24")
             if self.k_order == "h100_mma" and (self.inst_k != 32 or self.group != 16):
                 bad("k_order", self.k_order, "'natural' unless inst_k=32 and group=16")
+            if self.step not in STEPS:
+                bad("step", self.step, ", ".join(STEPS))
+            if self.step == "group_sums":
+                if self.sum_group < 1 or self.group % self.sum_group:
+                    bad("sum_group", self.sum_group, f"a divisor of group={self.group}")
+                # A term is a sum of E2M1 products (below 2^12 with the two scale
+                # significands): F + 12 bits, and the terms' sum, below 2^53.
+                if self.formats != ("fp4_e2m1",):
+                    bad("formats", self.formats, "('fp4_e2m1',) for step='group_sums'")
+                if self.frac_bits + 12 + (self.group // self.sum_group + 1).bit_length() > 52:
+                    bad("frac_bits", self.frac_bits, "at most 52 - 12 - bits of the term count")
+            if self.step == "even_odd" and not self.frac_bits < self.frac_bits2 <= 40:
+                bad("frac_bits2", self.frac_bits2, f"{self.frac_bits + 1} .. 40")
+        if self.block_scales is not None:
+            for pair in self.block_scales:
+                if not (isinstance(pair, tuple) and len(pair) == 2 and pair[0] in BLOCK_SCALES
+                        and isinstance(pair[1], int) and pair[1] >= 1):
+                    bad("block_scales", pair, f"(scale kind, block size) pairs, the kind one "
+                        f"of {', '.join(BLOCK_SCALES)}")
 
     @property
     def params(self) -> tuple:
@@ -142,7 +182,8 @@ class AccumulatorModel:
                 self.inst_k, int(self.c == "add"), K_ORDERS.index(self.k_order),
                 NO_CLAMP if self.input_emin is None else self.input_emin, self.nan_bits,
                 self.acc_bits, NO_CLAMP if self.zero_exp is None else self.zero_exp,
-                int(self.overflow == "inf"))
+                int(self.overflow == "inf"), STEPS.index(self.step), self.sum_group,
+                self.frac_bits2)
 
     @property
     def float32_only(self) -> bool:
@@ -215,16 +256,29 @@ def wgmma(promote: int = 0, name: str | None = None, **kw) -> AccumulatorModel:
 F8F6F4 = ("fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1")
 
 
-def _b200(name, block_sizes, what):
+def _b200(name, block_scales, what):
     return AccumulatorModel(
         name, "blockfma", group=32, frac_bits=25, rounding="rz", c="align", zero_exp=-133,
-        overflow="inf", formats=F8F6F4, nan_bits=0x7FFFFFFF, block_sizes=block_sizes,
+        overflow="inf", formats=F8F6F4, nan_bits=0x7FFFFFFF, block_scales=block_scales,
         description=(f"NVIDIA B200 tcgen05.mma {what}: per instruction of 32 products, the "
                      "products (block scales in their exponents) and C aligned to the largest "
                      "exponent (a zero term counts at 2^-133), 25 bits kept, truncated, one "
                      "normalization toward zero; each instruction's result the next one's C"))
 
 
+def _b200_fp4(name, block_scales, what):
+    return AccumulatorModel(
+        name, "blockfma", group=64, frac_bits=35, rounding="rz", c="align", zero_exp=-139,
+        overflow="inf", formats=("fp4_e2m1",), nan_bits=0x7FFFFFFF, block_scales=block_scales,
+        step="group_sums", sum_group=16,
+        description=(f"NVIDIA B200 tcgen05.mma {what}: per instruction of 64 E2M1 products, "
+                     "each 16 summed exactly and multiplied by the two block scales' "
+                     "significands, the four sums and C aligned to the largest scale "
+                     "exponent (an all-zero group or a zero C counts at 2^-139), 35 bits "
+                     "kept, truncated, one normalization toward zero"))
+
+
+_MXF4NVF4 = (("e8m0", 32), ("e8m0", 16), ("ue4m3", 16))
 _TABLE = {m.name: m for m in (
     AccumulatorModel("exact", "exact", description=(
         "every product and sum exact (wide fixed point), rounded once to the output format")),
@@ -255,14 +309,26 @@ _TABLE = {m.name: m for m in (
         "cuBLAS FP8 GEMM in its default mode: the wgmma datapath's partial results "
         "over each 128 products added into float32")),
     _b200("b200_f8f6f4", (), "kind::f8f6f4 (unscaled element codes)"),
-    _b200("b200_mxf8f6f4", (32,), "kind::mxf8f6f4.block32 (UE8M0 scales per 32)"),
+    _b200("b200_mxf8f6f4", (("e8m0", 32),), "kind::mxf8f6f4.block32 (UE8M0 scales per 32)"),
+    _b200_fp4("b200_mxf4", (("e8m0", 32),), "kind::mxf4.block32 (UE8M0 scales per 32)"),
+    _b200_fp4("b200_mxf4nvf4", _MXF4NVF4, "kind::mxf4nvf4 (UE8M0 per 32 or 16, UE4M3 per 16)"),
+    AccumulatorModel(
+        "mi300_fp8", "blockfma", group=16, frac_bits=24, rounding="rz", c="align",
+        formats=("fp8_e4m3fnuz", "fp8_e5m2fnuz"), nan_bits=0x7FFFFFFF, block_scales=(),
+        step="even_odd", frac_bits2=31, description=(
+            "AMD MI300 (CDNA3) v_mfma_f32_*_fp8/bf8, FNUZ operands (MMA-Sim): per 16 "
+            "products, the even- and odd-indexed halves each aligned to their largest "
+            "exponent with 24 bits kept (truncated) and summed, the halves added toward "
+            "minus infinity, C joined at 31 bits (floor), the sum rounded to nearest even "
+            "into float32, which is the next 16's C")),
     wgmma(128, "deepseek_fp8", description=(
         "DeepSeek-V3's FP8 GEMM recipe: wgmma partial results promoted to float32 "
         "every N_C = 128 products")),
 )}
 ALIASES = {"fp32": "fp32_sequential", "tosa": "fp32_blockwise",
            "triton_fp8": "h100_fp8_wgmma", "sm120_mxf8f6f4": "b200_mxf8f6f4",
-           "sm120_f8f6f4": "b200_f8f6f4"}
+           "sm120_f8f6f4": "b200_f8f6f4", "sm120_mxf4": "b200_mxf4",
+           "sm120_mxf4nvf4": "b200_mxf4nvf4", "cdna3_fp8": "mi300_fp8"}
 _WGMMA = re.compile(r"^(h100_fp8_wgmma|triton_fp8)\((?:(promote|max_num_imprecise_acc)=)?"
                     r"(-?\d+)\)$")
 
