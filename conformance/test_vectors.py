@@ -431,6 +431,10 @@ def check_dot_independently(path, vf):
             b32 = [float(np.float32(x * 2.0 ** eb[i // bs])) if eb[i // bs] is not None else math.nan
                    for i, x in enumerate(b)]
             want = ref.fp32_sequential(a32, b32, float(c))
+        elif m.step == "group_sums":
+            want = ref.group_sums_model(a, b, [None if e is None else (1, e) for e in ea],
+                                        [None if e is None else (1, e) for e in eb], bs,
+                                        float(c), m)
         else:
             want = ref.blockfma_model(a, b, ea, eb, bs, float(c), m, fa, fb)
         exp = int(np.float32(want).view(np.uint32))

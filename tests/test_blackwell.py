@@ -408,3 +408,51 @@ def test_fp4_bad_input_names_the_argument():
         dataclasses.replace(mxspec.accumulator("b200_mxf4"), sum_group=5)
     for alias, row in (("sm120_mxf4", "b200_mxf4"), ("sm120_mxf4nvf4", "b200_mxf4nvf4")):
         assert mxspec.accumulator(alias) is mxspec.accumulator(row)
+
+
+def test_conformance_files_equal_mmasim():
+    """Every row of the committed b200_* dot vector files, recomputed by MMA-Sim
+    (one instruction per 32 or 64 products, each result the next one's C)."""
+    import glob
+    import os
+    torch = pytest.importorskip("torch")
+    sim = pytest.importorskip("mmasim.nv_ptx.sim")
+    root = os.path.join(os.path.dirname(__file__), "..", "conformance", "vectors", "dot")
+    paths = sorted(glob.glob(os.path.join(root, "*.b200_*.txt")))
+    assert len(paths) == 9
+    e8 = torch.float8_e8m0fnu
+    rows = 0
+    for path in paths:
+        head = {}
+        data = []
+        for line in open(path):
+            if line.startswith("# ") and ": " in line:
+                k, v = line[2:].rstrip("\n").split(": ", 1)
+                head[k] = v
+            elif line.strip() and not line.startswith("#"):
+                data.append([int(f, 16) for f in line.split("#")[0].split()])
+        fa, fb, K, bs = head["format_a"], head["format_b"], int(head["k"]), int(head["block_size"])
+        n = K // bs
+        kind = head["accumulator"].removeprefix("b200_")
+        for v in data:
+            sa, ca = v[:n], np.uint8(v[n:n + K])
+            sb, cb = v[n + K:2 * n + K], np.uint8(v[2 * n + K:2 * n + 2 * K])
+            c = torch.from_numpy(np.uint32([[v[-2]]]).view(np.float32))
+            ta = torch.from_numpy(np.uint8([sa])).view(e8)
+            tb = torch.from_numpy(np.uint8([sb]).T.copy()).view(e8)
+            if kind == "mxf8f6f4":
+                op = sim.TCGen05MMABlockScale(
+                    "Blackwell", f"m128n8k32.kind::mxf8f6f4.block32.f32.{PTX[fa]}.{PTX[fb]}.ue8m0")
+                for i in range(K // 32):
+                    c = op(_torch_operand(torch, ca[None, 32 * i:32 * i + 32], fa),
+                           _torch_operand(torch, cb[32 * i:32 * i + 32, None], fb), c,
+                           ta[:, i:i + 1], tb[i:i + 1])
+            else:
+                op = sim.TCGen05MMABlockScale(
+                    "Blackwell", f"m128n8k64.kind::{kind}.block32.f32.e2m1.e2m1.ue8m0")
+                c = op(torch.from_numpy(E2M1[ca][None]).half(),
+                       torch.from_numpy(E2M1[cb][:, None]).half(), c, ta, tb)
+            got = np.uint32(v[-1]).view(np.float32)
+            assert _same(got, c.numpy()[0, 0]), (path, v[-2:])
+            rows += 1
+    assert rows > 200

@@ -991,6 +991,10 @@ DOT_PAIRS = (("fp8_e4m3", "fp8_e4m3"), ("fp8_e5m2", "fp8_e5m2"), ("fp8_e4m3", "f
              ("fp6_e3m2", "fp6_e3m2"), ("fp6_e2m3", "fp6_e2m3"), ("fp4_e2m1", "fp4_e2m1"),
              ("int8", "int8"), ("int4", "int4"), ("fp8_e4m3", "fp4_e2m1"))
 DOT_MODELS = ("exact", "fp32_sequential", "fixed(24,rz,16)")
+# Blackwell rows with E8M0 block scales (SPEC.md 8.7): (accumulator, pairs, K).
+B200_DOT = (("b200_mxf8f6f4", tuple(p for p in DOT_PAIRS if not p[0].startswith("int")), 64),
+            ("b200_mxf4", (("fp4_e2m1", "fp4_e2m1"),), 128),
+            ("b200_mxf4nvf4", (("fp4_e2m1", "fp4_e2m1"),), 128))
 # the repository root: mxspec/app/vectors.py is three levels below it
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 H100_CAPTURE = os.path.join(_REPO, "tests", "data", "h100", "mma_sync.npz")
@@ -1003,6 +1007,9 @@ def standard_set(h100_capture=H100_CAPTURE):
         for m in DOT_MODELS:
             name = m.replace("(", "").replace(")", "").replace(",", "_")  # shell-safe
             yield f"dot/{fa}-{fb}.{name}.txt", dot_vectors(fa, fb, m)
+    for m, pairs, k in B200_DOT:
+        for fa, fb in pairs:
+            yield f"dot/{fa}-{fb}.{m}.txt", dot_vectors(fa, fb, m, k=k)
     if h100_capture and os.path.exists(h100_capture):
         for pair in ("e4m3_e4m3", "e4m3_e5m2", "e5m2_e4m3", "e5m2_e5m2"):
             fa, fb = ("fp8_" + t for t in pair.split("_"))
@@ -1105,6 +1112,10 @@ CHECKS = {
     "gguf": "gguf-py's quants.MXFP4 (llama.cpp's Python quantizer and dequantizer; scale "
             "byte, codes, the block_mxfp4 bytes and the float32 values bit for bit) in the "
             "release CI installs (0.18 and 0.19); re-checked by pytest conformance/",
+    "dot_b200": "MMA-Sim 2.1.1 (mmasim, the published simulator of B200 silicon), row by row "
+                "(tests/test_blackwell.py::test_conformance_files_equal_mmasim), and "
+                "tests/dot_reference.py (fractions, SPEC.md 8.7); re-checked by pytest "
+                "conformance/",
     "dot_h100": "the result column is the NVIDIA H100's own mma.sync output "
                 "(tests/data/h100/mma_sync.npz, held-out tiles); h100_fp8_mma and "
                 "tests/dot_reference.py give the same bits; re-checked by pytest conformance/",
@@ -1189,6 +1200,8 @@ def checks_for(vf: VectorFile) -> str:
         return CHECKS["dot_h100"]
     if vf.kind == "dot" and "wgmma_directed" in vf.header.get("source", ""):
         return CHECKS["dot_h100_wgmma"]
+    if vf.kind == "dot" and vf.header.get("accumulator", "").startswith("b200_"):
+        return CHECKS["dot_b200"]
     return CHECKS[vf.kind].format(ml=ml)
 
 
