@@ -322,12 +322,9 @@ def check_against_mxspec(path, vf):
     for line, row in vf.rows:
         if kind == "dot":
             ca, sa, cb, sb, c, res = dot_row(h, row)
-            bs = int(h["block_size"])
-            A = mxspec.MXArray(np.array(ca, np.uint8), np.array(sa, np.uint8),
-                               mxspec.mx_format("mx" + h["format_a"]), bs, 0)
-            B = mxspec.MXArray(np.array(cb, np.uint8), np.array(sb, np.uint8),
-                               mxspec.mx_format("mx" + h["format_b"]), bs, 0)
-            got = int(mxspec.dot(A, B, accumulator=h["accumulator"], c=c).view(np.uint32))
+            got = int(np.float32(V.dot_result(ca, sa, cb, sb, c, h["format_a"], h["format_b"],
+                                              int(h["block_size"]), h["accumulator"],
+                                              h.get("scale", "e8m0"))).view(np.uint32))
             if got != res:
                 fail(path, line, "dot", f"{res:08x}", f"{got:08x}")
         elif kind == "encode":
@@ -402,6 +399,18 @@ def gfloat_encode(f, x, h):
     return got.astype(np.uint8)
 
 
+def _ue4m3_pair(code):
+    """(significand, exponent) of a UE4M3 scale code, from E4M3's value table (the
+    sign bit cleared); None for NaN."""
+    v = float(mxspec.element_format("fp8_e4m3").values[code & 0x7F])
+    if math.isnan(v):
+        return None
+    if v == 0:
+        return (0, -6)
+    e = max(math.frexp(v)[1] - 1, -6)
+    return (v / 2.0 ** e, e)
+
+
 def check_dot_independently(path, vf):
     import dot_reference as ref
     h = vf.header
@@ -421,8 +430,11 @@ def check_dot_independently(path, vf):
         ca, sa, cb, sb, c, res = dot_row(h, row)
         a = [float(x) for x in fa.values[ca]]
         b = [float(x) for x in fb.values[cb]]
+        scale = h.get("scale", "e8m0")
         ea = [None if s == 255 else s - 127 for s in sa]
         eb = [None if s == 255 else s - 127 for s in sb]
+        if scale == "none":  # the columns hold 7f: 2^0
+            assert set(sa) | set(sb) == {127}, (path, line)
         if m.kind == "exact":
             want = ref.exact(a, b, ea, eb, bs, float(c))
         elif m.name == "fp32_sequential":
@@ -432,9 +444,14 @@ def check_dot_independently(path, vf):
                    for i, x in enumerate(b)]
             want = ref.fp32_sequential(a32, b32, float(c))
         elif m.step == "group_sums":
-            want = ref.group_sums_model(a, b, [None if e is None else (1, e) for e in ea],
-                                        [None if e is None else (1, e) for e in eb], bs,
-                                        float(c), m)
+            if scale == "ue4m3":
+                pa, pb = [_ue4m3_pair(s) for s in sa], [_ue4m3_pair(s) for s in sb]
+            else:
+                pa = [None if e is None else (1, e) for e in ea]
+                pb = [None if e is None else (1, e) for e in eb]
+            want = ref.group_sums_model(a, b, pa, pb, bs, float(c), m)
+        elif m.step == "even_odd":
+            want = ref.even_odd_model(a, b, float(c), m, fa, fb)
         else:
             want = ref.blockfma_model(a, b, ea, eb, bs, float(c), m, fa, fb)
         exp = int(np.float32(want).view(np.uint32))

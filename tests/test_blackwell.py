@@ -410,6 +410,18 @@ def test_fp4_bad_input_names_the_argument():
         assert mxspec.accumulator(alias) is mxspec.accumulator(row)
 
 
+def read_dot_file(path):
+    """(header, rows of ints) of a dot vector file."""
+    head, data = {}, []
+    for line in open(path):
+        if line.startswith("# ") and ": " in line:
+            k, v = line[2:].rstrip("\n").split(": ", 1)
+            head[k] = v
+        elif line.strip() and not line.startswith("#"):
+            data.append([int(f, 16) for f in line.split("#")[0].split()])
+    return head, data
+
+
 def test_conformance_files_equal_mmasim():
     """Every row of the committed b200_* dot vector files, recomputed by MMA-Sim
     (one instruction per 32 or 64 products, each result the next one's C)."""
@@ -419,28 +431,28 @@ def test_conformance_files_equal_mmasim():
     sim = pytest.importorskip("mmasim.nv_ptx.sim")
     root = os.path.join(os.path.dirname(__file__), "..", "conformance", "vectors", "dot")
     paths = sorted(glob.glob(os.path.join(root, "*.b200_*.txt")))
-    assert len(paths) == 9
-    e8 = torch.float8_e8m0fnu
+    assert len(paths) == 17
     rows = 0
     for path in paths:
-        head = {}
-        data = []
-        for line in open(path):
-            if line.startswith("# ") and ": " in line:
-                k, v = line[2:].rstrip("\n").split(": ", 1)
-                head[k] = v
-            elif line.strip() and not line.startswith("#"):
-                data.append([int(f, 16) for f in line.split("#")[0].split()])
+        head, data = read_dot_file(path)
         fa, fb, K, bs = head["format_a"], head["format_b"], int(head["k"]), int(head["block_size"])
+        scale = head.get("scale", "e8m0")
+        dt = torch.float8_e4m3fn if scale == "ue4m3" else torch.float8_e8m0fnu
         n = K // bs
         kind = head["accumulator"].removeprefix("b200_")
         for v in data:
             sa, ca = v[:n], np.uint8(v[n:n + K])
             sb, cb = v[n + K:2 * n + K], np.uint8(v[2 * n + K:2 * n + 2 * K])
             c = torch.from_numpy(np.uint32([[v[-2]]]).view(np.float32))
-            ta = torch.from_numpy(np.uint8([sa])).view(e8)
-            tb = torch.from_numpy(np.uint8([sb]).T.copy()).view(e8)
-            if kind == "mxf8f6f4":
+            ta = torch.from_numpy(np.uint8([sa])).view(dt)
+            tb = torch.from_numpy(np.uint8([sb]).T.copy()).view(dt)
+            if kind == "f8f6f4":
+                assert set(sa) | set(sb) == {127}
+                op = sim.TCGen05MMA("Blackwell", f"m64n8k32.kind::f8f6f4.f32.{PTX[fa]}.{PTX[fb]}")
+                for i in range(0, K, 32):
+                    c = op(_torch_operand(torch, ca[None, i:i + 32], fa),
+                           _torch_operand(torch, cb[i:i + 32, None], fb), c)
+            elif kind == "mxf8f6f4":
                 op = sim.TCGen05MMABlockScale(
                     "Blackwell", f"m128n8k32.kind::mxf8f6f4.block32.f32.{PTX[fa]}.{PTX[fb]}.ue8m0")
                 for i in range(K // 32):
@@ -448,11 +460,15 @@ def test_conformance_files_equal_mmasim():
                            _torch_operand(torch, cb[32 * i:32 * i + 32, None], fb), c,
                            ta[:, i:i + 1], tb[i:i + 1])
             else:
+                st = "ue4m3" if scale == "ue4m3" else "ue8m0"
                 op = sim.TCGen05MMABlockScale(
-                    "Blackwell", f"m128n8k64.kind::{kind}.block32.f32.e2m1.e2m1.ue8m0")
-                c = op(torch.from_numpy(E2M1[ca][None]).half(),
-                       torch.from_numpy(E2M1[cb][:, None]).half(), c, ta, tb)
+                    "Blackwell", f"m128n8k64.kind::{kind}.block{bs}.f32.e2m1.e2m1.{st}")
+                per = 64 // bs
+                for j, i in enumerate(range(0, K, 64)):
+                    c = op(torch.from_numpy(E2M1[ca[i:i + 64]][None]).half(),
+                           torch.from_numpy(E2M1[cb[i:i + 64]][:, None]).half(), c,
+                           ta[:, per * j:per * j + per], tb[per * j:per * j + per])
             got = np.uint32(v[-1]).view(np.float32)
             assert _same(got, c.numpy()[0, 0]), (path, v[-2:])
             rows += 1
-    assert rows > 200
+    assert rows >= 550

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import ml_dtypes
 import numpy as np
 
-from .. import (BlockArray, __version__, accumulator, decode_elements, dot, element_format,
-               encode, encode_elements, encode_packed, pack, pack_codes, policies, slice_and_scale)
+from .. import (BlockArray, __version__, accumulator, decode_elements, dot, dot_elements,
+               element_format, encode, encode_elements, encode_packed, pack, pack_codes, policies,
+               slice_and_scale)
 from ..tables.block import RECIPES, block_format, family_of, micro_format, mx_format
 from ..tables.tapered import is_tapered_name, tapered_format
 
@@ -458,13 +459,40 @@ def slice_vectors(anchor, target, k=32, rule="requantize", rounding="rne", seed=
     return vf
 
 
-def _dot_row(ca, sa, cb, sb, c, fa, fb, bs, model):
-    A = BlockArray(np.asarray(ca, np.uint8), np.asarray(sa, np.uint8), mx_format("mx" + fa), bs, 0)
-    B = BlockArray(np.asarray(cb, np.uint8), np.asarray(sb, np.uint8), mx_format("mx" + fb), bs, 0)
-    r = dot(A, B, accumulator=model, c=np.float32(c))
+# The block scales of a dot file's rows (its "scale" header): E8M0 codes (MX blocks),
+# UE4M3 codes (the NVFP4 family's blocks), or none (element codes only: the scale
+# columns hold 7f, 2^0, for the instructions that have no scales).
+DOT_SCALES = ("e8m0", "ue4m3", "none")
+
+
+def dot_operand(codes, scales, fmt, bs, scale):
+    """The BlockArray of one dot-file operand (one block row)."""
+    bf = block_format("nvfp4_block_only") if scale == "ue4m3" else mx_format("mx" + fmt)
+    return BlockArray(np.asarray(codes, np.uint8), np.asarray(scales, np.uint8), bf, bs, 0)
+
+
+def dot_result(ca, sa, cb, sb, c, fa, fb, bs, model, scale="e8m0"):
+    """The float32 result of one dot row under the model."""
+    if scale == "none":
+        return dot_elements(np.asarray(ca, np.uint8), np.asarray(cb, np.uint8), fa, fb,
+                            accumulator=model, c=np.float32(c))
+    return dot(dot_operand(ca, sa, fa, bs, scale), dot_operand(cb, sb, fb, bs, scale),
+               accumulator=model, c=np.float32(c))
+
+
+def _dot_row(ca, sa, cb, sb, c, fa, fb, bs, model, scale="e8m0"):
+    r = np.asarray(dot_result(ca, sa, cb, sb, c, fa, fb, bs, model, scale), np.float32)
     return ([f"{int(v):02x}" for v in sa] + [f"{int(v):02x}" for v in ca] +
             [f"{int(v):02x}" for v in sb] + [f"{int(v):02x}" for v in cb] +
             [f"{int(np.float32(c).view(np.uint32)):08x}", f"{int(r.view(np.uint32)):08x}"])
+
+
+def _ue4m3_of(e8):
+    """The UE4M3 scale code that stands for an E8M0 case code: 1 for 2^0, 448 for
+    the largest, the smallest subnormal for the smallest, NaN for NaN, and near 2^0
+    a step of one binade per E8M0 step."""
+    fixed = {127: 0x38, 254: 0x7E, 0: 0x01, 255: 0x7F}
+    return fixed.get(int(e8), min(max(0x38 + (int(e8) - 127) * 8, 0x08), 0x7E))
 
 
 def dot_cases(fa, fb, k, bs, rng):
@@ -507,15 +535,25 @@ def dot_cases(fa, fb, k, bs, rng):
         yield ca, sa, cb, sb, c, "random"
 
 
-def dot_vectors(fa, fb, model="exact", k=64, block_size=32, seed=0) -> VectorFile:
+def dot_vectors(fa, fb, model="exact", k=64, block_size=32, seed=0, scale="e8m0") -> VectorFile:
     """Dot-product vectors: A and B blocks with their scales, C, and the float32
-    result of the named accumulator model (SPEC.md section 8)."""
+    result of the named accumulator model (SPEC.md section 8).  ``scale``: one of
+    DOT_SCALES (the header says which; e8m0 files say nothing)."""
     m = accumulator(model)
     rng = np.random.default_rng(seed)
+    extra = {} if scale == "e8m0" else {"scale": scale}
     vf = VectorFile(_header("dot", format_a=fa, format_b=fb, accumulator=m.name, rounding="rne",
-                            out="float32", block_size=block_size, k=k, seed=seed))
+                            out="float32", block_size=block_size, k=k, seed=seed, **extra))
+    n = k // block_size
     for ca, sa, cb, sb, c, note in dot_cases(fa, fb, k, block_size, rng):
-        vf.rows.append(_dot_row(ca, sa, cb, sb, c, fa, fb, block_size, m))
+        if scale == "none":
+            if note == "random":
+                sa = sb = [127] * n  # the same codes, unscaled
+            elif sa != [127] * n or sb != [127] * n:
+                continue  # the cases made of scales: the instruction has none
+        elif scale == "ue4m3":
+            sa, sb = [_ue4m3_of(v) for v in sa], [_ue4m3_of(v) for v in sb]
+        vf.rows.append(_dot_row(ca, sa, cb, sb, c, fa, fb, block_size, m, scale))
         vf.notes.append(note)
     return vf
 
@@ -991,10 +1029,16 @@ DOT_PAIRS = (("fp8_e4m3", "fp8_e4m3"), ("fp8_e5m2", "fp8_e5m2"), ("fp8_e4m3", "f
              ("fp6_e3m2", "fp6_e3m2"), ("fp6_e2m3", "fp6_e2m3"), ("fp4_e2m1", "fp4_e2m1"),
              ("int8", "int8"), ("int4", "int4"), ("fp8_e4m3", "fp4_e2m1"))
 DOT_MODELS = ("exact", "fp32_sequential", "fixed(24,rz,16)")
-# Blackwell rows with E8M0 block scales (SPEC.md 8.7): (accumulator, pairs, K).
-B200_DOT = (("b200_mxf8f6f4", tuple(p for p in DOT_PAIRS if not p[0].startswith("int")), 64),
-            ("b200_mxf4", (("fp4_e2m1", "fp4_e2m1"),), 128),
-            ("b200_mxf4nvf4", (("fp4_e2m1", "fp4_e2m1"),), 128))
+# Blackwell and CDNA3 rows (SPEC.md 8.7, 8.10): (accumulator, pairs, K, block, scale, suffix).
+_F8F6F4_PAIRS = tuple(p for p in DOT_PAIRS if not p[0].startswith("int"))
+TENSOR_CORE_DOT = (
+    ("b200_f8f6f4", _F8F6F4_PAIRS, 64, 64, "none", ""),
+    ("b200_mxf8f6f4", _F8F6F4_PAIRS, 64, 32, "e8m0", ""),
+    ("b200_mxf4", (("fp4_e2m1", "fp4_e2m1"),), 128, 32, "e8m0", ""),
+    ("b200_mxf4nvf4", (("fp4_e2m1", "fp4_e2m1"),), 128, 32, "e8m0", ""),
+    ("b200_mxf4nvf4", (("fp4_e2m1", "fp4_e2m1"),), 128, 16, "ue4m3", ".ue4m3"),
+    ("mi300_fp8", tuple((a, b) for a in ("fp8_e4m3fnuz", "fp8_e5m2fnuz")
+                        for b in ("fp8_e4m3fnuz", "fp8_e5m2fnuz")), 64, 64, "none", ""))
 # the repository root: mxspec/app/vectors.py is three levels below it
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 H100_CAPTURE = os.path.join(_REPO, "tests", "data", "h100", "mma_sync.npz")
@@ -1007,9 +1051,10 @@ def standard_set(h100_capture=H100_CAPTURE):
         for m in DOT_MODELS:
             name = m.replace("(", "").replace(")", "").replace(",", "_")  # shell-safe
             yield f"dot/{fa}-{fb}.{name}.txt", dot_vectors(fa, fb, m)
-    for m, pairs, k in B200_DOT:
+    for m, pairs, k, bs, scale, suffix in TENSOR_CORE_DOT:
         for fa, fb in pairs:
-            yield f"dot/{fa}-{fb}.{m}.txt", dot_vectors(fa, fb, m, k=k)
+            yield f"dot/{fa}-{fb}.{m}{suffix}.txt", dot_vectors(fa, fb, m, k=k, block_size=bs,
+                                                               scale=scale)
     if h100_capture and os.path.exists(h100_capture):
         for pair in ("e4m3_e4m3", "e4m3_e5m2", "e5m2_e4m3", "e5m2_e5m2"):
             fa, fb = ("fp8_" + t for t in pair.split("_"))
@@ -1116,6 +1161,10 @@ CHECKS = {
                 "(tests/test_blackwell.py::test_conformance_files_equal_mmasim), and "
                 "tests/dot_reference.py (fractions, SPEC.md 8.7); re-checked by pytest "
                 "conformance/",
+    "dot_mi300": "MMA-Sim 2.1.1 (mmasim's CDNA3 model), row by row "
+                 "(tests/test_cdna3.py::test_conformance_files_equal_mmasim), and "
+                 "tests/dot_reference.py (fractions, SPEC.md 8.10); re-checked by pytest "
+                 "conformance/",
     "dot_h100": "the result column is the NVIDIA H100's own mma.sync output "
                 "(tests/data/h100/mma_sync.npz, held-out tiles); h100_fp8_mma and "
                 "tests/dot_reference.py give the same bits; re-checked by pytest conformance/",
@@ -1202,6 +1251,8 @@ def checks_for(vf: VectorFile) -> str:
         return CHECKS["dot_h100_wgmma"]
     if vf.kind == "dot" and vf.header.get("accumulator", "").startswith("b200_"):
         return CHECKS["dot_b200"]
+    if vf.kind == "dot" and vf.header.get("accumulator", "") == "mi300_fp8":
+        return CHECKS["dot_mi300"]
     return CHECKS[vf.kind].format(ml=ml)
 
 
