@@ -410,31 +410,34 @@ def test_fp4_bad_input_names_the_argument():
         assert mxspec.accumulator(alias) is mxspec.accumulator(row)
 
 
-def read_dot_file(path):
-    """(header, rows of ints) of a dot vector file."""
-    head, data = {}, []
-    for line in open(path):
-        if line.startswith("# ") and ": " in line:
-            k, v = line[2:].rstrip("\n").split(": ", 1)
-            head[k] = v
-        elif line.strip() and not line.startswith("#"):
-            data.append([int(f, 16) for f in line.split("#")[0].split()])
-    return head, data
+def read_dot_files(pattern):
+    """[(path, header, rows of ints)] of the committed dot vector files matching
+    ``pattern`` (a glob under conformance/vectors/dot)."""
+    import glob
+    import os
+    root = os.path.join(os.path.dirname(__file__), "..", "conformance", "vectors", "dot")
+    out = []
+    for path in sorted(glob.glob(os.path.join(root, pattern))):
+        head, data = {}, []
+        for line in open(path):
+            if line.startswith("# ") and ": " in line:
+                k, v = line[2:].rstrip("\n").split(": ", 1)
+                head[k] = v
+            elif line.strip() and not line.startswith("#"):
+                data.append([int(f, 16) for f in line.split("#")[0].split()])
+        out.append((path, head, data))
+    return out
 
 
 def test_conformance_files_equal_mmasim():
     """Every row of the committed b200_* dot vector files, recomputed by MMA-Sim
     (one instruction per 32 or 64 products, each result the next one's C)."""
-    import glob
-    import os
     torch = pytest.importorskip("torch")
     sim = pytest.importorskip("mmasim.nv_ptx.sim")
-    root = os.path.join(os.path.dirname(__file__), "..", "conformance", "vectors", "dot")
-    paths = sorted(glob.glob(os.path.join(root, "*.b200_*.txt")))
-    assert len(paths) == 17
+    files = read_dot_files("*.b200_*.txt")
+    assert len(files) == 17
     rows = 0
-    for path in paths:
-        head, data = read_dot_file(path)
+    for path, head, data in files:
         fa, fb, K, bs = head["format_a"], head["format_b"], int(head["k"]), int(head["block_size"])
         scale = head.get("scale", "e8m0")
         dt = torch.float8_e4m3fn if scale == "ue4m3" else torch.float8_e8m0fnu

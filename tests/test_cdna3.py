@@ -153,18 +153,13 @@ def test_bad_input_names_the_row():
 def test_conformance_files_equal_mmasim():
     """Every row of the committed mi300_fp8 dot vector files, recomputed by
     MMA-Sim (the NaN rows: NaN, see test_mi300_equals_mmasim)."""
-    import glob
-    import os
-
-    from test_blackwell import read_dot_file
+    from test_blackwell import read_dot_files
     torch = pytest.importorskip("torch")
     amd = pytest.importorskip("mmasim.amd.sim")
-    root = os.path.join(os.path.dirname(__file__), "..", "conformance", "vectors", "dot")
-    paths = sorted(glob.glob(os.path.join(root, "*.mi300_fp8.txt")))
-    assert len(paths) == 4
+    files = read_dot_files("*.mi300_fp8.txt")
+    assert len(files) == 4
     rows = 0
-    for path in paths:
-        head, data = read_dot_file(path)
+    for path, head, data in files:
         fa, fb, K = head["format_a"], head["format_b"], int(head["k"])
         for v in data:
             assert v[0] == 127 and v[K + 1] == 127  # no scales: 2^0
