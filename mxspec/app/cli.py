@@ -244,14 +244,59 @@ def _vectors_check(args) -> int:
 
 def _vectors_verify(args) -> int:
     from . import vectors as V
+    from .verify_files import verify_files
     try:
-        vf = V.load_vectors(args.vectors)
-        res = V.parse(V.read_text(args.results), args.results, header_required=False)
-        bad = V.verify(vf, res)
-    except (V.VectorFileError, OSError) as err:
+        bad = verify_files(args.vectors, args.results, workers=args.workers,
+                           scheduler=args.scheduler, rows_per_shard=args.shard_rows,
+                           show=args.show, progress=not args.quiet)
+    except (V.VectorFileError, OSError, ImportError, ValueError) as err:
         print(f"mxspec vectors verify: {err}", file=sys.stderr)
         return 2
     return 1 if bad else 0
+
+
+def _sweep(args) -> int:
+    from .sweep import sweep
+    try:
+        bad = sweep(args.format, args.against, args.rounding, args.overflow, args.start,
+                    args.stop, args.shards, args.state, args.workers, args.scheduler,
+                    progress=not args.quiet)
+    except (ValueError, ImportError, OSError) as err:
+        print(f"mxspec sweep: {err}", file=sys.stderr)
+        return 2
+    return 1 if bad else 0
+
+
+def _bits32(text):
+    try:
+        v = int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a hex bit pattern") from None
+    if not 0 <= v <= 1 << 32:
+        raise argparse.ArgumentTypeError(f"{text!r} is past 2^32")
+    return v
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return v
+
+
+def _shard_options(p, what):
+    """--workers, --scheduler and --quiet, for the commands that run in shards."""
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="processes (default: every core; with --scheduler, the local "
+                        "cluster's workers)")
+    p.add_argument("--scheduler", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help=f"shard the {what} over Dask distributed: a scheduler's address, or "
+                        "none for a local cluster (needs mxspec[dask]; every worker must "
+                        "see the files at the same paths)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _identify(args) -> int:
@@ -355,6 +400,12 @@ def main(argv=None) -> int:
     ve = vsub.add_parser("verify", help="check a design's results against a vector file")
     ve.add_argument("vectors")
     ve.add_argument("results", help="the design's outputs, one line per vector, same columns")
+    _shard_options(ve, "rows")
+    ve.add_argument("--shard-rows", type=_positive_int, default=1 << 20, metavar="N",
+                    help="vectors per shard (default 1048576)")
+    ve.add_argument("--show", type=_positive_int, default=1000, metavar="N",
+                    help="print the first N mismatches in full (default 1000); the counts "
+                         "and the summary by rule cover all")
     ve.set_defaults(func=_vectors_verify)
     fm = sub.add_parser("formats", help="list the formats and their derived facts")
     fm.add_argument("--all", action="store_true", help="also list the 120 P3109 formats")
@@ -392,6 +443,24 @@ def main(argv=None) -> int:
     idf.add_argument("--top", type=int, default=10, help="rows to show (default 10)")
     idf.add_argument("--quiet", action="store_true", help="no progress bar")
     idf.set_defaults(func=_identify)
+    sw = sub.add_parser("sweep", help="every float32 input (or a range) of an element encode "
+                        "against an independent implementation, in resumable shards")
+    sw.add_argument("format", help="element format (e.g. fp8_e4m3, p3109_k8p4se, hifloat8)")
+    sw.add_argument("--against", default="ml_dtypes",
+                    choices=["ml_dtypes", "en_dtypes", "gfloat", "spec"],
+                    help="the reference (default ml_dtypes)")
+    sw.add_argument("--rounding", default=None, help="default rne (en_dtypes: rna)")
+    sw.add_argument("--overflow", default=None, help="default saturate (en_dtypes: ieee)")
+    sw.add_argument("--start", type=_bits32, default=0, metavar="HEX",
+                    help="first float32 bit pattern (default 00000000)")
+    sw.add_argument("--stop", type=_bits32, default=1 << 32, metavar="HEX",
+                    help="one past the last (default 100000000: all 2^32)")
+    sw.add_argument("--shards", type=_positive_int, default=256, metavar="N",
+                    help="shards (default 256: 2^24 inputs each over all 2^32)")
+    sw.add_argument("--state", metavar="DIR", help="keep each shard's result here; a rerun "
+                    "reads finished shards back and runs only the rest")
+    _shard_options(sw, "shards")
+    sw.set_defaults(func=_sweep)
     args = p.parse_args(argv)
     return args.func(args)
 

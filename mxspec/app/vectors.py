@@ -146,6 +146,55 @@ def encode_vectors(fmt, itype="float32", rounding="rne", overflow="saturate", na
     return vf
 
 
+_HEXDIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
+
+
+def _hex_columns(v, width):
+    """Each value of ``v`` as ``width`` lowercase hex digits: (n, width) uint8."""
+    shifts = np.arange(4 * (width - 1), -1, -4, dtype=np.uint64)
+    return _HEXDIGITS[(v.astype(np.uint64)[:, None] >> shifts) & 0xF]
+
+
+def write_encode_range(path, fmt, start=0, stop=1 << 32, rounding="rne", overflow="saturate",
+                       nan="keep_sign", flags=True, header=True, chunk=1 << 22) -> int:
+    """An encode dump at a chip's scale: one row per float32 input whose bits run
+    from ``start`` to ``stop`` (all 2^32 by default), written ``chunk`` rows at a time
+    in constant memory; with ``header`` a vector file ``mxspec vectors verify``
+    reads, without it (and ``flags=False`` for a design without flags) a results
+    file as a design's testbench writes one.  Returns the row count.
+
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "e2m1.txt")
+    >>> write_encode_range(p, "fp4_e2m1", 0x40200000, 0x40200002)
+    2
+    >>> open(p).read().splitlines()[-2:]
+    ['40200000 04 01', '40200001 05 01']
+    """
+    f = element_format(fmt)
+    if not 0 <= start < stop <= 1 << 32:
+        raise ValueError(f"start={start}, stop={stop}; allowed: 0 <= start < stop <= 2**32")
+    with open(path, "wb") as out:
+        if header:
+            h = _header("encode", format=f.name, input="float32", rounding=rounding,
+                        overflow=overflow, nan=nan, int_range="symmetric",
+                        range=f"{start:08x}..{stop - 1:08x}")
+            out.write(render(VectorFile(h)).encode())
+        width = 15 if flags else 12
+        for lo in range(start, stop, chunk):
+            hi = min(stop, lo + chunk)
+            bits = np.arange(lo, hi, dtype=np.uint64).astype(np.uint32)
+            codes, fl = encode_elements(bits.view(np.float32), f, rounding=rounding,
+                                        overflow=overflow, nan=nan, return_flags=True)
+            rows = np.full((hi - lo, width), ord(" "), np.uint8)
+            rows[:, :8] = _hex_columns(bits, 8)
+            rows[:, 9:11] = _hex_columns(codes, 2)
+            if flags:
+                rows[:, 12:14] = _hex_columns(fl, 2)
+            rows[:, -1] = ord("\n")
+            out.write(rows.tobytes())
+    return stop - start
+
+
 def decode_vectors(fmt) -> VectorFile:
     f = element_format(fmt)
     codes = np.arange(f.n_codes, dtype=np.uint8)
@@ -903,57 +952,98 @@ def _scaled_values(kind, header, row, cols):
             float(f.element.values[code]) * 2.0 ** (c - 127))
 
 
-def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
-    """Compare a design's results with the vectors; print each mismatch with
-    both values, their bits and the rule at stake, then a summary by rule (ties,
-    overflow, NaN, subnormal, flags only, scale rule, packing, ...) with counts and
-    the first vector of each.  Returns the number of mismatching vectors.  Each
-    result field must be the vector file's field as text: the same width, plain
-    hex digits (``7`` is not the code ``07``, ``0`` not sixteen zero bytes); a
-    results file that breaks that, or the vectors' order and inputs, is a
-    :class:`VectorFileError` naming ``file:line``.  An encode results file may
-    leave out the flags column (a design without exception flags): then the
-    codes alone are compared.  Quantize rows show a wrong code as its value
-    times the block scale, and a ``packed`` field that is not the packing of
-    the row's own codes is reported as such."""
-    check_header(vectors)
-    h = vectors.header
-    kind = h["kind"]
-    k = int(h.get("block_size", 1))
-    cols, n_in = _column_names(kind, k, h)
-    rname = results.name
-    if len(results.rows) != len(vectors.rows):
-        where = results.rows[-1][0] if results.rows else 1
-        raise VectorFileError(f"{rname}:{where}: results have {len(results.rows)} vectors, the "
-                              f"vector file {vectors.name} has {len(vectors.rows)}")
-    no_flags = kind == "encode" and bool(results.rows) and \
-        all(len(g) == len(cols) - 1 for _, g in results.rows)
-    use = cols[:-1] if no_flags else cols
-    if no_flags:
-        out(f"{rname}: no flags column: comparing codes only (a design without exception flags)")
-    bad = 0
-    summary: dict = {}
-    for (vline, exp), (rline, got), note in zip(vectors.rows, results.rows, vectors.notes):
+# How many mismatches a report prints in full; the counts and the summary by rule
+# cover all of them.  A cap keeps a report of a billion-row dump in constant memory.
+SHOW = 1000
+
+
+@dataclass
+class Report:
+    """What verifying some rows found: the mismatches' text (the first ``show``
+    of them), the counts, and per rule [count, first vector line].  Reports of
+    consecutive shards merge into the report of the whole file."""
+    passed: int = 0
+    failed: int = 0
+    lines: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    show: int = SHOW
+
+    def merge(self, other: "Report") -> "Report":
+        room = max(0, self.show - self.failed)
+        shown = other.lines if other.failed <= room else _first_mismatches(other.lines, room)
+        self.lines += shown
+        self.passed += other.passed
+        self.failed += other.failed
+        for rule, (n, first) in other.summary.items():
+            cat = self.summary.setdefault(rule, [0, first])
+            cat[0] += n
+        return self
+
+    def emit(self, out=print) -> None:
+        for line in self.lines:
+            out(line)
+        if self.failed > self.show:
+            out(f"... {self.failed - self.show} more mismatches not shown (--show)")
+        out(f"{self.passed} passed, {self.failed} failed")
+        if self.summary:
+            out("by rule: " + "; ".join(f"{r}: {n} (first at line {first})"
+                                        for r, (n, first) in sorted(self.summary.items(),
+                                                                    key=lambda t: -t[1][0])))
+
+
+def _first_mismatches(lines, n):
+    """The text of the first ``n`` mismatches (each starts with MISMATCH)."""
+    starts = [i for i, t in enumerate(lines) if t.startswith("MISMATCH")]
+    return lines[:starts[n]] if n < len(starts) else lines
+
+
+@dataclass
+class RowCheck:
+    """What checking a row needs from the vector file's header, and the results'
+    form (``no_flags``: an encode design without exception flags)."""
+    header: dict
+    vname: str
+    rname: str
+    no_flags: bool = False
+
+    def __post_init__(self):
+        h = self.header
+        self.kind = h["kind"]
+        self.cols, self.n_in = _column_names(self.kind, int(h.get("block_size", 1)), h)
+        self.use = self.cols[:-1] if self.no_flags else self.cols
+
+
+def check_rows(rc: RowCheck, vrows, rrows, notes, report: Report) -> Report:
+    """Compare rows (``(line, fields)`` pairs of both files, in step) into ``report``."""
+    h, kind, cols, n_in, use = rc.header, rc.kind, rc.cols, rc.n_in, rc.use
+    rname = rc.rname
+    for (vline, exp), (rline, got), note in zip(vrows, rrows, notes):
         if len(got) != len(use):
-            raise VectorFileError(f"{rname}:{rline}: {len(got)} fields, expected {len(cols)} "
+            raise VectorFileError(f"{rname}:{rline}: {len(got)} fields, expected {len(use)} "
                                   f"({h.get('columns', COLUMNS[kind])})"
-                                  + (" or, without flags, " + str(len(cols) - 1)
-                                     if kind == "encode" else ""))
+                                  + (" (the first results row set the width)" if kind == "encode"
+                                     else ""))
         for i, (g, e) in enumerate(zip(got, exp)):
             if len(g) != len(e):
                 raise VectorFileError(f"{rname}:{rline}: {cols[i]} is {g!r}, {len(g)} hex "
                                       f"digits; the vector file's are {len(e)} wide "
-                                      f"({vectors.name}:{vline} has {e!r})")
+                                      f"({rc.vname}:{vline} has {e!r})")
         if [g.lower() for g in got[:n_in]] != [e.lower() for e in exp[:n_in]]:
-            raise VectorFileError(f"{rname}:{rline}: inputs differ from {vectors.name}:{vline}; "
+            raise VectorFileError(f"{rname}:{rline}: inputs differ from {rc.vname}:{vline}; "
                                   "results must keep the vectors' order and inputs")
         diffs = [(i, c) for i, c in enumerate(use) if i >= n_in and got[i].lower() != exp[i].lower()]
         packed_note = _packed_consistency(kind, h, got, cols)
         if not diffs and packed_note is None:
+            report.passed += 1
             continue
-        bad += 1
-        out(f"MISMATCH vector line {vline} (results line {rline}) [{note}]")
+        report.failed += 1
         rule, why = _rule_of(kind, h, exp, diffs, cols) if diffs else ("packing", "")
+        cat = report.summary.setdefault(rule, [0, vline])
+        cat[0] += 1
+        if report.failed > report.show:
+            continue
+        out = report.lines.append
+        out(f"MISMATCH vector line {vline} (results line {rline}) [{note}]")
         if kind == "encode":
             x = _input_value(exp[0], h.get("input", "float32"))
             if rule == "flags only":
@@ -971,14 +1061,44 @@ def verify(vectors: VectorFile, results: VectorFile, out=print) -> int:
             out(line)
         if packed_note:
             out(f"  packed: {packed_note}")
-        cat = summary.setdefault(rule, [0, vline])
-        cat[0] += 1
-    out(f"{len(vectors.rows) - bad} passed, {bad} failed")
-    if summary:
-        out("by rule: " + "; ".join(f"{r}: {n} (first at line {first})"
-                                    for r, (n, first) in sorted(summary.items(),
-                                                                key=lambda t: -t[1][0])))
-    return bad
+    return report
+
+
+def no_flags_column(kind, header, first_results_row) -> bool:
+    """Whether an encode results file leaves out the flags column, from its first row."""
+    cols, _ = _column_names(kind, int(header.get("block_size", 1)), header)
+    return kind == "encode" and first_results_row is not None and \
+        len(first_results_row) == len(cols) - 1
+
+
+def verify(vectors: VectorFile, results: VectorFile, out=print, show: int = SHOW) -> int:
+    """Compare a design's results with the vectors; print each mismatch (the
+    first ``show`` of them) with both values, their bits and the rule at stake,
+    then a summary by rule (ties, overflow, NaN, subnormal, flags only, scale
+    rule, packing, ...) with counts and the first vector of each.  Returns the
+    number of mismatching vectors.  Each result field must be the vector file's
+    field as text: the same width, plain hex digits (``7`` is not the code
+    ``07``, ``0`` not sixteen zero bytes); a results file that breaks that, or
+    the vectors' order and inputs, is a :class:`VectorFileError` naming
+    ``file:line``.  An encode results file may leave out the flags column (a
+    design without exception flags): then the codes alone are compared.
+    Quantize rows show a wrong code as its value times the block scale, and a
+    ``packed`` field that is not the packing of the row's own codes is reported
+    as such.  Files of any size: :func:`mxspec.app.verify_files.verify_files`."""
+    check_header(vectors)
+    h = vectors.header
+    rname = results.name
+    if len(results.rows) != len(vectors.rows):
+        where = results.rows[-1][0] if results.rows else 1
+        raise VectorFileError(f"{rname}:{where}: results have {len(results.rows)} vectors, the "
+                              f"vector file {vectors.name} has {len(vectors.rows)}")
+    first = results.rows[0][1] if results.rows else None
+    rc = RowCheck(h, vectors.name, rname, no_flags_column(h["kind"], h, first))
+    if rc.no_flags:
+        out(f"{rname}: no flags column: comparing codes only (a design without exception flags)")
+    report = check_rows(rc, vectors.rows, results.rows, vectors.notes, Report(show=show))
+    report.emit(out)
+    return report.failed
 
 
 def _packed_consistency(kind, header, got, cols):
