@@ -3,7 +3,8 @@
 mxspec's kernels are plain ``nogil`` Numba functions of the form
 ``kernel(t0, t1, *args) -> int`` that do tasks ``t0 .. t1-1`` and return a count
 (codes out of range, elements declined, ...).  This module splits the task range
-into contiguous parts (four per thread, taken in turn) and adds up the counts.
+into contiguous parts (four per thread, two from eight threads up; taken in turn)
+and adds up the counts.
 
 Why threads and not Numba's ``parallel=True``: a ``prange`` loop goes through
 Numba's parfor passes and a gufunc wrapper, and in mxspec that was most of a
@@ -31,8 +32,14 @@ import numpy as np
 # hand-off to the pool costs tens of microseconds.
 PARALLEL_MIN = 1 << 16
 
-# Parts of a large call per thread (see run).
+# Parts of a large call per thread (see run): four on a few threads, where one
+# slow core is a large share; two on more, where each part's hand-off under the
+# GIL costs more than the balance gains.  On the H200 machine's 16-core host, a
+# 2^24-value MX encode ran at 0.92-1.03 of a 16-thread copy with two parts and
+# 0.79-1.03 with four, decode at 0.67-0.84 and 0.65-0.77 (docs/verification.md).
 PARTS_PER_THREAD = 4
+PARTS_PER_THREAD_MANY = 2
+MANY_THREADS = 8
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -98,7 +105,7 @@ def run(kernel, ntasks: int, *args, work: int, scratch=None) -> int:
     # Parts several times the thread count, taken in turn from a shared counter:
     # on a shared machine one core often runs slower for a while, and fixed halves
     # then wait for it; here the other thread takes more parts.
-    parts = min(ntasks, n * PARTS_PER_THREAD)
+    parts = min(ntasks, n * (PARTS_PER_THREAD if n < MANY_THREADS else PARTS_PER_THREAD_MANY))
     bounds = [ntasks * k // parts for k in range(parts + 1)]
     counter = itertools.count()
     take = threading.Lock()  # next() on a count is atomic under the GIL, not without one
