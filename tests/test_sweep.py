@@ -68,6 +68,11 @@ def test_a_sweep_resumes_from_its_shards(tmp_path, monkeypatch):
     again = []
     S.sweep("fp6_e2m3", "spec", out=again.append, **args)
     assert ran == [2] and again == ["3 of 4 shards read back from " + state] + first
+    # a shard file damaged by hand is run again
+    with open(os.path.join(state, files[1]), "w") as fh:
+        fh.write('{"job": ')
+    ran.clear()
+    assert S.sweep("fp6_e2m3", "spec", out=[].append, **args) == 0 and ran == [1]
     # another sweep's shards in the same folder are not taken for this one's
     ran.clear()
     S.sweep("fp6_e3m2", "spec", out=[].append, **args)
@@ -83,10 +88,15 @@ def test_processes_and_dask_give_the_same_report():
         outs.append([])
         S.sweep("fp4_e2m1", "spec", out=outs[-1].append, **kw, **extra)
     assert outs[0] == outs[1]
-    pytest.importorskip("distributed")
+    distributed = pytest.importorskip("distributed")
     outs.append([])
     S.sweep("fp4_e2m1", "spec", out=outs[-1].append, workers=2, scheduler="local", **kw)
     assert outs[0] == outs[2]
+    # a running cluster, joined by its address
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
+        outs.append([])
+        S.sweep("fp4_e2m1", "spec", out=outs[-1].append, scheduler=c.scheduler_address, **kw)
+    assert outs[0] == outs[3]
 
 
 def test_bad_arguments_name_what_is_allowed(capsys):

@@ -212,9 +212,12 @@ def _done(job, state):
     for i in range(job.shards):
         p = os.path.join(state, f"{job.key}.{i:05d}.json")
         if os.path.exists(p):
-            with open(p) as fh:
-                r = json.load(fh)
-            if r.get("job") == asdict(job) and r.get("shard") == i:
+            try:
+                with open(p) as fh:
+                    r = json.load(fh)
+            except (OSError, ValueError):  # damaged by hand: run the shard again
+                continue
+            if isinstance(r, dict) and r.get("job") == asdict(job) and r.get("shard") == i:
                 out[i] = r
     return out
 
