@@ -1,0 +1,126 @@
+"""mxspec.rht, the random Hadamard transform of the NVFP4 training recipes
+(SPEC.md 13): its laws, a fractions reference on every rounding path, and
+torch's bfloat16 matmul on the CPU as an independent implementation."""
+from fractions import Fraction
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import mxspec
+from mxspec.tables.transforms import TE_RHT_SIGNS, hadamard
+
+BF16 = ml_dtypes.bfloat16
+
+
+def _nearest_bf16(q: Fraction):
+    """The bfloat16 nearest to the rational q, ties to the even code: the
+    neighbours of a first guess, compared exactly."""
+    guess = np.array([float(q)], np.float32).astype(BF16).view(np.uint16)[0]
+    best = None
+    for b in (int(guess) - 1, int(guess), int(guess) + 1):
+        v = np.array([b & 0xFFFF], np.uint16).view(BF16).astype(np.float64)[0]
+        if not np.isfinite(v):
+            continue
+        d = abs(Fraction(float(v)) - q)
+        if best is None or d < best[0] or (d == best[0] and b % 2 == 0):
+            best = (d, b)
+    return best[1] & 0xFFFF
+
+
+def _reference(x):
+    """Each group's outputs in exact rationals: sum_i x_i s_i H[i, j] / 4."""
+    h = hadamard(16)
+    out = []
+    for g in np.asarray(x, np.float64).reshape(-1, 16):
+        for j in range(16):
+            q = sum(Fraction(float(g[i])) * TE_RHT_SIGNS[i] * int(h[i, j]) for i in range(16)) / 4
+            out.append(_nearest_bf16(q))
+    return np.array(out, np.uint16)
+
+
+def test_the_matrix_is_orthogonal_and_its_entries_are_exact_in_bfloat16():
+    m = mxspec.rht_matrix()
+    assert np.array_equal(m @ m.T, np.eye(16))
+    assert np.array_equal(m.astype(BF16).astype(np.float64), m)
+    assert set(np.abs(m).ravel()) == {0.25}
+    assert np.array_equal(np.sign(m[:, 0]), TE_RHT_SIGNS)  # rows carry the signs
+
+
+def test_rows_equal_the_fractions_reference():
+    """Gaussian bfloat16 rows (the float64 path), rows whose magnitudes span 2^-120
+    to 2^100 (the rational path), ties of the final rounding, signed zeros."""
+    rng = np.random.default_rng(0)
+    narrow = rng.standard_normal((8, 16))
+    wide = rng.standard_normal((8, 16)) * np.exp2(rng.integers(-120, 100, (8, 16)))
+    tie = np.zeros((1, 16))
+    tie[0, :2] = [512.0, 2.0]  # outputs (512 + 2)/4 = 128.5: halfway between 128 and 129
+    zeros = np.array([[0.0, -0.0] * 8])
+    x = np.concatenate([narrow, wide, tie, zeros]).astype(BF16)
+    got = mxspec.rht(x).view(np.uint16).ravel()
+    assert np.array_equal(got, _reference(x))
+    assert mxspec.rht(x[16:17]).astype(np.float32)[0, :2].tolist() == [128.0, 127.5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-2 ** 15, 2 ** 15 - 1).filter(lambda b: (b & 0x7F80) != 0x7F80),
+                min_size=16, max_size=16))
+def test_any_bfloat16_group_equals_the_reference(bits):
+    x = np.array(bits, np.int16).view(np.uint16).view(BF16)
+    assert np.array_equal(mxspec.rht(x).view(np.uint16), _reference(x))
+
+
+def test_inverse_and_the_product_law_where_the_transform_is_exact():
+    """Integer inputs whose transforms are exact: rht then its inverse gives x
+    back, and a dot product of two transformed operands is the original's."""
+    rng = np.random.default_rng(1)
+    x = (4 * rng.integers(-8, 9, (5, 64))).astype(np.float32)
+    w = (4 * rng.integers(-8, 9, (7, 64))).astype(np.float32)
+    tx, tw = mxspec.rht(x), mxspec.rht(w)
+    assert np.array_equal(mxspec.rht(tx, inverse=True).astype(np.float32), x)
+    assert np.array_equal(tx.astype(np.float64) @ tw.astype(np.float64).T,
+                          x.astype(np.float64) @ w.astype(np.float64).T)
+    # along axis 0, as for the K axis of a (K, N) operand
+    assert np.array_equal(mxspec.rht(x.T, axis=0).astype(np.float32), tx.T.astype(np.float32))
+
+
+def test_torch_bfloat16_matmul_on_the_cpu_agrees():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((512, 64)).astype(BF16)
+    h = torch.from_numpy(mxspec.rht_matrix().astype(np.float32)).bfloat16()
+    t = torch.from_numpy(x.astype(np.float32)).bfloat16().reshape(-1, 16) @ h
+    want = t.float().numpy().astype(BF16).reshape(512, 64).view(np.uint16)
+    assert np.array_equal(mxspec.rht(x).view(np.uint16), want)
+
+
+def test_other_dtypes_signs_and_sizes():
+    x = np.arange(32, dtype=np.float32) - 7.5
+    y16 = mxspec.rht(x, dtype="float16")
+    assert y16.dtype == np.float16
+    plain = mxspec.rht(x, signs="none", dtype="float32")
+    assert np.array_equal(plain[:16], (hadamard(16) @ x[:16].astype(np.float64) / 4)
+                          .astype(np.float32))
+    y4 = mxspec.rht(x, size=4, signs=[1, -1, 1, 1], dtype="float32")
+    m4 = np.diag([1, -1, 1, 1]) @ hadamard(4) / 2
+    assert np.array_equal(y4, (x.reshape(-1, 4).astype(np.float64) @ m4).astype(np.float32)
+                          .ravel())
+
+
+def test_bad_input_names_the_argument():
+    x = np.zeros((2, 32), np.float32)
+    with pytest.raises(ValueError, match="x's axis 0 has 2 values, not a multiple of size=16"):
+        mxspec.rht(x, axis=0)
+    with pytest.raises(ValueError, match="axis=2; allowed: -2 .. 1"):
+        mxspec.rht(x, axis=2)
+    with pytest.raises(ValueError, match="size=12; allowed: a power of two"):
+        mxspec.rht(x, size=12, signs="none")
+    with pytest.raises(ValueError, match="signs='te' has 16 entries; size=8"):
+        mxspec.rht(x, size=8)
+    with pytest.raises(ValueError, match="signs: 16 values, each \\+1 or -1"):
+        mxspec.rht(x, signs=[1] * 15)
+    with pytest.raises(ValueError, match="signs='rand'; allowed: 'te', 'none'"):
+        mxspec.rht(x, signs="rand")
+    with pytest.raises(ValueError, match="dtype='float64'; allowed: bfloat16, float16, float32"):
+        mxspec.rht(x, dtype="float64")
