@@ -291,7 +291,7 @@ def test_block_format_names_and_errors():
         mxspec.block_format(element="fp4_e2m1", scale="e8m0")
     with pytest.raises(ValueError, match="scale='float32' takes no tensor scale"):
         mxspec.block_format(element="int8", scale="float32")
-    with pytest.raises(ValueError, match="recipe='torchao' is a library's NVFP4 recipe"):
+    with pytest.raises(ValueError, match="recipe='torchao' takes fp4_e2m1 elements with ue4m3 scales"):
         mxspec.block_format(element="fp6_e2m3", recipe="torchao")
     with pytest.raises(mxspec.FormatError, match="element='e8m0' cannot be"):
         mxspec.block_format(element="e8m0")

@@ -56,7 +56,10 @@ def _formats(args) -> int:
     print("Tapered element formats:", ", ".join(
         f"{n} ({tapered_format(n).description.split(':')[0]})" for n in tapered_formats()))
     print("NVFP4 family:", ", ".join(block_formats("scaled")), "and bf(element,scale,block_size[,tensor]);"
-          " recipes:", ", ".join(RECIPES), "(as in nvfp4:modelopt)")
+          " recipes:", "; ".join(
+              f"{r.name} (" + (", ".join(f"{e} with {c} scales" for e, c in r.takes)
+                               if r.takes else "any") + ")" for r in RECIPES.values()),
+          "(as in nvfp4:modelopt; deepseek_fp8 is bf(fp8_e4m3,float32,128):deepseek)")
     print("Micro-exponent formats:", ", ".join(micro_formats()), "(" + "; ".join(
         micro_format(n).description.split(":")[0] for n in micro_formats()) + ")")
     print("Integer groups:", ", ".join(block_formats("affine")), "(int<b>_g<group>: a float16 "

@@ -24,6 +24,8 @@ from ..tables.block import RECIPES, block_format, family_of, micro_format, mx_fo
 from ..tables.tapered import is_tapered_name, tapered_format
 
 LAYOUT = 1
+# The recipes of the scaled engine that take NVFP4 (E2M1 elements, UE4M3 scales)
+NVFP4_RECIPES = [r for r, v in RECIPES.items() if v.takes is None or ("fp4_e2m1", "ue4m3") in v.takes]
 INPUT_TYPES = {"float32": (np.float32, np.uint32, 8), "float16": (np.float16, np.uint16, 4),
                "bfloat16": (ml_dtypes.bfloat16, np.uint16, 4), "float64": (np.float64, np.uint64, 16)}
 KINDS = ("encode", "decode", "quantize", "dequantize", "slice", "dot", "units", "words")
@@ -1231,7 +1233,7 @@ def standard_set(h100_capture=H100_CAPTURE):
                     ("hybrid", "ieee", "keep")):
         yield f"encode/hifloat8.float32.{r}.{o}.{n}.txt", tapered_vectors("hifloat8", "encode",
                                                                            r, o, n)
-    for r in RECIPES:
+    for r in NVFP4_RECIPES:
         name = "nvfp4" if r == "exact" else f"nvfp4:{r}"
         yield f"quantize/nvfp4.{r}.txt", nvfp4_vectors(name, "quantize")
         yield f"dequantize/nvfp4.{r}.txt", nvfp4_vectors(name, "dequantize")

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._kernel import cache as _cache
 from .._kernel import parallel as _parallel
-from ..tables.block import BlockFormat
+from ..tables.block import BLOCK_RULES, ELEMENT_RULES, BlockFormat
 from .array import BlockArray, _check_block_size, _norm_axis
 from .._kernel.jit import abs_max_bits, kernel_factory
 from ..codec.core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
@@ -83,7 +83,7 @@ def _amax_kernel(t0, t1, x, chunk, out):
 # code) and floats (scale_min, zero_to, zero_after (-1: none), ts, element max,
 # scale max).
 I_AR, I_BLOCK, I_ELEM, I_ZIN, I_ZCODE, I_SNAN, I_NEG0, I_SF32 = range(8)
-F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX = range(6)
+F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX, F_AMIN = range(7)
 
 
 BLOCKS_PER_TASK = 512
@@ -115,11 +115,19 @@ def _raw_scale(bam, ar, brule, ts, ts32, emax32, RF):
     steps 2-3): the recipe's quotient, its zero rule and its clamps.  The one
     place this rule is written; every branch is a select, so loops over it
     vectorize."""
+    bam = max(bam, np.float32(RF[F_AMIN]))
     q0 = np.float64(bam) / (np.float64(emax32) * ts)
     q1 = np.float64(bam / (emax32 * ts32))
     q2 = np.float64((bam / emax32) / ts32)
     q3 = np.float64(ts32 * (bam / emax32))
-    q = q0 if ar == 0 else (q1 if brule == 1 else (q2 if brule == 2 else q3))
+    r4 = bam * (np.float32(1.0) / emax32)
+    # 2^ceil(log2 r4) from the bits (a normal float32: amax_min keeps it so)
+    b4 = _bitcast(r4, np.int32(0))
+    q5 = np.float64(_bitcast(np.int32(b4 if (b4 & 0x7FFFFF) == 0 else
+                                      (b4 & np.int32(0x7F800000)) + np.int32(0x800000)),
+                             np.float32(0)))
+    q = q0 if ar == 0 else (q1 if brule == 1 else (q2 if brule == 2 else (
+        q3 if brule == 3 else (np.float64(r4) if brule == 4 else q5))))
     q = RF[F_ZTO] if (RF[F_ZTO] >= 0) & (q == 0) else q
     q = max(q, RF[F_SMIN])
     return min(q, RF[F_SMAX]) if ar == 1 else q
@@ -272,15 +280,14 @@ def _recipe_record(f: BlockFormat, ts):
     r = f.recipe
     za = -1.0 if r.zero_after is None else float(r.zero_after)
     zcode = 0 if r.zero_after is None else int(encode_elements(np.float64(za), f.scale))
-    RI = np.array([int(r.arithmetic == "float32"),
-                   ("exact", "amax_over_6ts", "amax6_over_ts", "gs_times_amax6").index(r.block),
-                   ("exact", "divide_product", "multiply_reciprocal", "divide_ratio")
-                   .index(r.elements),
+    RI = np.array([int(r.arithmetic == "float32"), BLOCK_RULES.index(r.block),
+                   ELEMENT_RULES.index(r.elements),
                    int(r.zero_in == "positive"), zcode,
                    f.scale.nan_code if f.scale is not None else 0,
                    int(encode_elements(-0.0, f.element)), int(f.scale is None)], np.int64)
     RF = np.array([r.scale_min, -1.0 if r.zero_to is None else r.zero_to, za, float(ts),
-                   f.element.max_normal, f.scale_max], np.float64)
+                   f.element.max_normal, f.scale_max, float(np.float32(r.amax_min))],
+                  np.float64)
     return RI, RF
 
 

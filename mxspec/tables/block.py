@@ -30,7 +30,8 @@ __all__ = ["Recipe", "MXRecipe", "MX_RECIPES", "IntRecipe", "INT_RECIPES", "int_
            "mx_formats", "micro_format", "micro_formats", "RECIPES", "ENGINES"]
 
 TENSOR_RULES = ("divisor", "multiplier")
-BLOCK_RULES = ("exact", "amax_over_6ts", "amax6_over_ts", "gs_times_amax6")
+BLOCK_RULES = ("exact", "amax_over_6ts", "amax6_over_ts", "gs_times_amax6", "amax_times_recip",
+               "amax_times_recip_pow2")
 ELEMENT_RULES = ("exact", "divide_product", "multiply_reciprocal", "divide_ratio")
 DECODE_RULES = ("exact", "product", "ratio")
 # The engines of the block layer, one per family (mxspec.block.api dispatches on this).
@@ -59,7 +60,11 @@ class Recipe:
     block       the block scale before it is rounded to the scale format:
                 "exact" bamax / (6 ts); "amax_over_6ts" fl(bamax / fl(6 ts));
                 "amax6_over_ts" fl(fl(bamax / 6) / ts); "gs_times_amax6"
-                fl(gs * fl(bamax / 6)).
+                fl(gs * fl(bamax / 6)); "amax_times_recip" fl(max(bamax, amax_min) *
+                fl(1 / max)), max the element's largest value (what DeepSeek's Triton
+                kernel computes for amax / 448); "amax_times_recip_pow2" that rounded
+                up to a power of two, 2^ceil(log2 s) (DeepSeek-V3.1's ue8m0 scales).
+    amax_min    a block's largest magnitude below this is raised to it first (0: none).
     scale_min   a block scale below this is raised to it before rounding
                 (0: none); zero_to: the value that a block scale of zero becomes
                 before that clamp (None: stays 0); zero_after: the value that a
@@ -89,6 +94,8 @@ class Recipe:
     decode: str = "exact"
     zero_in: str = "signed"
     zero_out: str = "signed"
+    amax_min: float = 0.0
+    takes: tuple | None = (("fp4_e2m1", "ue4m3"),)  # (element, scale) pairs; None: any
     description: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -103,7 +110,7 @@ class Recipe:
 
 
 RECIPES = {r.name: r for r in (
-    Recipe("exact", description=(
+    Recipe("exact", takes=None, description=(
         "NVIDIA's recipe with every quantity exact and rounded once: ts = amax / (6 * 448) "
         "to float32, block scale bamax / (6 ts) to E4M3 (RNE, saturating), elements "
         "x / (bs ts) to E2M1 (RNE, saturating); decode rounds element x bs x ts once")),
@@ -122,6 +129,18 @@ RECIPES = {r.name: r for r in (
                "compressed-tensors 0.20 nvfp4-pack-quantized: gs = fl(fl(1 / amax) * 2688) "
                "(a multiplier), bs = fl(gs * fl(bamax / 6)) clamped to 448, a zero scale -> "
                "0.125; elements fl(x / fl(bs / gs))")),
+    Recipe("deepseek", "float32", "divisor", "amax_times_recip", elements="divide_product",
+           decode="product", amax_min=1e-4, takes=(("fp8_e4m3", "float32"),), description=(
+               "DeepSeek-V3 inference/kernel.py act_quant (Triton): per group of 128 amax "
+               "clamped below at fl(1e-4), s = fl(amax * fl(1 / 448)) (Triton 3.6's "
+               "div.full.f32 of amax by 448 gives that product, not amax / 448), elements "
+               "fl(x / s) to E4M3 (RNE, saturating); float32 scales; dequantization "
+               "fl(code x s)")),
+    Recipe("deepseek_ue8m0", "float32", "divisor", "amax_times_recip_pow2",
+           elements="divide_product", decode="product", amax_min=1e-4,
+           takes=(("fp8_e4m3", "float32"),), description=(
+               "DeepSeek-V3.1 act_quant with scale_fmt='ue8m0': s as deepseek, rounded up to "
+               "a power of two, 2^ceil(log2 s), exactly; elements fl(x / s) to E4M3")),
 )}
 
 
@@ -374,11 +393,16 @@ _SCALED = {
     "nvfp4": dict(element="fp4_e2m1", scale="ue4m3", block_size=16, tensor_scale=True),
     "nvfp4_block_only": dict(element="fp4_e2m1", scale="ue4m3", block_size=16,
                              tensor_scale=False),
+    # DeepSeek-V3's FP8 activations: 1 x 128 groups, float32 scales (SPEC.md 9.8)
+    "deepseek_fp8": dict(element="fp8_e4m3", scale="float32", block_size=128,
+                         tensor_scale=False, recipe="deepseek"),
+    "deepseek_fp8_ue8m0": dict(element="fp8_e4m3", scale="float32", block_size=128,
+                               tensor_scale=False, recipe="deepseek_ue8m0"),
 }
 _GENERIC = re.compile(r"^bf\(\s*([\w.]+)\s*,\s*(\w+)\s*,\s*(\d+)\s*(?:,\s*(tensor)\s*)?\)$")
 
 
-def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None):
+def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None, own=False):
     el = element_format(element)
     if el.kind not in ("float", "int") or not np.isfinite(el.max_normal) or el.max_normal <= 0:
         raise FormatError(f"element={el.name!r} cannot be a block format's element (it needs a "
@@ -398,12 +422,13 @@ def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None):
     recipe = "exact" if recipe is None else recipe
     if recipe not in RECIPES:
         raise ValueError(f"recipe={recipe!r} is not valid; allowed values: {', '.join(RECIPES)}")
-    if recipe != "exact" and (el.name, scale) != ("fp4_e2m1", "ue4m3"):
-        raise ValueError(f"recipe={recipe!r} is a library's NVFP4 recipe: it takes fp4_e2m1 "
-                         f"elements with ue4m3 scales, not {el.name} with {scale}")
+    takes = RECIPES[recipe].takes
+    if takes is not None and (el.name, scale) not in takes:
+        raise ValueError(f"recipe={recipe!r} takes " + " or ".join(f"{e} elements with {c} "
+                         "scales" for e, c in takes) + f", not {el.name} with {scale}")
     if name is None:
         name = f"bf({el.name},{scale},{int(block_size)}{',tensor' if tensor_scale else ''})"
-    if recipe != "exact":
+    if recipe != "exact" and not own:  # a row of its own recipe keeps its name
         name = f"{name}:{recipe}"
     levels = ((ScaleLevel("tensor", "float32", RECIPES[recipe].tensor),) if tensor_scale else ()) \
         + (ScaleLevel(int(block_size), scale, RECIPES[recipe].block),)
@@ -418,8 +443,12 @@ def _scaled_by_name(key, recipe):
         el, sc, bs, ts = m.groups()
         return _scaled(el, sc, int(bs), ts is not None, recipe, "")
     row = _SCALED[key]
-    return _scaled(row["element"], row["scale"], row["block_size"], row["tensor_scale"], recipe,
-                   key, key)
+    own = row.get("recipe")
+    if own is not None and recipe not in (None, own):
+        raise ValueError(f"{key} is the {own!r} recipe's row; recipe={recipe!r} is another "
+                         f"(use bf({row['element']},{row['scale']},{row['block_size']}):{recipe})")
+    return _scaled(row["element"], row["scale"], row["block_size"], row["tensor_scale"],
+                   own if own is not None else recipe, key, key, own=own is not None)
 
 
 # ---- micro-exponent formats: a base scale per unit, one-bit levels below it (SPEC.md 11) ----
