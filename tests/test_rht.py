@@ -6,7 +6,7 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import mxspec
 from mxspec.tables.transforms import TE_RHT_SIGNS, hadamard
@@ -17,6 +17,9 @@ BF16 = ml_dtypes.bfloat16
 def _nearest_bf16(q: Fraction):
     """The bfloat16 nearest to the rational q, ties to the even code: the
     neighbours of a first guess, compared exactly."""
+    top = Fraction(float(np.finfo(BF16).max)) + Fraction(2) ** 119  # max + half its ulp
+    if abs(q) >= top:  # IEEE overflow: past the largest by half an ulp or more (ties even: Inf)
+        return 0x7F80 | (0x8000 if q < 0 else 0)
     guess = np.array([float(q)], np.float32).astype(BF16).view(np.uint16)[0]
     best = None
     for b in (int(guess) - 1, int(guess), int(guess) + 1):
@@ -54,16 +57,20 @@ def test_rows_equal_the_fractions_reference():
     rng = np.random.default_rng(0)
     narrow = rng.standard_normal((8, 16))
     wide = rng.standard_normal((8, 16)) * np.exp2(rng.integers(-120, 100, (8, 16)))
+    big = np.zeros((1, 16))  # 5 x max / 4 overflows to Inf; 3 x max / 4 does not
+    big[0, [5, 6, 11, 12, 13]] = -float(np.finfo(BF16).max)
     tie = np.zeros((1, 16))
     tie[0, :2] = [512.0, 2.0]  # outputs (512 + 2)/4 = 128.5: halfway between 128 and 129
     zeros = np.array([[0.0, -0.0] * 8])
-    x = np.concatenate([narrow, wide, tie, zeros]).astype(BF16)
+    x = np.concatenate([narrow, wide, tie, zeros, big]).astype(BF16)
     got = mxspec.rht(x).view(np.uint16).ravel()
     assert np.array_equal(got, _reference(x))
     assert mxspec.rht(x[16:17]).astype(np.float32)[0, :2].tolist() == [128.0, 127.5]
+    assert np.isinf(mxspec.rht(x[18:19]).astype(np.float32)).any()
 
 
 @settings(max_examples=60, deadline=None)
+@example([0] * 5 + [-129, -129] + [0] * 4 + [-129] * 3 + [0, 0])  # -max x 5: an output overflows
 @given(st.lists(st.integers(-2 ** 15, 2 ** 15 - 1).filter(lambda b: (b & 0x7F80) != 0x7F80),
                 min_size=16, max_size=16))
 def test_any_bfloat16_group_equals_the_reference(bits):

@@ -19,12 +19,20 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 
 from ..tables.transforms import RHT_SIGNS, hadamard
 
-DTYPES = {"bfloat16": ml_dtypes.bfloat16, "float16": np.float16, "float32": np.float32}
+DTYPES = ("bfloat16", "float16", "float32")
+
+
+def _dtype(name):
+    """The numpy type of ``name`` (ml_dtypes only when bfloat16 is asked for: importing
+    mxspec does not import it)."""
+    if name == "bfloat16":
+        import ml_dtypes
+        return ml_dtypes.bfloat16
+    return {"float16": np.float16, "float32": np.float32}[name]
 
 
 def rht_matrix(size: int = 16, signs="te") -> np.ndarray:
@@ -81,7 +89,7 @@ def rht(x, axis: int = -1, size: int = 16, signs="te", dtype: str = "bfloat16",
     fouroversix's), ``"none"`` (the plain Hadamard transform) or ``size`` values +-1."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r}; allowed: {', '.join(DTYPES)}")
-    dt = DTYPES[dtype]
+    dt = _dtype(dtype)
     m = rht_matrix(size, signs)
     if inverse:
         m = m.T

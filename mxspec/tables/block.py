@@ -651,7 +651,7 @@ def block_formats(family: str | None = None) -> list[str]:
     ``mx`` + any element, ``bf(...)``, recipes).
 
     >>> block_formats("scaled")
-    ['nvfp4', 'nvfp4_block_only']
+    ['nvfp4', 'nvfp4_block_only', 'deepseek_fp8', 'deepseek_fp8_ue8m0']
     """
     lists = {"mx": mx_formats, "scaled": lambda: list(_SCALED), "micro": micro_formats,
              "affine": int_formats}
