@@ -102,6 +102,8 @@ def test_processes_and_dask_give_the_same_report():
 def test_bad_arguments_name_what_is_allowed(capsys):
     with pytest.raises(ValueError, match="against='numpy'; allowed: ml_dtypes, en_dtypes"):
         S.sweep("fp8_e4m3", "numpy")
+    with pytest.raises(ValueError, match="rounding='nearest'; allowed: rne, rtz, rna"):
+        S.sweep("fp8_e4m3", "spec", rounding="nearest")
     with pytest.raises(ValueError, match="spec does not check fp8_e4m3 under rounding='rtz'"):
         S.sweep("fp8_e4m3", "spec", rounding="rtz")
     with pytest.raises(ValueError, match="start=5, stop=5; allowed: 0 <= start < stop <= 2\\*\\*32"):

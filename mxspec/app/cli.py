@@ -462,7 +462,7 @@ def main(argv=None) -> int:
                     help="shards (default 256: 2^24 inputs each over all 2^32)")
     sw.add_argument("--state", metavar="DIR", help="keep each shard's result here; a rerun "
                     "reads finished shards back and runs only the rest")
-    _shard_options(sw, "shards")
+    _shard_options(sw, "inputs")
     sw.set_defaults(func=_sweep)
     args = p.parse_args(argv)
     return args.func(args)

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import element_format, encode_elements
+from ..tables.policies import OVERFLOW, ROUNDING
 from ..tables.tapered import is_tapered_name
 from .shards import run_shards
 
@@ -234,6 +235,9 @@ def sweep(format: str, against: str = "ml_dtypes", rounding: str | None = None,
         raise ValueError(f"against={against!r}; allowed: {', '.join(REFERENCES)}")
     r0, o0 = DEFAULTS.get(against, ("rne", "saturate"))
     rounding, overflow = rounding or r0, overflow or o0
+    for arg, v, allowed in (("rounding", rounding, ROUNDING), ("overflow", overflow, OVERFLOW)):
+        if v not in allowed:
+            raise ValueError(f"{arg}={v!r}; allowed: {', '.join(allowed)}")
     if not REFERENCES[against][0](format, rounding, overflow):
         raise ValueError(f"{against} does not check {format} under rounding={rounding!r}, "
                          f"overflow={overflow!r} (see mxspec.app.sweep's docstring for what "
