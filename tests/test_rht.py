@@ -17,7 +17,7 @@ BF16 = ml_dtypes.bfloat16
 def _nearest_bf16(q: Fraction):
     """The bfloat16 nearest to the rational q, ties to the even code: the
     neighbours of a first guess, compared exactly."""
-    top = Fraction(float(np.finfo(BF16).max)) + Fraction(2) ** 119  # max + half its ulp
+    top = Fraction(float(ml_dtypes.finfo(BF16).max)) + Fraction(2) ** 119  # max + half its ulp
     if abs(q) >= top:  # IEEE overflow: past the largest by half an ulp or more (ties even: Inf)
         return 0x7F80 | (0x8000 if q < 0 else 0)
     guess = np.array([float(q)], np.float32).astype(BF16).view(np.uint16)[0]
@@ -58,7 +58,7 @@ def test_rows_equal_the_fractions_reference():
     narrow = rng.standard_normal((8, 16))
     wide = rng.standard_normal((8, 16)) * np.exp2(rng.integers(-120, 100, (8, 16)))
     big = np.zeros((1, 16))  # 5 x max / 4 overflows to Inf; 3 x max / 4 does not
-    big[0, [5, 6, 11, 12, 13]] = -float(np.finfo(BF16).max)
+    big[0, [5, 6, 11, 12, 13]] = -float(ml_dtypes.finfo(BF16).max)
     tie = np.zeros((1, 16))
     tie[0, :2] = [512.0, 2.0]  # outputs (512 + 2)/4 = 128.5: halfway between 128 and 129
     zeros = np.array([[0.0, -0.0] * 8])

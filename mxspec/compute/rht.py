@@ -24,6 +24,7 @@ import numpy as np
 from ..tables.transforms import RHT_SIGNS, hadamard
 
 DTYPES = ("bfloat16", "float16", "float32")
+SIGNIFICAND_BITS = {"bfloat16": 8, "float16": 11, "float32": 24}
 
 
 def _dtype(name):
@@ -107,7 +108,7 @@ def rht(x, axis: int = -1, size: int = 16, signs="te", dtype: str = "bfloat16",
         v = np.asarray(a, dt).astype(np.float64)
     v = np.moveaxis(v, ax, -1)
     g = v.reshape(v.shape[:-1] + (v.shape[-1] // size, size))
-    out = _exact_group_product(g, m, np.finfo(dt).nmant + 1)
+    out = _exact_group_product(g, m, SIGNIFICAND_BITS[dtype])
     out = _round_to(out.reshape(v.shape), dt)
     return np.moveaxis(out, -1, ax)
 
