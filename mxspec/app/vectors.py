@@ -693,6 +693,16 @@ def render(vf: VectorFile, checked: str | None = None) -> str:
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
+def hex_fields(body: str, name: str, line: int) -> list:
+    """A row's fields; one that is not plain hex digits is a ``file:line`` error."""
+    fields = body.split()
+    for fld in fields:
+        if not _HEX.fullmatch(fld):
+            raise VectorFileError(f"{name}:{line}: {fld!r} is not a hex number (plain hex "
+                                  "digits only: no 0x, sign or _)")
+    return fields
+
+
 def parse(text: str, name: str = "<vectors>", header_required: bool = True) -> VectorFile:
     """A vector (or results) file's header and rows.  A field is plain hex digits
     (no ``0x``, sign or ``_``): anything else is a :class:`VectorFileError` that
@@ -705,12 +715,7 @@ def parse(text: str, name: str = "<vectors>", header_required: bool = True) -> V
                 k, _, v = note.partition(":")
                 header[k.strip()] = v.strip()
             continue
-        fields = body.split()
-        for fld in fields:
-            if not _HEX.fullmatch(fld):
-                raise VectorFileError(f"{name}:{i}: {fld!r} is not a hex number (plain hex "
-                                      "digits only: no 0x, sign or _)")
-        rows.append((i, fields))
+        rows.append((i, hex_fields(body, name, i)))
         notes.append(note.strip())
     if header_required and header.get("kind") not in KINDS:
         raise VectorFileError(f"{name}: header has no valid '# kind:' line (one of {', '.join(KINDS)})")

@@ -197,12 +197,7 @@ def _fields(raw, name, line):
         raise V.VectorFileError(f"{name}:{line}: byte 0x{raw[err.start]:02x} is not UTF-8 "
                                 "text") from None
     body, _, note = text.partition("#")
-    fields = body.split()
-    for fld in fields:
-        if not V._HEX.fullmatch(fld):
-            raise V.VectorFileError(f"{name}:{line}: {fld!r} is not a hex number (plain hex "
-                                    "digits only: no 0x, sign or _)")
-    return fields, note.strip()
+    return V.hex_fields(body, name, line), note.strip()
 
 
 def _read(path, at, end):

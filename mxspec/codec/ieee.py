@@ -17,7 +17,7 @@ import numpy as np
 
 from .core import _bitcast, jit
 
-__all__ = ["KINDS", "kind_record", "round64", "nearest_int", "nearest_from", "round_quotient",
+__all__ = ["KINDS", "kind_record", "round64", "round64_array", "nearest_int", "nearest_from", "round_quotient",
            "two_sum", "eps_of"]
 
 # dtype -> (significand bits after the point, smallest normal exponent, largest exponent)
@@ -61,6 +61,30 @@ def round64(v, R):
     big = abs(r) > R[K_MAX]
     r = np.copysign(np.inf, v) if big else r
     return v if v != v else r
+
+
+@jit
+def _round64_loop(v, R, out):
+    for i in range(v.size):
+        out[i] = round64(v[i], R)
+    return out
+
+
+def round64_array(v, dtype: str) -> np.ndarray:
+    """:func:`round64` over a float64 array, as ``dtype`` (each value then exact in it).
+
+    >>> round64_array(np.array([1.0 + 2.0 ** -8, 1.0 + 3 * 2.0 ** -8]), "float16").tolist()
+    [1.00390625, 1.01171875]
+    """
+    a = np.ascontiguousarray(v, np.float64)
+    out = _round64_loop(a.reshape(-1), kind_record(dtype), np.empty(a.size, np.float64))
+    if dtype == "bfloat16":
+        import ml_dtypes  # only here: importing mxspec does not load it
+        dt = ml_dtypes.bfloat16
+    else:
+        dt = np.dtype(dtype)
+    with np.errstate(over="ignore"):
+        return out.reshape(a.shape).astype(dt)
 
 
 @jit

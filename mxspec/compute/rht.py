@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from ..codec.ieee import round64_array
 from ..tables.transforms import RHT_SIGNS, hadamard
 
 DTYPES = ("bfloat16", "float16", "float32")
@@ -59,29 +60,6 @@ def _signs(signs, size):
     return s
 
 
-def _round_odd_to_float32(v):
-    """float64 -> float32 rounded to odd: exact where it can be, else the value
-    toward zero with its last bit set (so that a later rounding to a format with
-    fewer bits is the correct rounding of ``v``)."""
-    f = v.astype(np.float32)
-    back = f.astype(np.float64)
-    over = np.abs(back) > np.abs(v)
-    f = np.where(over, np.nextafter(f, np.float32(0)), f)
-    inexact = f.astype(np.float64) != v
-    bits = f.view(np.uint32) | inexact.astype(np.uint32)
-    return np.where(np.isnan(v), np.float32(np.nan), bits.view(np.float32))
-
-
-def _round_to(v, dtype):
-    """float64 (exact, or rounded to odd) -> ``dtype``, nearest even: float32 by
-    the cast itself (one rounding from an odd-rounded value of 53 bits is right),
-    the 16-bit types through float32 rounded to odd."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if dtype == np.float32:
-            return v.astype(np.float32)
-        return _round_odd_to_float32(v).astype(dtype)
-
-
 def rht(x, axis: int = -1, size: int = 16, signs="te", dtype: str = "bfloat16",
         inverse: bool = False) -> np.ndarray:
     """``x`` (cast to ``dtype`` first, nearest even) in groups of ``size`` along
@@ -109,13 +87,13 @@ def rht(x, axis: int = -1, size: int = 16, signs="te", dtype: str = "bfloat16",
     v = np.moveaxis(v, ax, -1)
     g = v.reshape(v.shape[:-1] + (v.shape[-1] // size, size))
     out = _exact_group_product(g, m, SIGNIFICAND_BITS[dtype])
-    out = _round_to(out.reshape(v.shape), dt)
+    out = round64_array(out.reshape(v.shape), dtype)
     return np.moveaxis(out, -1, ax)
 
 
 def _exact_group_product(g, m, p):
-    """g @ m per group, as float64 sums that a later rounding to ``p`` bits or
-    fewer rounds correctly: in float64 where that sum is exact (a group whose
+    """g @ m per group, as float64 sums that one rounding to ``p`` bits or fewer
+    (:func:`mxspec.codec.ieee.round64`) rounds correctly: in float64 where that sum is exact (a group whose
     nonzero magnitudes span at most 53 - p - log2(size) - 1 binades: every
     product is an input times +-2^-k, so the partial sums stay on a grid of
     53 bits), else in exact rationals, rounded to odd."""
