@@ -233,6 +233,8 @@ def blockfma_model(a, b, sa, sb, bs, c, model, fmt_a, fmt_b):
         for g0 in range(w0, min(w0 + inst, K), model.group):
             acc = block_fma(terms[g0:min(g0 + model.group, w0 + inst)], acc, model.frac_bits,
                             model.rounding, model.acc_bits, model.zero_exp, model.overflow)
+            if model.zero_result == "positive":
+                acc += 0.0  # SPEC.md 8.7: the Blackwell rows return +0 for every zero
         running = _f32_add(acc, running) if model.inst_k else acc
     if c_add:
         running = _f32_add(running, c)

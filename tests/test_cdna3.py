@@ -3,6 +3,7 @@ against MMA-Sim (mmasim 2.1.1, its CDNA3 model measured on MI300 silicon;
 torch on the CPU) and the fractions reference of tests/dot_reference.py."""
 import dataclasses
 import itertools
+import zlib
 
 import numpy as np
 import pytest
@@ -64,7 +65,7 @@ def test_mi300_equals_mmasim(fa, fb, gen):
     float32's largest."""
     torch = pytest.importorskip("torch")
     amd = pytest.importorskip("mmasim.amd.sim")
-    rng = np.random.default_rng(abs(hash((fa, fb, gen))) % 2 ** 32)
+    rng = np.random.default_rng(zlib.crc32(repr((fa, fb, gen)).encode()))
     for K in (16, 32, 112, 512):
         A, B, C = _case(rng, fa, fb, 16, 16, K, gen)
         want = _sim(torch, amd, fa, fb, A, B, C)

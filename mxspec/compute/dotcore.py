@@ -35,7 +35,7 @@ from numba.extending import intrinsic
 from .._kernel import cache as _cache
 from ..tables.accumulators import (A_ACC_BITS, A_C_ADD, A_FRAC, A_FRAC2, A_GROUP, A_INST_K,
                                    A_KIND, A_ORDER, A_OVF_INF, A_RND, A_STEP, A_SUM_GROUP,
-                                   A_ZERO_EXP, NO_CLAMP)
+                                   A_ZERO_EXP, A_ZERO_POS, NO_CLAMP)
 from ..codec.core import _bitcast, bit_length, jit, round_core
 from ..tables.policies import DOWN, RNA, RNE, UP
 
@@ -411,6 +411,8 @@ def _blockfma(A, B, ra, rb, bs, c, M):
                                   acc, bs, M[A_SUM_GROUP], F, Z, ovf)
             else:
                 acc = _even_odd_step(a_val, a_raw, b_val, b_raw, g0, g1, acc, F, M[A_FRAC2])
+            if M[A_ZERO_POS] == 1:
+                acc = acc + np.float32(0.0)  # -0 + +0 is +0: the row returns no -0
         running = acc + running if M[A_INST_K] > 0 else acc
     if c_add:
         running = running + np.float32(c)

@@ -46,7 +46,8 @@ BLOCK_SCALES = ("e8m0", "ue4m3")
 
 # Index of each field in AccumulatorModel.params, the tuple the engine reads.
 A_KIND, A_ORDER, A_GROUP, A_FRAC, A_RND, A_INST_K, A_C_ADD, A_K_ORDER, A_EMIN_CLAMP, \
-    A_NAN_BITS, A_ACC_BITS, A_ZERO_EXP, A_OVF_INF, A_STEP, A_SUM_GROUP, A_FRAC2 = range(16)
+    A_NAN_BITS, A_ACC_BITS, A_ZERO_EXP, A_OVF_INF, A_STEP, A_SUM_GROUP, A_FRAC2, \
+    A_ZERO_POS = range(17)
 NO_CLAMP = -(1 << 20)
 
 
@@ -93,6 +94,9 @@ class AccumulatorModel:
     frac_bits2  even_odd: the bits below the largest exponent kept where the halves'
                 sum meets C (floor), and in the combined sum (floor), before the
                 one rounding to float32 (nearest even).
+    zero_result blockfma: the sign of a step's zero result: "signed" (a negative sum
+                that truncates or underflows to zero is -0) or "positive" (every zero
+                is +0, as MMA-Sim's Blackwell datapaths return it).
     block_scales the (scale kind, block size) pairs the model takes from block
                 arrays (None: MX blocks of any size; (): none, element codes only,
                 through dot_elements / matmul_elements).
@@ -122,6 +126,7 @@ class AccumulatorModel:
     step: str = "products"
     sum_group: int = 0
     frac_bits2: int = 0
+    zero_result: str = "signed"
     outputs: tuple = ()
     description: str = field(default="", compare=False)
 
@@ -155,6 +160,8 @@ class AccumulatorModel:
                 bad("k_order", self.k_order, "'natural' unless inst_k=32 and group=16")
             if self.step not in STEPS:
                 bad("step", self.step, ", ".join(STEPS))
+            if self.zero_result not in ("signed", "positive"):
+                bad("zero_result", self.zero_result, "signed, positive")
             if self.step == "group_sums":
                 if self.sum_group < 1 or self.group % self.sum_group:
                     bad("sum_group", self.sum_group, f"a divisor of group={self.group}")
@@ -183,7 +190,7 @@ class AccumulatorModel:
                 NO_CLAMP if self.input_emin is None else self.input_emin, self.nan_bits,
                 self.acc_bits, NO_CLAMP if self.zero_exp is None else self.zero_exp,
                 int(self.overflow == "inf"), STEPS.index(self.step), self.sum_group,
-                self.frac_bits2)
+                self.frac_bits2, int(self.zero_result == "positive"))
 
     @property
     def float32_only(self) -> bool:
@@ -260,7 +267,7 @@ def _b200(name, block_scales, what):
     return AccumulatorModel(
         name, "blockfma", group=32, frac_bits=25, rounding="rz", c="align", zero_exp=-133,
         overflow="inf", formats=F8F6F4, nan_bits=0x7FFFFFFF, block_scales=block_scales,
-        description=(f"NVIDIA B200 tcgen05.mma {what}: per instruction of 32 products, the "
+        zero_result="positive", description=(f"NVIDIA B200 tcgen05.mma {what}: per instruction of 32 products, the "
                      "products (block scales in their exponents) and C aligned to the largest "
                      "exponent (a zero term counts at 2^-133), 25 bits kept, truncated, one "
                      "normalization toward zero; each instruction's result the next one's C"))
@@ -270,7 +277,7 @@ def _b200_fp4(name, block_scales, what):
     return AccumulatorModel(
         name, "blockfma", group=64, frac_bits=35, rounding="rz", c="align", zero_exp=-139,
         overflow="inf", formats=("fp4_e2m1",), nan_bits=0x7FFFFFFF, block_scales=block_scales,
-        step="group_sums", sum_group=16,
+        step="group_sums", sum_group=16, zero_result="positive",
         description=(f"NVIDIA B200 tcgen05.mma {what}: per instruction of 64 E2M1 products, "
                      "each 16 summed exactly and multiplied by the two block scales' "
                      "significands, the four sums and C aligned to the largest scale "
