@@ -27,7 +27,16 @@ RECIPES = {
                 "multiply_reciprocal", "product", "signed", "signed"),
     "compressed_tensors": ("float32", "multiplier", "gs_times_amax6", 0, None, Fraction(1, 8),
                            "divide_ratio", "ratio", "positive", "signed"),
+    "fouroversix": ("float32", "amax", "gs_times_amax6", 0, None, None,
+                    "times_recip_of_product", "amax", "positive", "signed"),
 }
+# the recipes of SPEC.md 9.10 past those fields: (the scale's cap in the top,
+# the choice's error rule or None, whether a zero-scale block's codes are +0)
+CHOICE = {"fouroversix": (448, None, True)}
+for _name, _sel in (("4over6", "mse"), ("4over6_mse", "mse"), ("4over6_mae", "mae"),
+                    ("4over6_abs_max", "abs_max")):
+    RECIPES[_name] = RECIPES["fouroversix"]
+    CHOICE[_name] = (256, _sel, True)
 
 
 F32_MAX = Fraction(float(np.finfo(np.float32).max))
@@ -83,7 +92,15 @@ def quantize(x, recipe="exact", block=16, tensor=True):
     R, L = x.shape
     fin = np.isfinite(x)
     amax = Fraction(float(np.abs(np.where(fin, x, 0)).max())) if x.size else Fraction(0)
-    if not tensor:
+    cap, select, zblock = CHOICE.get(recipe, (448, None, False))
+    top = Fraction(6 * cap)
+    if trule == "amax":  # amax stored; the rules read gs = fl(top / amax), 0 for a zero tensor
+        stored = amax
+        ts = div32(top, amax) if amax != 0 else Fraction(0)
+        if ts == math.inf:  # gs overflows float32: every block scale is NaN (SPEC.md 9.10)
+            return (np.zeros((R, L), np.uint8), np.full((R, L // block), 0x7F, np.uint8),
+                    float(stored))
+    elif not tensor:
         ts = Fraction(1)
     elif trule == "multiplier":
         tiny = Fraction(2) ** -126
@@ -113,36 +130,82 @@ def quantize(x, recipe="exact", block=16, tensor=True):
                 q = f32(f32(bamax / 6) / ts)
             else:
                 q = f32(ts * f32(bamax / 6))
-            if zto is not None and q == 0:
-                q = zto
-            if smin:
-                q = max(q, smin)
-            sc = rne(q, E4M3)
-            s = E4M3[sc]
-            if zafter is not None and s == 0:
-                sc, s = E4M3.index(zafter), zafter
-            scodes[r, b] = sc
-            for i, v in enumerate(xs):
-                fv = Fraction(float(v))
-                neg = math.copysign(1.0, float(v)) < 0
-                if s == 0:
-                    codes[r, b * block + i] = 8 if neg else 0
-                    continue
-                if erule == "exact":
-                    y = fv / (s * ts)
-                elif erule == "divide_product":
-                    y = div32(fv, f32(s * ts))
-                elif erule == "multiply_reciprocal":
-                    y = mul32(fv, div32(div32(Fraction(1), ts), s))
+            cands = [q] if select is None else [q, f32(q * Fraction(3, 2))]
+            best = None
+            for q in cands:
+                sc, cs = _block(xs, q, ts, smin, zto, zafter, erule, zin, zblock)
+                if select is not None:
+                    err = _error(xs, cs, E4M3[sc], amax, top, select)
+                    if best is not None and not err < best[0]:
+                        continue
+                    best = (err, sc, cs)
                 else:
-                    y = div32(fv, f32(s / ts))
-                if isinstance(y, float) and math.isnan(y):  # 0 / 0: a signed zero
-                    codes[r, b * block + i] = 8 if (neg and zin == "signed") else 0
-                    continue
-                c = rne(Fraction(6) if isinstance(y, float) else y, E2M1)  # +-Inf saturates
-                sign = neg and not (y == 0 and zin == "positive")
-                codes[r, b * block + i] = c | (8 if sign else 0)
+                    best = (None, sc, cs)
+            scodes[r, b] = best[1]
+            codes[r, b * block:(b + 1) * block] = best[2]
+    if trule == "amax":
+        return codes, scodes, float(stored)
     return codes, scodes, float(ts)
+
+
+def _block(xs, q, ts, smin, zto, zafter, erule, zin, zblock):
+    """One block's (scale code, element codes) from its raw scale q."""
+    if zto is not None and q == 0:
+        q = zto
+    if smin:
+        q = max(q, smin)
+    sc = rne(q, E4M3)
+    s = E4M3[sc]
+    if zafter is not None and s == 0:
+        sc, s = E4M3.index(zafter), zafter
+    out = []
+    for v in xs:
+        fv = Fraction(float(v))
+        neg = math.copysign(1.0, float(v)) < 0
+        if s == 0:
+            out.append(8 if neg and not zblock else 0)
+            continue
+        if erule == "exact":
+            y = fv / (s * ts)
+        elif erule == "divide_product":
+            y = div32(fv, f32(s * ts))
+        elif erule == "multiply_reciprocal":
+            y = mul32(fv, div32(div32(Fraction(1), ts), s))
+        elif erule == "times_recip_of_product":
+            y = mul32(fv, div32(Fraction(1), mul32(div32(Fraction(1), ts), s)))
+        else:
+            y = div32(fv, f32(s / ts))
+        if isinstance(y, float) and math.isnan(y):  # 0 / 0: a signed zero
+            out.append(8 if (neg and zin == "signed") else 0)
+            continue
+        c = rne(Fraction(6) if isinstance(y, float) else y, E2M1)  # +-Inf saturates
+        sign = neg and not (y == 0 and zin == "positive")
+        out.append(c | (8 if sign else 0))
+    return sc, out
+
+
+def _error(xs, cs, s, amax, top, select):
+    """SPEC.md 9.10's error of a candidate, every step a float32 rounding:
+    value fl(fl(fl(e s) amax) / top), difference from x, its square or
+    magnitude, summed in eight lanes (k and k + 8) and then the lanes in
+    order; abs_max the largest magnitude."""
+    def g(q):  # a float32 rounding that lets an overflow's Inf through
+        return q if isinstance(q, float) else f32(q)
+
+    lanes = [Fraction(0)] * 8
+    m = Fraction(0)
+    for k, (v, c) in enumerate(zip(xs, cs)):
+        e = E2M1[c & 7] * (-1 if c & 8 else 1)
+        d = g(g(g(g(e * s) * amax) / top) - Fraction(float(v)))
+        t = g(d * d) if select == "mse" else abs(d)
+        m = max(m, t)
+        lanes[k % 8] = g(lanes[k % 8] + t)
+    if select == "abs_max":
+        return m
+    acc = lanes[0]
+    for t in lanes[1:]:
+        acc = g(acc + t)
+    return acc
 
 
 def dequantize(codes, scodes, ts, recipe="exact", block=16, dtype=np.float32):
@@ -162,8 +225,9 @@ def dequantize(codes, scodes, ts, recipe="exact", block=16, dtype=np.float32):
             c = int(codes[r, k])
             e, s = E2M1[c & 7], E4M3[sc]
             neg = bool(c & 8) and not (e == 0 and zout == "positive")
-            if drule == "exact":
-                v = f32(e * s * ts) if dtype == np.float32 else float(e * s * ts)
+            if drule in ("exact", "amax"):  # amax: ts is the stored amax, over the top
+                p = e * s * ts / (6 * CHOICE.get(recipe, (448,))[0] if drule == "amax" else 1)
+                v = f32(p) if dtype == np.float32 else float(p)
             elif drule == "product":
                 v = f32(e * f32(s * ts))
             else:

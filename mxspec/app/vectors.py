@@ -1270,8 +1270,9 @@ CHECKS = {
                "cast (decode, and encode under rna/ieee/keep); re-checked by pytest conformance/",
     "nvfp4": "tests/nvfp4_reference.py (an independent fractions reference of SPEC.md section "
              "9, run on the whole tensor); the recipes match torchao 0.18, ModelOpt 0.47 and "
-             "compressed-tensors 0.20 bit for bit (tests/test_nvfp4_libraries.py); re-checked "
-             "by pytest conformance/",
+             "compressed-tensors 0.20 bit for bit (tests/test_nvfp4_libraries.py), fouroversix "
+             "and 4over6* the fouroversix 1.0.5 PyTorch reference (tests/test_fouroversix.py); "
+             "re-checked by pytest conformance/",
     "int_groups": "tests/int_group_reference.py (exact rationals; the exact recipe) or the "
                   "op-by-op rounding in numpy and ml_dtypes (the compressed_tensors recipe: "
                   "torch's float32 operations rounded to the weight dtype) in "

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._kernel import cache as _cache
 from .._kernel import parallel as _parallel
-from ..tables.block import BLOCK_RULES, ELEMENT_RULES, BlockFormat
+from ..tables.block import BLOCK_RULES, CHOICES, DECODE_RULES, ELEMENT_RULES, SELECT_RULES, BlockFormat
 from .array import BlockArray, _check_block_size, _norm_axis
 from .._kernel.jit import abs_max_bits, kernel_factory
 from ..codec.core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
@@ -43,25 +43,47 @@ def _f32(x):
     return np.asarray(x, F32)
 
 
+def top(f: BlockFormat) -> float:
+    """The tensor scale's top: the element's max x the block scale's largest value
+    (NVFP4: 6 * 448 = 2688; Four Over Six caps the scale at 256: 1536)."""
+    cap = f.recipe.scale_cap
+    return f.element.max_normal * (f.scale_max if cap is None else cap)
+
+
 def tensor_scale(amax: float, f: BlockFormat) -> np.float32:
     """The float32 tensor scale the recipe stores (SPEC.md 9.2 step 1): ts for
-    "divisor" recipes, gs for "multiplier" ones; 1 where there is none."""
+    "divisor" recipes, gs for "multiplier" ones, amax for "amax" ones; 1 where
+    there is none."""
     r = f.recipe
-    top = f.element.max_normal * f.scale_max  # NVFP4: 6 * 448 = 2688
+    t = top(f)
     if not f.tensor_scale:
         return F32(1.0)
+    if r.tensor == "amax":
+        return F32(amax)
     if r.tensor == "multiplier":  # torch's 2688 / amax: a reciprocal, then a product
         with np.errstate(over="ignore"):
-            gs = (F32(1.0) / max(F32(amax), np.finfo(F32).tiny)) * F32(top)
+            gs = (F32(1.0) / max(F32(amax), np.finfo(F32).tiny)) * F32(t)
         return F32(1.0) if not np.isfinite(gs) else F32(gs)
     if amax == 0:
         return F32(1.0)  # nothing to scale; libraries divide by zero here (SPEC.md 9.3)
     if r.arithmetic == "exact":
-        ts = F32(np.float64(amax) / top)  # one rounding: float64 holds the quotient well enough
+        ts = F32(np.float64(amax) / t)  # one rounding: float64 holds the quotient well enough
     else:
-        ts = F32(F32(amax) / F32(top))
+        ts = F32(F32(amax) / F32(t))
     # a tensor whose amax is below 2688 * 2^-150 would divide by zero below (SPEC.md 9.3)
     return ts if ts > 0 else F32(2.0 ** -149)
+
+
+def _kernel_scale(stored, f: BlockFormat) -> np.float32:
+    """The tensor scale the kernel's rules read: the stored one, but gs =
+    fl(top / amax) (a true division, as torch's tensor / tensor) for "amax"
+    recipes; 0 for an all-zero tensor, whose block scales are then all 0."""
+    if f.recipe.tensor != "amax":
+        return stored
+    if stored == 0:
+        return F32(0.0)
+    with np.errstate(over="ignore"):  # a float32 overflow: scales saturate (SPEC.md 9.10)
+        return F32(F32(top(f)) / F32(stored))
 
 
 @jit
@@ -82,8 +104,12 @@ def _amax_kernel(t0, t1, x, chunk, out):
 # zero_in, zero_after's code, the scale format's NaN code, the element's -0
 # code) and floats (scale_min, zero_to, zero_after (-1: none), ts, element max,
 # scale max).
-I_AR, I_BLOCK, I_ELEM, I_ZIN, I_ZCODE, I_SNAN, I_NEG0, I_SF32 = range(8)
-F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX, F_AMIN = range(7)
+# Then the choice (0 none, 1 four_over_six), its error rule (0 mse, 1 mae, 2
+# abs_max) and whether a zero-scale block's codes are +0; the floats go on with
+# the second candidate's scale factor, fl(1 / gs), the stored amax and top.
+I_AR, I_BLOCK, I_ELEM, I_ZIN, I_ZCODE, I_SNAN, I_NEG0, I_SF32, I_CHOICE, I_SEL, I_ZBLK = \
+    range(11)
+F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX, F_AMIN, F_XF, F_DEC, F_AMAX, F_TOP = range(11)
 
 
 BLOCKS_PER_TASK = 512
@@ -110,7 +136,7 @@ def _elements(xb, cb, n, erule, d, m32, mul, zin, Pe):
 
 
 @jit
-def _raw_scale(bam, ar, brule, ts, ts32, emax32, RF):
+def _raw_scale(bam, ar, brule, ts, ts32, emax32, RF, xf):
     """The block scale before it is rounded to the scale format (SPEC.md 9.2
     steps 2-3): the recipe's quotient, its zero rule and its clamps.  The one
     place this rule is written; every branch is a select, so loops over it
@@ -128,20 +154,22 @@ def _raw_scale(bam, ar, brule, ts, ts32, emax32, RF):
                              np.float32(0)))
     q = q0 if ar == 0 else (q1 if brule == 1 else (q2 if brule == 2 else (
         q3 if brule == 3 else (np.float64(r4) if brule == 4 else q5))))
+    # a second candidate's scale: fl(q x xf) in float32 (Four Over Six's 1.5)
+    q = np.float64(np.float32(q) * np.float32(xf)) if xf != 1.0 else q
     q = RF[F_ZTO] if (RF[F_ZTO] >= 0) & (q == 0) else q
     q = max(q, RF[F_SMIN])
     return min(q, RF[F_SMAX]) if ar == 1 else q
 
 
 @jit
-def _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sf32, out, ok_out):
+def _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, xf, Ps, sf32, out, ok_out):
     """Pass 2: every block's scale code from its largest magnitude (bits), in
     one branch-free loop over the task's blocks, so that it vectorizes.  A
     float32 scale format (sf32) keeps q rounded to float32 in ``out`` (as bits)."""
     f32 = np.float32
     for j in range(nbk):
         b = _bitcast(np.int32(min(bam[j], np.int32(0x7F7FFFFF))), f32(0))
-        q = _raw_scale(b, ar, brule, ts, ts32, emax32, RF)
+        q = _raw_scale(b, ar, brule, ts, ts32, emax32, RF, xf)
         c, ok = encode_fast(q, 0, Ps, RNE, SATURATE, INT_SYMMETRIC, numba.uint32(0))
         q32 = np.int64(_bitcast(f32(q), np.int32(0)))  # float32 scales: the cast rounds (RNE)
         out[j] = q32 if sf32 else c
@@ -162,41 +190,130 @@ def _encode_kernel(spec=None):
     recipe's branches fold and the element codec's constants reach its vector
     loop (large arrays: several times faster)."""
     generic = spec is None
-    CRI, CPE, CPS, CBS = spec if spec is not None else ((0,) * 8, (0,), (0,), 16)
+    CRI, CPE, CPS, CBS = spec if spec is not None else ((0,) * 11, (0,), (0,), 16)
 
     @jit
-    def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Ps_, stab, codes, scales, svals):
+    def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Ps_, stab, etab, codes, scales, svals):
         if generic:
             bs, RI, Pe, Ps = bs_, RI_, Pe_, Ps_
         else:
             bs, RI, Pe, Ps = CBS, CRI, CPE, CPS
-        return _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals)
+        return _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, etab, codes, scales, svals)
     return kernel
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
+def _scale_value(bamj, scj, okj, ar, brule, ts, ts32, emax32, RF, xf, RI, Ps, sf32, stab):
+    """A block's (scale code, its value as float64) from pass 2's code, the
+    full path where the fast one declined, and the zero_after rule."""
+    sc = scj
+    if not okj:  # what the fast path declined: the full path
+        q = _raw_scale(_bitcast(bamj, np.float32(0)), ar, brule, ts, ts32, emax32, RF, xf)
+        sc, _ = encode_one(q, Ps, RNE, SATURATE, NAN_KEEP_SIGN, INT_SYMMETRIC, numba.uint32(0))
+    if sf32:
+        sv = np.float64(_bitcast(np.int32(sc), np.float32(0)))
+        sc = 0
+    else:
+        sv = stab[sc]
+    if (RF[F_ZAFTER] >= 0) & (sv == 0):
+        sc, sv = RI[I_ZCODE], RF[F_ZAFTER]
+    return sc, sv
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe):
+    """One block's element codes under the block scale value ``sv`` (SPEC.md
+    9.2 steps 4-5), written to ``cb``: the recipe's multiplier hoisted, the
+    codec's fast path, the full path for what it declined."""
+    f32 = np.float32
+    erule, zin, neg0 = RI[I_ELEM], RI[I_ZIN], RI[I_NEG0]
+    if sv == 0:  # a vanished block: zeros of the inputs' signs, or +0 where the recipe says
+        for k in range(n):
+            cb[k] = neg0 if np.signbit(xb[k]) & (RI[I_ZBLK] == 0) else 0
+        return
+    d = sv * ts  # exact in float64 (4 + 24 bits)
+    sv32 = f32(sv)
+    if erule == 1:
+        m32 = sv32 * ts32
+    elif erule == 2:
+        m32 = (f32(1.0) / ts32) / sv32
+    elif erule == 4:  # fouroversix: x * fl(1 / fl(fl(1 / gs) * bs))
+        m32 = f32(1.0) / (f32(RF[F_DEC]) * sv32)
+    else:
+        m32 = sv32 / ts32
+    mul = (erule == 2) | (erule == 4)
+    if n == 16:  # a constant trip count: the compiler unrolls and vectorizes
+        slow = _elements(xb, cb, 16, erule, d, m32, mul, zin, Pe)
+    else:
+        slow = _elements(xb, cb, n, erule, d, m32, mul, zin, Pe)
+    if slow:  # Inf (a divisor that underflowed) and 0 / 0: the full path
+        for k in range(n):
+            xv = xb[k]
+            if erule == 0:
+                v = np.float64(xv) / (sv * ts)
+            else:
+                v = np.float64(xv * m32 if mul else xv / m32)
+            if v != v:  # 0 / 0 in float32: a zero of x's sign
+                cb[k] = neg0 if (np.signbit(xv) and zin == 0) else 0
+            elif not (abs(v) < np.inf):
+                cb[k], _ = encode_one(v, Pe, RNE, SATURATE, NAN_KEEP_SIGN,
+                                      INT_SYMMETRIC, numba.uint32(0))
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _block_error(xb, cb, n, sv, RI, RF, etab, lanes):
+    """A candidate's error (SPEC.md 9.10), in float32 in fouroversix's order:
+    each value fl(fl(fl(e * bs) * amax) / top), its difference from x, then
+    "mse" the squares and "mae" the magnitudes summed as PyTorch's CPU sum of
+    16 does (eight lanes, x_k + x_{k+8}, then the lanes in order), "abs_max"
+    the largest magnitude."""
+    f32 = np.float32
+    s32, amax, t = f32(sv), f32(RF[F_AMAX]), f32(RF[F_TOP])
+    sel = RI[I_SEL]
+    for k in range(8):
+        lanes[k] = f32(0.0)
+    m = f32(0.0)
+    for k in range(n):
+        d = ((f32(etab[cb[k]]) * s32) * amax) / t - xb[k]
+        e = d * d if sel == 0 else abs(d)
+        m = max(m, e)
+        lanes[k % 8] += e
+    if sel == 2:
+        return m
+    acc = lanes[0]
+    for k in range(1, 8):
+        acc += lanes[k]
+    return acc
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, etab, codes, scales, svals):
     """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
     rows of L), in three passes: the blocks' largest magnitudes, their scale
     codes (one vectorizable loop), then each block's elements with its
-    multiplier hoisted (SPEC.md 9.2).  ``scales`` gets the scale codes and
-    ``svals`` the scales' float32 values (what a float32 scale format keeps).
-    Inlined into its kernel (Numba IR), so that a frozen record's constants
-    reach every branch and the element loop."""
+    multiplier hoisted (SPEC.md 9.2); a recipe with a choice encodes a second
+    candidate and keeps the one with the smaller error (SPEC.md 9.10).
+    ``scales`` gets the scale codes and ``svals`` the scales' float32 values
+    (what a float32 scale format keeps).  Inlined into its kernel (Numba IR),
+    so that a frozen record's constants reach every branch and the element loop."""
     f32 = np.float32
     nb = (L + bs - 1) // bs
-    ar, brule, erule, zin = RI[I_AR], RI[I_BLOCK], RI[I_ELEM], RI[I_ZIN]
+    ar, brule = RI[I_AR], RI[I_BLOCK]
     ts = RF[F_TS]
     ts32 = f32(ts)
     emax32 = f32(RF[F_EMAX])
-    neg0 = RI[I_NEG0]
     sf32 = RI[I_SF32] == 1
+    choice = RI[I_CHOICE] != 0
     total = scales.size
     bam = np.empty(BLOCKS_PER_TASK, np.int32)
     los = np.empty(BLOCKS_PER_TASK, np.int64)
     ns = np.empty(BLOCKS_PER_TASK, np.int64)
     sco = np.empty(BLOCKS_PER_TASK, np.int64)
     oks = np.empty(BLOCKS_PER_TASK, np.bool_)
+    sco2 = np.empty(BLOCKS_PER_TASK if choice else 0, np.int64)
+    oks2 = np.empty(BLOCKS_PER_TASK if choice else 0, np.bool_)
+    alt = np.empty(bs if choice else 0, np.uint8)
+    lanes = np.empty(8, f32)
     for task in range(t0, t1):
         j0 = task * BLOCKS_PER_TASK
         nbk = min(BLOCKS_PER_TASK, total - j0)
@@ -211,7 +328,10 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
             c += 1
             if c == nb:
                 r, c = r + 1, 0
-        _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, Ps, sf32, sco, oks)
+        _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, 1.0, Ps, sf32, sco, oks)
+        if choice:
+            _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, RF[F_XF], Ps, sf32, sco2,
+                         oks2)
         for j in range(nbk):
             t = j0 + j
             lo = los[j]
@@ -222,52 +342,24 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, codes, scales, svals):
                 for k in range(n):
                     codes[lo + k] = 0
                 continue
-            sc = sco[j]
-            if not oks[j]:  # what the fast path declined: the full path
-                q = _raw_scale(_bitcast(bam[j], f32(0)), ar, brule, ts, ts32, emax32, RF)
-                sc, _ = encode_one(q, Ps, RNE, SATURATE, NAN_KEEP_SIGN, INT_SYMMETRIC,
-                                   numba.uint32(0))
-            if sf32:
-                sv = np.float64(_bitcast(np.int32(sc), f32(0)))
-                sc = 0
-            else:
-                sv = stab[sc]
-            if (RF[F_ZAFTER] >= 0) & (sv == 0):
-                sc, sv = RI[I_ZCODE], RF[F_ZAFTER]
-            scales[t] = sc
-            svals[t] = sv
-            if sv == 0:  # the exact recipe's vanished block: zeros of the inputs' signs
-                for k in range(n):
-                    codes[lo + k] = neg0 if np.signbit(x[lo + k]) else 0
-                continue
-            d = sv * ts  # exact in float64 (4 + 24 bits)
-            sv32 = f32(sv)
-            if erule == 1:
-                m32 = sv32 * ts32
-            elif erule == 2:
-                m32 = (f32(1.0) / ts32) / sv32
-            else:
-                m32 = sv32 / ts32
-            mul = erule == 2
-            # slices made here, past the loop's early exits: there Numba drops
+            sc, sv = _scale_value(bam[j], sco[j], oks[j], ar, brule, ts, ts32, emax32, RF, 1.0,
+                                  RI, Ps, sf32, stab)
+            # slices made here, past the loop's early exit: there Numba drops
             # their reference counting, which otherwise cost four calls a block
             xb, cb = x[lo:lo + n], codes[lo:lo + n]
-            if n == 16:  # a constant trip count: the compiler unrolls and vectorizes
-                slow = _elements(xb, cb, 16, erule, d, m32, mul, zin, Pe)
-            else:
-                slow = _elements(xb, cb, n, erule, d, m32, mul, zin, Pe)
-            if slow:  # Inf (a divisor that underflowed) and 0 / 0: the full path
-                for k in range(n):
-                    xv = xb[k]
-                    if erule == 0:
-                        v = np.float64(xv) / (sv * ts)
-                    else:
-                        v = np.float64(xv * m32 if mul else xv / m32)
-                    if v != v:  # 0 / 0 in float32: a zero of x's sign
-                        cb[k] = neg0 if (np.signbit(xv) and zin == 0) else 0
-                    elif not (abs(v) < np.inf):
-                        cb[k], _ = encode_one(v, Pe, RNE, SATURATE, NAN_KEEP_SIGN,
-                                              INT_SYMMETRIC, numba.uint32(0))
+            _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe)
+            if choice:
+                sc2, sv2 = _scale_value(bam[j], sco2[j], oks2[j], ar, brule, ts, ts32, emax32,
+                                        RF, RF[F_XF], RI, Ps, sf32, stab)
+                ab = alt[:n]
+                _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pe)
+                if _block_error(xb, ab, n, sv2, RI, RF, etab, lanes) < \
+                        _block_error(xb, cb, n, sv, RI, RF, etab, lanes):
+                    sc, sv = sc2, sv2
+                    for k in range(n):
+                        cb[k] = ab[k]
+            scales[t] = sc
+            svals[t] = sv
     return 0
 
 
@@ -284,10 +376,15 @@ def _recipe_record(f: BlockFormat, ts):
                    ELEMENT_RULES.index(r.elements),
                    int(r.zero_in == "positive"), zcode,
                    f.scale.nan_code if f.scale is not None else 0,
-                   int(encode_elements(-0.0, f.element)), int(f.scale is None)], np.int64)
-    RF = np.array([r.scale_min, -1.0 if r.zero_to is None else r.zero_to, za, float(ts),
-                   f.element.max_normal, f.scale_max, float(np.float32(r.amax_min))],
-                  np.float64)
+                   int(encode_elements(-0.0, f.element)), int(f.scale is None),
+                   CHOICES.index(r.choice), SELECT_RULES.index(r.select),
+                   int(r.zero_block == "positive")], np.int64)
+    gs = _kernel_scale(F32(ts), f)
+    with np.errstate(divide="ignore", over="ignore"):
+        dec = F32(1.0) / gs if gs != 0 else F32(0.0)
+    RF = np.array([r.scale_min, -1.0 if r.zero_to is None else r.zero_to, za, float(gs),
+                   f.element.max_normal, f.scale_max, float(np.float32(r.amax_min)), 1.5,
+                   float(dec), float(ts), top(f)], np.float64)
     return RI, RF
 
 
@@ -314,15 +411,22 @@ def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
     scales = np.empty(moved.shape[:-1] + (nb,), np.uint8)
     nblocks = scales.size
     svals = np.empty(scales.shape, F32)
-    if nblocks:
+    if nblocks and not np.isfinite(RF[F_TS]):
+        # fl(top / amax) overflowed (amax below top / 2^128): no block scale exists; NaN
+        # scales, as fouroversix's cast of Inf to E4M3 gives (SPEC.md 9.10)
+        scales[...] = RI[I_SNAN]
+        svals[...] = np.nan
+        codes[...] = 0
+    elif nblocks:
         stab = decode_table(f.scale if f.scale is not None else element_format("fp8_e4m3"),
                             np.float64)
         Pe, Ps = tuple(f.element.params), tuple(_scale_params(f))
+        etab = decode_table(f.element, np.float64).astype(F32)
         kernel = _encode_kernel((tuple(int(v) for v in RI), Pe, Ps, bs)
                                 if flat.size >= SPECIALIZE_MIN else None)
         _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L, bs, RI, RF, Pe, Ps,
-                      stab, codes.reshape(-1), scales.reshape(-1), svals.reshape(-1),
-                      work=flat.size * 4)
+                      stab, etab, codes.reshape(-1), scales.reshape(-1), svals.reshape(-1),
+                      work=flat.size * (12 if f.recipe.choice else 4))
     if f.scale is None:
         scales = svals  # a float32 scale format keeps the values
     return BlockArray._unchecked(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),
@@ -358,13 +462,13 @@ def decode(mx: BlockArray, dtype, out=None) -> np.ndarray:
         # -0 decodes as +0 where the recipe's table has no -0
         table = decode_table(f.element, np.float64) + (0.0 if r.zero_out == "positive" else -0.0)
         nblocks = svals.size
-        mode = ("exact", "product", "ratio").index(r.decode)
+        mode = DECODE_RULES.index(r.decode)
         frozen = flat.size >= SPECIALIZE_MIN and value32_exact(f.element)
         kernel = _decode_kernel((mode, tuple(f.element.params), mx.block_size,
                                  r.zero_out == "positive") if frozen else None)
         _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L,
                       mx.block_size, nb, np.ascontiguousarray(svals).reshape(-1), table, ts,
-                      mode, res.reshape(-1), work=flat.size)
+                      top(f), mode, res.reshape(-1), work=flat.size)
     res = np.moveaxis(res, -1, mx.axis)
     if out is not None:
         out[...] = res
@@ -386,13 +490,15 @@ def _decode_kernel(spec=None):
     Z = np.float32(0.0) if ZPOS else np.float32(-0.0)  # + 0 turns -0 into +0; + -0 keeps it
 
     @jit
-    def kernel(t0, t1, codes, L, bs_, nb, svals, table, ts, mode_, out):
+    def kernel(t0, t1, codes, L, bs_, nb, svals, table, ts, div, mode_, out):
         """Tasks t0..t1-1 of BLOCKS_PER_TASK blocks: element x block scale x
         tensor scale as the recipe computes it (SPEC.md 9.2), the same
         operations in the same order as the recipes' own numpy code
         (tests/nvfp4_reference.py): ``exact``: (e * s) * ts in float64,
         rounded once to the output; ``product``: e * (s * ts) in float32;
-        ``ratio``: e * (s / ts) in float32.  A NaN scale makes its block NaN."""
+        ``ratio``: e * (s / ts) in float32; ``amax``: ((e * s) * amax) /
+        top in float64 (ts holds amax, div top), rounded once.  A NaN scale
+        makes its block NaN."""
         if generic:
             bs, mode = bs_, mode_
         else:
@@ -409,7 +515,10 @@ def _decode_kernel(spec=None):
                 n = min(bs, r * L + L - lo)
                 cs, os_ = codes[lo:lo + n], out[lo:lo + n]
                 s = svals[j]
-                if mode == 0:
+                if mode == 3:  # one rounding in float64 (the products are exact), then the output's
+                    for k in range(n):
+                        os_[k] = ((table[cs[k]] * s) * np.float64(ts)) / div
+                elif mode == 0:
                     if generic:
                         for k in range(n):
                             os_[k] = (table[cs[k]] * s) * np.float64(ts)

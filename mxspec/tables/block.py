@@ -29,11 +29,15 @@ from .element import ElementFormat, FormatError, element_format
 __all__ = ["Recipe", "MXRecipe", "MX_RECIPES", "IntRecipe", "INT_RECIPES", "int_formats", "ScaleLevel", "BlockFormat", "block_format", "block_formats", "family_of", "mx_format",
            "mx_formats", "micro_format", "micro_formats", "RECIPES", "ENGINES"]
 
-TENSOR_RULES = ("divisor", "multiplier")
+TENSOR_RULES = ("divisor", "multiplier", "amax")
 BLOCK_RULES = ("exact", "amax_over_6ts", "amax6_over_ts", "gs_times_amax6", "amax_times_recip",
                "amax_times_recip_pow2")
-ELEMENT_RULES = ("exact", "divide_product", "multiply_reciprocal", "divide_ratio")
-DECODE_RULES = ("exact", "product", "ratio")
+ELEMENT_RULES = ("exact", "divide_product", "multiply_reciprocal", "divide_ratio",
+                 "times_recip_of_product")
+DECODE_RULES = ("exact", "product", "ratio", "amax")
+# Per-block choices between two candidates (SPEC.md 9.10) and what picks the winner.
+CHOICES = (None, "four_over_six")
+SELECT_RULES = ("mse", "mae", "abs_max")
 # The engines of the block layer, one per family (mxspec.block.api dispatches on this).
 ENGINES = ("mx", "scaled", "micro", "affine")
 # Scale formats a level can have: rows of the element table where one exists
@@ -72,15 +76,26 @@ class Recipe:
                 block's elements encode as signed zeros).
     elements    "exact" x / (bs ts); "divide_product" fl(x / fl(bs ts));
                 "multiply_reciprocal" fl(x * fl(fl(1 / ts) / bs));
-                "divide_ratio" fl(x / fl(bs / gs)).  The result is rounded to
+                "divide_ratio" fl(x / fl(bs / gs)); "times_recip_of_product"
+                fl(x * fl(1 / fl(fl(1 / gs) * bs))) (fouroversix).  The result is rounded to
                 nearest even in the element format, saturating at its max.
     decode      "exact" element x bs x ts rounded once; "product"
-                fl(element x fl(bs ts)); "ratio" fl(element x fl(bs / gs)).
+                fl(element x fl(bs ts)); "ratio" fl(element x fl(bs / gs));
+                "amax" element x bs x amax / top rounded once.
     zero_in     the code of a scaled value of exactly -0.0: "signed" (-0) or
                 "positive" (+0); a negative value that rounds to zero gives -0
                 in every recipe.
     zero_out    what code -0 decodes to: "signed" (-0) or "positive" (+0, as
                 ModelOpt's value table has it).
+    zero_block  the codes of a block whose scale is zero: "signed" (zeros of the
+                inputs' signs) or "positive" (+0, fouroversix's where(scale != 0)).
+    scale_cap   the block scale's largest value in the tensor scale's top (None:
+                the scale format's max; Four Over Six: 256, so that 1.5 x fits).
+    choice      None, or "four_over_six": each block is encoded twice, its scale
+                from bamax / 6 and that x 1.5 (max mapped to 4), and the one with
+                the smaller error is kept (a tie keeps the first); ``select``
+                names the error: "mse" (sum of squares), "mae" (sum of |error|),
+                "abs_max" (largest |error|), computed as SPEC.md 9.10 says.
     """
 
     name: str
@@ -96,6 +111,10 @@ class Recipe:
     zero_out: str = "signed"
     amax_min: float = 0.0
     takes: tuple | None = (("fp4_e2m1", "ue4m3"),)  # (element, scale) pairs; None: any
+    zero_block: str = "signed"
+    scale_cap: float | None = None
+    choice: str | None = None
+    select: str = "mse"
     description: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -103,10 +122,13 @@ class Recipe:
                                 ("block", self.block, BLOCK_RULES),
                                 ("elements", self.elements, ELEMENT_RULES),
                                 ("decode", self.decode, DECODE_RULES),
+                                ("choice", self.choice, CHOICES),
+                                ("select", self.select, SELECT_RULES),
+                                ("zero_block", self.zero_block, ("signed", "positive")),
                                 ("arithmetic", self.arithmetic, ("exact", "float32"))):
             if v not in allowed:
                 raise ValueError(f"recipe {self.name!r}: {arg}={v!r}; allowed: "
-                                 f"{', '.join(allowed)}")
+                                 f"{', '.join(map(str, allowed))}")
 
 
 RECIPES = {r.name: r for r in (
@@ -129,6 +151,26 @@ RECIPES = {r.name: r for r in (
                "compressed-tensors 0.20 nvfp4-pack-quantized: gs = fl(fl(1 / amax) * 2688) "
                "(a multiplier), bs = fl(gs * fl(bamax / 6)) clamped to 448, a zero scale -> "
                "0.125; elements fl(x / fl(bs / gs))")),
+    Recipe("fouroversix", "float32", "amax", "gs_times_amax6", elements="times_recip_of_product",
+           decode="amax", zero_in="positive", zero_block="positive", description=(
+               "fouroversix 1.0.5 quantize_to_fp4 (its PyTorch reference, scale_rule=static_6): "
+               "the tensor's amax stored, gs = fl(2688 / amax), bs = fl(fl(bamax / 6) * gs) to "
+               "E4M3, elements fl(x * fl(1 / fl(fl(1 / gs) * bs))) to E2M1 (RNE, saturating); "
+               "a zero scale gives +0 codes; values e * bs * amax / 2688")),
+) + tuple(
+    Recipe(name, "float32", "amax", "gs_times_amax6", elements="times_recip_of_product",
+           decode="amax", zero_in="positive", zero_block="positive", scale_cap=256.0,
+           choice="four_over_six",
+           select=sel, description=(
+               f"Four Over Six (arXiv 2512.02010; fouroversix 1.0.5, scale_rule={sel}): as "
+               "fouroversix with top 6 * 256 = 1536; each block encoded with bs and with "
+               "fl(bs_raw * 1.5) (its max mapped to 4), the one with the smaller "
+               + {"mse": "sum of squared errors", "mae": "sum of absolute errors",
+                  "abs_max": "largest absolute error"}[sel]
+               + " kept (a tie keeps bs)" + ("; = 4over6_mse" if name == "4over6" else "")))
+    for name, sel in (("4over6", "mse"), ("4over6_mse", "mse"), ("4over6_mae", "mae"),
+                      ("4over6_abs_max", "abs_max"))
+) + (
     Recipe("deepseek", "float32", "divisor", "amax_times_recip", elements="divide_product",
            decode="product", amax_min=1e-4, takes=(("fp8_e4m3", "float32"),), description=(
                "DeepSeek-V3 inference/kernel.py act_quant (Triton): per group of 128 amax "
@@ -426,6 +468,9 @@ def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None, o
     if takes is not None and (el.name, scale) not in takes:
         raise ValueError(f"recipe={recipe!r} takes " + " or ".join(f"{e} elements with {c} "
                          "scales" for e, c in takes) + f", not {el.name} with {scale}")
+    if RECIPES[recipe].tensor == "amax" and not tensor_scale:
+        raise ValueError(f"recipe={recipe!r} stores the tensor's amax: it needs a tensor scale "
+                         f"level (nvfp4, not a block-only format)")
     if name is None:
         name = f"bf({el.name},{scale},{int(block_size)}{',tensor' if tensor_scale else ''})"
     if recipe != "exact" and not own:  # a row of its own recipe keeps its name

@@ -1,0 +1,205 @@
+"""Four Over Six and fouroversix's NVFP4 order of operations as recipes of the
+scaled engine (SPEC.md 9.10), bit for bit against the fouroversix 1.0.5
+PyTorch reference quantizer (``quantize_to_fp4``, bfloat16 inputs): element
+values, block scale bytes and the tensor's amax, and values through an exact
+decode; on Gaussian tensors, outliers, zero blocks, wide exponent ranges and
+an all-zero tensor.
+
+fouroversix's element rounding (``fake_quantize_to_e2m1``) does not saturate: a
+scaled value of 7 or more becomes 8 (10, 12, ...), which E2M1 has no code for
+(its packer then writes code 0x8, -0).  mxspec saturates at 6, as every NVFP4
+encoder does; the reference is compared with that one function made
+saturating, and where it is left as shipped the blocks that differ are shown
+to be exactly those where a candidate's scaled value reached 7.
+"""
+import importlib
+import importlib.util
+import os
+import sys
+import types
+import zlib
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import mxspec
+
+torch = pytest.importorskip("torch")
+F32 = np.float32
+BF16 = ml_dtypes.bfloat16
+RULES = {"fouroversix": "static_6", "4over6": "mse", "4over6_mse": "mse",
+         "4over6_mae": "mae", "4over6_abs_max": "abs_max"}
+
+
+def _reference():
+    """fouroversix's pure-torch reference, imported without the package's
+    __init__ (which needs transformers and the CUDA kernels)."""
+    if _LOADED:
+        return _LOADED
+    spec = importlib.util.find_spec("fouroversix")
+    if spec is None:
+        pytest.skip("fouroversix is not installed (SKIP_CUDA_BUILD=1 pip install "
+                    "--no-build-isolation --no-deps fouroversix==1.0.5)")
+    root = spec.submodule_search_locations[0]
+    for name, sub in (("fouroversix", ""), ("fouroversix.quantize", "quantize"),
+                      ("fouroversix.quantize.pytorch", os.path.join("quantize", "pytorch"))):
+        if name not in sys.modules or not hasattr(sys.modules[name], "__path__"):
+            m = types.ModuleType(name)
+            m.__path__ = [os.path.join(root, sub)]
+            sys.modules[name] = m
+    ref = importlib.import_module("fouroversix.quantize.pytorch.reference")
+    utils = importlib.import_module("fouroversix.utils")
+    _LOADED[:] = [ref, utils]
+    return ref, utils
+
+
+_LOADED: list = []
+
+
+# 16 blocks (and one holding the tensor's amax, 256) where the sum of the 16
+# errors in plain sequential order picks the other candidate than PyTorch's
+# CPU sum (eight lanes, then the lanes in order), under mse (the first 8) and
+# mae: found by a search over 2^18 blocks, checked against the reference.
+NEAR_TIES = bytes.fromhex(
+    "c2c0c0fcc1403f6042c0c05441b040b0be40c2083ff842683fb8c0d0bf14436042a03ec83f2842703fe0c218"
+    "422c3fa4bd8041b042403f9cbdc0c198bee0c260c2c0c240c298c2bcbf64c27841803fe040a83f8c0000be98"
+    "40e0c284c32c3f20c2c0c28cc140c1e8c1a8c04042e0bf943dc03ec84258c2a0c0e0bfb041f03f6c42a0bfe0"
+    "bfb0bf38c15841684280c220424000004218c2f8bf8042d8c040bf58c2c0c2f0c200410841b83f40c000c180"
+    "bf10416840644178c220c324c280409842c04024be983f844374bf00bf74c0a04030c0d8bfa042b0c258c230"
+    "c0a040e0c2e0c08041a841a0c0d03ea0418440d841603ff0c040c2b4bfa03f3c431c3f60c2c042804374bff4"
+    "c03cc0b842b84190c0f0c0f03ff83fc8c1f03fd0bf00c178c2e04210be88c2b0c2c8c258423840b441b84188"
+    "c0c0c2ccc060c0d0c0bcbf94c2c0c200c0d0c1703fd0412041e8429cc2b84278bf8840e8c1c84050c3604100"
+    "42a041b04298c0c03fc0bf8cc180bfac4278c0c0c16041d04190c3243fb0c02cc2e041b0bfe041c84228bf00"
+    "c0a040703ef0c0a84144be80c2403f484094c060c2e04020bfd03f3c4244bf9440a0400841d8429c427040d0"
+    "4060c0c8c36c0000c2e0c0804060bfa0c2504250c1d8bfd8c040bf98c120bf7840003e00bfccc170c2e040a0"
+    "c040c2bc41384008bf8041604138c000bf283f804270be7041e0bf3843800000000000000000000000000000"
+    "00000000000000000000000000000000")
+
+
+def _tensors():
+    """bfloat16 test tensors (64 x 256), each named: their kinds are what the
+    issue asks for (outliers, zero blocks, wide exponent ranges)."""
+    out = {}
+    rng = np.random.default_rng(zlib.crc32(b"fouroversix"))
+    g = rng.standard_normal((64, 256))
+    out["gaussian"] = g
+    o = g.copy()
+    o.reshape(-1)[rng.choice(o.size, 40, replace=False)] *= 1000.0
+    out["outliers"] = o
+    z = g * np.exp2(rng.integers(-8, 8, (64, 16, 1))).repeat(16, 2).reshape(64, 256)
+    z.reshape(-1, 16)[rng.random(1024) < 0.2] = 0.0
+    out["zero blocks"] = z
+    # per-block exponents over 2^-30 .. 2^10: many E4M3 block scales are subnormal or 0
+    out["wide exponents"] = g * np.exp2(rng.integers(-30, 11, (64, 16, 1))).repeat(16, 2) \
+        .reshape(64, 256)
+    out["mixed signs of zero"] = np.where(rng.random((64, 256)) < 0.3, -0.0, g * 1e-3)
+    out["all zero"] = np.zeros((16, 64))
+    out = {k: v.astype(BF16) for k, v in out.items()}
+    out["near ties"] = np.frombuffer(NEAR_TIES, ">u2").astype(np.uint16).view(BF16).reshape(17, 16)
+    return out
+
+
+def _run_reference(ref, utils, x, rule, saturate):
+    orig = ref.fake_quantize_to_e2m1
+    if saturate:  # the one change: E2M1 has no value past 6
+        ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
+    try:
+        t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
+        vals, scales, amax = ref.quantize_to_fp4(
+            t, fp4_format=utils.DataType.nvfp4, scale_rule=utils.ScaleRule(rule),
+            pack_values=False, use_blackwell_scale_layout=False)
+    finally:
+        ref.fake_quantize_to_e2m1 = orig
+    v = vals.float().numpy()
+    s = scales.view(torch.uint8).numpy().reshape(x.shape[0], -1)
+    return v, s, F32(amax.item())
+
+
+def _element_values(a):
+    return mxspec.decode_elements(a.codes, "fp4_e2m1").astype(F32)
+
+
+CASES = [(r, k) for r in RULES for k in _tensors()]
+
+
+@pytest.mark.parametrize("recipe, kind", CASES, ids=[f"{r}-{k}" for r, k in CASES])
+def test_equals_the_fouroversix_reference(recipe, kind):
+    """Element values (signed zeros included), scale bytes, the stored amax and
+    the exact decode, against the reference with a saturating E2M1 rounding."""
+    ref, utils = _reference()
+    if kind == "near ties" and "AVX512" in torch.backends.cpu.get_cpu_capability():
+        pytest.skip("PyTorch's AVX-512 sum of 16 runs in 16 lanes, not the 8 lanes of its "
+                    "AVX2 and default builds that SPEC.md 9.10 reads")
+    x = _tensors()[kind]
+    v, s, amax = _run_reference(ref, utils, x, RULES[recipe], saturate=True)
+    a = mxspec.encode(x, "nvfp4", recipe=recipe)
+    assert np.array_equal(a.scales, s)
+    assert np.array_equal(_element_values(a).view(np.uint32), v.view(np.uint32))
+    assert a.tensor_scale.view(np.uint32) == amax.view(np.uint32)
+    top = 6.0 * (448.0 if recipe == "fouroversix" else 256.0)
+    sv = mxspec.decode_elements(s, "fp8_e4m3").astype(np.float64).repeat(16, axis=1)
+    want = (v.astype(np.float64) * sv * np.float64(amax) / top).astype(F32)
+    assert np.array_equal(mxspec.decode(a).view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("recipe", list(RULES))
+def test_the_unsaturated_reference_differs_only_where_a_value_reached_7(recipe):
+    """As shipped, the reference parts from mxspec only in blocks where one of its
+    candidates scaled a value to 7 or more (rounded to 8, no E2M1 value), and
+    such blocks occur in the wide-exponent tensor."""
+    ref, utils = _reference()
+    x = _tensors()["wide exponents"]
+    v, s, amax = _run_reference(ref, utils, x, RULES[recipe], saturate=False)
+    a = mxspec.encode(x, "nvfp4", recipe=recipe)
+    blocks = x.reshape(-1, 16).astype(F32)
+    t_amax = torch.tensor(float(amax))
+    reached = np.zeros(blocks.shape[0], bool)
+    for factor in ((None,) if recipe == "fouroversix" else (None, 1.5)):
+        scaled, _ = ref.quantize_to_nvfp4(torch.from_numpy(blocks), t_amax,
+                                          scale_rule=utils.ScaleRule(RULES[recipe]),
+                                          scale_expansion_factor=factor)
+        reached |= (scaled.abs() >= 7).any(dim=1).numpy()
+    diff = ((_element_values(a).reshape(-1, 16).view(np.uint32)
+             != v.reshape(-1, 16).view(np.uint32)).any(axis=1)
+            | (a.scales.reshape(-1) != s.reshape(-1)))
+    assert reached.any() and diff.any()
+    assert not (diff & ~reached).any()
+    assert (np.abs(v) > 6).reshape(-1, 16).any(axis=1)[diff].mean() > 0.5
+
+
+def test_four_over_six_never_loses_to_either_candidate():
+    """The law behind the choice: per block, the kept candidate's error (the
+    recipe's own measure) is at most that of the plain scale and of the 1.5x
+    scale, each encoded alone under the same tensor scale."""
+    rng = np.random.default_rng(zlib.crc32(b"4over6-law"))
+    x = (rng.standard_normal((32, 128)) * np.exp2(rng.integers(-6, 6, (32, 1)))).astype(F32)
+    for recipe, measure in (("4over6_mse", lambda d: (d * d).sum(1)),
+                            ("4over6_mae", lambda d: np.abs(d).sum(1)),
+                            ("4over6_abs_max", lambda d: np.abs(d).max(1))):
+        a = mxspec.encode(x, "nvfp4", recipe=recipe)
+        err = measure((mxspec.decode(a).astype(np.float64) - x).reshape(-1, 16))
+        six = mxspec.encode(x, "nvfp4", recipe="fouroversix")
+        # the 6 candidate under Four Over Six's top (1536): bs from bamax / 6 alone
+        gs = F32(F32(1536) / F32(np.abs(x).max()))
+        bam = np.abs(x).reshape(-1, 16).max(1)
+        raw = ((bam / F32(6)).astype(F32) * gs).astype(F32)
+        for cand in (raw, (raw * F32(1.5)).astype(F32)):
+            codes = mxspec.encode_elements(cand.astype(np.float64), "fp8_e4m3")
+            bs = mxspec.decode_elements(codes, "fp8_e4m3").astype(F32)
+            m = np.where(bs != 0, F32(1) / ((F32(1) / gs) * bs), 0).astype(F32)
+            e = mxspec.decode_elements(mxspec.encode_elements(
+                (x.reshape(-1, 16) * m[:, None]).astype(np.float64), "fp4_e2m1"), "fp4_e2m1")
+            got = e * bs[:, None].astype(np.float64) * np.float64(np.abs(x).max()) / 1536
+            cerr = measure(got - x.reshape(-1, 16))
+            # float32 error sums can misorder near-ties; the float64 law holds to 1e-6
+            assert np.all(err <= cerr * (1 + 1e-6) + 1e-30), recipe
+        assert six.format.recipe.choice is None
+
+
+def test_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match="recipe='4over6'.*tensor scale level"):
+        mxspec.encode(np.ones(16, F32), "nvfp4_block_only", recipe="4over6")
+    with pytest.raises(ValueError, match="recipe='4over7' is not valid; allowed values:.*"
+                                         "4over6_abs_max"):
+        mxspec.encode(np.ones(16, F32), "nvfp4", recipe="4over7")
