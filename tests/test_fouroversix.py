@@ -25,7 +25,7 @@ import pytest
 
 import mxspec
 
-torch = pytest.importorskip("torch")
+torch = None  # imported by _reference: the tests of mxspec alone run without it
 F32 = np.float32
 BF16 = ml_dtypes.bfloat16
 RULES = {"fouroversix": "static_6", "4over6": "mse", "4over6_mse": "mse",
@@ -35,8 +35,10 @@ RULES = {"fouroversix": "static_6", "4over6": "mse", "4over6_mse": "mse",
 def _reference():
     """fouroversix's pure-torch reference, imported without the package's
     __init__ (which needs transformers and the CUDA kernels)."""
+    global torch
     if _LOADED:
         return _LOADED
+    torch = pytest.importorskip("torch")
     spec = importlib.util.find_spec("fouroversix")
     if spec is None:
         pytest.skip("fouroversix is not installed (SKIP_CUDA_BUILD=1 pip install "
@@ -203,3 +205,28 @@ def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="recipe='4over7' is not valid; allowed values:.*"
                                          "4over6_abs_max"):
         mxspec.encode(np.ones(16, F32), "nvfp4", recipe="4over7")
+
+
+def test_spec_worked_example():
+    """SPEC.md 9.10's two blocks."""
+    x = np.float32([6] + [5] * 15)
+    for recipe in ("4over6_mse", "4over6_mae", "4over6_abs_max"):
+        a = mxspec.encode(x, "nvfp4", recipe=recipe)
+        assert a.scales.tolist() == [0x7C] and float(a.tensor_scale) == 6.0
+        assert mxspec.decode(a).tolist() == [6.0] + [4.5] * 15
+    six = mxspec.encode(x, "nvfp4", recipe="fouroversix")  # top 2688: bs 448, 5 -> 4
+    assert six.scales.tolist() == [0x7E] and mxspec.decode(six).tolist() == [6.0] + [4.0] * 15
+    y = np.float32([6, 1.25] + [0.75] * 14)
+    want = {"4over6_mse": (0x7C, [6.0, 1.5, 0.75]), "4over6_mae": (0x7C, [6.0, 1.5, 0.75]),
+            "4over6_abs_max": (0x78, [6.0, 1.0, 1.0])}  # abs_max: a tie keeps candidate 6
+    for recipe, (sc, vals) in want.items():
+        a = mxspec.encode(y, "nvfp4", recipe=recipe)
+        assert a.scales.tolist() == [sc] and mxspec.decode(a).tolist()[:3] == vals, recipe
+
+
+def test_fouroversix_is_a_row_of_its_own():
+    """Its order of operations gives other codes than each library recipe of 9.2."""
+    x = _tensors()["wide exponents"]
+    c = mxspec.encode(x, "nvfp4", recipe="fouroversix").codes
+    for r in ("exact", "modelopt", "torchao", "compressed_tensors"):
+        assert (mxspec.encode(x, "nvfp4", recipe=r).codes != c).sum() > 1000, r
