@@ -37,6 +37,13 @@ for _name, _sel in (("4over6", "mse"), ("4over6_mse", "mse"), ("4over6_mae", "ma
                     ("4over6_abs_max", "abs_max")):
     RECIPES[_name] = RECIPES["fouroversix"]
     CHOICE[_name] = (256, _sel, True)
+# IF4 (SPEC.md 9.11): fouroversix's order under 2688, each block's elements E2M1 or the
+# integers -7..7 worth 6/7, the integers flagged by the scale byte's sign bit
+IF4 = {"if4": "mse", "if4_mae": "mae", "if4_abs_max": "abs_max"}
+for _name, _sel in IF4.items():
+    RECIPES[_name] = RECIPES["fouroversix"]
+    CHOICE[_name] = (448, _sel, True)
+UP, DOWN = Fraction(float(np.float32(7 / 6))), Fraction(float(np.float32(6 / 7)))
 
 
 F32_MAX = Fraction(float(np.finfo(np.float32).max))
@@ -130,12 +137,19 @@ def quantize(x, recipe="exact", block=16, tensor=True):
                 q = f32(f32(bamax / 6) / ts)
             else:
                 q = f32(ts * f32(bamax / 6))
-            cands = [q] if select is None else [q, f32(q * Fraction(3, 2))]
+            if recipe in IF4:
+                cands = [(q, False), (q, True)]
+            else:
+                cands = [(q, False)] + ([] if select is None else [(f32(q * Fraction(3, 2)),
+                                                                    False)])
             best = None
-            for q in cands:
+            for q, ints in cands:
                 sc, cs = _block(xs, q, ts, smin, zto, zafter, erule, zin, zblock)
+                if ints:
+                    cs = _integers(xs, E4M3[sc], ts)
                 if select is not None:
-                    err = _error(xs, cs, E4M3[sc], amax, top, select)
+                    err = _error(xs, cs, E4M3[sc], amax, top, select, ints)
+                    sc = sc | (0x80 if ints else 0)
                     if best is not None and not err < best[0]:
                         continue
                     best = (err, sc, cs)
@@ -184,7 +198,25 @@ def _block(xs, q, ts, smin, zto, zafter, erule, zin, zblock):
     return sc, out
 
 
-def _error(xs, cs, s, amax, top, select):
+def _integers(xs, s, gs):
+    """IF4's integer candidate: fl(fl(x m) x fl(7/6)), m = fl(1 / fl(fl(1 / gs) s)),
+    clamped to -7..7 and rounded to the nearest integer (ties to even); the code
+    is the integer's 4-bit two's complement."""
+    out = []
+    for v in xs:
+        if s == 0:
+            out.append(0)
+            continue
+        m = div32(Fraction(1), mul32(div32(Fraction(1), gs), s))
+        y = mul32(mul32(Fraction(float(v)), m), UP)
+        y = max(min(y, Fraction(7)), Fraction(-7))
+        n = math.floor(y)
+        q = n + 1 if (y - n > Fraction(1, 2) or (y - n == Fraction(1, 2) and n % 2)) else n
+        out.append(q & 0xF)
+    return out
+
+
+def _error(xs, cs, s, amax, top, select, ints=False):
     """SPEC.md 9.10's error of a candidate, every step a float32 rounding:
     value fl(fl(fl(e s) amax) / top), difference from x, its square or
     magnitude, summed in eight lanes (k and k + 8) and then the lanes in
@@ -195,8 +227,12 @@ def _error(xs, cs, s, amax, top, select):
     lanes = [Fraction(0)] * 8
     m = Fraction(0)
     for k, (v, c) in enumerate(zip(xs, cs)):
-        e = E2M1[c & 7] * (-1 if c & 8 else 1)
-        d = g(g(g(g(e * s) * amax) / top) - Fraction(float(v)))
+        if ints:  # the integer, and its 6/7 as a float32 factor
+            d = g(g(g(g(g((c - 16 if c & 8 else c) * s) * amax) * DOWN) / top)
+                  - Fraction(float(v)))
+        else:
+            e = E2M1[c & 7] * (-1 if c & 8 else 1)
+            d = g(g(g(g(e * s) * amax) / top) - Fraction(float(v)))
         t = g(d * d) if select == "mse" else abs(d)
         m = max(m, t)
         lanes[k % 8] = g(lanes[k % 8] + t)
@@ -223,7 +259,12 @@ def dequantize(codes, scodes, ts, recipe="exact", block=16, dtype=np.float32):
                 out[r, k] = np.nan
                 continue
             c = int(codes[r, k])
-            e, s = E2M1[c & 7], E4M3[sc]
+            if recipe in IF4 and sc != 0xFF and sc & 0x80:  # an integer block: q x 6/7
+                q = c - 16 if c & 8 else c
+                p = Fraction(q) * 6 / 7 * E4M3[sc & 0x7F] * ts / 2688
+                out[r, k] = float(f32(p)) if dtype == np.float32 else float(p)
+                continue
+            e, s = E2M1[c & 7], E4M3[sc & 0x7F if recipe in IF4 else sc]
             neg = bool(c & 8) and not (e == 0 and zout == "positive")
             if drule in ("exact", "amax"):  # amax: ts is the stored amax, over the top
                 p = e * s * ts / (6 * CHOICE.get(recipe, (448,))[0] if drule == "amax" else 1)

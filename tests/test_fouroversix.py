@@ -77,6 +77,16 @@ NEAR_TIES = bytes.fromhex(
     "4060c0c8c36c0000c2e0c0804060bfa0c2504250c1d8bfd8c040bf98c120bf7840003e00bfccc170c2e040a0"
     "c040c2bc41384008bf8041604138c000bf283f804270be7041e0bf3843800000000000000000000000000000"
     "00000000000000000000000000000000")
+# the same for IF4: 9 blocks (1 under mse, 8 under mae) and the amax block
+IF4_NEAR_TIES = bytes.fromhex(
+    "42c0c364c1684268c084c2bcc040c314c2003f7c40ecc0903f904158c20c3f40c2e0bf0041bc40b8c1a0435c"
+    "4198bfa040a4c100c37c40e04020c24c4138c08842a03f30430042ec4170bed03f80c198bfa0407cc128c1f0"
+    "c00042f8c24cc264c2c0c0300000bf4440a0c0a84160c0b03ef0c250c1903f40411c4080c0604250c2e0c1fc"
+    "4270bfe8c0403fd03f0040d040004184c06840a0c200c104bf88c03442c0bf6cbe80bea8bf30c060c22040a8"
+    "3ef040f84250c1883f603ee0c1683fc8c2e0c04040a043743f40be50c0d0c33cc048c288410441a0c37c42a8"
+    "3fb040d0c2e03fc84044434841dcbe80bf5cbf60c1c04058bf10bfccc3543f603fa83e70c2e0bfcc437c40e0"
+    "c2344174c16c42b0bfe0bf9442e03e90c2c8bff83fd8c2184380000000000000000000000000000000000000"
+    "000000000000000000000000")
 
 
 def _tensors():
@@ -99,6 +109,8 @@ def _tensors():
     out["all zero"] = np.zeros((16, 64))
     out = {k: v.astype(BF16) for k, v in out.items()}
     out["near ties"] = np.frombuffer(NEAR_TIES, ">u2").astype(np.uint16).view(BF16).reshape(17, 16)
+    out["if4 near ties"] = np.frombuffer(IF4_NEAR_TIES, ">u2").astype(np.uint16).view(BF16) \
+        .reshape(-1, 16)
     return out
 
 
@@ -130,7 +142,7 @@ def test_equals_the_fouroversix_reference(recipe, kind):
     """Element values (signed zeros included), scale bytes, the stored amax and
     the exact decode, against the reference with a saturating E2M1 rounding."""
     ref, utils = _reference()
-    if kind == "near ties" and "AVX512" in torch.backends.cpu.get_cpu_capability():
+    if "near ties" in kind and "AVX512" in torch.backends.cpu.get_cpu_capability():
         pytest.skip("PyTorch's AVX-512 sum of 16 runs in 16 lanes, not the 8 lanes of its "
                     "AVX2 and default builds that SPEC.md 9.10 reads")
     x = _tensors()[kind]
@@ -230,3 +242,92 @@ def test_fouroversix_is_a_row_of_its_own():
     c = mxspec.encode(x, "nvfp4", recipe="fouroversix").codes
     for r in ("exact", "modelopt", "torchao", "compressed_tensors"):
         assert (mxspec.encode(x, "nvfp4", recipe=r).codes != c).sum() > 1000, r
+
+
+IF4_RULES = {"if4": "mse", "if4_mae": "mae", "if4_abs_max": "abs_max"}
+IF4_CASES = [(r, k) for r in IF4_RULES for k in _tensors()]
+
+
+def _if4_values(a):
+    """Each element's value in fouroversix's units: E2M1's, or the integer -7..7
+    in a block whose scale byte has its sign bit set."""
+    ints = np.repeat(a.scales >= 0x80, 16, axis=1)
+    q = mxspec.decode_elements(a.codes, "int4").astype(F32) * 4
+    return np.where(ints, q, _element_values(a)).astype(F32)
+
+
+@pytest.mark.parametrize("recipe, kind", IF4_CASES, ids=[f"{r}-{k}" for r, k in IF4_CASES])
+def test_if4_equals_the_fouroversix_reference(recipe, kind):
+    """IF4 (SPEC.md 9.11): the scale bytes with their sign bits, each element's
+    value (E2M1's, or the integer), the 4-bit codes as its packer writes them,
+    the stored amax and the exact decode, against fouroversix's DataType.if4
+    with a saturating E2M1 rounding."""
+    ref, utils = _reference()
+    if "near ties" in kind and "AVX512" in torch.backends.cpu.get_cpu_capability():
+        pytest.skip("PyTorch's AVX-512 sum of 16 runs in 16 lanes (SPEC.md 9.10)")
+    x = _tensors()[kind]
+    orig = ref.fake_quantize_to_e2m1
+    ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
+    try:
+        t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
+        out = {}
+        for pack in (False, True):
+            out[pack] = ref.quantize_to_fp4(t, fp4_format=utils.DataType.if4,
+                                            scale_rule=utils.ScaleRule(IF4_RULES[recipe]),
+                                            pack_values=pack, use_blackwell_scale_layout=False)
+    finally:
+        ref.fake_quantize_to_e2m1 = orig
+    v = out[False][0].float().numpy()
+    s = out[False][1].view(torch.uint8).numpy().reshape(x.shape[0], -1)
+    packed = out[True][0].numpy()
+    amax = F32(out[False][2].item())
+    a = mxspec.encode(x, "if4", recipe=recipe)
+    assert a.format.name == ("if4" if recipe == "if4" else f"if4:{recipe}")
+    assert np.array_equal(a.scales, s)
+    # an integer has no -0: the reference's float -0.0 there packs as code 0, as mxspec's
+    v = np.where(np.repeat(s >= 0x80, 16, axis=1), v + F32(0), v)
+    assert np.array_equal(_if4_values(a).view(np.uint32), v.view(np.uint32))
+    assert np.array_equal(mxspec.pack(a)[0], packed)
+    assert a.tensor_scale.view(np.uint32) == amax.view(np.uint32)
+    sv = mxspec.decode_elements(s & 0x7F, "fp8_e4m3").astype(np.float64).repeat(16, axis=1)
+    k = np.where(np.repeat(s >= 0x80, 16, axis=1), 6.0 / 7.0, 1.0)
+    want = (v.astype(np.float64) * k * sv * np.float64(amax) / 2688).astype(F32)
+    got = mxspec.decode(a)
+    # the integers' 6/7 is exact here only through one rounding: compare to the rational
+    num = v.astype(np.float64) * np.where(k == 1.0, 7.0, 6.0) * sv * np.float64(amax)
+    assert np.array_equal(got.view(np.uint32), (num / (7 * 2688)).astype(F32).view(np.uint32))
+    assert np.abs(got.astype(np.float64) - want).max() <= np.abs(want).max() * 2 ** -23
+
+
+def test_if4_is_if4_only():
+    with pytest.raises(ValueError, match="recipe='if4' is IF4's.*use the if4 format"):
+        mxspec.encode(np.ones(16, F32), "nvfp4", recipe="if4")
+    with pytest.raises(ValueError, match="if4 is the 'if4' recipe's row"):
+        mxspec.encode(np.ones(16, F32), "if4", recipe="4over6")
+
+
+@pytest.mark.parametrize("recipe", list(IF4_RULES))
+def test_if4_equals_the_fractions_reference(recipe):
+    """tests/nvfp4_reference.py's IF4 (every float32 step a rounded rational),
+    encode and decode, on rows of each tensor kind; no torch needed."""
+    import nvfp4_reference as ref
+    for kind, x in _tensors().items():
+        x = x.astype(F32)[:4]
+        codes, scodes, amax = ref.quantize(x, recipe)
+        a = mxspec.encode(x, "if4", recipe=recipe)
+        assert np.array_equal(a.scales, scodes), kind
+        assert np.array_equal(a.codes, codes), kind
+        assert float(a.tensor_scale) == amax, kind
+        want = ref.dequantize(codes, scodes, amax, recipe)
+        assert np.array_equal(mxspec.decode(a).view(np.uint32), want.view(np.uint32)), kind
+        assert kind != "gaussian" or (scodes >= 0x80).any()
+
+
+def test_if4_spec_worked_example():
+    """SPEC.md 9.11: the integers win, the scale byte's sign bit says so."""
+    x = np.float32([6, 5, 4, 3, 2, 1, 0, -1, -2, -3, -4, -5, -6, 0.5, 1.5, 2.5])
+    a = mxspec.encode(x, "if4")
+    assert a.scales.tolist() == [0xFE]
+    assert a.codes.tolist() == [7, 6, 5, 4, 2, 1, 0, 0xF, 0xE, 0xC, 0xB, 0xA, 0x9, 1, 2, 3]
+    q = np.array([7, 6, 5, 4, 2, 1, 0, -1, -2, -4, -5, -6, -7, 1, 2, 3], np.float64)
+    assert np.array_equal(mxspec.decode(a), (q * 6 * 448 * 6 / (7 * 2688)).astype(F32))

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import mxspec
 import nvfp4_reference as ref
 
-RECIPES = list(ref.RECIPES)
+RECIPES = [r for r in ref.RECIPES if r not in ref.IF4]  # IF4's: tests/test_fouroversix.py
 # recipes whose decode turns -0 into +0 (the last field of the reference's row)
 RECIPES_ZERO_POSITIVE = {k: v[-1] == "positive" for k, v in ref.RECIPES.items()}
 

@@ -199,8 +199,13 @@ def describe_block_format(fmt, scale=None) -> str:
                   f"  recipe             {f.recipe.name}: {f.recipe.description}",
                   "  packings           mxspec bytes; compressed-tensors, gptq, awq int32 words"]
     elif f.engine == "scaled":
-        lines += [f"  element            {f.element.name}",
-                  ("  block scale        fp8_e4m3 as unsigned E4M3 (sign bit 0; 0x7F is NaN)"
+        if4 = f.recipe.choice == "if4"
+        lines += [f"  element            {f.element.name}"
+                  + (", or integers -7..7 worth 6/7 (a block whose scale byte has its sign "
+                     "bit set)" if if4 else ""),
+                  ("  block scale        fp8_e4m3 magnitude, sign bit: integer block (0x7F is "
+                   "NaN)" if if4 else
+                   "  block scale        fp8_e4m3 as unsigned E4M3 (sign bit 0; 0x7F is NaN)"
                    if f.scale is not None else "  block scale        float32"),
                   f"  block size         {f.block_size}",
                   f"  tensor scale       {'float32' if f.tensor_scale else 'none'}",

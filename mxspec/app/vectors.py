@@ -25,7 +25,9 @@ from ..tables.tapered import is_tapered_name, tapered_format
 
 LAYOUT = 1
 # The recipes of the scaled engine that take NVFP4 (E2M1 elements, UE4M3 scales)
-NVFP4_RECIPES = [r for r, v in RECIPES.items() if v.takes is None or ("fp4_e2m1", "ue4m3") in v.takes]
+NVFP4_RECIPES = [r for r, v in RECIPES.items() if (v.takes is None or ("fp4_e2m1", "ue4m3") in v.takes)
+                 and v.choice != "if4"]
+IF4_RECIPES = [r for r, v in RECIPES.items() if v.choice == "if4"]  # the if4 format's rows
 INPUT_TYPES = {"float32": (np.float32, np.uint32, 8), "float16": (np.float16, np.uint16, 4),
                "bfloat16": (ml_dtypes.bfloat16, np.uint16, 4), "float64": (np.float64, np.uint64, 16)}
 KINDS = ("encode", "decode", "quantize", "dequantize", "slice", "dot", "units", "words")
@@ -1242,6 +1244,10 @@ def standard_set(h100_capture=H100_CAPTURE):
         name = "nvfp4" if r == "exact" else f"nvfp4:{r}"
         yield f"quantize/nvfp4.{r}.txt", nvfp4_vectors(name, "quantize")
         yield f"dequantize/nvfp4.{r}.txt", nvfp4_vectors(name, "dequantize")
+    for r in IF4_RECIPES:
+        name = "if4" if r == "if4" else f"if4:{r}"
+        yield f"quantize/if4.{r}.txt", nvfp4_vectors(name, "quantize")
+        yield f"dequantize/if4.{r}.txt", nvfp4_vectors(name, "dequantize")
     for a, t in SLICE_PAIRS:
         for rule in ("requantize", "paper"):
             yield f"slice/{a}-{t}.{rule}.txt", slice_vectors(a, t, rule=rule)
@@ -1271,7 +1277,8 @@ CHECKS = {
     "nvfp4": "tests/nvfp4_reference.py (an independent fractions reference of SPEC.md section "
              "9, run on the whole tensor); the recipes match torchao 0.18, ModelOpt 0.47 and "
              "compressed-tensors 0.20 bit for bit (tests/test_nvfp4_libraries.py), fouroversix "
-             "and 4over6* the fouroversix 1.0.5 PyTorch reference (tests/test_fouroversix.py); "
+             "and 4over6* and if4* the fouroversix 1.0.5 PyTorch reference "
+             "(tests/test_fouroversix.py); "
              "re-checked by pytest conformance/",
     "int_groups": "tests/int_group_reference.py (exact rationals; the exact recipe) or the "
                   "op-by-op rounding in numpy and ml_dtypes (the compressed_tensors recipe: "

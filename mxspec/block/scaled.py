@@ -109,7 +109,10 @@ def _amax_kernel(t0, t1, x, chunk, out):
 # the second candidate's scale factor, fl(1 / gs), the stored amax and top.
 I_AR, I_BLOCK, I_ELEM, I_ZIN, I_ZCODE, I_SNAN, I_NEG0, I_SF32, I_CHOICE, I_SEL, I_ZBLK = \
     range(11)
-F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX, F_AMIN, F_XF, F_DEC, F_AMAX, F_TOP = range(11)
+F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX, F_AMIN, F_XF, F_DEC, F_AMAX, F_TOP, F_AF = \
+    range(12)
+# IF4's integers: v x fl(7/6) rounded to -7..7, each worth 6/7 (SPEC.md 9.11)
+IF4_UP, IF4_DOWN = np.float32(7 / 6), np.float32(6 / 7)
 
 
 BLOCKS_PER_TASK = 512
@@ -188,17 +191,20 @@ def _encode_kernel(spec=None):
     run time: one compile for every recipe), or (RI, element params, scale
     params, block size) as tuples and ints, frozen in as constants so that the
     recipe's branches fold and the element codec's constants reach its vector
-    loop (large arrays: several times faster)."""
+    loop (large arrays: several times faster); the second candidate's element
+    record sits after the element's."""
     generic = spec is None
-    CRI, CPE, CPS, CBS = spec if spec is not None else ((0,) * 11, (0,), (0,), 16)
+    CRI, CPE, CPA, CPS, CBS = spec if spec is not None else ((0,) * 11, (0,), (0,), (0,), 16)
 
     @jit
-    def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Ps_, stab, etab, codes, scales, svals):
+    def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Pa_, Ps_, stab, etab, atab, codes, scales,
+               svals):
         if generic:
-            bs, RI, Pe, Ps = bs_, RI_, Pe_, Ps_
+            bs, RI, Pe, Pa, Ps = bs_, RI_, Pe_, Pa_, Ps_
         else:
-            bs, RI, Pe, Ps = CBS, CRI, CPE, CPS
-        return _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, etab, codes, scales, svals)
+            bs, RI, Pe, Pa, Ps = CBS, CRI, CPE, CPA, CPS
+        return _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes,
+                             scales, svals)
     return kernel
 
 
@@ -221,10 +227,11 @@ def _scale_value(bamj, scj, okj, ar, brule, ts, ts32, emax32, RF, xf, RI, Ps, sf
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe):
+def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, as_int):
     """One block's element codes under the block scale value ``sv`` (SPEC.md
     9.2 steps 4-5), written to ``cb``: the recipe's multiplier hoisted, the
-    codec's fast path, the full path for what it declined."""
+    codec's fast path, the full path for what it declined; ``as_int``: IF4's
+    integer candidate, ``Pe`` then INT4's record."""
     f32 = np.float32
     erule, zin, neg0 = RI[I_ELEM], RI[I_ZIN], RI[I_NEG0]
     if sv == 0:  # a vanished block: zeros of the inputs' signs, or +0 where the recipe says
@@ -242,6 +249,12 @@ def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe):
     else:
         m32 = sv32 / ts32
     mul = (erule == 2) | (erule == 4)
+    if as_int:  # IF4's integers: fl(fl(x m) x fl(7/6)) to -7..7 (as INT4 codes of a quarter)
+        for k in range(n):
+            w = (xb[k] * m32) * IF4_UP
+            c, _ = encode_rne32(w * f32(0.25), Pe, SATURATE)
+            cb[k] = c
+        return
     if n == 16:  # a constant trip count: the compiler unrolls and vectorizes
         slow = _elements(xb, cb, 16, erule, d, m32, mul, zin, Pe)
     else:
@@ -261,9 +274,10 @@ def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe):
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _block_error(xb, cb, n, sv, RI, RF, etab, lanes):
+def _block_error(xb, cb, n, sv, RI, RF, etab, af, lanes):
     """A candidate's error (SPEC.md 9.10), in float32 in fouroversix's order:
-    each value fl(fl(fl(e * bs) * amax) / top), its difference from x, then
+    each value fl(fl(fl(fl(e * bs) * amax) * af) / top) (af: 1, or IF4's
+    fl(6/7) for its integers, e then the integer), its difference from x, then
     "mse" the squares and "mae" the magnitudes summed as PyTorch's CPU sum of
     16 does (eight lanes, x_k + x_{k+8}, then the lanes in order), "abs_max"
     the largest magnitude."""
@@ -274,7 +288,7 @@ def _block_error(xb, cb, n, sv, RI, RF, etab, lanes):
         lanes[k] = f32(0.0)
     m = f32(0.0)
     for k in range(n):
-        d = ((f32(etab[cb[k]]) * s32) * amax) / t - xb[k]
+        d = (((f32(etab[cb[k]]) * s32) * amax) * af) / t - xb[k]
         e = d * d if sel == 0 else abs(d)
         m = max(m, e)
         lanes[k % 8] += e
@@ -287,15 +301,18 @@ def _block_error(xb, cb, n, sv, RI, RF, etab, lanes):
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, etab, codes, scales, svals):
+def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes, scales,
+                  svals):
     """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
     rows of L), in three passes: the blocks' largest magnitudes, their scale
     codes (one vectorizable loop), then each block's elements with its
     multiplier hoisted (SPEC.md 9.2); a recipe with a choice encodes a second
     candidate and keeps the one with the smaller error (SPEC.md 9.10).
     ``scales`` gets the scale codes and ``svals`` the scales' float32 values
-    (what a float32 scale format keeps).  Inlined into its kernel (Numba IR),
-    so that a frozen record's constants reach every branch and the element loop."""
+    (what a float32 scale format keeps).  ``Pa`` and ``atab``: the second
+    candidate's element record and values (IF4's integers; else Pe and etab).
+    Inlined into its kernel (Numba IR), so that a frozen record's constants
+    reach every branch and the element loop."""
     f32 = np.float32
     nb = (L + bs - 1) // bs
     ar, brule = RI[I_AR], RI[I_BLOCK]
@@ -304,6 +321,7 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, etab, codes, scales, s
     emax32 = f32(RF[F_EMAX])
     sf32 = RI[I_SF32] == 1
     choice = RI[I_CHOICE] != 0
+    if4 = RI[I_CHOICE] == 2
     total = scales.size
     bam = np.empty(BLOCKS_PER_TASK, np.int32)
     los = np.empty(BLOCKS_PER_TASK, np.int64)
@@ -329,7 +347,7 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, etab, codes, scales, s
             if c == nb:
                 r, c = r + 1, 0
         _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, 1.0, Ps, sf32, sco, oks)
-        if choice:
+        if choice and not if4:
             _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, RF[F_XF], Ps, sf32, sco2,
                          oks2)
         for j in range(nbk):
@@ -347,14 +365,17 @@ def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Ps, stab, etab, codes, scales, s
             # slices made here, past the loop's early exit: there Numba drops
             # their reference counting, which otherwise cost four calls a block
             xb, cb = x[lo:lo + n], codes[lo:lo + n]
-            _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe)
+            _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, False)
             if choice:
-                sc2, sv2 = _scale_value(bam[j], sco2[j], oks2[j], ar, brule, ts, ts32, emax32,
-                                        RF, RF[F_XF], RI, Ps, sf32, stab)
+                if if4:  # the same scale, the elements as integers
+                    sc2, sv2 = sc | 0x80, sv
+                else:
+                    sc2, sv2 = _scale_value(bam[j], sco2[j], oks2[j], ar, brule, ts, ts32,
+                                            emax32, RF, RF[F_XF], RI, Ps, sf32, stab)
                 ab = alt[:n]
-                _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pe)
-                if _block_error(xb, ab, n, sv2, RI, RF, etab, lanes) < \
-                        _block_error(xb, cb, n, sv, RI, RF, etab, lanes):
+                _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pa if if4 else Pe, if4)
+                if _block_error(xb, ab, n, sv2, RI, RF, atab, f32(RF[F_AF]), lanes) < \
+                        _block_error(xb, cb, n, sv, RI, RF, etab, f32(1.0), lanes):
                     sc, sv = sc2, sv2
                     for k in range(n):
                         cb[k] = ab[k]
@@ -384,7 +405,8 @@ def _recipe_record(f: BlockFormat, ts):
         dec = F32(1.0) / gs if gs != 0 else F32(0.0)
     RF = np.array([r.scale_min, -1.0 if r.zero_to is None else r.zero_to, za, float(gs),
                    f.element.max_normal, f.scale_max, float(np.float32(r.amax_min)), 1.5,
-                   float(dec), float(ts), top(f)], np.float64)
+                   float(dec), float(ts), top(f),
+                   float(IF4_DOWN) if r.choice == "if4" else 1.0], np.float64)
     return RI, RF
 
 
@@ -422,10 +444,16 @@ def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
                             np.float64)
         Pe, Ps = tuple(f.element.params), tuple(_scale_params(f))
         etab = decode_table(f.element, np.float64).astype(F32)
-        kernel = _encode_kernel((tuple(int(v) for v in RI), Pe, Ps, bs)
+        if f.recipe.choice == "if4":  # the integers, as INT4 codes of a quarter: -7..7
+            Pa = tuple(element_format("int4").params)
+            atab = (decode_table(element_format("int4"), np.float64) * 4).astype(F32)
+        else:
+            Pa, atab = Pe, etab
+        kernel = _encode_kernel((tuple(int(v) for v in RI), Pe, Pa, Ps, bs)
                                 if flat.size >= SPECIALIZE_MIN else None)
-        _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L, bs, RI, RF, Pe, Ps,
-                      stab, etab, codes.reshape(-1), scales.reshape(-1), svals.reshape(-1),
+        _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L, bs, RI, RF, Pe, Pa, Ps,
+                      stab, etab, atab, codes.reshape(-1), scales.reshape(-1),
+                      svals.reshape(-1),
                       work=flat.size * (12 if f.recipe.choice else 4))
     if f.scale is None:
         scales = svals  # a float32 scale format keeps the values
@@ -448,6 +476,13 @@ def decode(mx: BlockArray, dtype, out=None) -> np.ndarray:
         raise ValueError(f"scales have shape {sc.shape}, but codes of shape {codes.shape} in "
                          f"blocks of {mx.block_size} along axis {mx.axis} need "
                          f"{np.moveaxis(np.empty(moved.shape[:-1] + (nb,)), -1, mx.axis).shape}")
+    if4 = f.recipe.choice == "if4"
+    if if4:  # the sign bit says integers: drop it from the scale, move it to the codes
+        msc = check_codes(msc, f.scale, "mx.scales")
+        ints = msc >= 0x80
+        msc = msc & np.uint8(0x7F)
+        moved = moved + np.uint8(16) * np.repeat(ints, mx.block_size, axis=-1)[..., :L] \
+            .astype(np.uint8)
     if f.scale is None:  # float32 block scales: the values themselves
         if msc.dtype != np.float32:
             raise TypeError(f"mx.scales of {f.name} must be float32 values, got {msc.dtype}")
@@ -461,14 +496,19 @@ def decode(mx: BlockArray, dtype, out=None) -> np.ndarray:
     if flat.size:
         # -0 decodes as +0 where the recipe's table has no -0
         table = decode_table(f.element, np.float64) + (0.0 if r.zero_out == "positive" else -0.0)
+        div = top(f)
+        if if4:  # codes 16..31 are the integers: e x 7 and q x 6 over 7 x top, each exact
+            table = np.concatenate([table * 7,
+                                    decode_table(element_format("int4"), np.float64) * 24])
+            div = 7 * div
         nblocks = svals.size
         mode = DECODE_RULES.index(r.decode)
-        frozen = flat.size >= SPECIALIZE_MIN and value32_exact(f.element)
+        frozen = flat.size >= SPECIALIZE_MIN and value32_exact(f.element) and not if4
         kernel = _decode_kernel((mode, tuple(f.element.params), mx.block_size,
                                  r.zero_out == "positive") if frozen else None)
         _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L,
                       mx.block_size, nb, np.ascontiguousarray(svals).reshape(-1), table, ts,
-                      top(f), mode, res.reshape(-1), work=flat.size)
+                      div, mode, res.reshape(-1), work=flat.size)
     res = np.moveaxis(res, -1, mx.axis)
     if out is not None:
         out[...] = res

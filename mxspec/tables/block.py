@@ -36,7 +36,7 @@ ELEMENT_RULES = ("exact", "divide_product", "multiply_reciprocal", "divide_ratio
                  "times_recip_of_product")
 DECODE_RULES = ("exact", "product", "ratio", "amax")
 # Per-block choices between two candidates (SPEC.md 9.10) and what picks the winner.
-CHOICES = (None, "four_over_six")
+CHOICES = (None, "four_over_six", "if4")
 SELECT_RULES = ("mse", "mae", "abs_max")
 # The engines of the block layer, one per family (mxspec.block.api dispatches on this).
 ENGINES = ("mx", "scaled", "micro", "affine")
@@ -93,8 +93,11 @@ class Recipe:
                 the scale format's max; Four Over Six: 256, so that 1.5 x fits).
     choice      None, or "four_over_six": each block is encoded twice, its scale
                 from bamax / 6 and that x 1.5 (max mapped to 4), and the one with
-                the smaller error is kept (a tie keeps the first); ``select``
-                names the error: "mse" (sum of squares), "mae" (sum of |error|),
+                the smaller error is kept (a tie keeps the first); or "if4": the
+                block's one scale, its elements as E2M1 or as integers -7..7
+                worth 6/7 each, the integers kept if their error is smaller (the
+                scale byte's sign bit says so; SPEC.md 9.11).  ``select`` names
+                the error: "mse" (sum of squares), "mae" (sum of |error|),
                 "abs_max" (largest |error|), computed as SPEC.md 9.10 says.
     """
 
@@ -170,6 +173,20 @@ RECIPES = {r.name: r for r in (
                + " kept (a tie keeps bs)" + ("; = 4over6_mse" if name == "4over6" else "")))
     for name, sel in (("4over6", "mse"), ("4over6_mse", "mse"), ("4over6_mae", "mae"),
                       ("4over6_abs_max", "abs_max"))
+) + (
+    Recipe("if4", "float32", "amax", "gs_times_amax6", elements="times_recip_of_product",
+           decode="amax", zero_in="positive", zero_block="positive", choice="if4",
+           description=(
+               "IF4 (fouroversix 1.0.5, DataType.if4, scale_rule=mse): fouroversix's NVFP4 "
+               "order (top 2688); per block the E2M1 codes or integers RNE(clamp(fl(v * "
+               "fl(7/6)), -7, 7)) worth 6/7 each, whichever has the smaller sum of squared "
+               "errors (a tie keeps E2M1); the integers set the scale byte's sign bit")),
+) + tuple(
+    Recipe(name, "float32", "amax", "gs_times_amax6", elements="times_recip_of_product",
+           decode="amax", zero_in="positive", zero_block="positive", choice="if4", select=sel,
+           description=f"IF4 as if4, the choice by the {what} (scale_rule={sel})")
+    for name, sel, what in (("if4_mae", "mae", "sum of absolute errors"),
+                            ("if4_abs_max", "abs_max", "largest absolute error"))
 ) + (
     Recipe("deepseek", "float32", "divisor", "amax_times_recip", elements="divide_product",
            decode="product", amax_min=1e-4, takes=(("fp8_e4m3", "float32"),), description=(
@@ -435,6 +452,9 @@ _SCALED = {
     "nvfp4": dict(element="fp4_e2m1", scale="ue4m3", block_size=16, tensor_scale=True),
     "nvfp4_block_only": dict(element="fp4_e2m1", scale="ue4m3", block_size=16,
                              tensor_scale=False),
+    # IF4: NVFP4's layout, each block E2M1 or 4-bit integers by its scale's sign (SPEC.md 9.11)
+    "if4": dict(element="fp4_e2m1", scale="ue4m3", block_size=16, tensor_scale=True,
+                recipe="if4"),
     # DeepSeek-V3's FP8 activations: 1 x 128 groups, float32 scales (SPEC.md 9.8)
     "deepseek_fp8": dict(element="fp8_e4m3", scale="float32", block_size=128,
                          tensor_scale=False, recipe="deepseek"),
@@ -468,6 +488,9 @@ def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None, o
     if takes is not None and (el.name, scale) not in takes:
         raise ValueError(f"recipe={recipe!r} takes " + " or ".join(f"{e} elements with {c} "
                          "scales" for e, c in takes) + f", not {el.name} with {scale}")
+    if RECIPES[recipe].choice == "if4" and base != "if4":
+        raise ValueError(f"recipe={recipe!r} is IF4's (its codes are E2M1 or integers by "
+                         f"block): use the if4 format")
     if RECIPES[recipe].tensor == "amax" and not tensor_scale:
         raise ValueError(f"recipe={recipe!r} stores the tensor's amax: it needs a tensor scale "
                          f"level (nvfp4, not a block-only format)")
@@ -489,6 +512,14 @@ def _scaled_by_name(key, recipe):
         return _scaled(el, sc, int(bs), ts is not None, recipe, "")
     row = _SCALED[key]
     own = row.get("recipe")
+    if own is not None and recipe not in (None, own) and recipe in RECIPES and \
+            RECIPES[recipe].choice == RECIPES[own].choice == "if4":
+        # IF4's selection rules are recipes of its row: if4:if4_mae
+        return _scaled(row["element"], row["scale"], row["block_size"], row["tensor_scale"],
+                       recipe, key, key)
+    if own is None and recipe in RECIPES and RECIPES[recipe].choice == "if4":
+        raise ValueError(f"recipe={recipe!r} is IF4's (its codes are E2M1 or integers by "
+                         f"block): use the if4 format, not {key}")
     if own is not None and recipe not in (None, own):
         raise ValueError(f"{key} is the {own!r} recipe's row; recipe={recipe!r} is another "
                          f"(use bf({row['element']},{row['scale']},{row['block_size']}):{recipe})")
