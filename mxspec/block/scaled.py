@@ -195,6 +195,8 @@ def _encode_kernel(spec=None):
     record sits after the element's."""
     generic = spec is None
     CRI, CPE, CPA, CPS, CBS = spec if spec is not None else ((0,) * 11, (0,), (0,), (0,), 16)
+    TWO = CRI[I_CHOICE] != 0
+    TASKS1, TASKS2 = _encode_tasks(False), _encode_tasks(True)
 
     @jit
     def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Pa_, Ps_, stab, etab, atab, codes, scales,
@@ -203,8 +205,12 @@ def _encode_kernel(spec=None):
             bs, RI, Pe, Pa, Ps = bs_, RI_, Pe_, Pa_, Ps_
         else:
             bs, RI, Pe, Pa, Ps = CBS, CRI, CPE, CPA, CPS
-        return _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes,
-                             scales, svals)
+        # a choice's code only where the recipe has one (a constant, pruned, when frozen)
+        if (RI_[I_CHOICE] != 0) if generic else TWO:
+            return TASKS2(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes, scales,
+                          svals)
+        return TASKS1(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes, scales,
+                      svals)
     return kernel
 
 
@@ -227,11 +233,10 @@ def _scale_value(bamj, scj, okj, ar, brule, ts, ts32, emax32, RF, xf, RI, Ps, sf
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, as_int):
+def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe):
     """One block's element codes under the block scale value ``sv`` (SPEC.md
     9.2 steps 4-5), written to ``cb``: the recipe's multiplier hoisted, the
-    codec's fast path, the full path for what it declined; ``as_int``: IF4's
-    integer candidate, ``Pe`` then INT4's record."""
+    codec's fast path, the full path for what it declined."""
     f32 = np.float32
     erule, zin, neg0 = RI[I_ELEM], RI[I_ZIN], RI[I_NEG0]
     if sv == 0:  # a vanished block: zeros of the inputs' signs, or +0 where the recipe says
@@ -249,12 +254,6 @@ def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, as_int):
     else:
         m32 = sv32 / ts32
     mul = (erule == 2) | (erule == 4)
-    if as_int:  # IF4's integers: fl(fl(x m) x fl(7/6)) to -7..7 (as INT4 codes of a quarter)
-        for k in range(n):
-            w = (xb[k] * m32) * IF4_UP
-            c, _ = encode_rne32(w * f32(0.25), Pe, SATURATE)
-            cb[k] = c
-        return
     if n == 16:  # a constant trip count: the compiler unrolls and vectorizes
         slow = _elements(xb, cb, 16, erule, d, m32, mul, zin, Pe)
     else:
@@ -271,6 +270,22 @@ def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, as_int):
             elif not (abs(v) < np.inf):
                 cb[k], _ = encode_one(v, Pe, RNE, SATURATE, NAN_KEEP_SIGN,
                                       INT_SYMMETRIC, numba.uint32(0))
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _integer_codes(xb, cb, n, sv, RF, Pi):
+    """IF4's integer candidate (SPEC.md 9.11): fl(fl(x m) x fl(7/6)), m as the
+    fouroversix element rule, to the nearest integer in -7..7, written as the
+    INT4 code of a quarter of it (``Pi``: INT4's record); +0 under a zero scale."""
+    f32 = np.float32
+    if sv == 0:
+        for k in range(n):
+            cb[k] = 0
+        return
+    m32 = f32(1.0) / (f32(RF[F_DEC]) * f32(sv))
+    for k in range(n):
+        c, _ = encode_rne32(((xb[k] * m32) * IF4_UP) * f32(0.25), Pi, SATURATE)
+        cb[k] = c
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
@@ -300,88 +315,102 @@ def _block_error(xb, cb, n, sv, RI, RF, etab, af, lanes):
     return acc
 
 
-@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _encode_tasks(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes, scales,
-                  svals):
-    """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
-    rows of L), in three passes: the blocks' largest magnitudes, their scale
-    codes (one vectorizable loop), then each block's elements with its
-    multiplier hoisted (SPEC.md 9.2); a recipe with a choice encodes a second
-    candidate and keeps the one with the smaller error (SPEC.md 9.10).
-    ``scales`` gets the scale codes and ``svals`` the scales' float32 values
-    (what a float32 scale format keeps).  ``Pa`` and ``atab``: the second
-    candidate's element record and values (IF4's integers; else Pe and etab).
-    Inlined into its kernel (Numba IR), so that a frozen record's constants
-    reach every branch and the element loop."""
-    f32 = np.float32
-    nb = (L + bs - 1) // bs
-    ar, brule = RI[I_AR], RI[I_BLOCK]
-    ts = RF[F_TS]
-    ts32 = f32(ts)
-    emax32 = f32(RF[F_EMAX])
-    sf32 = RI[I_SF32] == 1
-    choice = RI[I_CHOICE] != 0
-    if4 = RI[I_CHOICE] == 2
-    total = scales.size
-    bam = np.empty(BLOCKS_PER_TASK, np.int32)
-    los = np.empty(BLOCKS_PER_TASK, np.int64)
-    ns = np.empty(BLOCKS_PER_TASK, np.int64)
-    sco = np.empty(BLOCKS_PER_TASK, np.int64)
-    oks = np.empty(BLOCKS_PER_TASK, np.bool_)
-    sco2 = np.empty(BLOCKS_PER_TASK if choice else 0, np.int64)
-    oks2 = np.empty(BLOCKS_PER_TASK if choice else 0, np.bool_)
-    alt = np.empty(bs if choice else 0, np.uint8)
-    lanes = np.empty(8, f32)
-    for task in range(t0, t1):
-        j0 = task * BLOCKS_PER_TASK
-        nbk = min(BLOCKS_PER_TASK, total - j0)
-        r = j0 // nb  # the row and block within it, stepped on (no division per block)
-        c = j0 - r * nb
-        for j in range(nbk):
-            lo = r * L + c * bs
-            n = min(bs, r * L + L - lo)
-            los[j] = lo
-            ns[j] = n
-            bam[j] = abs_max_bits_run(x, lo, 16) if n == 16 else abs_max_bits(x, lo, lo + n)
-            c += 1
-            if c == nb:
-                r, c = r + 1, 0
-        _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, 1.0, Ps, sf32, sco, oks)
-        if choice and not if4:
-            _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, RF[F_XF], Ps, sf32, sco2,
-                         oks2)
-        for j in range(nbk):
-            t = j0 + j
-            lo = los[j]
-            n = ns[j]
-            if bam[j] >= np.int32(0x7F800000):  # NaN or Inf: the block's scale is NaN
-                scales[t] = RI[I_SNAN]
-                svals[t] = np.nan
-                for k in range(n):
-                    codes[lo + k] = 0
-                continue
-            sc, sv = _scale_value(bam[j], sco[j], oks[j], ar, brule, ts, ts32, emax32, RF, 1.0,
-                                  RI, Ps, sf32, stab)
-            # slices made here, past the loop's early exit: there Numba drops
-            # their reference counting, which otherwise cost four calls a block
-            xb, cb = x[lo:lo + n], codes[lo:lo + n]
-            _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, False)
-            if choice:
-                if if4:  # the same scale, the elements as integers
-                    sc2, sv2 = sc | 0x80, sv
-                else:
-                    sc2, sv2 = _scale_value(bam[j], sco2[j], oks2[j], ar, brule, ts, ts32,
-                                            emax32, RF, RF[F_XF], RI, Ps, sf32, stab)
-                ab = alt[:n]
-                _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pa if if4 else Pe, if4)
-                if _block_error(xb, ab, n, sv2, RI, RF, atab, f32(RF[F_AF]), lanes) < \
-                        _block_error(xb, cb, n, sv, RI, RF, etab, f32(1.0), lanes):
-                    sc, sv = sc2, sv2
+@kernel_factory
+def _encode_tasks(two):
+    """The task loop, with the block step of a recipe with a choice (``two``)
+    or without, frozen in so that a kernel carries only its own."""
+
+    @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+    def tasks(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes, scales, svals):
+        """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
+        rows of L), in three passes: the blocks' largest magnitudes, their scale
+        codes (one vectorizable loop), then each block's elements with its
+        multiplier hoisted (SPEC.md 9.2); a recipe with a choice encodes a second
+        candidate and keeps the one with the smaller error (SPEC.md 9.10).
+        ``scales`` gets the scale codes and ``svals`` the scales' float32 values
+        (what a float32 scale format keeps).  ``Pa`` and ``atab``: the second
+        candidate's element record and values (IF4's integers; else Pe and etab).
+        Inlined into its kernel (Numba IR), so that a frozen record's constants
+        reach every branch and the element loop."""
+        f32 = np.float32
+        nb = (L + bs - 1) // bs
+        ar, brule = RI[I_AR], RI[I_BLOCK]
+        ts = RF[F_TS]
+        ts32 = f32(ts)
+        emax32 = f32(RF[F_EMAX])
+        sf32 = RI[I_SF32] == 1
+        if4 = RI[I_CHOICE] == 2
+        total = scales.size
+        bam = np.empty(BLOCKS_PER_TASK, np.int32)
+        los = np.empty(BLOCKS_PER_TASK, np.int64)
+        ns = np.empty(BLOCKS_PER_TASK, np.int64)
+        sco = np.empty(BLOCKS_PER_TASK, np.int64)
+        oks = np.empty(BLOCKS_PER_TASK, np.bool_)
+        sco2 = np.zeros(BLOCKS_PER_TASK if two else 1, np.int64)
+        oks2 = np.zeros(BLOCKS_PER_TASK if two else 1, np.bool_)
+        alt = np.empty(bs if two else 0, np.uint8)
+        lanes = np.empty(8, f32)
+        for task in range(t0, t1):
+            j0 = task * BLOCKS_PER_TASK
+            nbk = min(BLOCKS_PER_TASK, total - j0)
+            r = j0 // nb  # the row and block within it, stepped on (no division per block)
+            c = j0 - r * nb
+            for j in range(nbk):
+                lo = r * L + c * bs
+                n = min(bs, r * L + L - lo)
+                los[j] = lo
+                ns[j] = n
+                bam[j] = abs_max_bits_run(x, lo, 16) if n == 16 else abs_max_bits(x, lo, lo + n)
+                c += 1
+                if c == nb:
+                    r, c = r + 1, 0
+            _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, 1.0, Ps, sf32, sco, oks)
+            if two and not if4:
+                _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, RF[F_XF], Ps, sf32, sco2,
+                             oks2)
+            for j in range(nbk):
+                t = j0 + j
+                lo = los[j]
+                n = ns[j]
+                if bam[j] >= np.int32(0x7F800000):  # NaN or Inf: the block's scale is NaN
+                    scales[t] = RI[I_SNAN]
+                    svals[t] = np.nan
                     for k in range(n):
-                        cb[k] = ab[k]
-            scales[t] = sc
-            svals[t] = sv
-    return 0
+                        codes[lo + k] = 0
+                    continue
+                sc, sv = _scale_value(bam[j], sco[j], oks[j], ar, brule, ts, ts32, emax32, RF, 1.0,
+                                      RI, Ps, sf32, stab)
+                if (sv == 0) & (not two):  # a vanished block (both candidates' zeros: below)
+                    scales[t] = sc
+                    svals[t] = sv
+                    for k in range(n):
+                        codes[lo + k] = RI[I_NEG0] if np.signbit(x[lo + k]) & (RI[I_ZBLK] == 0) \
+                            else 0
+                    continue
+                # slices made here, past the loop's early exits: there Numba drops
+                # their reference counting, which otherwise cost four calls a block
+                xb, cb = x[lo:lo + n], codes[lo:lo + n]
+                _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe)
+                if two:
+                    if if4:  # the same scale, the elements as integers
+                        sc2, sv2 = sc | 0x80, sv
+                    else:
+                        sc2, sv2 = _scale_value(bam[j], sco2[j], oks2[j], ar, brule, ts, ts32,
+                                                emax32, RF, RF[F_XF], RI, Ps, sf32, stab)
+                    ab = alt[:n]
+                    if if4:
+                        _integer_codes(xb, ab, n, sv2, RF, Pa)
+                    else:
+                        _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pe)
+                    if _block_error(xb, ab, n, sv2, RI, RF, atab, f32(RF[F_AF]), lanes) < \
+                            _block_error(xb, cb, n, sv, RI, RF, etab, f32(1.0), lanes):
+                        sc, sv = sc2, sv2
+                        for k in range(n):
+                            cb[k] = ab[k]
+                scales[t] = sc
+                svals[t] = sv
+        return 0
+    return tasks
 
 
 def _scale_params(f: BlockFormat):
