@@ -289,29 +289,33 @@ def _integer_codes(xb, cb, n, sv, RF, Pi):
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _block_error(xb, cb, n, sv, RI, RF, etab, af, lanes):
+def _block_error(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
     """A candidate's error (SPEC.md 9.10), in float32 in fouroversix's order:
     each value fl(fl(fl(fl(e * bs) * amax) * af) / top) (af: 1, or IF4's
     fl(6/7) for its integers, e then the integer), its difference from x, then
     "mse" the squares and "mae" the magnitudes summed as PyTorch's CPU sum of
     16 does (eight lanes, x_k + x_{k+8}, then the lanes in order), "abs_max"
-    the largest magnitude."""
+    the largest magnitude.  e is computed from the code (core.decode_value32,
+    exact for E2M1; an integer's two's complement), so the loop vectorizes."""
     f32 = np.float32
     s32, amax, t = f32(sv), f32(RF[F_AMAX]), f32(RF[F_TOP])
     sel = RI[I_SEL]
-    for k in range(8):
-        lanes[k] = f32(0.0)
-    m = f32(0.0)
     for k in range(n):
-        d = (((f32(etab[cb[k]]) * s32) * amax) * af) / t - xb[k]
-        e = d * d if sel == 0 else abs(d)
-        m = max(m, e)
-        lanes[k % 8] += e
+        c = np.int32(cb[k])
+        e = f32((c ^ 8) - 8) if ints else decode_value32(c, Pe)
+        d = (((e * s32) * amax) * af) / t - xb[k]
+        tb[k] = d * d if sel == 0 else abs(d)
     if sel == 2:
+        m = f32(0.0)
+        for k in range(n):
+            m = max(m, tb[k])
         return m
-    acc = lanes[0]
-    for k in range(1, 8):
-        acc += lanes[k]
+    acc = f32(0.0)
+    for lane in range(8):
+        v = f32(0.0)
+        for k in range(lane, n, 8):
+            v += tb[k]
+        acc = v if lane == 0 else acc + v
     return acc
 
 
@@ -349,7 +353,7 @@ def _encode_tasks(two):
         sco2 = np.zeros(BLOCKS_PER_TASK if two else 1, np.int64)
         oks2 = np.zeros(BLOCKS_PER_TASK if two else 1, np.bool_)
         alt = np.empty(bs if two else 0, np.uint8)
-        lanes = np.empty(8, f32)
+        lanes = np.empty(bs, f32)  # the candidates' per-element errors
         for task in range(t0, t1):
             j0 = task * BLOCKS_PER_TASK
             nbk = min(BLOCKS_PER_TASK, total - j0)
@@ -402,8 +406,15 @@ def _encode_tasks(two):
                         _integer_codes(xb, ab, n, sv2, RF, Pa)
                     else:
                         _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pe)
-                    if _block_error(xb, ab, n, sv2, RI, RF, atab, f32(RF[F_AF]), lanes) < \
-                            _block_error(xb, cb, n, sv, RI, RF, etab, f32(1.0), lanes):
+                    if n == 16:  # a constant trip count: unrolled, vectorized
+                        better = _block_error(xb, ab, 16, sv2, RI, RF, Pe, if4, f32(RF[F_AF]),
+                                              lanes) < \
+                            _block_error(xb, cb, 16, sv, RI, RF, Pe, False, f32(1.0), lanes)
+                    else:
+                        better = _block_error(xb, ab, n, sv2, RI, RF, Pe, if4, f32(RF[F_AF]),
+                                              lanes) < \
+                            _block_error(xb, cb, n, sv, RI, RF, Pe, False, f32(1.0), lanes)
+                    if better:
                         sc, sv = sc2, sv2
                         for k in range(n):
                             cb[k] = ab[k]
