@@ -82,7 +82,7 @@ def test_sum_mode_and_activation_quantization_train():
 
 def test_bad_options(capsys):
     with pytest.raises(mxspec.FormatError, match="valid names.*or a block format: nvfp4, "
-                                                 "nvfp4_block_only, deepseek_fp8, "
+                                                 "nvfp4_block_only, if4, deepseek_fp8, "
                                                  "deepseek_fp8_ue8m0, mx4, mx6, mx9, hif4"):
         QATConfig(formats=("mxint9",)).check()
     with pytest.raises(mxspec.FormatError, match="unknown MX format 'hif4'"):
@@ -96,12 +96,12 @@ def test_bad_options(capsys):
 
 
 def test_block_formats_in_qat():
-    """HiF4, MX4/MX6 and NVFP4 train and evaluate through the public API with
-    their own blocks (units of 64, blocks of 16); the anchor regime covers the
-    MX formats only, which Slice-and-Scale reaches."""
+    """HiF4, MX4/MX6, NVFP4 (Four Over Six too) and IF4 train and evaluate
+    through the public API with their own blocks (units of 64, blocks of 16);
+    the anchor regime covers the MX formats only, which Slice-and-Scale reaches."""
     from mxspec.app.qat.model import fake_quant, is_mx
     w = np.random.default_rng(0).standard_normal((128, 8)).astype(np.float32)
-    for f in ("hif4", "mx4", "mx6", "nvfp4"):
+    for f in ("hif4", "mx4", "mx6", "nvfp4", "nvfp4:4over6", "if4"):  # the training recipes too
         assert not is_mx(f)
         assert np.array_equal(fake_quant(w, f, 0), mxspec.decode(mxspec.encode(w, f, axis=0)))
     assert is_mx("mxint6") and is_mx("mxfp4_e2m1") and not is_mx("nope")

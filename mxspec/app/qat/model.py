@@ -27,13 +27,10 @@ def fake_quant(a: np.ndarray, fmt: str | None, axis: int, block_size: int = 32) 
 def is_mx(fmt: str) -> bool:
     """Whether ``fmt`` names an MX format (any block size; Slice-and-Scale's
     domain), not a block format with its own block (nvfp4, hif4, mx4, ...)."""
-    if fmt in mxspec.block_formats("scaled") + mxspec.micro_formats():
-        return False
-    try:
-        mxspec.mx_format(fmt)
+    try:  # any spelling of any row: nvfp4:4over6 and if4 are block formats too
+        return mxspec.block_format(fmt).engine == "mx"
     except ValueError:
         return False
-    return True
 
 
 class MLP:

@@ -23,7 +23,8 @@ from .model import MLP, is_mx
 
 TRAIN_FORMATS = ("mxint8", "mxint4", "mxfp8_e4m3", "mxfp4_e2m1")
 EVAL_FORMATS = ("mxint8", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2", "mxfp8_e4m3",
-                "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "nvfp4", "hif4", "mx6", "mx4")
+                "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "nvfp4", "nvfp4:4over6", "if4", "hif4",
+                "mx6", "mx4")
 MF_MODES = ("sample", "sum")
 
 
@@ -49,11 +50,10 @@ class QATConfig:
     def check(self):
         others = mxspec.block_formats("scaled") + mxspec.micro_formats()
         for f in tuple(self.formats) + tuple(self.eval_formats):
-            if f not in others:
-                try:
-                    mxspec.mx_format(f)
-                except ValueError as err:
-                    raise type(err)(f"{err}; or a block format: {', '.join(others)}") from None
+            try:  # an MX name, or any block format with a recipe (nvfp4:4over6)
+                mxspec.block_format(f)
+            except ValueError as err:
+                raise type(err)(f"{err}; or a block format: {', '.join(others)}") from None
         for f in self.anchors:
             mxspec.mx_format(f)  # an anchor is an MX checkpoint: raises, listing the names
         if self.mf_mode not in MF_MODES:
