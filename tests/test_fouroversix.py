@@ -331,3 +331,64 @@ def test_if4_spec_worked_example():
     assert a.codes.tolist() == [7, 6, 5, 4, 2, 1, 0, 0xF, 0xE, 0xC, 0xB, 0xA, 0x9, 1, 2, 3]
     q = np.array([7, 6, 5, 4, 2, 1, 0, -1, -2, -4, -5, -6, -7, 1, 2, 3], np.float64)
     assert np.array_equal(mxspec.decode(a), (q * 6 * 448 * 6 / (7 * 2688)).astype(F32))
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "outliers", "zero blocks", "wide exponents",
+                                  "all zero"])
+def test_2d_tiles_equal_the_fouroversix_reference(kind):
+    """nvfp4_2d:fouroversix (SPEC.md 9.12) against fouroversix's block_scale_2d=True
+    (static_6): one scale per 16 x 16 tile, repeated over its 16 rows."""
+    ref, utils = _reference()
+    x = _tensors()[kind]
+    t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
+    orig = ref.fake_quantize_to_e2m1
+    ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
+    try:
+        vals, scales, amax = ref.quantize_to_fp4(
+            t, block_scale_2d=True, fp4_format=utils.DataType.nvfp4,
+            scale_rule=utils.ScaleRule.static_6, pack_values=False,
+            use_blackwell_scale_layout=False)
+    finally:
+        ref.fake_quantize_to_e2m1 = orig
+    a = mxspec.encode(x, "nvfp4_2d", recipe="fouroversix")
+    s = scales.contiguous().view(torch.uint8).numpy().reshape(x.shape[0], -1)
+    assert np.array_equal(a.scales, s)
+    v = vals.float().numpy().reshape(x.shape)
+    assert np.array_equal(_element_values(a).view(np.uint32), v.view(np.uint32))
+    assert a.tensor_scale == F32(amax.item())
+
+
+@pytest.mark.parametrize("recipe", ["exact", "torchao", "fouroversix"])
+def test_2d_tiles_quantize_w_and_its_transpose_alike(recipe):
+    """The point of 2D tiles: W and W^T (and W blocked along axis 0) decode to
+    the same values, so the backward pass's W^T needs no second quantization;
+    and every block of a tile has the tile's scale, which is what 1 x 16 blocks
+    give when each block holds the tile's max."""
+    rng = np.random.default_rng(zlib.crc32(b"2d-tiles"))
+    w = (rng.standard_normal((64, 96)) * np.exp2(rng.integers(-8, 8, (64, 96)))).astype(F32)
+    a = mxspec.encode(w, "nvfp4_2d", recipe=recipe)
+    assert a.scales.shape == (64, 6)
+    assert (a.scales.reshape(4, 16, 6) == a.scales.reshape(4, 16, 6)[:, :1]).all()
+    at = mxspec.encode(np.ascontiguousarray(w.T), "nvfp4_2d", recipe=recipe)
+    a0 = mxspec.encode(w, "nvfp4_2d", axis=0, recipe=recipe)
+    d = mxspec.decode(a).view(np.uint32)
+    assert np.array_equal(mxspec.decode(at).T.view(np.uint32), d)
+    assert np.array_equal(mxspec.decode(a0).view(np.uint32), d)
+    # plant each tile's max in every one of its blocks: 1 x 16 blocks then agree
+    p = w.copy()
+    tmax = np.abs(w).reshape(4, 16, 6, 16).max(axis=(1, 3))
+    blocks = p.reshape(64, 6, 16)
+    blocks[:, :, 0] = np.repeat(tmax, 16, axis=0)
+    one = mxspec.encode(p, "nvfp4", recipe=recipe)
+    two = mxspec.encode(p, "nvfp4_2d", recipe=recipe)
+    assert np.array_equal(one.scales, two.scales) and np.array_equal(one.codes, two.codes)
+
+
+def test_2d_tiles_refuse_what_is_not_whole_tiles():
+    with pytest.raises(ValueError, match=r"x of shape \(20, 32\) along axis 1: nvfp4_2d "
+                                         r"scales 16 x 16 tiles.*other axis a multiple of 16"):
+        mxspec.encode(np.ones((20, 32), F32), "nvfp4_2d")
+    with pytest.raises(ValueError, match=r"must be 2-D"):
+        mxspec.encode(np.ones((2, 16, 32), F32), "nvfp4_2d")
+    with pytest.raises(ValueError, match="recipe='4over6' chooses per 1 x 16 block.*not built"):
+        mxspec.encode(np.ones((16, 32), F32), "nvfp4_2d", recipe="4over6")

@@ -199,7 +199,7 @@ def _encode_kernel(spec=None):
     TASKS1, TASKS2 = _encode_tasks(False), _encode_tasks(True)
 
     @jit
-    def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Pa_, Ps_, stab, etab, atab, codes, scales,
+    def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Pa_, Ps_, stab, etab, atab, tiles, codes, scales,
                svals):
         if generic:
             bs, RI, Pe, Pa, Ps = bs_, RI_, Pe_, Pa_, Ps_
@@ -207,10 +207,10 @@ def _encode_kernel(spec=None):
             bs, RI, Pe, Pa, Ps = CBS, CRI, CPE, CPA, CPS
         # a choice's code only where the recipe has one (a constant, pruned, when frozen)
         if (RI_[I_CHOICE] != 0) if generic else TWO:
-            return TASKS2(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes, scales,
-                          svals)
-        return TASKS1(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes, scales,
-                      svals)
+            return TASKS2(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, tiles, codes,
+                          scales, svals)
+        return TASKS1(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, tiles, codes,
+                      scales, svals)
     return kernel
 
 
@@ -325,7 +325,8 @@ def _encode_tasks(two):
     or without, frozen in so that a kernel carries only its own."""
 
     @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-    def tasks(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, codes, scales, svals):
+    def tasks(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, tiles, codes, scales,
+              svals):
         """Tasks t0..t1-1, each BLOCKS_PER_TASK blocks of the rows of x (float32,
         rows of L), in three passes: the blocks' largest magnitudes, their scale
         codes (one vectorizable loop), then each block's elements with its
@@ -334,6 +335,8 @@ def _encode_tasks(two):
         ``scales`` gets the scale codes and ``svals`` the scales' float32 values
         (what a float32 scale format keeps).  ``Pa`` and ``atab``: the second
         candidate's element record and values (IF4's integers; else Pe and etab).
+        ``tiles``: each block's largest magnitude (bits) given, that of its 2D
+        tile (SPEC.md 9.12), or empty: each block's own.
         Inlined into its kernel (Numba IR), so that a frozen record's constants
         reach every branch and the element loop."""
         f32 = np.float32
@@ -364,7 +367,11 @@ def _encode_tasks(two):
                 n = min(bs, r * L + L - lo)
                 los[j] = lo
                 ns[j] = n
-                bam[j] = abs_max_bits_run(x, lo, 16) if n == 16 else abs_max_bits(x, lo, lo + n)
+                if tiles.size:
+                    bam[j] = tiles[j0 + j]
+                else:
+                    bam[j] = abs_max_bits_run(x, lo, 16) if n == 16 else \
+                        abs_max_bits(x, lo, lo + n)
                 c += 1
                 if c == nb:
                     r, c = r + 1, 0
@@ -424,6 +431,21 @@ def _encode_tasks(two):
     return tasks
 
 
+def _tile_amax(moved, f: BlockFormat, bs, ax, shape):
+    """Each block's largest magnitude as the bits the kernel reads (NaN and Inf
+    above 0x7F800000 and at it), raised to that of its tile of f.tile_rows rows
+    (SPEC.md 9.12); the shape must be whole tiles."""
+    tr = f.tile_rows
+    if moved.ndim != 2 or moved.shape[0] % tr or moved.shape[1] % bs:
+        raise ValueError(f"x of shape {shape} along axis {ax}: {f.name} scales {tr} x {bs} "
+                         f"tiles of a matrix, so x must be 2-D, its other axis a multiple of "
+                         f"{tr} and axis {ax} a multiple of {bs}")
+    R, L = moved.shape
+    b = (moved.view(np.int32) & np.int32(0x7FFFFFFF)).reshape(R, L // bs, bs).max(axis=2)
+    t = b.reshape(R // tr, tr, L // bs).max(axis=1)
+    return np.ascontiguousarray(np.repeat(t, tr, axis=0)).reshape(-1)
+
+
 def _scale_params(f: BlockFormat):
     """The scale format's codec record (E4M3's; a float32 scale format uses none)."""
     return (f.scale if f.scale is not None else element_format("fp8_e4m3")).params
@@ -469,6 +491,7 @@ def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
         _parallel.run(_amax_kernel, parts.size, flat, chunk, parts, work=flat.size)
     ts = tensor_scale(float(parts.max()), f)
     RI, RF = _recipe_record(f, ts)
+    tiles = _tile_amax(moved, f, bs, ax, a.shape) if f.tile_rows > 1 else np.zeros(0, np.int32)
     codes = np.empty(moved.shape, np.uint8)
     scales = np.empty(moved.shape[:-1] + (nb,), np.uint8)
     nblocks = scales.size
@@ -492,7 +515,7 @@ def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
         kernel = _encode_kernel((tuple(int(v) for v in RI), Pe, Pa, Ps, bs)
                                 if flat.size >= SPECIALIZE_MIN else None)
         _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L, bs, RI, RF, Pe, Pa, Ps,
-                      stab, etab, atab, codes.reshape(-1), scales.reshape(-1),
+                      stab, etab, atab, tiles, codes.reshape(-1), scales.reshape(-1),
                       svals.reshape(-1),
                       work=flat.size * (12 if f.recipe.choice else 4))
     if f.scale is None:

@@ -279,7 +279,9 @@ INT_RECIPES = {r.name: r for r in (
 @dataclass(frozen=True)
 class ScaleLevel:
     """One level of scales.  ``group``: the elements one scale covers along the
-    blocked axis (an int), or "tensor" (one scale for the whole tensor);
+    blocked axis (an int), a 2D tile (rows, columns: one scale per tile of a
+    matrix, the columns along the blocked axis), or "tensor" (one scale for
+    the whole tensor);
     ``scale``: one of SCALE_FORMATS; ``rule``: how the scale is chosen (the MX
     rules floor/ceil/even are call arguments, so an MX level says "shared
     exponent"); ``threshold``: a micro level's bit is 1 when the group's max,
@@ -304,9 +306,12 @@ class ScaleLevel:
         if self.scale not in SCALE_FORMATS:
             raise ValueError(f"ScaleLevel: scale={self.scale!r}; allowed: "
                              f"{', '.join(SCALE_FORMATS)}")
-        if self.group != "tensor" and (not isinstance(self.group, int) or self.group < 1):
-            raise ValueError(f"ScaleLevel: group must be an int >= 1 or 'tensor', got "
-                             f"{self.group!r}")
+        g = self.group
+        tile = isinstance(g, tuple) and len(g) == 2 and all(
+            isinstance(v, int) and v >= 1 for v in g)
+        if g != "tensor" and not tile and (not isinstance(g, int) or g < 1):
+            raise ValueError(f"ScaleLevel: group must be an int >= 1, a (rows, columns) tile "
+                             f"or 'tensor', got {g!r}")
 
 
 @dataclass(frozen=True)
@@ -340,8 +345,17 @@ class BlockFormat:
 
     @property
     def block_size(self) -> int:
-        """The block (MX: the default, any block size may be asked for), or the unit."""
-        return self.block_level.group
+        """The block (MX: the default, any block size may be asked for), or the unit;
+        a 2D tile's columns."""
+        g = self.block_level.group
+        return g[-1] if isinstance(g, tuple) else g
+
+    @property
+    def tile_rows(self) -> int:
+        """The rows a block scale covers across the blocked axis: 1, or a 2D tile's
+        rows (nvfp4_2d: 16; SPEC.md 9.12)."""
+        g = self.block_level.group
+        return g[0] if isinstance(g, tuple) else 1
 
     @property
     def unit(self) -> int:
@@ -455,6 +469,9 @@ _SCALED = {
     # IF4: NVFP4's layout, each block E2M1 or 4-bit integers by its scale's sign (SPEC.md 9.11)
     "if4": dict(element="fp4_e2m1", scale="ue4m3", block_size=16, tensor_scale=True,
                 recipe="if4"),
+    # NVIDIA's NVFP4 training recipe for weights: one scale per 16 x 16 tile (SPEC.md 9.12)
+    "nvfp4_2d": dict(element="fp4_e2m1", scale="ue4m3", block_size=16, tensor_scale=True,
+                     tile_rows=16),
     # DeepSeek-V3's FP8 activations: 1 x 128 groups, float32 scales (SPEC.md 9.8)
     "deepseek_fp8": dict(element="fp8_e4m3", scale="float32", block_size=128,
                          tensor_scale=False, recipe="deepseek"),
@@ -464,7 +481,8 @@ _SCALED = {
 _GENERIC = re.compile(r"^bf\(\s*([\w.]+)\s*,\s*(\w+)\s*,\s*(\d+)\s*(?:,\s*(tensor)\s*)?\)$")
 
 
-def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None, own=False):
+def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None, own=False,
+            tile_rows=1):
     el = element_format(element)
     if el.kind not in ("float", "int") or not np.isfinite(el.max_normal) or el.max_normal <= 0:
         raise FormatError(f"element={el.name!r} cannot be a block format's element (it needs a "
@@ -498,10 +516,17 @@ def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None, o
         name = f"bf({el.name},{scale},{int(block_size)}{',tensor' if tensor_scale else ''})"
     if recipe != "exact" and not own:  # a row of its own recipe keeps its name
         name = f"{name}:{recipe}"
+    if tile_rows > 1 and RECIPES[recipe].choice is not None:
+        raise ValueError(f"recipe={recipe!r} chooses per 1 x {int(block_size)} block; its "
+                         f"choice over a {tile_rows} x {int(block_size)} tile is not built "
+                         f"(use nvfp4 for {recipe})")
+    group = (int(tile_rows), int(block_size)) if tile_rows > 1 else int(block_size)
     levels = ((ScaleLevel("tensor", "float32", RECIPES[recipe].tensor),) if tensor_scale else ()) \
-        + (ScaleLevel(int(block_size), scale, RECIPES[recipe].block),)
+        + (ScaleLevel(group, scale, RECIPES[recipe].block),)
     return BlockFormat(name, el, levels, "scaled", RECIPES[recipe], base or name,
-                       description=f"{el.name} elements, a {scale} scale per {int(block_size)}"
+                       description=f"{el.name} elements, a {scale} scale per "
+                                   + (f"{tile_rows} x {int(block_size)} tile" if tile_rows > 1
+                                      else f"{int(block_size)}")
                                    + (", a float32 tensor scale" if tensor_scale else ""))
 
 
@@ -524,7 +549,8 @@ def _scaled_by_name(key, recipe):
         raise ValueError(f"{key} is the {own!r} recipe's row; recipe={recipe!r} is another "
                          f"(use bf({row['element']},{row['scale']},{row['block_size']}):{recipe})")
     return _scaled(row["element"], row["scale"], row["block_size"], row["tensor_scale"],
-                   own if own is not None else recipe, key, key, own=own is not None)
+                   own if own is not None else recipe, key, key, own=own is not None,
+                   tile_rows=row.get("tile_rows", 1))
 
 
 # ---- micro-exponent formats: a base scale per unit, one-bit levels below it (SPEC.md 11) ----
