@@ -753,7 +753,7 @@ def block_formats(family: str | None = None) -> list[str]:
     ``mx`` + any element, ``bf(...)``, recipes).
 
     >>> block_formats("scaled")
-    ['nvfp4', 'nvfp4_block_only', 'deepseek_fp8', 'deepseek_fp8_ue8m0']
+    ['nvfp4', 'nvfp4_block_only', 'if4', 'nvfp4_2d', 'deepseek_fp8', 'deepseek_fp8_ue8m0']
     """
     lists = {"mx": mx_formats, "scaled": lambda: list(_SCALED), "micro": micro_formats,
              "affine": int_formats}
