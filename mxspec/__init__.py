@@ -25,7 +25,7 @@ from .compute.slicing import slice_and_scale, slice_elements  # noqa: E402
 from .tables.gemm import GemmLibrary, gemm_libraries, gemm_library  # noqa: E402
 from .compute.dot import dot, dot_elements, matmul, matmul_elements  # noqa: E402
 from .compute.scaled_mm import scaled_mm  # noqa: E402
-from .compute.rht import rht, rht_matrix  # noqa: E402
+from .block.rht import rht, rht_matrix  # noqa: E402
 from .compute.identify import Identification, candidate_models, identify  # noqa: E402
 from .compute.warmup import warmup  # noqa: E402
 from .io.checkpoint import CheckpointError, layout, load, save  # noqa: E402

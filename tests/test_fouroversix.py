@@ -399,3 +399,38 @@ def test_2d_tiles_refuse_what_is_not_whole_tiles():
         mxspec.encode(np.ones((2, 16, 32), F32), "nvfp4_2d")
     with pytest.raises(ValueError, match="recipe='4over6' chooses per 1 x 16 block.*not built"):
         mxspec.encode(np.ones((16, 32), F32), "nvfp4_2d", recipe="4over6")
+
+
+RHT_KINDS = ["gaussian", "outliers", "zero blocks", "wide exponents", "mixed signs of zero",
+             "all zero"]
+
+
+@pytest.mark.parametrize("recipe", ["fouroversix", "4over6_mse", "4over6_mae", "4over6_abs_max"])
+@pytest.mark.parametrize("kind", RHT_KINDS)
+def test_rht_then_encode_equals_the_reference_with_its_rht_matrix(recipe, kind):
+    """``encode(x, ..., rht="te")`` against the reference given fouroversix's own
+    RHT matrix (``get_rht_matrix``: TE's signs, bfloat16; applied as
+    ``x.reshape(-1, 16) @ had`` by torch's CPU bfloat16 matmul): the transform and
+    the quantizer composed as the recipe composes them."""
+    ref, utils = _reference()
+    qutils = importlib.import_module("fouroversix.quantize.utils")
+    had = qutils.get_rht_matrix(device="cpu")
+    x = _tensors()[kind]
+    orig = ref.fake_quantize_to_e2m1
+    ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
+    try:
+        t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
+        vals, scales, amax = ref.quantize_to_fp4(
+            t, had=had, fp4_format=utils.DataType.nvfp4, scale_rule=utils.ScaleRule(RULES[recipe]),
+            pack_values=False, use_blackwell_scale_layout=False)
+    finally:
+        ref.fake_quantize_to_e2m1 = orig
+    a = mxspec.encode(x, "nvfp4", recipe=recipe, rht="te")
+    assert a.rht.name == "te"
+    assert np.array_equal(a.scales, scales.view(torch.uint8).numpy().reshape(x.shape[0], -1))
+    assert np.array_equal(_element_values(a).view(np.uint32),
+                          vals.float().numpy().view(np.uint32))
+    assert a.tensor_scale.view(np.uint32) == F32(amax.item()).view(np.uint32)
+    # and the transform is the one the reference's matrix computes
+    y = (t.reshape(-1, 16) @ had).reshape(t.shape).view(torch.int16).numpy().view(np.uint16)
+    assert np.array_equal(mxspec.rht(x).view(np.uint16), y)

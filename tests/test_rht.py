@@ -131,3 +131,105 @@ def test_bad_input_names_the_argument():
         mxspec.rht(x, signs="rand")
     with pytest.raises(ValueError, match="dtype='float64'; allowed: bfloat16, float16, float32"):
         mxspec.rht(x, dtype="float64")
+
+
+# encode(..., rht=): the transform applied along the blocked axis before encoding
+# (SPEC.md 13.2)
+
+@pytest.mark.parametrize("fmt", ["nvfp4", "nvfp4:4over6", "mxfp4_e2m1", "mxint8", "mx6",
+                                 "int4_g128", "if4"])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_encode_with_rht_is_encode_of_the_transform(fmt, axis):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((128, 256)).astype(np.float32)
+    a = mxspec.encode(x, fmt, axis=axis, rht="te")
+    b = mxspec.encode(mxspec.rht(x, axis=axis), fmt, axis=axis)
+    assert a.rht is mxspec.tables.transforms.RHT_PROFILES["te"] and b.rht is None
+    assert np.array_equal(a.codes, b.codes) and np.array_equal(
+        np.asarray(a.scales).view(np.uint8), np.asarray(b.scales).view(np.uint8))
+    assert not a.equals(b)  # the record says the values are transformed
+    assert a.equals(mxspec.encode(x, fmt, axis=axis, rht=True))
+    data, scales = mxspec.encode_packed(x, fmt, axis=axis, rht="te")
+    assert np.array_equal(data, mxspec.pack(a)[0])
+
+
+def test_encode_with_a_custom_rht():
+    x = np.random.default_rng(2).standard_normal((4, 64)).astype(np.float32)
+    spec = {"size": 8, "signs": "none", "dtype": "float32"}
+    a = mxspec.encode(x, "mxfp8_e4m3", rht=spec)
+    assert a.rht.name == "custom" and a.rht.size == 8 and a.rht.signs is None
+    assert np.array_equal(a.codes, mxspec.encode(mxspec.rht(x, size=8, signs="none",
+                                                            dtype="float32"), "mxfp8_e4m3").codes)
+    signs = (1, -1) * 4
+    b = mxspec.encode(x, "mxfp8_e4m3", rht={"size": 8, "signs": signs, "dtype": "float32"})
+    assert b.rht.signs == signs and not np.array_equal(a.codes, b.codes)
+
+
+def test_product_of_transformed_operands_is_the_product():
+    """x . w = rht(x) . rht(w) (the matrix is orthogonal): with entries -1, 0, 1
+    every transformed value is a multiple of 1/4 of at most 4, which MXINT8 holds
+    exactly, so the exact accumulator gives x @ w itself."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(-1, 2, (8, 64)).astype(np.float32)
+    w = rng.integers(-1, 2, (64, 5)).astype(np.float32)
+    a = mxspec.encode(x, "mxint8", rht="te")
+    b = mxspec.encode(w, "mxint8", axis=0, rht="te")
+    assert not np.array_equal(mxspec.decode(a), x)  # transformed
+    assert np.array_equal(mxspec.matmul(a, b), x @ w)
+    assert np.array_equal(mxspec.dot(a, mxspec.encode(x, "mxint8", rht="te")),
+                          (x * x).sum(-1))
+    # the inverse on the decoded values gives x back
+    assert np.array_equal(mxspec.rht(mxspec.decode(a), inverse=True, dtype="float32"), x)
+
+
+def test_mismatched_transforms_are_refused():
+    x = np.ones((2, 32), np.float32)
+    a = mxspec.encode(x, "mxint8", rht="te")
+    with pytest.raises(ValueError, match=r"a.rht='te' but b.rht=none"):
+        mxspec.matmul(a, mxspec.encode(x.T, "mxint8", axis=0))
+    with pytest.raises(ValueError, match=r"b.rht='te'"):
+        mxspec.dot(mxspec.encode(x, "mxint8"), a)
+    custom = mxspec.encode(x, "mxint8", rht={"size": 16, "signs": "none"})
+    with pytest.raises(ValueError, match=r"a.rht='te' but b.rht=RHTSpec"):
+        mxspec.dot(a, custom)
+
+
+def test_rht_travels_with_slicing_and_checkpoints(tmp_path):
+    x = np.random.default_rng(4).standard_normal((4, 64)).astype(np.float32)
+    a = mxspec.encode(x, "mxint8", rht="te")
+    assert mxspec.slice_and_scale(a, "mxint4").rht is a.rht
+    c = mxspec.encode(x, "mxfp8_e4m3", rht={"size": 4, "signs": (1, -1, -1, 1),
+                                            "dtype": "float16"})
+    m = mxspec.encode(x, "mx6", rht="te")
+    path = tmp_path / "t.safetensors"
+    mxspec.save(path, {"a": a, "c": c, "m": m, "plain": mxspec.encode(x, "nvfp4")})
+    back = mxspec.load(path)
+    assert back["a"].equals(a) and back["a"].rht is a.rht
+    assert back["c"].equals(c) and back["c"].rht.signs == (1, -1, -1, 1)
+    assert back["m"].equals(m) and back["plain"].rht is None
+    with pytest.raises(ValueError, match=r"tensor 'a' went through a Hadamard transform"):
+        mxspec.save(tmp_path / "u.safetensors", {"a": a}, layout="gguf")
+
+
+@pytest.mark.parametrize("rht, match", [
+    ("tee", r"rht='tee'; allowed: 'te', True"),
+    (3, r"rht= must be None, True, a profile name"),
+    ({"size": 16, "sign": "te"}, r"unknown keys \['sign'\]"),
+    ({"size": 12}, r"size=12; allowed: a power of two"),
+    ({"size": 8}, r"rht signs: 8 values, each \+1 or -1; got 16"),
+    ({"size": 4, "signs": (1, 2, 1, 1)}, r"rht signs: 4 values"),
+    ({"dtype": "float64"}, r"rht dtype='float64'; allowed: bfloat16, float16, float32"),
+])
+def test_bad_rht_names_the_argument(rht, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        mxspec.encode(np.ones(64, np.float32), "nvfp4", rht=rht)
+
+
+def test_rht_size_must_divide_the_blocked_axis():
+    with pytest.raises(ValueError, match=r"rht='te' \(size 16\): x's axis 0 has 40 values, "
+                                         r"not a multiple of size=16"):
+        mxspec.encode(np.ones((40, 32), np.float32), "nvfp4", axis=0, rht="te")
+    a = mxspec.encode(np.ones(32, np.float32), "mxint8")
+    with pytest.raises(ValueError, match=r"rht size 64 does not divide the blocked axis's 32"):
+        mxspec.BlockArray(a.codes, a.scales, a.format, 32, 0,
+                          rht=mxspec.tables.transforms.rht_spec({"size": 64, "signs": "none"}))

@@ -24,7 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..tables.block import BlockFormat, block_format
+from ..tables.transforms import rht_spec
 from . import affine, micro, mx, scaled, words
+from .rht import transform_for_encode
 from .array import (_METHODS, BlockArray, _check_block_size, _norm_axis, check_shape,
                     check_tensor_scale, out_dtype)
 from .bits import (GGUF_BLOCK, GGUF_BLOCK_BYTES, gguf_pack, gguf_unpack, pack_codes,
@@ -71,7 +73,8 @@ def _block_size(f: BlockFormat, block_size):
 
 def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=None,
            scale_rule=None, overflow=None, nan=None, int_range=None, zero_scale=None, inf=None,
-           seed=None, rbits=None, recipe: str | None = None, g_idx=None) -> BlockArray:
+           seed=None, rbits=None, recipe: str | None = None, g_idx=None,
+           rht=None) -> BlockArray:
     """Encode ``x`` in the block format ``fmt`` (any family: :func:`mxspec.block_formats`)
     in blocks along ``axis`` (a last, shorter block takes the remainder).
 
@@ -89,10 +92,17 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=No
     (``int4_g128``, ``bf(int4,bfloat16,128,zero_point)``; SPEC.md 12) take a
     recipe (``exact``, ``compressed_tensors``) and ``g_idx``: each element's
     group along the blocked axis (GPTQ's act-order; None: element k is in group
-    k // block_size).
+    k // block_size).  ``rht``: a random Hadamard transform applied along ``axis``
+    before encoding (SPEC.md 13.2): ``"te"`` or True (Transformer Engine's and
+    fouroversix's: 16 values, their signs, bfloat16), a dict of :func:`mxspec.rht`'s
+    ``size``/``signs``/``dtype``, or None (none); the result's ``rht`` names it,
+    and its values are the transformed ones.
 
     >>> encode(np.float32([1e-40, 3e-40]), "mxint8").scales.tolist()  # subnormals, exact
     [0]
+    >>> a = encode(np.float32([0, 0, 0, 4.0] + [0] * 12), "nvfp4", rht="te")
+    >>> a.rht.name, decode(a)[:4].tolist()  # 4 x row 3: TE's sign -1 times H's row 3 / 4
+    ('te', [-1.0, 1.0, 1.0, -1.0])
     >>> encode(np.float32([1.0] * 16), "nvfp4", rounding="rtz")
     Traceback (most recent call last):
     ...
@@ -105,11 +115,18 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=No
     if g_idx is not None and f.engine != "affine":
         raise ValueError(f"g_idx=: {f.name} is a {f.engine} format; only integer groups "
                          f"(SPEC.md 12) take a g_idx")
+    spec = rht_spec(rht)
+    if spec is not None:
+        x = transform_for_encode(x, spec, axis)
     if f.engine == "micro":
-        return eng.encode(x, f, axis, block_size, pol)
-    if f.engine == "affine":
-        return eng.encode(x, f, axis, _block_size(f, block_size), pol, g_idx)
-    return eng.encode(x, f, axis, _block_size(f, block_size), pol)
+        out = eng.encode(x, f, axis, block_size, pol)
+    elif f.engine == "affine":
+        out = eng.encode(x, f, axis, _block_size(f, block_size), pol, g_idx)
+    else:
+        out = eng.encode(x, f, axis, _block_size(f, block_size), pol)
+    if spec is not None:
+        object.__setattr__(out, "rht", spec)  # a fresh record: nothing else holds it yet
+    return out
 
 
 def decode(mx: BlockArray, dtype=None, out=None) -> np.ndarray:
@@ -191,10 +208,11 @@ def _levels(f, tensor_scale, scales):
 def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=None,
                   scale_rule=None, overflow=None, nan=None, int_range=None, zero_scale=None,
                   inf=None, seed=None, rbits=None, recipe: str | None = None,
-                  layout: str = "mxspec", g_idx=None):
+                  layout: str = "mxspec", g_idx=None, rht=None):
     """``pack(encode(x, fmt, ...), layout)``, in one pass where the engine has one
     (MX): the (element data, scales) that hardware and checkpoints use.
-    Arguments as :func:`encode` and :func:`pack`.
+    Arguments as :func:`encode` and :func:`pack` (the packed data do not record
+    ``rht``: they hold the transformed values).
 
     >>> data, scales = encode_packed(np.array([1.0, 2.0, 3.0]), "mxfp4_e2m1")
     >>> [hex(b) for b in data], scales.tolist()
@@ -204,6 +222,9 @@ def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, *, roun
                  int_range=int_range, zero_scale=zero_scale, inf=inf, seed=seed, rbits=rbits)
     f, eng = engine(fmt, recipe)
     _check_layout(layout, f, _block_size(f, block_size) if f.engine == "mx" else None)
+    spec = rht_spec(rht)
+    if spec is not None:
+        x = transform_for_encode(x, spec, axis)
     if f.engine != "mx" or layout != "mxspec":
         return pack(encode(x, f, axis, block_size, **given, g_idx=g_idx), layout)
     return eng.encode_packed(x, f, axis, _block_size(f, block_size), _policies(f, eng, given))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..tables.block import BlockFormat
+from ..tables.transforms import RHTSpec
 
 
 
@@ -43,7 +44,9 @@ class BlockArray:
     the format has one (NVFP4); each micro-exponent level's bits (MX4/6/9, HiF4);
     integer groups' zero points (int8, the scales' shape) and ``g_idx`` (int32,
     one group index per element of the blocked axis; None: element k is in
-    group k // block_size).  ``MXArray`` is its old name."""
+    group k // block_size); ``rht``, the random Hadamard transform applied along
+    the blocked axis before encoding (``encode(..., rht=)``; None: none), so the
+    codes hold the transformed values.  ``MXArray`` is its old name."""
 
     codes: np.ndarray
     scales: np.ndarray
@@ -54,6 +57,7 @@ class BlockArray:
     micro: tuple = ()  # micro-exponent formats (MX4/6/9, HiF4): each level's bits
     zero_points: np.ndarray | None = None  # integer groups with a zero point: int8, as scales
     g_idx: np.ndarray | None = None  # integer groups: each element's group (GPTQ act-order)
+    rht: RHTSpec | None = None  # the transform the values went through before encoding
 
     def __post_init__(self):
         """Every field checked against the format where an MXArray is built by
@@ -64,18 +68,18 @@ class BlockArray:
         construction (:meth:`_unchecked`)."""
         fields = _checked_fields(self.codes, self.scales, self.format, self.block_size,
                                  self.axis, self.tensor_scale, self.micro, self.zero_points,
-                                 self.g_idx)
+                                 self.g_idx, self.rht)
         for name, value in zip(_FIELDS, fields):
             object.__setattr__(self, name, value)
 
     @classmethod
     def _unchecked(cls, codes, scales, format, block_size, axis, tensor_scale=None, micro=(),
-                   zero_points=None, g_idx=None):
+                   zero_points=None, g_idx=None, rht=None):
         """An MXArray from arrays an encoder made (right by construction): no
         pass over them."""
         obj = object.__new__(cls)
         for name, value in zip(_FIELDS, (codes, scales, format, int(block_size), int(axis),
-                                         tensor_scale, tuple(micro), zero_points, g_idx)):
+                                         tensor_scale, tuple(micro), zero_points, g_idx, rht)):
             object.__setattr__(obj, name, value)
         return obj
 
@@ -100,7 +104,8 @@ class BlockArray:
         return _METHODS["pack"](self, layout)
 
     def equals(self, other) -> bool:
-        """Same format, block size, axis, codes, scales and tensor scale (bits)."""
+        """Same format, block size, axis, transform, codes, scales and tensor
+        scale (bits)."""
         ts = [None if t is None else np.float32(t).view(np.uint32)
               for t in (self.tensor_scale, getattr(other, "tensor_scale", None))]
         return (isinstance(other, BlockArray) and self.format == other.format
@@ -109,18 +114,19 @@ class BlockArray:
                 and all(np.array_equal(a, b) for a, b in zip(self.micro, other.micro))
                 and np.array_equal(self.codes, other.codes)
                 and _same(self.zero_points, other.zero_points)
-                and _same(self.g_idx, other.g_idx)
+                and _same(self.g_idx, other.g_idx) and self.rht == other.rht
                 and self.scales.dtype == other.scales.dtype
                 and _same_bits(self.scales, other.scales))
 
     def __repr__(self) -> str:
         ts = "" if self.tensor_scale is None else f", tensor_scale={float(self.tensor_scale)!r}"
+        rht = "" if self.rht is None else f", rht={self.rht.name!r}"
         return (f"BlockArray({self.format.name}, shape={self.shape}, axis={self.axis}, "
-                f"block_size={self.block_size}{ts})")
+                f"block_size={self.block_size}{ts}{rht})")
 
 
 _FIELDS = ("codes", "scales", "format", "block_size", "axis", "tensor_scale", "micro",
-           "zero_points", "g_idx")
+           "zero_points", "g_idx", "rht")
 
 
 def _same_bits(a, b) -> bool:
@@ -148,7 +154,7 @@ def _byte_codes(a, what, limit=256):
 
 
 def _checked_fields(codes, scales, f, block_size, axis, tensor_scale, micro, zero_points=None,
-                    g_idx=None):
+                    g_idx=None, rht=None):
     if not isinstance(f, BlockFormat):
         raise TypeError(f"BlockArray: format must be a block-format record (mxspec.block_format), "
                         f"got {type(f).__name__}")
@@ -196,7 +202,14 @@ def _checked_fields(codes, scales, f, block_size, axis, tensor_scale, micro, zer
                              f"{g} needs {wb}")
         out.append(_byte_codes(bm, f"micro[{i}]", 2))
     zero_points, g_idx = _affine_fields(f, sc, zero_points, g_idx, L, nb)
-    return codes, sc, f, bs, ax, tensor_scale, tuple(out), zero_points, g_idx
+    if rht is not None:
+        if not isinstance(rht, RHTSpec):
+            raise TypeError(f"BlockArray: rht must be None or an RHTSpec "
+                            f"(mxspec.tables.transforms.rht_spec), got {type(rht).__name__}")
+        if L % rht.size:
+            raise ValueError(f"BlockArray: rht size {rht.size} does not divide the blocked "
+                             f"axis's {L} values")
+    return codes, sc, f, bs, ax, tensor_scale, tuple(out), zero_points, g_idx, rht
 
 
 def _affine_fields(f, sc, zero_points, g_idx, L, nb):

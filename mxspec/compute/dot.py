@@ -473,6 +473,13 @@ def _prepare(accumulator, a, b, out, rounding):
     model = _model(accumulator)
     _check_mx("a", a)
     _check_mx("b", b)
+    if a.rht != b.rht:
+        # one operand transformed and the other not (or differently) is a product of
+        # unrelated values: the law x.y = rht(x).rht(y) needs the same transform on both
+        name = (lambda t: "none" if t is None else repr(t.name if t.name != "custom" else t))
+        raise ValueError(f"a.rht={name(a.rht)} but b.rht={name(b.rht)}: a Hadamard-"
+                         f"transformed operand needs its partner transformed alike along K "
+                         f"(SPEC.md 13.2)")
     values = _value_path(model, a, b, out, rounding)
     fa, fb = a.format.element, b.format.element
     if not values:

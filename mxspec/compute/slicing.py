@@ -358,4 +358,4 @@ def slice_and_scale(mx: BlockArray, target, *, rounding: str = "rne", rule: str 
                       (lut, key_tab, key_top, key_cls, top, cls), out, kout, work=moved.size)
     return BlockArray._unchecked(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
                    np.ascontiguousarray(np.moveaxis(out_sc.reshape(moved.shape[:-1] + (nb,)), -1, mx.axis)),
-                   tf, mx.block_size, mx.axis)
+                   tf, mx.block_size, mx.axis, rht=mx.rht)

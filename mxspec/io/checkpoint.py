@@ -22,6 +22,7 @@ no code), and checks every shape, dtype and format before it returns.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -32,6 +33,7 @@ from ..block.array import BlockArray
 from ..block.bits import packed_row_bytes
 from ..tables.block import block_format
 from ..tables.element import FormatError
+from ..tables.transforms import RHT_PROFILES, rht_spec
 from .files import META_KEY, CheckpointError, read_raw, write_file
 
 __all__ = ["save", "load", "layout", "CheckpointError"]
@@ -57,6 +59,12 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
     if layout not in LAYOUTS + ("gguf",):
         raise ValueError(f"layout={layout!r} is not valid; allowed values: "
                          f"{', '.join(LAYOUTS + ('gguf',))}")
+    moved_by = [n for n, t in tensors.items() if isinstance(t, BlockArray) and t.rht is not None]
+    if moved_by and layout != "mxspec":
+        raise ValueError(f"tensor {moved_by[0]!r} went through a Hadamard transform "
+                         f"(rht={tensors[moved_by[0]].rht.name!r}); layout="
+                         f"{layout!r} cannot record it: save it with layout='mxspec', or "
+                         f"decode it and apply mxspec.rht(..., inverse=True) first")
     if layout == "gguf":
         from .gguf import save_gguf
         return save_gguf(path, tensors, metadata)
@@ -99,6 +107,10 @@ def save(path, tensors: dict, metadata: dict | None = None, layout: str = "mxspe
         else:
             raise TypeError(f"tensor {name!r} must be a BlockArray or numpy array, "
                             f"got {type(t).__name__}")
+        if isinstance(t, BlockArray) and t.rht is not None:
+            meta[name]["rht"] = {"name": t.rht.name, "size": t.rht.size,
+                                 "signs": None if t.rht.signs is None else list(t.rht.signs),
+                                 "dtype": t.rht.dtype}
     md = {str(k): str(v) for k, v in (metadata or {}).items()}
     if META_KEY in md:
         raise ValueError(f"metadata key {META_KEY!r} is reserved")
@@ -122,6 +134,19 @@ def layout(path) -> str:
         return layout_of(raw, md)
     except LayoutError as err:
         raise CheckpointError(f"{path}: {err}") from None
+
+
+def _with_rht(t: BlockArray, e: dict) -> BlockArray:
+    """``t`` with the transform its metadata entry records (SPEC.md 13.2), if any."""
+    if "rht" not in e:
+        return t
+    r = e["rht"]
+    spec = rht_spec({"size": r["size"], "dtype": r["dtype"],
+                     "signs": "none" if r["signs"] is None else r["signs"]})
+    named = RHT_PROFILES.get(r.get("name"))  # a profile keeps its name
+    if named is not None and dataclasses.replace(spec, name=named.name) == named:
+        spec = named
+    return dataclasses.replace(t, rht=spec)
 
 
 def _entry(name, e):
@@ -172,8 +197,8 @@ def load(path, return_metadata: bool = False):
             if ku not in raw:
                 raise CheckpointError(f"{path}: {fmt.name} tensor {name!r} needs {ku!r}")
             try:
-                result[name] = unpack(raw.pop(ku), None, fmt, shape, axis)
-            except ValueError as err:
+                result[name] = _with_rht(unpack(raw.pop(ku), None, fmt, shape, axis), e)
+            except (ValueError, KeyError, TypeError) as err:
                 raise CheckpointError(f"{path}: {name!r}: {err}") from None
             continue
         kb, ks = f"{name}.blocks", f"{name}.scales"
@@ -208,7 +233,8 @@ def load(path, return_metadata: bool = False):
             levels = (ts.reshape(()), scales) if ts is not None else scales
             result[name] = unpack(blocks.reshape(moved[:-1] + (row,)), levels, fmt, shape,
                                   axis, bs)
-        except ValueError as err:
+            result[name] = _with_rht(result[name], e)
+        except (ValueError, KeyError, TypeError) as err:
             raise CheckpointError(f"{path}: {name!r}: {err}") from None
     result.update(raw)
     return (result, md) if return_metadata else result

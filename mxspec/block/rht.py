@@ -22,9 +22,7 @@ import math
 import numpy as np
 
 from ..codec.ieee import round64_array
-from ..tables.transforms import RHT_SIGNS, hadamard
-
-DTYPES = ("bfloat16", "float16", "float32")
+from ..tables.transforms import RHT_DTYPES as DTYPES, RHT_SIGNS, RHTSpec, hadamard
 SIGNIFICAND_BITS = {"bfloat16": 8, "float16": 11, "float32": 24}
 
 
@@ -89,6 +87,15 @@ def rht(x, axis: int = -1, size: int = 16, signs="te", dtype: str = "bfloat16",
     out = _exact_group_product(g, m, SIGNIFICAND_BITS[dtype])
     out = round64_array(out.reshape(v.shape), dtype)
     return np.moveaxis(out, -1, ax)
+
+
+def transform_for_encode(x, spec: RHTSpec, axis: int):
+    """``x`` through ``spec`` along ``axis``, as ``encode(..., rht=spec)`` applies it
+    before quantizing; a refusal names ``rht=``."""
+    try:
+        return rht(x, axis=axis, **spec.kwargs())
+    except ValueError as e:
+        raise ValueError(f"rht={spec.name!r} (size {spec.size}): {e}") from None
 
 
 def _exact_group_product(g, m, p):
