@@ -84,7 +84,8 @@ def test_bad_options(capsys):
     with pytest.raises(mxspec.FormatError, match="valid names.*or a block format: nvfp4, "
                                                  "nvfp4_block_only, if4, nvfp4_2d, "
                                                  "deepseek_fp8, "
-                                                 "deepseek_fp8_ue8m0, mx4, mx6, mx9, hif4"):
+                                                 "deepseek_fp8_ue8m0, deepseek_fp8_2d, "
+                                                 "deepseek_fp8_2d_ue8m0, mx4, mx6, mx9, hif4"):
         QATConfig(formats=("mxint9",)).check()
     with pytest.raises(mxspec.FormatError, match="unknown MX format 'hif4'"):
         QATConfig(anchors=("hif4",)).check()

@@ -101,6 +101,10 @@ def test_block_formats_show_a_block_at_a_scale(capsys, tmp_path):
     assert cli.main(["show", "nvfp4", "--scale", "0.75"]) == 0
     out = capsys.readouterr().out
     assert "block size         16" in out and "0.375 0.75 1.125 1.5 2.25 3 4.5" in out
+    assert cli.main(["show", "deepseek_fp8_2d"]) == 0
+    out = capsys.readouterr().out
+    assert "block size         128 (one scale per 128 x 128 tile" in out
+    assert "recipe             deepgemm:" in out and "block scale        float32" in out
     # the training recipes' rows say what their choice is (SPEC.md 9.10, 9.11)
     assert cli.main(["show", "if4"]) == 0
     assert "integers -7..7 worth 6/7" in capsys.readouterr().out

@@ -207,7 +207,9 @@ def describe_block_format(fmt, scale=None) -> str:
                    "NaN)" if if4 else
                    "  block scale        fp8_e4m3 as unsigned E4M3 (sign bit 0; 0x7F is NaN)"
                    if f.scale is not None else "  block scale        float32"),
-                  f"  block size         {f.block_size}",
+                  f"  block size         {f.block_size}" + (
+                      f" (one scale per {f.tile_rows} x {f.block_size} tile, repeated over its "
+                      f"rows; x must be whole tiles)" if f.tile_rows > 1 else ""),
                   f"  tensor scale       {'float32' if f.tensor_scale else 'none'}",
                   f"  recipe             {f.recipe.name}: {f.recipe.description}"]
     elif f.recipe is not None:  # an MX recipe (SPEC.md 4.5)

@@ -139,6 +139,16 @@ def _elements(xb, cb, n, erule, d, m32, mul, zin, Pe):
 
 
 @jit
+def _pow2_ceil(r):
+    """2^ceil(log2 r) from the bits, exactly (r a normal float32: amax_min keeps
+    it so), as float64."""
+    b = _bitcast(r, np.int32(0))
+    return np.float64(_bitcast(np.int32(b if (b & 0x7FFFFF) == 0 else
+                                        (b & np.int32(0x7F800000)) + np.int32(0x800000)),
+                               np.float32(0)))
+
+
+@jit
 def _raw_scale(bam, ar, brule, ts, ts32, emax32, RF, xf):
     """The block scale before it is rounded to the scale format (SPEC.md 9.2
     steps 2-3): the recipe's quotient, its zero rule and its clamps.  The one
@@ -149,14 +159,12 @@ def _raw_scale(bam, ar, brule, ts, ts32, emax32, RF, xf):
     q1 = np.float64(bam / (emax32 * ts32))
     q2 = np.float64((bam / emax32) / ts32)
     q3 = np.float64(ts32 * (bam / emax32))
-    r4 = bam * (np.float32(1.0) / emax32)
-    # 2^ceil(log2 r4) from the bits (a normal float32: amax_min keeps it so)
-    b4 = _bitcast(r4, np.int32(0))
-    q5 = np.float64(_bitcast(np.int32(b4 if (b4 & 0x7FFFFF) == 0 else
-                                      (b4 & np.int32(0x7F800000)) + np.int32(0x800000)),
-                             np.float32(0)))
+    # fl(amax x fl(1/max)) (CUDA's quotient by a constant) or fl(amax / max), and its
+    # power-of-two ceiling
+    r = bam * (np.float32(1.0) / emax32) if brule < 6 else bam / emax32
     q = q0 if ar == 0 else (q1 if brule == 1 else (q2 if brule == 2 else (
-        q3 if brule == 3 else (np.float64(r4) if brule == 4 else q5))))
+        q3 if brule == 3 else (np.float64(r) if (brule == 4) | (brule == 6) else
+                               _pow2_ceil(r)))))
     # a second candidate's scale: fl(q x xf) in float32 (Four Over Six's 1.5)
     q = np.float64(np.float32(q) * np.float32(xf)) if xf != 1.0 else q
     q = RF[F_ZTO] if (RF[F_ZTO] >= 0) & (q == 0) else q
@@ -231,10 +239,12 @@ def _scale_value(bamj, scj, okj, ar, brule, ts, ts32, emax32, RF, xf, RI, Ps, sf
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe):
+def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, bam):
     """One block's element codes under the block scale value ``sv`` (SPEC.md
     9.2 steps 4-5), written to ``cb``: the recipe's multiplier hoisted, the
-    codec's fast path, the full path for what it declined."""
+    codec's fast path, the full path for what it declined.  ``bam``: the
+    block's (or tile's) largest magnitude as bits (DeepGEMM's multiplier is
+    computed from it, not from the scale)."""
     f32 = np.float32
     erule, zin, neg0 = RI[I_ELEM], RI[I_ZIN], RI[I_NEG0]
     if sv == 0:  # a vanished block: zeros of the inputs' signs, or +0 where the recipe says
@@ -249,9 +259,13 @@ def _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe):
         m32 = (f32(1.0) / ts32) / sv32
     elif erule == 4:  # fouroversix: x * fl(1 / fl(fl(1 / gs) * bs))
         m32 = f32(1.0) / (f32(RF[F_DEC]) * sv32)
+    elif erule == 5:  # DeepGEMM: x * (448 / amax), torch's reciprocal times 448
+        m32 = (f32(1.0) / max(_bitcast(bam, f32(0)), f32(RF[F_AMIN]))) * f32(RF[F_EMAX])
+    elif erule == 6:  # x * (1 / sf)
+        m32 = f32(1.0) / sv32
     else:
         m32 = sv32 / ts32
-    mul = (erule == 2) | (erule == 4)
+    mul = (erule == 2) | (erule >= 4)
     if n == 16:  # a constant trip count: the compiler unrolls and vectorizes
         slow = _elements(xb, cb, 16, erule, d, m32, mul, zin, Pe)
     else:
@@ -399,7 +413,7 @@ def _encode_tasks(two):
                 # slices made here, past the loop's early exits: there Numba drops
                 # their reference counting, which otherwise cost four calls a block
                 xb, cb = x[lo:lo + n], codes[lo:lo + n]
-                _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe)
+                _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, bam[j])
                 if two:
                     if if4:  # the same scale, the elements as integers
                         sc2, sv2 = sc | 0x80, sv
@@ -410,7 +424,7 @@ def _encode_tasks(two):
                     if if4:
                         _integer_codes(xb, ab, n, sv2, RF, Pa)
                     else:
-                        _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pe)
+                        _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pe, bam[j])
                     if n == 16:  # a constant trip count: unrolled, vectorized
                         better = _block_error(xb, ab, 16, sv2, RI, RF, Pe, if4, f32(RF[F_AF]),
                                               lanes) < \

@@ -31,9 +31,9 @@ __all__ = ["Recipe", "MXRecipe", "MX_RECIPES", "IntRecipe", "INT_RECIPES", "int_
 
 TENSOR_RULES = ("divisor", "multiplier", "amax")
 BLOCK_RULES = ("exact", "amax_over_6ts", "amax6_over_ts", "gs_times_amax6", "amax_times_recip",
-               "amax_times_recip_pow2")
+               "amax_times_recip_pow2", "amax_over_emax", "amax_over_emax_pow2")
 ELEMENT_RULES = ("exact", "divide_product", "multiply_reciprocal", "divide_ratio",
-                 "times_recip_of_product")
+                 "times_recip_of_product", "times_emax_over_amax", "times_recip_of_scale")
 DECODE_RULES = ("exact", "product", "ratio", "amax")
 # Per-block choices between two candidates (SPEC.md 9.10) and what picks the winner.
 CHOICES = (None, "four_over_six", "if4")
@@ -66,8 +66,11 @@ class Recipe:
                 "amax6_over_ts" fl(fl(bamax / 6) / ts); "gs_times_amax6"
                 fl(gs * fl(bamax / 6)); "amax_times_recip" fl(max(bamax, amax_min) *
                 fl(1 / max)), max the element's largest value (what DeepSeek's Triton
-                kernel computes for amax / 448); "amax_times_recip_pow2" that rounded
-                up to a power of two, 2^ceil(log2 s) (DeepSeek-V3.1's ue8m0 scales).
+                kernel and torch on CUDA compute for amax / 448); "amax_times_recip_pow2"
+                that rounded up to a power of two, 2^ceil(log2 s) (DeepSeek-V3.1's
+                ue8m0 scales); "amax_over_emax" fl(max(bamax, amax_min) / max), a true
+                division (torch on the CPU); "amax_over_emax_pow2" that rounded up
+                to a power of two.
     amax_min    a block's largest magnitude below this is raised to it first (0: none).
     scale_min   a block scale below this is raised to it before rounding
                 (0: none); zero_to: the value that a block scale of zero becomes
@@ -77,7 +80,11 @@ class Recipe:
     elements    "exact" x / (bs ts); "divide_product" fl(x / fl(bs ts));
                 "multiply_reciprocal" fl(x * fl(fl(1 / ts) / bs));
                 "divide_ratio" fl(x / fl(bs / gs)); "times_recip_of_product"
-                fl(x * fl(1 / fl(fl(1 / gs) * bs))) (fouroversix).  The result is rounded to
+                fl(x * fl(1 / fl(fl(1 / gs) * bs))) (fouroversix); "times_emax_over_amax"
+                fl(x * fl(fl(1 / a) * max)), a the block's clamped amax (DeepGEMM's
+                x * (448 / amax): torch evaluates a number over a tensor as its
+                reciprocal times the number); "times_recip_of_scale" fl(x * fl(1 / bs))
+                (DeepGEMM's x * (1 / sf)).  The result is rounded to
                 nearest even in the element format, saturating at its max.
     decode      "exact" element x bs x ts rounded once; "product"
                 fl(element x fl(bs ts)); "ratio" fl(element x fl(bs / gs));
@@ -200,6 +207,26 @@ RECIPES = {r.name: r for r in (
            takes=(("fp8_e4m3", "float32"),), description=(
                "DeepSeek-V3.1 act_quant with scale_fmt='ue8m0': s as deepseek, rounded up to "
                "a power of two, 2^ceil(log2 s), exactly; elements fl(x / s) to E4M3")),
+) + tuple(
+    Recipe(name, "float32", "divisor", block, elements=elements, decode="product",
+           amax_min=1e-4, takes=(("fp8_e4m3", "float32"),), description=text)
+    for name, block, elements, text in (
+        ("deepgemm", "amax_times_recip", "times_emax_over_amax",
+         "DeepGEMM's per_block_cast_to_fp8 / per_token_cast_to_fp8 (first releases) as torch "
+         "runs them on CUDA: amax clamped at fl(1e-4), s = fl(amax x fl(1/448)) (ATen "
+         "divides by a number as a multiplication by its float32 reciprocal), elements "
+         "fl(x x fl(fl(1/amax) x 448)) to E4M3"),
+        ("deepgemm_cpu", "amax_over_emax", "times_emax_over_amax",
+         "deepgemm as torch runs it on the CPU: s = fl(amax / 448), a true division"),
+        ("deepgemm_recip", "amax_times_recip", "times_recip_of_scale",
+         "DeepGEMM's casts with use_ue8m0=False (later releases) on CUDA: s as deepgemm, "
+         "elements fl(x x fl(1 / s))"),
+        ("deepgemm_recip_cpu", "amax_over_emax", "times_recip_of_scale",
+         "deepgemm_recip on the CPU: s = fl(amax / 448)"),
+        ("deepgemm_ue8m0_cpu", "amax_over_emax_pow2", "divide_product",
+         "DeepGEMM's use_ue8m0=True on the CPU: 2^ceil(log2 fl(amax / 448)), exactly "
+         "(on CUDA it is deepseek_ue8m0)"),
+    )
 )}
 
 
@@ -477,6 +504,11 @@ _SCALED = {
                          tensor_scale=False, recipe="deepseek"),
     "deepseek_fp8_ue8m0": dict(element="fp8_e4m3", scale="float32", block_size=128,
                                tensor_scale=False, recipe="deepseek_ue8m0"),
+    # DeepSeek-V3's FP8 weights: one float32 scale per 128 x 128 tile (SPEC.md 9.13)
+    "deepseek_fp8_2d": dict(element="fp8_e4m3", scale="float32", block_size=128,
+                            tensor_scale=False, recipe="deepgemm", tile_rows=128),
+    "deepseek_fp8_2d_ue8m0": dict(element="fp8_e4m3", scale="float32", block_size=128,
+                                  tensor_scale=False, recipe="deepseek_ue8m0", tile_rows=128),
 }
 _GENERIC = re.compile(r"^bf\(\s*([\w.]+)\s*,\s*(\w+)\s*,\s*(\d+)\s*(?:,\s*(tensor)\s*)?\)$")
 
@@ -545,6 +577,12 @@ def _scaled_by_name(key, recipe):
     if own is None and recipe in RECIPES and RECIPES[recipe].choice == "if4":
         raise ValueError(f"recipe={recipe!r} is IF4's (its codes are E2M1 or integers by "
                          f"block): use the if4 format, not {key}")
+    if own is not None and recipe not in (None, own) and recipe in RECIPES and \
+            RECIPES[own].choice is None and RECIPES[recipe].choice is None and \
+            (row["element"], row["scale"]) in (RECIPES[recipe].takes or ()):
+        # another recipe made for the row's element and scale: deepseek_fp8_2d:deepgemm_cpu
+        return _scaled(row["element"], row["scale"], row["block_size"], row["tensor_scale"],
+                       recipe, key, key, tile_rows=row.get("tile_rows", 1))
     if own is not None and recipe not in (None, own):
         raise ValueError(f"{key} is the {own!r} recipe's row; recipe={recipe!r} is another "
                          f"(use bf({row['element']},{row['scale']},{row['block_size']}):{recipe})")
@@ -753,7 +791,8 @@ def block_formats(family: str | None = None) -> list[str]:
     ``mx`` + any element, ``bf(...)``, recipes).
 
     >>> block_formats("scaled")
-    ['nvfp4', 'nvfp4_block_only', 'if4', 'nvfp4_2d', 'deepseek_fp8', 'deepseek_fp8_ue8m0']
+    ['nvfp4', 'nvfp4_block_only', 'if4', 'nvfp4_2d', 'deepseek_fp8', 'deepseek_fp8_ue8m0',
+     'deepseek_fp8_2d', 'deepseek_fp8_2d_ue8m0']
     """
     lists = {"mx": mx_formats, "scaled": lambda: list(_SCALED), "micro": micro_formats,
              "affine": int_formats}
