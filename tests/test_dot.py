@@ -344,8 +344,10 @@ def test_block_fma_overflow_to_inf_stays_inf():
 FAMILIES = mxspec.block_formats() + ["nvfp4:modelopt", "nvfp4:torchao", "nvfp4:compressed_tensors",
                                      "bf(fp6_e2m3,float32,32)", "bf(fp8_e4m3,ue4m3,16,tensor)",
                                      "mxfp5_e2m2"]
-# nvfp4_2d scales 16 x 16 tiles of a matrix: its own test below takes whole tiles
-FAMILIES = [f for f in FAMILIES if f != "nvfp4_2d"]
+# 2D tile formats (nvfp4_2d, deepseek_fp8_2d) scale tiles of a matrix: their own test
+# below takes whole tiles
+TILED = [f for f in FAMILIES if mxspec.block_format(f).tile_rows > 1]
+FAMILIES = [f for f in FAMILIES if f not in TILED]
 
 
 @pytest.mark.parametrize("fmt", FAMILIES)
@@ -365,18 +367,21 @@ def test_exact_matmul_of_each_listed_format_is_the_decoded_values_exact_product(
             assert np.float32(got[r, c]).tobytes() == np.float32(want).tobytes(), (fmt, r, c)
 
 
-def test_exact_matmul_of_2d_tiles_is_the_decoded_values_exact_product():
-    """nvfp4_2d (SPEC.md 9.12) through the one block layer: A (16 x 128) times
-    B (128 x 16), each in 16 x 16 tiles, is the exact product of their values."""
+@pytest.mark.parametrize("fmt", TILED)
+def test_exact_matmul_of_2d_tiles_is_the_decoded_values_exact_product(fmt):
+    """The 2D tile formats (SPEC.md 9.12, 9.13) through the one block layer: A (T x 256)
+    times B (256 x T), each in T x bs tiles, is the exact product of their values."""
+    assert {"nvfp4_2d", "deepseek_fp8_2d", "deepseek_fp8_2d_ue8m0"} <= set(TILED)
+    T = mxspec.block_format(fmt).tile_rows
     rng = np.random.default_rng(6)
-    x = (rng.standard_normal((16, 128)) * np.exp2(rng.normal(0, 4, (16, 128)))).astype(np.float32)
-    y = (rng.standard_normal((128, 16)) * 3).astype(np.float32)
-    a, b = mxspec.encode(x, "nvfp4_2d"), mxspec.encode(y, "nvfp4_2d", axis=0)
+    x = (rng.standard_normal((T, 256)) * np.exp2(rng.normal(0, 4, (T, 256)))).astype(np.float32)
+    y = (rng.standard_normal((256, T)) * 3).astype(np.float32)
+    a, b = mxspec.encode(x, fmt), mxspec.encode(y, fmt, axis=0)
     va, vb = mxspec.decode(a, np.float64), mxspec.decode(b, np.float64)
     got = mxspec.matmul(a, b)
-    for r in range(0, 16, 5):
-        for c in range(0, 16, 5):
-            want = ref.exact(va[r].tolist(), vb[:, c].tolist(), [0], [0], 128)
+    for r in range(0, T, T // 3 + 1):
+        for c in range(0, T, T // 3 + 1):
+            want = ref.exact(va[r].tolist(), vb[:, c].tolist(), [0], [0], 256)
             assert np.float32(got[r, c]).tobytes() == np.float32(want).tobytes(), (r, c)
 
 
