@@ -11,7 +11,7 @@ import mxspec
     ({"nan": "quiet"}, r"nan='quiet'.*keep_sign, canonical, ml_dtypes"),
     ({"int_range": "wide"}, r"int_range='wide'.*symmetric, full"),
     ({"rounding": "stochastic"}, r"seed= or rbits="),
-    ({"seed": 1}, r"seed= and rbits= are for rounding='stochastic'"),
+    ({"seed": 1}, r"seed=, rbits= and rbits_layout= are for rounding='stochastic'"),
     ({"rounding": "stochastic", "rbits": np.zeros(2, np.uint64)}, r"rbits must be a uint32 array of 3"),
 ])
 def test_bad_policy(kw, match):

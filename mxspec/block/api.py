@@ -74,13 +74,15 @@ def _block_size(f: BlockFormat, block_size):
 def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=None,
            scale_rule=None, overflow=None, nan=None, int_range=None, zero_scale=None, inf=None,
            seed=None, rbits=None, recipe: str | None = None, g_idx=None,
-           rht=None) -> BlockArray:
+           rht=None, rbits_layout=None) -> BlockArray:
     """Encode ``x`` in the block format ``fmt`` (any family: :func:`mxspec.block_formats`)
     in blocks along ``axis`` (a last, shorter block takes the remainder).
 
     MX formats take blocks of ``block_size`` (32 unless given) and the policies
     (keywords; each default is the spec's reading): ``rounding`` rne, and
-    rtz/rna/up/down/stochastic (with ``seed`` or ``rbits``, in C order of x);
+    rtz/rna/up/down/stochastic (with ``seed`` or ``rbits``, in C order of x, and
+    ``rbits_layout`` as :func:`mxspec.encode_elements`: "cvt_rs" takes PTX's
+    cvt.rs word per four values, SPEC.md 2.3.1);
     ``scale_rule`` floor (OCP v1.0), ceil, even or torchao_ceil (SPEC.md 4.2); ``overflow``, ``nan`` and
     ``int_range`` as :func:`mxspec.encode_elements`; ``zero_scale`` (the scale of
     an all-zero block) min (2^-127) or one; ``inf`` nan_scale (an Inf makes its
@@ -111,7 +113,7 @@ def encode(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=No
     f, eng = engine(fmt, recipe)
     pol = _policies(f, eng, dict(rounding=rounding, scale_rule=scale_rule, overflow=overflow,
                                  nan=nan, int_range=int_range, zero_scale=zero_scale, inf=inf,
-                                 seed=seed, rbits=rbits))
+                                 seed=seed, rbits=rbits, rbits_layout=rbits_layout))
     if g_idx is not None and f.engine != "affine":
         raise ValueError(f"g_idx=: {f.name} is a {f.engine} format; only integer groups "
                          f"(SPEC.md 12) take a g_idx")
@@ -208,7 +210,7 @@ def _levels(f, tensor_scale, scales):
 def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, *, rounding=None,
                   scale_rule=None, overflow=None, nan=None, int_range=None, zero_scale=None,
                   inf=None, seed=None, rbits=None, recipe: str | None = None,
-                  layout: str = "mxspec", g_idx=None, rht=None):
+                  layout: str = "mxspec", g_idx=None, rht=None, rbits_layout=None):
     """``pack(encode(x, fmt, ...), layout)``, in one pass where the engine has one
     (MX): the (element data, scales) that hardware and checkpoints use.
     Arguments as :func:`encode` and :func:`pack` (the packed data do not record
@@ -219,7 +221,8 @@ def encode_packed(x, fmt, axis: int = -1, block_size: int | None = None, *, roun
     (['0x64', '0x7'], [126])
     """
     given = dict(rounding=rounding, scale_rule=scale_rule, overflow=overflow, nan=nan,
-                 int_range=int_range, zero_scale=zero_scale, inf=inf, seed=seed, rbits=rbits)
+                 int_range=int_range, zero_scale=zero_scale, inf=inf, seed=seed, rbits=rbits,
+                 rbits_layout=rbits_layout)
     f, eng = engine(fmt, recipe)
     _check_layout(layout, f, _block_size(f, block_size) if f.engine == "mx" else None)
     spec = rht_spec(rht)

@@ -461,7 +461,8 @@ SPECIALIZE_MIN = 1 << 20
 
 # The policies an MX encode takes, with the spec's reading as each default (SPEC.md 2, 4).
 POLICIES = dict(rounding="rne", scale_rule="floor", overflow="saturate", nan="keep_sign",
-                int_range="symmetric", zero_scale="min", inf="nan_scale", seed=None, rbits=None)
+                int_range="symmetric", zero_scale="min", inf="nan_scale", seed=None, rbits=None,
+                rbits_layout=None)
 
 
 def encode(x, f: BlockFormat, axis, block_size, pol) -> BlockArray:
@@ -501,11 +502,13 @@ def encode_rows(x, f: BlockFormat, axis, block_size, bits, pol):
     rows = moved.size // L if L else 0
     nb = -(-L // bs)
     if mode == policies.STOCHASTIC:
-        r = random_bits(a.size, seed, rbits)
+        r = random_bits(a.size, seed, rbits, layout=pol.get("rbits_layout") or "per_element",
+                        fmt=f.element.name)
         r = np.ascontiguousarray(np.moveaxis(r.reshape(a.shape), ax, -1)).reshape(-1)
     else:
-        if seed is not None or rbits is not None:
-            raise ValueError(f"seed= and rbits= are for rounding='stochastic', not {rounding!r}")
+        if seed is not None or rbits is not None or pol.get("rbits_layout") is not None:
+            raise ValueError(f"seed=, rbits= and rbits_layout= are for rounding='stochastic', "
+                             f"not {rounding!r}")
         r = np.empty(0, np.uint32)
     nbytes = (L * bits + 7) // 8
     out = np.empty(moved.shape[:-1] + (nbytes,), np.uint8)

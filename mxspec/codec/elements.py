@@ -176,12 +176,14 @@ def value32_exact(fmt) -> bool:
 def encode_elements(x, fmt, *, rounding: str | None = None, overflow: str | None = None,
                     nan: str | None = None, int_range: str = "symmetric", seed=None,
                     rbits=None, return_flags: bool = False, recipe: str | None = None,
-                    profile: str | None = None):
+                    profile: str | None = None, rbits_layout: str | None = None):
     """Encode real numbers into element codes of ``fmt`` (one uint8 per value).
 
     Each value is rounded once, from its own precision (float64 is never
     narrowed through float32).  ``rounding``: rne, rtz, rna, up, down or
-    stochastic (needs ``seed`` or ``rbits``); ``overflow``: saturate, ieee,
+    stochastic (needs ``seed`` or ``rbits``; ``rbits_layout`` "per_element", one
+    uint32 per value, or "cvt_rs", PTX's cvt.rs x4 word per four values, SPEC.md
+    2.3.1); ``overflow``: saturate, ieee,
     sat_propagate, or wrap or zero (integer formats); ``nan``: keep_sign, canonical or
     ml_dtypes; ``int_range``: symmetric or full (int formats only).
     ``recipe="ml_dtypes"`` sets rounding, overflow and nan to what the installed
@@ -229,10 +231,12 @@ def encode_elements(x, fmt, *, rounding: str | None = None, overflow: str | None
     a = as_float_input(np.asarray(x, np.float64) if isinstance(x, (list, tuple)) else x)
     flat = np.ascontiguousarray(a).reshape(-1)
     if mode == policies.STOCHASTIC:
-        r = random_bits(flat.size, seed, rbits)
+        r = random_bits(flat.size, seed, rbits, layout=rbits_layout or "per_element",
+                        fmt=fmt.name)
     else:
-        if rbits is not None or seed is not None:
-            raise ValueError(f"seed= and rbits= are for rounding='stochastic', not {rounding!r}")
+        if rbits is not None or seed is not None or rbits_layout is not None:
+            raise ValueError(f"seed=, rbits= and rbits_layout= are for rounding='stochastic', "
+                             f"not {rounding!r}")
         r = np.empty(0, np.uint32)
     codes = np.empty(flat.size, np.uint8)
     flags = np.empty(flat.size, np.uint8) if return_flags else None

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._kernel.arrays import as_numpy
 from ..tables.element import ElementFormat
+from ..tables.policies import CVT_RS_LANES, RBITS_LAYOUTS
 
 _NARROW_NAMES = ("bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
                  "float8_e4m3b11fnuz", "float8_e8m0fnu", "float8_e4m3", "float8_e3m4",
@@ -51,18 +52,44 @@ def as_float_input(x, argument: str = "x") -> np.ndarray:
                     f"got dtype {a.dtype}")
 
 
-def random_bits(size: int, seed=None, rbits=None, argument="rbits") -> np.ndarray:
+def random_bits(size: int, seed=None, rbits=None, argument="rbits", layout="per_element",
+                fmt=None) -> np.ndarray:
     """The uint32 random bits that stochastic rounding compares, one per element
     in C order: ``rbits`` as given, or ``numpy.random.default_rng(seed)
-    .integers(0, 2**32, size, dtype=np.uint32)``."""
+    .integers(0, 2**32, n, dtype=np.uint32)``; n is ``size``, or under
+    ``layout="cvt_rs"`` one word per four elements, whose lanes are spread to
+    the top bits of each element's (SPEC.md 2.3.1; ``fmt`` the element format's
+    name)."""
+    if layout not in RBITS_LAYOUTS:
+        raise ValueError(f"rbits_layout={layout!r} is not valid; allowed values: "
+                         f"{', '.join(RBITS_LAYOUTS)}")
+    if layout == "cvt_rs" and fmt not in CVT_RS_LANES:
+        raise ValueError(f"rbits_layout='cvt_rs' is PTX's cvt.rs ... x4.f32, which converts to "
+                         f"{', '.join(CVT_RS_LANES)}; not to {fmt}")
+    words = size if layout == "per_element" else -(-size // 4)
+    r = _words(words, seed, rbits, argument, layout)
+    if layout == "per_element":
+        return r
+    lanes = np.array(CVT_RS_LANES[fmt], np.uint32)  # (shift, width) per lane
+    w = np.repeat(r, 4)[:size]
+    k = np.tile(np.arange(4), words)[:size]
+    shift, width = lanes[k, 0], lanes[k, 1]
+    return (((w >> shift) & ((np.uint32(1) << width) - np.uint32(1))) << (32 - width)) \
+        .astype(np.uint32)
+
+
+def _words(size, seed, rbits, argument, layout):
     if rbits is not None and seed is not None:
         raise ValueError("give seed= or rbits=, not both (rbits are the random bits a seed "
                          "would make)")
     if rbits is not None:
         r = np.asarray(rbits)
         if r.dtype != np.uint32 or r.size != size:
+            what = "one per element" if layout == "per_element" else \
+                "rbits_layout='cvt_rs': one word per 4 elements, the last one's unused lanes " \
+                "ignored"
             raise ValueError(f"{argument} must be a uint32 array of {size} elements "
-                             f"(one per element), got dtype {r.dtype} and {r.size} elements")
+                             f"({what}), got dtype {r.dtype} and {r.size} elements")
         return np.ascontiguousarray(r).reshape(-1)
     if seed is None:
         raise ValueError("rounding='stochastic' needs seed= or rbits= "

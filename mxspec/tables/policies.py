@@ -19,6 +19,22 @@ from .element import P_IS_INT, P_UZERO
 ROUNDING = ("rne", "rtz", "rna", "up", "down", "stochastic", "rnz")
 RNE, RTZ, RNA, UP, DOWN, STOCHASTIC, RNZ = range(7)
 
+# How rbits= gives each value its random bits under rounding="stochastic"
+# (SPEC.md 2.3.1): "per_element", one uint32 per value, all 32 bits compared; or
+# "cvt_rs", PTX's cvt.rs.satfinite.{e4m3,e5m2,e2m3,e3m2,e2m1}x4.f32 (sm_100a): one
+# uint32 per four values, operands a, b, e, f = values 4i..4i+3 in C order, each
+# lane the (shift, width) of the word below.  The ISA (PTX 9.0, cvt): for the
+# 8- and 6-bit types "upper 16 bits are used for operands a, b" and "lower 16-bits
+# ... for operands e, f" (a pair shares its 16 bits, as written); for e2m1 "upper
+# 8-bits from both 16-bits half ... for operands a, b", lower 8 for e, f (which
+# half goes to which operand of a pair is not written: the first takes the upper
+# half here).  The bits a lane gets are the top bits of a 32-bit comparison, so a
+# value rounds up iff floor(fraction x 2^width) + bits >= 2^width.
+RBITS_LAYOUTS = ("per_element", "cvt_rs")
+_PAIRS16 = ((16, 16), (16, 16), (0, 16), (0, 16))
+CVT_RS_LANES = {"fp8_e4m3": _PAIRS16, "fp8_e5m2": _PAIRS16, "fp6_e2m3": _PAIRS16,
+                "fp6_e3m2": _PAIRS16, "fp4_e2m1": ((24, 8), (8, 8), (16, 8), (0, 8))}
+
 # saturate:      finite overflow and +-Inf inputs give +-max finite (MX elements,
 #                cvt.satfinite; P3109's SatFinite).
 # ieee:          overflow gives +-Inf, else NaN, else +-max (P3109's OvfInf).
