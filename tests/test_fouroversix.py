@@ -397,8 +397,75 @@ def test_2d_tiles_refuse_what_is_not_whole_tiles():
         mxspec.encode(np.ones((20, 32), F32), "nvfp4_2d")
     with pytest.raises(ValueError, match=r"must be 2-D"):
         mxspec.encode(np.ones((2, 16, 32), F32), "nvfp4_2d")
-    with pytest.raises(ValueError, match="recipe='4over6' chooses per 1 x 16 block.*not built"):
-        mxspec.encode(np.ones((16, 32), F32), "nvfp4_2d", recipe="4over6")
+    with pytest.raises(ValueError, match="recipe='if4' is IF4's"):
+        mxspec.encode(np.ones((16, 32), F32), "nvfp4_2d", recipe="if4")
+
+
+def _near_tie_tiles(columns):
+    """The 16 near-tie blocks, each alone in a 16 x 16 tile (row 0, or column 0 with
+    ``columns``), the rest zeros, and the amax block's tile last."""
+    b = _tensors()["near ties"].astype(F32)
+    t = np.zeros((17, 16, 16), F32)
+    if columns:
+        t[:, :, 0] = b
+    else:
+        t[:, 0, :] = b
+    return t.reshape(17 * 16, 16).astype(BF16)
+
+
+TILE_KINDS = ["gaussian", "outliers", "zero blocks", "wide exponents", "mixed signs of zero",
+              "all zero", "near-tie rows", "near-tie columns"]
+
+
+@pytest.mark.parametrize("rule", ["mse", "mae", "abs_max"])
+@pytest.mark.parametrize("kind", TILE_KINDS)
+def test_2d_four_over_six_equals_the_fouroversix_reference(kind, rule):
+    """nvfp4_2d:4over6_* (SPEC.md 9.12) against fouroversix's block_scale_2d=True
+    Four Over Six: each 16 x 16 tile encoded both ways, its 256 errors summed in
+    PyTorch's CPU order, and the smaller kept for the whole tile."""
+    ref, utils = _reference()
+    x = {"near-tie rows": lambda: _near_tie_tiles(False),
+         "near-tie columns": lambda: _near_tie_tiles(True)}.get(kind, lambda: _tensors()[kind])()
+    t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
+    orig = ref.fake_quantize_to_e2m1
+    ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
+    try:
+        vals, scales, amax = ref.quantize_to_fp4(
+            t, block_scale_2d=True, fp4_format=utils.DataType.nvfp4,
+            scale_rule=utils.ScaleRule(rule), pack_values=False,
+            use_blackwell_scale_layout=False)
+    finally:
+        ref.fake_quantize_to_e2m1 = orig
+    a = mxspec.encode(x, "nvfp4_2d", recipe=f"4over6_{rule}")
+    assert np.array_equal(a.scales, scales.contiguous().view(torch.uint8).numpy()
+                          .reshape(x.shape[0], -1))
+    v = vals.float().numpy().reshape(x.shape)
+    assert np.array_equal(_element_values(a).view(np.uint32), v.view(np.uint32))
+    assert a.tensor_scale == F32(amax.item())
+    if kind == "near-tie rows":
+        # a block alone in row 0 of its tile is summed as a 1 x 16 block is (its eight
+        # lanes then the lanes in order), so the tiles choose as the blocks do, where a
+        # sequential sum picks the other candidate (NEAR_TIES)
+        one = mxspec.encode(_tensors()["near ties"], "nvfp4", recipe=f"4over6_{rule}")
+        assert np.array_equal(a.scales.reshape(17, 16)[:, 0], one.scales[:, 0])
+
+
+def test_a_tiles_error_is_summed_in_pytorchs_cpu_order():
+    """The 256 terms of a tile's error are added as torch.sum adds a float32 row of
+    256 on this CPU (8-lane vectors: four vector accumulators, then the lanes), bit
+    for bit on 20,000 rows of wide range, where numpy's pairwise sum differs on
+    most of them."""
+    _reference()
+    if torch.backends.cpu.get_cpu_capability() != "AVX2":
+        pytest.skip(f"torch runs {torch.backends.cpu.get_cpu_capability()} kernels here; "
+                    "the order is AVX2's 8-lane one (SPEC.md 9.12)")
+    from mxspec.block.scaled import _torch_sum_256
+    rng = np.random.default_rng(0)
+    t = (rng.standard_normal((20000, 256)) * np.exp2(rng.integers(-20, 20, (20000, 256)))
+         ).astype(F32)
+    want = torch.from_numpy(t).sum(dim=-1).numpy()
+    assert np.array_equal(_torch_sum_256(t).view(np.uint32), want.view(np.uint32))
+    assert (t.sum(axis=1, dtype=F32).view(np.uint32) != want.view(np.uint32)).mean() > 0.5
 
 
 RHT_KINDS = ["gaussian", "outliers", "zero blocks", "wide exponents", "mixed signs of zero",

@@ -109,8 +109,8 @@ def _amax_kernel(t0, t1, x, chunk, out):
 # the second candidate's scale factor, fl(1 / gs), the stored amax and top.
 I_AR, I_BLOCK, I_ELEM, I_ZIN, I_ZCODE, I_SNAN, I_NEG0, I_SF32, I_CHOICE, I_SEL, I_ZBLK = \
     range(11)
-F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX, F_AMIN, F_XF, F_DEC, F_AMAX, F_TOP, F_AF = \
-    range(12)
+F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX, F_AMIN, F_XF, F_DEC, F_AMAX, F_TOP, F_AF, F_X1 = \
+    range(13)
 # IF4's integers: v x fl(7/6) rounded to -7..7, each worth 6/7 (SPEC.md 9.11)
 IF4_UP, IF4_DOWN = np.float32(7 / 6), np.float32(6 / 7)
 
@@ -387,7 +387,8 @@ def _encode_tasks(two):
                 c += 1
                 if c == nb:
                     r, c = r + 1, 0
-            _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, 1.0, Ps, sf32, sco, oks)
+            _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, RF[F_X1], Ps, sf32, sco,
+                         oks)
             if two and not if4:
                 _scale_codes(bam, nbk, ar, brule, ts, ts32, emax32, RF, RF[F_XF], Ps, sf32, sco2,
                              oks2)
@@ -401,7 +402,7 @@ def _encode_tasks(two):
                     for k in range(n):
                         codes[lo + k] = 0
                     continue
-                sc, sv = _scale_value(bam[j], sco[j], oks[j], ar, brule, ts, ts32, emax32, RF, 1.0,
+                sc, sv = _scale_value(bam[j], sco[j], oks[j], ar, brule, ts, ts32, emax32, RF, RF[F_X1],
                                       RI, Ps, sf32, stab)
                 if (sv == 0) & (not two):  # a vanished block (both candidates' zeros: below)
                     scales[t] = sc
@@ -480,8 +481,75 @@ def _recipe_record(f: BlockFormat, ts):
     RF = np.array([r.scale_min, -1.0 if r.zero_to is None else r.zero_to, za, float(gs),
                    f.element.max_normal, f.scale_max, float(np.float32(r.amax_min)), 1.5,
                    float(dec), float(ts), top(f),
-                   float(IF4_DOWN) if r.choice == "if4" else 1.0], np.float64)
+                   float(IF4_DOWN) if r.choice == "if4" else 1.0, 1.0], np.float64)
     return RI, RF
+
+
+def _run(flat, L, f: BlockFormat, bs, RI, RF, tiles, codes, scales, svals, two):
+    """The encode kernel over every block of ``flat`` (rows of L), into codes,
+    scales and svals; ``two``: the recipe's choice between two candidates."""
+    stab = decode_table(f.scale if f.scale is not None else element_format("fp8_e4m3"),
+                        np.float64)
+    Pe, Ps = tuple(f.element.params), tuple(_scale_params(f))
+    etab = decode_table(f.element, np.float64).astype(F32)
+    if f.recipe.choice == "if4":  # the integers, as INT4 codes of a quarter: -7..7
+        Pa = tuple(element_format("int4").params)
+        atab = (decode_table(element_format("int4"), np.float64) * 4).astype(F32)
+    else:
+        Pa, atab = Pe, etab
+    kernel = _encode_kernel(two, (tuple(int(v) for v in RI), Pe, Pa, Ps, bs)
+                            if flat.size >= SPECIALIZE_MIN else None)
+    _parallel.run(kernel, -(-scales.size // BLOCKS_PER_TASK), flat, L, bs, RI, RF, Pe, Pa, Ps,
+                  stab, etab, atab, tiles, codes.reshape(-1), scales.reshape(-1),
+                  svals.reshape(-1), work=flat.size * (12 if two else 4))
+
+
+def _torch_sum_256(t):
+    """Each row of 256 float32 terms summed in the order PyTorch's CPU sum takes
+    (8-lane vectors, SPEC.md 9.12): four accumulators of vectors, vector 4i + k
+    into accumulator k for i = 0..7, the four added in order, then the 8 lanes
+    in order; every step a float32 addition."""
+    v = t.reshape(-1, 8, 4, 8)  # [tile, i, k, lane]: term 32 i + 8 k + lane
+    acc = v[:, 0].copy()
+    for i in range(1, 8):
+        acc += v[:, i]
+    q = acc[:, 0] + acc[:, 1]
+    q += acc[:, 2]
+    q += acc[:, 3]
+    total = q[:, 0].copy()
+    for lane in range(1, 8):
+        total += q[:, lane]
+    return total
+
+
+def _choose_by_tile(flat, shape, f: BlockFormat, bs, RI, RF, tiles, codes, scales, svals):
+    """Four Over Six over 2D tiles (SPEC.md 9.12): both candidates of every block
+    (the tile's amax mapped to 6, and the scale x 1.5), each tile's error over
+    its 256 elements in fouroversix's float32 order, and the candidate with the
+    smaller error kept for the whole tile (a tie keeps 6)."""
+    R, L = shape
+    tr = f.tile_rows
+    cand = []
+    for x1 in (1.0, RF[F_XF]):
+        rf = RF.copy()
+        rf[F_X1] = x1
+        c, sc, sv = np.empty_like(codes), np.empty_like(scales), np.empty_like(svals)
+        _run(flat, L, f, bs, RI, rf, tiles, c, sc, sv, False)
+        etab = decode_table(f.element, np.float64).astype(F32)
+        x = flat.reshape(R, L)
+        s = np.repeat(sv, bs, axis=1)[:, :L]
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = (((etab[c] * s) * F32(RF[F_AMAX])) * F32(RF[F_AF])) / F32(RF[F_TOP]) - x
+        e = d * d if f.recipe.select == "mse" else np.abs(d)
+        t = e.reshape(R // tr, tr, L // bs, bs).transpose(0, 2, 1, 3).reshape(-1, tr * bs)
+        err = t.max(axis=1) if f.recipe.select == "abs_max" else _torch_sum_256(t)
+        cand.append((c, sc, sv, err.reshape(R // tr, L // bs)))
+    (c6, s6, v6, e6), (c4, s4, v4, e4) = cand
+    with np.errstate(invalid="ignore"):
+        four = np.repeat(e4 < e6, tr, axis=0)  # per block row of each tile
+    codes[...] = np.where(np.repeat(four, bs, axis=1)[:, :L], c4, c6)
+    scales[...] = np.where(four, s4, s6)
+    svals[...] = np.where(four, v4, v6)
 
 
 def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
@@ -514,23 +582,10 @@ def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
         scales[...] = RI[I_SNAN]
         svals[...] = np.nan
         codes[...] = 0
+    elif nblocks and f.tile_rows > 1 and f.recipe.choice == "four_over_six":
+        _choose_by_tile(flat, moved.shape, f, bs, RI, RF, tiles, codes, scales, svals)
     elif nblocks:
-        stab = decode_table(f.scale if f.scale is not None else element_format("fp8_e4m3"),
-                            np.float64)
-        Pe, Ps = tuple(f.element.params), tuple(_scale_params(f))
-        etab = decode_table(f.element, np.float64).astype(F32)
-        if f.recipe.choice == "if4":  # the integers, as INT4 codes of a quarter: -7..7
-            Pa = tuple(element_format("int4").params)
-            atab = (decode_table(element_format("int4"), np.float64) * 4).astype(F32)
-        else:
-            Pa, atab = Pe, etab
-        kernel = _encode_kernel(f.recipe.choice is not None,
-                                (tuple(int(v) for v in RI), Pe, Pa, Ps, bs)
-                                if flat.size >= SPECIALIZE_MIN else None)
-        _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L, bs, RI, RF, Pe, Pa, Ps,
-                      stab, etab, atab, tiles, codes.reshape(-1), scales.reshape(-1),
-                      svals.reshape(-1),
-                      work=flat.size * (12 if f.recipe.choice else 4))
+        _run(flat, L, f, bs, RI, RF, tiles, codes, scales, svals, f.recipe.choice is not None)
     if f.scale is None:
         scales = svals  # a float32 scale format keeps the values
     return BlockArray._unchecked(np.ascontiguousarray(np.moveaxis(codes, -1, ax)),

@@ -548,10 +548,11 @@ def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None, o
         name = f"bf({el.name},{scale},{int(block_size)}{',tensor' if tensor_scale else ''})"
     if recipe != "exact" and not own:  # a row of its own recipe keeps its name
         name = f"{name}:{recipe}"
-    if tile_rows > 1 and RECIPES[recipe].choice is not None:
-        raise ValueError(f"recipe={recipe!r} chooses per 1 x {int(block_size)} block; its "
-                         f"choice over a {tile_rows} x {int(block_size)} tile is not built "
-                         f"(use nvfp4 for {recipe})")
+    if tile_rows > 1 and RECIPES[recipe].choice is not None and \
+            tile_rows * int(block_size) != 256:
+        raise ValueError(f"recipe={recipe!r} over {tile_rows} x {int(block_size)} tiles: its "
+                         f"error is summed as fouroversix sums a 16 x 16 tile (256 terms); "
+                         f"other tile sizes are not built")
     group = (int(tile_rows), int(block_size)) if tile_rows > 1 else int(block_size)
     levels = ((ScaleLevel("tensor", "float32", RECIPES[recipe].tensor),) if tensor_scale else ()) \
         + (ScaleLevel(group, scale, RECIPES[recipe].block),)
