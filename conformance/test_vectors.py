@@ -48,6 +48,16 @@ def _nvfp4_rows(vf):
     return None, rows
 
 
+def _matrix(vf, a):
+    """Rows of 1 x 16 blocks as the matrix a tile file's header names (other
+    NVFP4 files: the rows are the matrix)."""
+    if "shape" not in vf.header:
+        return a
+    R, C = (int(v) for v in vf.header["shape"].split())
+    return a.reshape(R, C)
+
+
+
 def check_nvfp4_against_mxspec(path, vf):
     """NVFP4 files are one tensor: encode (or decode) all rows at once."""
     h = vf.header
@@ -55,19 +65,21 @@ def check_nvfp4_against_mxspec(path, vf):
     fmt = h["format"]
     x, rows = _nvfp4_rows(vf)
     if vf.kind == "quantize":
-        mx = mxspec.encode(x, fmt)
+        mx = mxspec.encode(_matrix(vf, x), fmt)
         assert mx.tensor_scale is None or np.float32(mx.tensor_scale) == ts, path
+        codes, scales = mx.codes.reshape(-1, 16), mx.scales.reshape(-1)
         for i, ((line, _), r) in enumerate(zip(vf.rows, rows)):
-            got = [f"{int(mx.scales[i, 0]):02x}"] + [f"{int(c):02x}" for c in mx.codes[i]] + \
-                [V.pack_codes(mx.codes[i], 4).tobytes().hex()]
+            got = [f"{int(scales[i]):02x}"] + [f"{int(c):02x}" for c in codes[i]] + \
+                [V.pack_codes(codes[i], 4).tobytes().hex()]
             if got != r[16:]:
                 fail(path, line, "nvfp4 quantize", r[16:], got)
     else:
         f = mxspec.block_format(fmt)
-        codes = np.array([[int(c, 16) for c in r[1:17]] for r in rows], np.uint8)
+        codes = _matrix(vf, np.array([[int(c, 16) for c in r[1:17]] for r in rows], np.uint8))
         scales = np.array([[int(r[0], 16)] for r in rows], np.uint8)
+        scales = scales.reshape(codes.shape[0], -1)
         mx = mxspec.MXArray(codes, scales, f, 16, 1, ts if f.tensor_scale else None)
-        got = mxspec.decode(mx).view(np.uint32)
+        got = mxspec.decode(mx).view(np.uint32).reshape(-1, 16)
         for i, ((line, _), r) in enumerate(zip(vf.rows, rows)):
             want = [f"{int(b):08x}" for b in got[i]]
             if want != r[17:]:
@@ -82,10 +94,12 @@ def check_nvfp4_independently(path, vf):
     x, rows = _nvfp4_rows(vf)
     ts_h = float(np.uint32(int(h["tensor_scale"], 16)).view(np.float32))
     if vf.kind == "quantize":
-        codes, scodes, ts = ref.quantize(x, recipe, tensor=tensor)
+        codes, scodes, ts = ref.quantize(_matrix(vf, x), recipe, tensor=tensor,
+                                         tile_rows=int(h.get("tile_rows", 1)))
         assert float(np.float32(ts)) == ts_h, path
+        codes, scodes = codes.reshape(-1, 16), scodes.reshape(-1)
         for i, r in enumerate(rows):
-            assert [f"{int(scodes[i, 0]):02x}"] + [f"{int(c):02x}" for c in codes[i]] == r[16:33]
+            assert [f"{int(scodes[i]):02x}"] + [f"{int(c):02x}" for c in codes[i]] == r[16:33]
     else:
         codes = np.array([[int(c, 16) for c in r[1:17]] for r in rows], np.uint8)
         scodes = np.array([[int(r[0], 16)] for r in rows], np.uint8)

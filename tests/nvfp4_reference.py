@@ -91,9 +91,11 @@ def rne(q: Fraction, table) -> int:
     return lo if lo % 2 == 0 else hi
 
 
-def quantize(x, recipe="exact", block=16, tensor=True):
+def quantize(x, recipe="exact", block=16, tensor=True, tile_rows=1):
     """x: a 2-D float array, blocks along the last axis (a multiple of block).
-    Returns (element codes, scale codes, tensor scale as a float)."""
+    ``tile_rows`` > 1: each block's amax (and NaN test) is its tile's, the tile
+    ``tile_rows`` rows of the block's columns (SPEC.md 9.12; recipes without a
+    choice).  Returns (element codes, scale codes, tensor scale as a float)."""
     ar, trule, brule, smin, zto, zafter, erule, _, zin, _ = RECIPES[recipe]
     x = np.asarray(x).astype(np.float32)
     R, L = x.shape
@@ -125,10 +127,14 @@ def quantize(x, recipe="exact", block=16, tensor=True):
     for r in range(R):
         for b in range(L // block):
             xs = x[r, b * block:(b + 1) * block]
-            if not np.isfinite(xs).all():
+            r0 = r - r % tile_rows
+            tile = x[r0:r0 + tile_rows, b * block:(b + 1) * block]
+            assert tile_rows == 1 or (select is None and recipe not in IF4), \
+                "tiles: recipes without a choice"
+            if not np.isfinite(tile).all():
                 scodes[r, b] = 0x7F
                 continue
-            bamax = max(Fraction(abs(float(v))) for v in xs)
+            bamax = max(Fraction(abs(float(v))) for v in tile.reshape(-1))
             if brule == "exact":
                 q = bamax / (6 * ts)
             elif brule == "amax_over_6ts":

@@ -424,6 +424,66 @@ def nvfp4_vectors(fmt="nvfp4", kind="quantize", seed=0) -> VectorFile:
     return vf
 
 
+def tile_matrix(rng, rows=32, cols=64, tile=16, amax=1000.0):
+    """A matrix of 2D tiles (tile x tile) for the tile formats (SPEC.md 9.12), with
+    a purpose per tile: the tensor's amax, a zero tile, one with a NaN, one whose
+    scale is an E4M3 subnormal, one whose max sits in another block than most of
+    its values, and random tiles 2^0 .. 2^-12 below the amax."""
+    x = (rng.standard_normal((rows, cols)) * amax / 64).astype(np.float32)
+    t = x.reshape(rows // tile, tile, cols // tile, tile)
+    notes = {}
+    t[0, 3, 0, 5] = amax
+    notes[0, 0] = "the tensor's amax"
+    t[0, :, 1] = 0.0
+    t[0, 7, 1, 2] = -0.0
+    notes[0, 1] = "all zero (one -0)"
+    t[0, 2, 2, 9] = np.nan
+    notes[0, 2] = "one NaN: every block of the tile NaN-scaled"
+    t[0, :, 3] *= 2e-6
+    notes[0, 3] = "block scale an E4M3 subnormal"
+    t[1, :, 0] *= 0.01
+    t[1, 15, 0, 15] = amax / 8
+    notes[1, 0] = "the tile's max in its last block: the other 15 rows' blocks take it"
+    for j, e in zip(range(1, cols // tile), (0, -6, -12)):
+        t[1, :, j] *= 2.0 ** e
+        notes[1, j] = f"random, 2^{e}"
+    return x, notes
+
+
+def tile_vectors(fmt="nvfp4_2d", kind="quantize", seed=0) -> VectorFile:
+    """Vectors of a 2D tile format: one matrix, its 1 x 16 blocks as rows in C
+    order (row r of the matrix, block j of the row), each with its tile's scale."""
+    f = block_format(fmt)
+    x, notes = tile_matrix(np.random.default_rng(seed), tile=f.tile_rows)
+    R, C = x.shape
+    bs = f.block_size
+    mx = encode(x, f)
+    ts = np.float32(1.0 if mx.tensor_scale is None else mx.tensor_scale)
+    vf = VectorFile(_header(kind, format=f.name, block_size=bs, recipe=f.recipe.name,
+                            tensor_scale=f"{int(ts.view(np.uint32)):08x}", seed=seed,
+                            tile_rows=f.tile_rows, shape=f"{R} {C}",
+                            tensor=f"the rows are the 1 x {bs} blocks of one matrix of shape "
+                                   f"(shape), in C order (row i: matrix row i // {C // bs}, "
+                                   f"block i % {C // bs}); each {f.tile_rows} x {bs} tile "
+                                   f"has one scale, repeated on its rows; the tensor scale "
+                                   f"(float32 bits) is tensor_scale"))
+    out = mx.decode().view(np.uint32)
+    for r in range(R):
+        for j in range(C // bs):
+            sc = f"{int(mx.scales[r, j]):02x}"
+            cs = mx.codes[r, j * bs:(j + 1) * bs]
+            if kind == "quantize":
+                vf.rows.append([f"{int(b):08x}" for b in x[r, j * bs:(j + 1) * bs]
+                                .view(np.uint32)] + [sc] + [f"{int(c):02x}" for c in cs] +
+                               [pack_codes(cs, 4).tobytes().hex()])
+            else:
+                vf.rows.append([sc] + [f"{int(c):02x}" for c in cs] +
+                               [f"{int(b):08x}" for b in out[r, j * bs:(j + 1) * bs]])
+            vf.notes.append(notes.get((r // f.tile_rows, j), "random") +
+                            f" (tile {r // f.tile_rows},{j})")
+    return vf
+
+
 def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="ieee",
                     nan="keep") -> VectorFile:
     """Tapered-format vectors (SPEC.md section 10): every code (decode), or every
@@ -1244,6 +1304,10 @@ def standard_set(h100_capture=H100_CAPTURE):
         name = "nvfp4" if r == "exact" else f"nvfp4:{r}"
         yield f"quantize/nvfp4.{r}.txt", nvfp4_vectors(name, "quantize")
         yield f"dequantize/nvfp4.{r}.txt", nvfp4_vectors(name, "dequantize")
+    for r in NVFP4_RECIPES:
+        if RECIPES[r].choice is None:  # Four Over Six over tiles: its sum order, SPEC.md 9.12
+            yield f"quantize/nvfp4_2d.{r}.txt", tile_vectors(f"nvfp4_2d:{r}", "quantize")
+            yield f"dequantize/nvfp4_2d.{r}.txt", tile_vectors(f"nvfp4_2d:{r}", "dequantize")
     for r in IF4_RECIPES:
         name = "if4" if r == "if4" else f"if4:{r}"
         yield f"quantize/if4.{r}.txt", nvfp4_vectors(name, "quantize")
@@ -1280,6 +1344,10 @@ CHECKS = {
              "and 4over6* and if4* the fouroversix 1.0.5 PyTorch reference "
              "(tests/test_fouroversix.py); "
              "re-checked by pytest conformance/",
+    "tiles": "tests/nvfp4_reference.py with tile_rows (an independent fractions reference of "
+             "SPEC.md 9.2 and 9.12, each block's amax its tile's, run on the whole matrix); "
+             "nvfp4_2d:fouroversix equals fouroversix 1.0.5's block_scale_2d=True reference "
+             "(tests/test_fouroversix.py); re-checked by pytest conformance/",
     "int_groups": "tests/int_group_reference.py (exact rationals; the exact recipe) or the "
                   "op-by-op rounding in numpy and ml_dtypes (the compressed_tensors recipe: "
                   "torch's float32 operations rounded to the weight dtype) in "
@@ -1370,6 +1438,8 @@ def checks_for(vf: VectorFile) -> str:
             ml += ("; gfloat 0.5.2's P3109 format_info_p3109 with decode_ndarray"
                    if vf.kind == "decode" else
                    "; gfloat 0.5.2's P3109 round_ndarray + encode_ndarray (saturating or not)")
+    if "tile_rows" in vf.header:
+        return CHECKS["tiles"]
     if "tensor_scale" in vf.header:
         return CHECKS["nvfp4"]
     if vf.header.get("recipe") == "gguf":
