@@ -86,6 +86,65 @@ def check_nvfp4_against_mxspec(path, vf):
                 fail(path, line, "nvfp4 dequantize", r[17:], want)
 
 
+def _fp8_group_rows(vf):
+    """(inputs (rows, 128) float32 or None, scales float32, codes uint8, values bits)."""
+    rows = [r for _, r in vf.rows]
+    k = int(vf.header["block_size"])
+    o = k if vf.kind == "quantize" else 0
+    x = np.array([[int(f, 16) for f in r[:k]] for r in rows], np.uint32).view(np.float32) \
+        if vf.kind == "quantize" else None
+    s = np.array([int(r[o], 16) for r in rows], np.uint32).view(np.float32)
+    c = np.array([[int(f, 16) for f in r[o + 1:o + 1 + k]] for r in rows], np.uint8)
+    tail = [r[o + 1 + k:] for r in rows]
+    return x, s, c, tail
+
+
+def check_fp8_groups_against_mxspec(path, vf):
+    x, s, c, tail = _fp8_group_rows(vf)
+    if vf.kind == "quantize":
+        mx = mxspec.encode(x, vf.header["format"])
+        assert np.array_equal(mx.scales.reshape(-1).view(np.uint32), s.view(np.uint32)), path
+        assert np.array_equal(mx.codes, c), path
+        assert all(t == [c[i].tobytes().hex()] for i, t in enumerate(tail)), path
+    else:
+        mx = mxspec.MXArray(c, s.reshape(-1, 1), mxspec.block_format(vf.header["format"]),
+                            int(vf.header["block_size"]), 1, None)
+        got = mxspec.decode(mx).view(np.uint32)
+        assert [[f"{int(b):08x}" for b in row] for row in got] == tail, path
+
+
+def _e4m3(v):
+    return np.clip(v, np.float32(-448), np.float32(448)).astype(ml_dtypes.float8_e4m3fn) \
+        .view(np.uint8)
+
+
+def check_fp8_groups_independently(path, vf):
+    """SPEC.md 9.9 and 9.13 step by step in numpy float32 (each operation rounds
+    once, RNE), E4M3 by ml_dtypes after the saturating clip."""
+    f32 = np.float32
+    x, s, c, tail = _fp8_group_rows(vf)
+    recipe = vf.header["recipe"]
+    if vf.kind == "quantize":
+        amax = np.maximum(np.abs(x).max(axis=1), f32(1e-4))
+        want_s = (amax * (f32(1) / f32(448))).astype(f32)
+        if recipe == "deepseek_ue8m0":
+            m, e = np.frexp(want_s.astype(np.float64))
+            want_s = np.where(m == 0.5, want_s, np.ldexp(1.0, e)).astype(f32)
+        if recipe == "deepgemm":
+            mult = ((f32(1) / amax) * f32(448)).astype(f32)
+            y = x * mult[:, None]
+        elif recipe == "deepgemm_recip":
+            y = x * (f32(1) / want_s)[:, None]
+        else:
+            y = x / want_s[:, None]
+        assert np.array_equal(want_s.view(np.uint32), s.view(np.uint32)), path
+        assert np.array_equal(_e4m3(y.astype(f32)), c), path
+    else:
+        want = (c.view(ml_dtypes.float8_e4m3fn).astype(f32) * s[:, None]).astype(f32)
+        got = np.array([[int(b, 16) for b in t] for t in tail], np.uint32)
+        assert np.array_equal(want.view(np.uint32), got), path
+
+
 def check_nvfp4_independently(path, vf):
     import nvfp4_reference as ref
     h = vf.header
@@ -331,6 +390,8 @@ def check_against_mxspec(path, vf):
         return check_int_groups_against_mxspec(path, vf)
     if h.get("format", "") in mxspec.micro_formats():
         return check_micro_against_mxspec(path, vf)
+    if h.get("scale") == "float32" and kind in ("quantize", "dequantize"):
+        return check_fp8_groups_against_mxspec(path, vf)
     if "tensor_scale" in h:
         return check_nvfp4_against_mxspec(path, vf)
     for line, row in vf.rows:
@@ -516,6 +577,8 @@ def check_independently(path, vf):
     from block_reference import ref_block_decode, ref_block_encode
     from spec_reference import ref_encode, ref_format
     h = vf.header
+    if h.get("scale") == "float32" and vf.kind in ("quantize", "dequantize"):
+        return check_fp8_groups_independently(path, vf)
     if "tensor_scale" in h:
         return check_nvfp4_independently(path, vf)
     if is_tapered_name(h.get("format", "")):

@@ -484,6 +484,56 @@ def tile_vectors(fmt="nvfp4_2d", kind="quantize", seed=0) -> VectorFile:
     return vf
 
 
+# DeepSeek-V3's FP8 groups under the recipes kernels run (SPEC.md 9.9, 9.13): Triton's
+# act_quant and DeepGEMM's casts on CUDA
+FP8_GROUP_RECIPES = ("deepseek", "deepseek_ue8m0", "deepgemm", "deepgemm_recip")
+
+
+def fp8_groups(rng):
+    """Groups of 128 with a purpose each (SPEC.md 9.9's edges and the directed
+    elements of 9.13 that tell the element rules apart)."""
+    def grp(*vals):
+        g = np.zeros(128, np.float32)
+        g[:len(vals)] = vals
+        return g
+    yield grp(), "all zero: amax clamped to 1e-4"
+    yield grp(2e-5, -1e-9), "under the 1e-4 clamp"
+    yield grp(-448.0, 1.0, 0.5), "amax exactly 448: s = 1"
+    yield grp(3.0, -1.5, 1.0), "SPEC.md 9.9 and 9.13's worked example"
+    yield grp(2.0 ** 60, -2.0 ** 59, 3.0), "a power of two over 448: ue8m0's s exact"
+    yield grp(1.3125, -1.078125, 0.25), "fl(fl(1/a) x 448) and fl(1/s) round a code apart"
+    yield grp(1.5, -1.125, 0.75), "the same, amax 1.5"
+    yield np.linspace(-7.0, 7.0, 128).astype(np.float32), "mixed signs, evenly spaced"
+    for e in (0, -12, -30, 12, 30):
+        for _ in range(2):
+            yield (rng.standard_normal(128) * 2.0 ** e).astype(np.float32), f"random, 2^{e}"
+
+
+def fp8_group_vectors(fmt="deepseek_fp8", kind="quantize", seed=0) -> VectorFile:
+    """Vectors of a 1 x 128 FP8 group format with float32 scales: one group a row,
+    its scale as float32 bits."""
+    f = block_format(fmt)
+    groups, notes = zip(*fp8_groups(np.random.default_rng(seed)))
+    x = np.stack(groups)
+    mx = encode(x, f)
+    vf = VectorFile(_header(kind, format=f.name, block_size=f.block_size, recipe=f.recipe.name,
+                            scale="float32", seed=seed,
+                            tensor="each row is one group; scale: the group's float32 scale "
+                                   "(bits), values are fl32(element x scale)"))
+    s = mx.scales.reshape(-1).astype(np.float32).view(np.uint32)
+    out = mx.decode().view(np.uint32)
+    for i, note in enumerate(notes):
+        sc = f"{int(s[i]):08x}"
+        codes = [f"{int(c):02x}" for c in mx.codes[i]]
+        if kind == "quantize":
+            vf.rows.append([f"{int(b):08x}" for b in x[i].view(np.uint32)] + [sc] + codes +
+                           [mx.codes[i].tobytes().hex()])
+        else:
+            vf.rows.append([sc] + codes + [f"{int(b):08x}" for b in out[i]])
+        vf.notes.append(note)
+    return vf
+
+
 def tapered_vectors(fmt="hifloat8", kind="encode", rounding="rna", overflow="ieee",
                     nan="keep") -> VectorFile:
     """Tapered-format vectors (SPEC.md section 10): every code (decode), or every
@@ -1308,6 +1358,10 @@ def standard_set(h100_capture=H100_CAPTURE):
         if RECIPES[r].choice is None:  # Four Over Six over tiles: its sum order, SPEC.md 9.12
             yield f"quantize/nvfp4_2d.{r}.txt", tile_vectors(f"nvfp4_2d:{r}", "quantize")
             yield f"dequantize/nvfp4_2d.{r}.txt", tile_vectors(f"nvfp4_2d:{r}", "dequantize")
+    for r in FP8_GROUP_RECIPES:
+        yield f"quantize/deepseek_fp8.{r}.txt", fp8_group_vectors(f"deepseek_fp8:{r}")
+        yield f"dequantize/deepseek_fp8.{r}.txt", fp8_group_vectors(f"deepseek_fp8:{r}",
+                                                                    "dequantize")
     for r in IF4_RECIPES:
         name = "if4" if r == "if4" else f"if4:{r}"
         yield f"quantize/if4.{r}.txt", nvfp4_vectors(name, "quantize")
@@ -1344,6 +1398,11 @@ CHECKS = {
              "and 4over6* and if4* the fouroversix 1.0.5 PyTorch reference "
              "(tests/test_fouroversix.py); "
              "re-checked by pytest conformance/",
+    "fp8_groups": "the float32 operations of SPEC.md 9.9 and 9.13 in numpy, E4M3 by ml_dtypes' "
+                  "float8_e4m3fn cast after clipping to +-448 (conformance/test_vectors.py); "
+                  "deepseek and deepseek_ue8m0 equal the H200 capture of DeepSeek-V3's Triton "
+                  "act_quant (tests/test_deepseek_fp8.py), deepgemm* torch running DeepGEMM's "
+                  "casts (tests/test_deepgemm.py); re-checked by pytest conformance/",
     "tiles": "tests/nvfp4_reference.py with tile_rows (an independent fractions reference of "
              "SPEC.md 9.2 and 9.12, each block's amax its tile's, run on the whole matrix); "
              "nvfp4_2d:fouroversix equals fouroversix 1.0.5's block_scale_2d=True reference "
@@ -1440,6 +1499,8 @@ def checks_for(vf: VectorFile) -> str:
                    "; gfloat 0.5.2's P3109 round_ndarray + encode_ndarray (saturating or not)")
     if "tile_rows" in vf.header:
         return CHECKS["tiles"]
+    if vf.header.get("scale") == "float32" and vf.kind in ("quantize", "dequantize"):
+        return CHECKS["fp8_groups"]
     if "tensor_scale" in vf.header:
         return CHECKS["nvfp4"]
     if vf.header.get("recipe") == "gguf":
