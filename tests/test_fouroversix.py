@@ -345,19 +345,24 @@ def test_if4_spec_worked_example():
 def test_2d_tiles_equal_the_fouroversix_reference(kind):
     """nvfp4_2d:fouroversix (SPEC.md 9.12) against fouroversix's block_scale_2d=True
     (static_6): one scale per 16 x 16 tile, repeated over its 16 rows."""
-    ref, utils = _reference()
     x = _tensors()[kind]
+    _assert_2d_equals_reference(x, "static_6", mxspec.encode(x, "nvfp4_2d", recipe="fouroversix"))
+
+
+def _assert_2d_equals_reference(x, rule, a):
+    """``a`` (an nvfp4_2d encode of x) against fouroversix's block_scale_2d=True under
+    ``rule``: scales, element values and the tensor scale."""
+    ref, utils = _reference()
     t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
     orig = ref.fake_quantize_to_e2m1
     ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
     try:
         vals, scales, amax = ref.quantize_to_fp4(
             t, block_scale_2d=True, fp4_format=utils.DataType.nvfp4,
-            scale_rule=utils.ScaleRule.static_6, pack_values=False,
+            scale_rule=utils.ScaleRule(rule), pack_values=False,
             use_blackwell_scale_layout=False)
     finally:
         ref.fake_quantize_to_e2m1 = orig
-    a = mxspec.encode(x, "nvfp4_2d", recipe="fouroversix")
     s = scales.contiguous().view(torch.uint8).numpy().reshape(x.shape[0], -1)
     assert np.array_equal(a.scales, s)
     v = vals.float().numpy().reshape(x.shape)
@@ -423,25 +428,10 @@ def test_2d_four_over_six_equals_the_fouroversix_reference(kind, rule):
     """nvfp4_2d:4over6_* (SPEC.md 9.12) against fouroversix's block_scale_2d=True
     Four Over Six: each 16 x 16 tile encoded both ways, its 256 errors summed in
     PyTorch's CPU order, and the smaller kept for the whole tile."""
-    ref, utils = _reference()
     x = {"near-tie rows": lambda: _near_tie_tiles(False),
          "near-tie columns": lambda: _near_tie_tiles(True)}.get(kind, lambda: _tensors()[kind])()
-    t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
-    orig = ref.fake_quantize_to_e2m1
-    ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
-    try:
-        vals, scales, amax = ref.quantize_to_fp4(
-            t, block_scale_2d=True, fp4_format=utils.DataType.nvfp4,
-            scale_rule=utils.ScaleRule(rule), pack_values=False,
-            use_blackwell_scale_layout=False)
-    finally:
-        ref.fake_quantize_to_e2m1 = orig
     a = mxspec.encode(x, "nvfp4_2d", recipe=f"4over6_{rule}")
-    assert np.array_equal(a.scales, scales.contiguous().view(torch.uint8).numpy()
-                          .reshape(x.shape[0], -1))
-    v = vals.float().numpy().reshape(x.shape)
-    assert np.array_equal(_element_values(a).view(np.uint32), v.view(np.uint32))
-    assert a.tensor_scale == F32(amax.item())
+    _assert_2d_equals_reference(x, rule, a)
     if kind == "near-tie rows":
         # a block alone in row 0 of its tile is summed as a 1 x 16 block is (its eight
         # lanes then the lanes in order), so the tiles choose as the blocks do, where a
