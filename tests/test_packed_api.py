@@ -162,8 +162,9 @@ def test_pack_is_encode_packed_for_every_format(fmt):
     dropped HiF4's micro-exponent bits; now both are (element data, scales) for
     every family, equal item for item, and decode_packed(*encode_packed(x, f),
     f, shape) is decode(encode(x, f))."""
-    # 16 rows: whole 16 x 16 tiles for nvfp4_2d
-    x = (np.random.default_rng(3).standard_normal((16, 128)) * 4).astype(np.float32)
+    # whole tiles for the 2D rows (16 x 16 for nvfp4_2d, 128 x 128 for deepseek_fp8_2d)
+    rows = max(16, mxspec.block_format(fmt).tile_rows)
+    x = (np.random.default_rng(3).standard_normal((rows, 128)) * 4).astype(np.float32)
     mx = mxspec.encode(x, fmt)
     got, want = mx.pack(), mxspec.encode_packed(x, fmt)
     assert len(want) == 2 and _same_packed(got, want)
