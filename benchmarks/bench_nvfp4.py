@@ -88,6 +88,16 @@ def main(argv=None):
             extra += f", {t_ref[theirs[r]] / t_nv:.0f} x fouroversix"
         print(f"  {fmt} encode, {r:15s}{n / t_nv / 1e6:8,.0f} M/s  ({t_mx / t_nv:.2f} x "
               f"mxfp4_e2m1{extra}, {t_copy / t_nv:.2f} x copy)")
+    # DeepSeek's FP8 rows (SPEC.md 9.9, 9.13): 1 x 128 groups and 128 x 128 weight tiles
+    w = x if x.ndim == 2 and x.shape[0] % 128 == 0 else None  # rows of 4096: whole tiles
+    for fmt in ("deepseek_fp8", "deepseek_fp8:deepgemm", "deepseek_fp8_2d",
+                "deepseek_fp8_2d_ue8m0"):
+        src = w if fmt.startswith("deepseek_fp8_2d") else x
+        if src is None:
+            continue
+        mxspec.encode(src[:128], fmt)
+        t_ds = best(lambda: mxspec.encode(src, fmt), a.repeat)
+        print(f"  {fmt + ' encode':29s}{n / t_ds / 1e6:8,.0f} M/s  ({t_copy / t_ds:.2f} x copy)")
     mxa = mxspec.encode(x, "mxfp4_e2m1")
     t_mxd = best(lambda: mxspec.decode(mxa), a.repeat)
     print(f"  mxfp4_e2m1 decode            {n / t_mxd / 1e6:8,.0f} M/s  "

@@ -529,14 +529,14 @@ def _choose_by_tile(flat, shape, f: BlockFormat, bs, RI, RF, tiles, codes, scale
     smaller error kept for the whole tile (a tie keeps 6)."""
     R, L = shape
     tr = f.tile_rows
+    etab = decode_table(f.element, np.float64).astype(F32)
+    x = flat.reshape(R, L)
     cand = []
     for x1 in (1.0, RF[F_XF]):
         rf = RF.copy()
         rf[F_X1] = x1
         c, sc, sv = np.empty_like(codes), np.empty_like(scales), np.empty_like(svals)
         _run(flat, L, f, bs, RI, rf, tiles, c, sc, sv, False)
-        etab = decode_table(f.element, np.float64).astype(F32)
-        x = flat.reshape(R, L)
         s = np.repeat(sv, bs, axis=1)[:, :L]
         with np.errstate(invalid="ignore", over="ignore"):
             d = (((etab[c] * s) * F32(RF[F_AMAX])) * F32(RF[F_AF])) / F32(RF[F_TOP]) - x
