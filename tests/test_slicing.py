@@ -157,15 +157,18 @@ def test_refusals():
 @pytest.mark.parametrize("an,tg", [("mxint8", "mxint4"), ("mxint8", "mxint2"),
                                    ("mxfp8_e4m3", "mxfp4_e2m1"), ("mxfp8_e5m2", "mxfp6_e2m3"),
                                    ("mxfp8_e4m3fnuz", "mxfp4_e2m1"), ("mxint6", "mxint3")])
-def test_large_arrays_take_the_frozen_kernel_with_the_same_result(an, tg):
+@pytest.mark.parametrize("L", [(1 << 15) + 7, 1 << 15])
+def test_large_arrays_take_the_frozen_kernel_with_the_same_result(an, tg, L):
     """Arrays of 2^20 elements or more run a kernel with the block size and the
     key frozen in (the block's largest key a vector max: sign-magnitude or
-    two's-complement codes, else the rank table); its codes and scales equal
-    the generic kernel's row by row, with NaN, Inf (as a NaN scale and as an
-    element), zero blocks, a ragged last block and both rules."""
+    two's-complement codes, else the rank table; with whole blocks of 8-bit
+    codes the max is vector code and the codes go eight to a word); its codes
+    and scales equal the generic kernel's row by row, with NaN, Inf (as a NaN
+    scale and as an element), zero blocks, a ragged last block (L = 2^15 + 7) or
+    whole rows folded into one (2^15) and both rules."""
     from mxspec.compute import slicing
     rng = np.random.default_rng(5)
-    rows, L = 33, (1 << 15) + 7  # a short last block in every row
+    rows = 33
     x = (rng.standard_normal((rows, L)) * np.exp2(rng.normal(0, 4, (rows, L)))).astype(np.float32)
     x[0, :6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30]
     x[1, :32] = 0.0
@@ -185,6 +188,28 @@ def test_large_arrays_take_the_frozen_kernel_with_the_same_result(an, tg):
             if rule == "requantize":
                 ref = mxspec.encode(mxspec.decode(A, np.float64), tg, inf=inf)
                 assert big.equals(ref), inf
+
+
+@pytest.mark.parametrize("an,tg", [("mxint8", "mxint3"), ("mxfp8_e4m3", "mxfp6_e3m2"),
+                                   ("mxfp8_e5m2", "mxfp4_e2m1")])
+def test_whole_block_kernel_on_every_code_and_a_misaligned_buffer(an, tg):
+    """The word kernel (whole blocks of 8-bit codes, 2^20 of them) on codes
+    drawn from all 256 values, -128 and NaN among them, every scale code, and a
+    code array that starts one byte into its buffer: each block equals the
+    generic kernel's result on it alone."""
+    rng = np.random.default_rng(9)
+    n = 1 << 20
+    buf = rng.integers(0, 256, n + 1).astype(np.uint8)
+    codes = buf[1:]  # not 8-byte aligned
+    codes[:256] = np.arange(256)
+    scales = rng.integers(0, 256, n // 32).astype(np.uint8)
+    A = mxspec.MXArray(codes, scales, mxspec.block_format(an), 32, 0)
+    big = mxspec.slice_and_scale(A, tg)
+    for b in list(range(8)) + list(rng.integers(0, n // 32, 200)):
+        one = mxspec.slice_and_scale(
+            mxspec.MXArray(codes[b * 32:(b + 1) * 32], scales[b:b + 1], A.format, 32, 0), tg)
+        assert np.array_equal(big.codes[b * 32:(b + 1) * 32], one.codes), b
+        assert big.scales[b] == one.scales[0], b
 
 
 def test_key_tables_order_the_codes():

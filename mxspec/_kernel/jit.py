@@ -226,6 +226,62 @@ def abs_max_bits_run(typingctx, x, start, n):
     return sig, codegen
 
 
+@intrinsic(prefer_literal=True)
+def code_mag_max_run(typingctx, codes, start, n, twos):
+    """The largest magnitude code of ``codes[start:start+n]`` (a contiguous uint8
+    array; ``n`` and ``twos`` compile-time constants, ``n`` 1 to
+    ``ABS_MAX_RUN_MAX``), as int32: with ``twos`` the codes are two's-complement
+    integers and the magnitude is |c| (128 for -128), else sign-magnitude and it
+    is the code without bit 7.  Written as vector loads, a lane-wise max and one
+    horizontal max, for the reason :func:`abs_max_bits_run` gives (a loop of 32
+    byte compares with a constant count ran at 1 G codes/s; this at ~10)."""
+    if not (isinstance(n, types.IntegerLiteral) and isinstance(twos, types.BooleanLiteral)
+            and isinstance(codes, types.Array) and codes.ndim == 1 and codes.layout == "C"
+            and codes.dtype == types.uint8 and isinstance(start, types.Integer)):
+        return None
+    N, TWOS = n.literal_value, twos.literal_value
+    if not 1 <= N <= ABS_MAX_RUN_MAX:
+        return None
+    sig = types.int32(codes, start, n, twos)
+
+    def codegen(context, builder, signature, args):
+        i8, i1, i32, i64 = ir.IntType(8), ir.IntType(1), ir.IntType(32), ir.IntType(64)
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        s = builder.sext(args[1], i64) if args[1].type.width < 64 else args[1]
+        base = builder.gep(a.data, [s])
+        mod = builder.module
+
+        def fn(name, rtype, atypes):
+            f = mod.globals.get(name)
+            return f if f is not None else ir.Function(mod, ir.FunctionType(rtype, atypes), name)
+
+        def run_max(first, lanes, count):
+            vt = ir.VectorType(i8, lanes)
+            umax = fn(f"llvm.umax.v{lanes}i8", vt, [vt, vt])
+            absf = fn(f"llvm.abs.v{lanes}i8", vt, [vt, i1])
+            acc = None
+            for k in range(count):
+                p = builder.gep(base, [ir.Constant(i64, first + k * lanes)])
+                v = builder.load(builder.bitcast(p, vt.as_pointer()), align=1)
+                # abs of -128 is -128, whose unsigned reading is 128 = |-128|
+                v = builder.call(absf, [v, ir.Constant(i1, 0)]) if TWOS else \
+                    builder.and_(v, ir.Constant(vt, [0x7F] * lanes))
+                acc = v if acc is None else builder.call(umax, [acc, v])
+            return builder.call(fn(f"llvm.vector.reduce.umax.v{lanes}i8", i8, [vt]), [acc])
+
+        W = 64
+        parts = []
+        if N >= W:
+            parts.append(run_max(0, W, N // W))
+        if N % W:
+            parts.append(run_max(N // W * W, N % W, 1))
+        m = parts[0]
+        if len(parts) == 2:
+            m = builder.call(fn("llvm.umax.i8", i8, [i8, i8]), [m, parts[1]])
+        return builder.zext(m, i32)
+    return sig, codegen
+
+
 @jit
 def bit_length(v):
     n = 0
