@@ -102,6 +102,53 @@ def test_fp32_models_equal_reference(model, case):
         got == want and math.copysign(1, got) == math.copysign(1, want)), (got, want)
 
 
+@pytest.mark.parametrize("model", ["fp32_sequential", "fp32_blockwise", "tosa"])
+@pytest.mark.parametrize("fmt", ["fp8_e4m3", "fp4_e2m1"])
+def test_fp32_models_eight_outputs_at_a_time_equal_reference(model, fmt):
+    """A matmul takes the sequential and blockwise float32 models eight outputs at
+    a time (interleaved chains, dotcore._fp32_group), falling back to one at a
+    time where one of the eight is special: every output of a 13 x 11 product
+    (143: groups and a remainder), with Inf and NaN elements, a NaN scale,
+    scales whose float32 product overflows or flushes to zero, and Inf or NaN
+    addends, equals the fractions reference bit for bit."""
+    rng = np.random.default_rng(3)
+    el = mxspec.element_format(fmt)
+    finite = [c for c in range(el.n_codes) if math.isfinite(el.values[c])]
+    bs, nb, M, N = 32, 4, 13, 11
+    K = bs * nb
+    ca = rng.choice(finite, (M, K))
+    cb = rng.choice(finite, (N, K))
+    sa = rng.integers(60, 200, (M, nb))
+    sb = rng.integers(60, 200, (N, nb))
+    sa[1, 2], sb[4, 0] = 250, 254  # the scale product overflows float32
+    sa[5, 1], sb[6, 3] = 0, 2      # and flushes to zero
+    sa[9, 0] = 255                 # a NaN scale
+    specials = [c for c in range(el.n_codes) if not math.isfinite(el.values[c])]
+    if specials:
+        ca[2, 7] = specials[0]
+        cb[8, 100] = specials[-1]
+    c = rng.standard_normal((M, N)).astype(np.float32)
+    c[3, 5], c[10, 2] = np.inf, np.nan
+    A = _mx(ca, sa, fmt, bs)
+    B = MXArray(np.ascontiguousarray(cb.T).astype(np.uint8), np.ascontiguousarray(sb.T).astype(np.uint8),
+                mx_format("mx" + fmt), bs, 0)
+    got = mxspec.matmul(A, B, accumulator=model, c=c)
+    for i in range(M):
+        for j in range(N):
+            if sa[i].max() == 255 or sb[j].max() == 255:
+                want = math.nan  # a NaN scale: the output is NaN (SPEC.md 8)
+            elif model == "fp32_sequential":
+                want = ref.fp32_sequential([float(v) for v in mxspec.decode(_mx(ca[i], sa[i], fmt, bs))],
+                                           [float(v) for v in mxspec.decode(_mx(cb[j], sb[j], fmt, bs))],
+                                           float(c[i, j]))
+            else:
+                want = ref.fp32_blockwise(_vals(ca[i], fmt), _vals(cb[j], fmt), _sexp(sa[i]),
+                                          _sexp(sb[j]), bs, float(c[i, j]))
+            g = float(got[i, j])
+            assert (math.isnan(g) and math.isnan(want)) or (
+                g == want and math.copysign(1, g) == math.copysign(1, want)), (i, j, g, want)
+
+
 @settings(max_examples=150, deadline=None)
 @given(case=dot_case(scale_lo=0, scale_hi=254))
 def test_fp32_blockwise_is_tosa_pseudocode_over_all_scales(case):
