@@ -203,6 +203,26 @@ def test_block_fma_models_equal_reference(model, data):
     assert got == want and math.copysign(1, got) == math.copysign(1, want), (got, want)
 
 
+@pytest.mark.parametrize("model", ["fixed(12,rz,4)", "fixed(24,rne,16)", "h100_fp8_mma",
+                                   "cublas_fp8", "h100_fp8_wgmma", "fixed(20,rne,8,add)"])
+@pytest.mark.parametrize("c", [None, 0.0, -0.0])
+def test_block_fma_zero_times_large_scale_is_zero(model, c):
+    """A zero element against a subnormal one under a large scale: the pair's
+    exponent sum lies a little above the zero marker, and a step that took it
+    for a real product scaled by 2**(F - E) = Inf and returned NaN-made garbage
+    (found by the property above); every step of zero products is +0."""
+    m = mxspec.accumulator(model)
+    f = (m.formats or ("fp8_e4m3",))[0]
+    a, b = _mx([0, 0], [110], f, 2), _mx([1, 1], [133], f, 2)
+    if c is not None and model == "cublas_fp8":
+        c = None
+    got = float(mxspec.dot(a, b, accumulator=m, c=c))
+    want = ref.blockfma_model(_vals([0, 0], f), _vals([1, 1], f), _sexp([110]), _sexp([133]), 2,
+                              0.0 if c is None else c, m, mxspec.element_format(f),
+                              mxspec.element_format(f))
+    assert got == want == 0.0 and math.copysign(1, got) == math.copysign(1, want), (got, want)
+
+
 # -- directed cases -----------------------------------------------------------
 def _e4m3(vals):
     return mxspec.encode_elements(np.array(vals, np.float32), "fp8_e4m3")

@@ -216,50 +216,10 @@ def _rne_int(y):
     return q + numba.int64(up) * (numba.int64(r > 0.0) - numba.int64(r < 0.0))
 
 
-# Inlined into _blockfma (Numba IR): as a call it took four array arguments, whose
-# reference counting cost more than the step's own work on 16 or 32 products.
-@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, rnd, P, Z, ovf):
-    """One block-FMA step over products k0 .. k1-1 and the float32 ``acc``:
-    aligned to their largest exponent E, F bits kept below it (truncated or
-    rounded to nearest even), added, rounded the same way to P significant
-    bits (P < 24: a narrow accumulator) and to float32.
-
-    Every product times 2**(F-E) is exact in float64 and below 2**(F+2); its
-    integer part (truncated, or rounded) is exact in int64, and so is the sum,
-    which stays below 2**53 (the model checks F and the group size) and so
-    converts back exactly.  ``val`` holds each element's exact value with its
-    scale; a zero element has raw ZERO_RAW, so it never leads, unless ``Z``
-    (not NO_CLAMP) says that a zero term counts at exponent Z.  ``ovf``: a
-    truncated result of 2**128 or more is Inf instead of the largest float32."""
-    if not (abs(acc) < np.inf):  # an earlier step overflowed to +-Inf (rne): it stays
-        return acc
-    av, ar, bv, br = a_val[k0:k1], a_raw[k0:k1], b_val[k0:k1], b_raw[k0:k1]
-    n = av.shape[0]  # loops from 0 vectorize (see limb_dot)
-    E = numba.int64(2 * ZERO_RAW)
-    for k in range(n):
-        E = max(E, numba.int64(ar[k]) + numba.int64(br[k]))
-    if acc != 0.0:
-        E = max(E, _acc_exp(acc))
-    elif E < ZERO_RAW:
-        return np.float32(0.0)
-    if Z != NO_CLAMP:
-        zero = acc == 0.0
-        for k in range(n):
-            zero |= numba.int64(ar[k]) + numba.int64(br[k]) < ZERO_RAW // 2
-        if zero:
-            E = max(E, numba.int64(Z))
-    # 2**(F-E) and 2**(E-F) built from their bits: |E| stays far inside float64's range.
-    sc = _bitcast((F - E + 1023) << 52, np.float64(0.0))
-    if rnd == 0:  # a float to int conversion truncates toward zero
-        S = numba.int64(np.float64(acc) * sc)
-        for k in range(n):
-            S += numba.int64(av[k] * bv[k] * sc)
-    else:
-        S = _rne_int(np.float64(acc) * sc)
-        for k in range(n):
-            S += _rne_int(av[k] * bv[k] * sc)
-    return _finish(S, E, F, rnd, P, ovf)
+# 1.5 * 2**52 and its bits: the float64 whose unit in the last place is 1.
+MAGIC = 6755399441055744.0
+MAGIC_BITS = 0x4338000000000000
+MAGIC_MAX_FRAC = 49
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
@@ -295,71 +255,12 @@ def _acc_exp(acc):
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _group_step(a_val, b_val, a_sc, b_sc, a_ss, b_ss, k0, k1, acc, bs, SG, F, Z, ovf):
-    """One ``group_sums`` step (Blackwell kind::mxf4 / mxf4nvf4, SPEC.md 8.7):
-    each SG products summed exactly (E2M1 values: a float64 sum of them is
-    exact), times the two block scales' significands; each such term counts at
-    the scales' exponent sum, Z where its products are all zero; C at its own
-    exponent (Z if zero); all aligned to the largest, F bits kept, truncated,
-    added exactly and normalized toward zero."""
+def _even_odd_finish(Se, So, Ee, Eo, acc, F, F2):
+    """The rest of an ``even_odd`` step (see :func:`_blockfma`) from the two
+    halves' sums Se, So at exponents Ee, Eo: their alignment, C's, and the
+    final rounding."""
     if not (abs(acc) < np.inf):
         return acc
-    E = numba.int64(Z)
-    if acc != 0.0:
-        E = max(E, _acc_exp(acc))
-    ng = (k1 - k0) // SG
-    for g in range(ng):
-        blk = (k0 + g * SG) // bs
-        nz = False
-        av, bv = a_val[k0 + g * SG:k0 + g * SG + SG], b_val[k0 + g * SG:k0 + g * SG + SG]
-        for k in range(av.shape[0]):
-            nz |= av[k] * bv[k] != 0.0
-        if nz and a_ss[blk] * b_ss[blk] != 0.0:
-            E = max(E, numba.int64(a_sc[blk]) + numba.int64(b_sc[blk]))
-    sc = _bitcast((F - E + 1023) << 52, np.float64(0.0))
-    S = numba.int64(np.float64(acc) * sc)
-    for g in range(ng):
-        blk = (k0 + g * SG) // bs
-        av, bv = a_val[k0 + g * SG:k0 + g * SG + SG], b_val[k0 + g * SG:k0 + g * SG + SG]
-        p = 0.0
-        for k in range(av.shape[0]):
-            p += av[k] * bv[k]
-        e = numba.int64(a_sc[blk]) + numba.int64(b_sc[blk])
-        # p * significands * 2**(e + F - E): exact in float64 (at most 20 significant bits)
-        S += numba.int64(p * (a_ss[blk] * b_ss[blk]) * sc * math.ldexp(1.0, e))
-    return _finish(S, E, F, 0, 24, ovf)
-
-
-@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _even_odd_step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, F2):
-    """One ``even_odd`` step (AMD CDNA3 FP8 MFMA, SPEC.md 8.10): the even- and
-    the odd-indexed products each aligned to their own largest exponent, F bits
-    kept (truncated) and summed; the two halves aligned to the larger of their
-    exponents, F bits, floor; that and C aligned to the largest exponent, the
-    halves' sum at F2 + 1 bits and C at F bits (floor; C dropped below F + 1
-    bits); the sum floored to F2 bits below its own leading bit (float32's
-    normal range) and rounded to nearest even into float32."""
-    if not (abs(acc) < np.inf):
-        return acc
-    av, ar, bv, br = a_val[k0:k1], a_raw[k0:k1], b_val[k0:k1], b_raw[k0:k1]
-    n = av.shape[0]
-    low = numba.int64(2 * ZERO_RAW)
-    Ee = low
-    Eo = low
-    for k in range(0, n, 2):
-        Ee = max(Ee, numba.int64(ar[k]) + numba.int64(br[k]))
-    for k in range(1, n, 2):
-        Eo = max(Eo, numba.int64(ar[k]) + numba.int64(br[k]))
-    Se = numba.int64(0)
-    So = numba.int64(0)
-    if Ee > low:
-        sc = math.ldexp(1.0, F - Ee)
-        for k in range(0, n, 2):
-            Se += numba.int64(av[k] * bv[k] * sc)
-    if Eo > low:
-        sc = math.ldexp(1.0, F - Eo)
-        for k in range(1, n, 2):
-            So += numba.int64(av[k] * bv[k] * sc)
     Ed = max(Ee, Eo)
     D = (Se >> min(Ed - Ee, 62)) + (So >> min(Ed - Eo, 62))  # arithmetic shifts: floor
     ec = numba.int64(-126)
@@ -384,36 +285,151 @@ def _even_odd_step(a_val, a_raw, b_val, b_raw, k0, k1, acc, F, F2):
 
 @jit
 def _blockfma(A, B, ra, rb, bs, c, M):
-    """The block-FMA family.  The columns are already in the model's order
-    (h100_mma's permutation is applied by the caller)."""
+    """The block-FMA family, one output over all of K.  The columns are already
+    in the model's order (h100_mma's permutation is applied by the caller).
+
+    Per instruction window of ``inst_k`` products (all of K where the model has
+    none), per group of G products, one step of the model's kind (SPEC.md 8.3,
+    8.7, 8.10) takes the float32 ``acc`` to the next:
+
+    - ``align``: the products and ``acc`` aligned to their largest exponent E,
+      F bits kept below it (truncated or rounded to nearest even), added,
+      rounded the same way to P significant bits (P < 24: a narrow
+      accumulator) and to float32.  Every product times 2**(F-E) is exact in
+      float64 and below 2**(F+2); its integer part is exact in int64, and so
+      is the sum, below 2**53 (the model checks F and the group size).  A zero
+      element has raw ZERO_RAW, so it never leads, unless Z (not NO_CLAMP)
+      says that a zero term counts at exponent Z.
+    - ``group_sums`` (Blackwell kind::mxf4 / mxf4nvf4): each SG products
+      summed exactly (E2M1 values: their float64 sum is exact), times the two
+      block scales' significands; each term counts at the scales' exponent
+      sum, Z where its products are all zero; C at its own exponent; all
+      aligned to the largest, F bits kept, truncated, added exactly and
+      normalized toward zero.
+    - ``even_odd`` (AMD CDNA3 FP8 MFMA): the even- and the odd-indexed products
+      each aligned to their own largest exponent, F bits kept (truncated) and
+      summed; the two halves aligned to the larger of their exponents, F bits,
+      floor; that and C aligned to the largest exponent, the halves' sum at
+      F2 + 1 bits and C at F bits (floor; C dropped below F + 1 bits); the sum
+      floored to F2 bits below its own leading bit (float32's normal range)
+      and rounded to nearest even into float32.
+
+    ``ovf``: a truncated result of 2**128 or more is Inf instead of the largest
+    float32.  The steps are written out here, not called: a call, or an
+    inlined function, that takes the rows raised and dropped their reference
+    counts (atomic operations) at every step, which cost more than the step's
+    16 or 32 products; so did slices.  Indices are unsigned, so that Numba
+    emits no negative-index wraparound and the loops vectorize."""
     a_val, a_raw = A[1][ra], A[2][ra]
     b_val, b_raw = B[1][rb], B[2][rb]
+    a_sc, b_sc, a_ss, b_ss = A[4][ra], B[4][rb], A[9][ra], B[9][rb]
     K = a_val.shape[0]
-    G = M[A_GROUP]
-    F = M[A_FRAC]
-    rnd = M[A_RND]
-    P = M[A_ACC_BITS]
-    Z = M[A_ZERO_EXP]
-    ovf = M[A_OVF_INF] == 1
+    G, F, rnd, P, Z = M[A_GROUP], M[A_FRAC], M[A_RND], M[A_ACC_BITS], M[A_ZERO_EXP]
+    SG, F2 = M[A_SUM_GROUP], M[A_FRAC2]
     step = M[A_STEP]
-    inst = M[A_INST_K] if M[A_INST_K] > 0 else K
-    c_add = M[A_C_ADD] == 1 and M[A_INST_K] == 0
+    ovf = M[A_OVF_INF] == 1
+    pos = M[A_ZERO_POS] == 1
+    windowed = M[A_INST_K] > 0
+    inst = M[A_INST_K] if windowed else K
+    c_add = M[A_C_ADD] == 1 and not windowed
     running = np.float32(0.0) if c_add else np.float32(c)
     for w0 in range(0, K, inst):
         w1 = min(w0 + inst, K)
-        acc = np.float32(0.0) if M[A_INST_K] > 0 else running
+        acc = np.float32(0.0) if windowed else running
         for g0 in range(w0, w1, G):
-            g1 = min(g0 + G, w1)
-            if step == 0:
-                acc = _step(a_val, a_raw, b_val, b_raw, g0, g1, acc, F, rnd, P, Z, ovf)
-            elif step == 1:
-                acc = _group_step(a_val, b_val, A[4][ra], B[4][rb], A[9][ra], B[9][rb], g0, g1,
-                                  acc, bs, M[A_SUM_GROUP], F, Z, ovf)
-            else:
-                acc = _even_odd_step(a_val, a_raw, b_val, b_raw, g0, g1, acc, F, M[A_FRAC2])
-            if M[A_ZERO_POS] == 1:
+            if not (abs(acc) < np.inf):  # an earlier step overflowed to +-Inf (rne): it stays
+                break
+            o = numba.uint64(g0)
+            n = min(g0 + G, w1) - g0
+            if step == 0:  # align
+                E = numba.int64(2 * ZERO_RAW)
+                for k in range(n):
+                    E = max(E, numba.int64(a_raw[o + numba.uint64(k)])
+                            + numba.int64(b_raw[o + numba.uint64(k)]))
+                if acc != 0.0:
+                    E = max(E, _acc_exp(acc))
+                elif E < ZERO_RAW // 2:  # the largest has a zero factor: every product is zero
+                    acc = np.float32(0.0)
+                    continue
+                if Z != NO_CLAMP:
+                    zero = acc == 0.0
+                    for k in range(n):
+                        zero |= (numba.int64(a_raw[o + numba.uint64(k)])
+                                 + numba.int64(b_raw[o + numba.uint64(k)]) < ZERO_RAW // 2)
+                    if zero:
+                        E = max(E, numba.int64(Z))
+                sc = _pow2(F - E)
+                if rnd == 0:  # a float to int conversion truncates toward zero
+                    S = numba.int64(np.float64(acc) * sc)
+                else:
+                    S = _rne_int(np.float64(acc) * sc)
+                if F > MAGIC_MAX_FRAC:  # products may reach 2**51: one conversion at a time
+                    for k in range(n):
+                        y = a_val[o + numba.uint64(k)] * b_val[o + numba.uint64(k)] * sc
+                        S += numba.int64(y) if rnd == 0 else _rne_int(y)
+                # |product * 2**(F-E)| < 2**(F+2) <= 2**51: added to 1.5 * 2**52, whose
+                # unit is 1, it lands in [2**52, 2**53) and the integer is the low bits
+                # less the constant's; truncated first (np.trunc) for rz, and for rne
+                # the addition itself rounds to nearest even.  All vector instructions,
+                # where int64(y) went one value at a time (AVX2 has no such conversion).
+                elif rnd == 0:
+                    for k in range(n):
+                        y = np.trunc(a_val[o + numba.uint64(k)] * b_val[o + numba.uint64(k)] * sc)
+                        S += _bitcast(y + MAGIC, numba.int64(0)) - MAGIC_BITS
+                else:
+                    for k in range(n):
+                        y = a_val[o + numba.uint64(k)] * b_val[o + numba.uint64(k)] * sc
+                        S += _bitcast(y + MAGIC, numba.int64(0)) - MAGIC_BITS
+                acc = _finish(S, E, F, rnd, P, ovf)
+            elif step == 1:  # group_sums
+                E = numba.int64(Z)
+                if acc != 0.0:
+                    E = max(E, _acc_exp(acc))
+                for g in range(n // SG):
+                    q = o + numba.uint64(g * SG)
+                    blk = q // numba.uint64(bs)
+                    nz = False
+                    for k in range(SG):
+                        nz |= a_val[q + numba.uint64(k)] * b_val[q + numba.uint64(k)] != 0.0
+                    if nz and a_ss[blk] * b_ss[blk] != 0.0:
+                        E = max(E, numba.int64(a_sc[blk]) + numba.int64(b_sc[blk]))
+                sc = _pow2(F - E)
+                S = numba.int64(np.float64(acc) * sc)
+                for g in range(n // SG):
+                    q = o + numba.uint64(g * SG)
+                    blk = q // numba.uint64(bs)
+                    p = 0.0
+                    for k in range(SG):
+                        p += a_val[q + numba.uint64(k)] * b_val[q + numba.uint64(k)]
+                    e = numba.int64(a_sc[blk]) + numba.int64(b_sc[blk])
+                    # p * significands * 2**(e + F - E): exact in float64 (at most 20
+                    # significant bits)
+                    S += numba.int64(p * (a_ss[blk] * b_ss[blk]) * sc * _pow2(e))
+                acc = _finish(S, E, F, 0, 24, ovf)
+            else:  # even_odd
+                low = numba.int64(2 * ZERO_RAW)
+                Ee = low
+                Eo = low
+                for k in range(0, n, 2):
+                    Ee = max(Ee, numba.int64(a_raw[o + numba.uint64(k)])
+                             + numba.int64(b_raw[o + numba.uint64(k)]))
+                for k in range(1, n, 2):
+                    Eo = max(Eo, numba.int64(a_raw[o + numba.uint64(k)])
+                             + numba.int64(b_raw[o + numba.uint64(k)]))
+                Se = numba.int64(0)
+                So = numba.int64(0)
+                if Ee > low:
+                    sc = _pow2(F - Ee)
+                    for k in range(0, n, 2):
+                        Se += numba.int64(a_val[o + numba.uint64(k)] * b_val[o + numba.uint64(k)] * sc)
+                if Eo > low:
+                    sc = _pow2(F - Eo)
+                    for k in range(1, n, 2):
+                        So += numba.int64(a_val[o + numba.uint64(k)] * b_val[o + numba.uint64(k)] * sc)
+                acc = _even_odd_finish(Se, So, Ee, Eo, acc, F, F2)
+            if pos:
                 acc = acc + np.float32(0.0)  # -0 + +0 is +0: the row returns no -0
-        running = acc + running if M[A_INST_K] > 0 else acc
+        running = acc + running if windowed else acc
     if c_add:
         running = running + np.float32(c)
     return np.float64(running)
