@@ -87,3 +87,48 @@ def test_abs_max_bits_run_equals_the_integer_max(dtype, itype):
         got = _abs_max_kernel(n)(x, starts)
         want = [want_of[s:s + n].max() for s in starts]
         assert got.tolist() == want, n
+
+
+def test_kernel_factory_refuses_a_kernel_that_closes_over_a_jitted_function():
+    """A dispatcher in a kernel's closure changes Numba's cache key in every
+    process (the Four Over Six kernel compiled again in each, 10 s), so the
+    factory refuses it; constants in the closure are what it is for."""
+    from mxspec._kernel.jit import kernel_factory
+
+    inner = numba.njit(lambda v: v + 1)
+
+    @kernel_factory
+    def bad(k):
+        f = inner
+        return numba.njit(lambda v: f(v) * k)
+
+    @kernel_factory
+    def good(k):
+        return numba.njit(lambda v: v * k)
+
+    with pytest.raises(TypeError, match="closes over the jitted function"):
+        bad(2)
+    assert good(3)(2) == 6
+
+
+def test_borrowed_views_read_and_write_their_array():
+    """borrowed(a, s, n) is a[s:s+n] without a reference count: the same
+    elements, written through to a, inside inlined helpers too."""
+    from mxspec._kernel.jit import borrowed, unref
+
+    @numba.njit(inline="always")
+    def fill(v, n, c):
+        for k in range(n):
+            v[k] = c + k
+
+    @numba.njit
+    def run(a, t):
+        t = unref(t)
+        for s in range(0, a.shape[0], 16):
+            fill(borrowed(a, s, min(16, a.shape[0] - s)), min(16, a.shape[0] - s), t[0])
+        return borrowed(a, 3, 5).sum()
+
+    a = np.zeros(37, np.float64)
+    got = run(a, np.array([10.0]))
+    want = np.concatenate([10.0 + np.arange(16), 10.0 + np.arange(16), 10.0 + np.arange(5)])
+    assert (a == want).all() and got == want[3:8].sum()

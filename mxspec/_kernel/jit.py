@@ -40,7 +40,24 @@ def kernel_factory(build):
     >>> scale_by(3)(2), scale_by(3) is scale_by(3)
     (6, True)
     """
-    return functools.lru_cache(maxsize=None)(build)
+    @functools.lru_cache(maxsize=None)
+    @functools.wraps(build)
+    def built(*spec):
+        kernel = build(*spec)
+        for cell in getattr(getattr(kernel, "py_func", None), "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if isinstance(value, numba.core.registry.CPUDispatcher):
+                # Numba's cache key holds the pickled closure, and a dispatcher
+                # pickles with an id of its process: the kernel would compile
+                # again in every process (it did: 10 s for each Four Over Six
+                # user).  Call it as a global, chosen by a closure constant.
+                raise TypeError(f"kernel_factory: {build.__name__}{spec} closes over the "
+                                f"jitted function {value.py_func.__name__}")
+        return kernel
+    return built
 
 
 _INTERPRETED: dict = {}
@@ -280,6 +297,48 @@ def code_mag_max_run(typingctx, codes, start, n, twos):
             m = builder.call(fn("llvm.umax.i8", i8, [i8, i8]), [m, parts[1]])
         return builder.zext(m, i32)
     return sig, codegen
+
+
+@intrinsic
+def borrowed(typingctx, arr, start, n):
+    """``arr[start:start+n]`` (a contiguous 1D array) as a view that holds no
+    reference: its meminfo is null, so passing it to an inlined function or
+    making it raises no reference count.  A slice, or an array argument of an
+    inlined function, costs an atomic increment and decrement each time, and
+    in a per-block loop over blocks of 16 those cost more than the block's
+    arithmetic.  The view must not outlive ``arr`` (it is used inside the
+    kernel that holds ``arr``) and must not be returned to Python."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
+            and isinstance(start, types.Integer) and isinstance(n, types.Integer)):
+        return None
+    sig = arr(arr, start, n)
+
+    def codegen(context, builder, signature, args):
+        from numba.np.arrayobj import populate_array
+        i64 = ir.IntType(64)
+        src = context.make_array(arr)(context, builder, args[0])
+        out = context.make_array(arr)(context, builder)
+        s = builder.sext(args[1], i64) if args[1].type.width < 64 else args[1]
+        m = builder.sext(args[2], i64) if args[2].type.width < 64 else args[2]
+        size = context.get_abi_sizeof(context.get_data_type(arr.dtype))
+        itemsize = context.get_constant(types.intp, size)
+        populate_array(out, data=builder.gep(src.data, [s]), shape=[m], strides=[itemsize],
+                       itemsize=itemsize, meminfo=None)
+        return out._getvalue()
+    return sig, codegen
+
+
+def unref(a):
+    """:func:`borrowed` over the whole of a 1D contiguous array; anything else
+    (a tuple of a frozen record) as it is."""
+    return a
+
+
+@overload(unref, inline="always")
+def _ov_unref(a):
+    if isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C":
+        return lambda a: borrowed(a, 0, a.shape[0])
+    return lambda a: a
 
 
 @jit

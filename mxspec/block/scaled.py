@@ -23,7 +23,7 @@ from .._kernel import cache as _cache
 from .._kernel import parallel as _parallel
 from ..tables.block import BLOCK_RULES, CHOICES, DECODE_RULES, ELEMENT_RULES, SELECT_RULES, BlockFormat
 from .array import BlockArray, _check_block_size, _norm_axis
-from .._kernel.jit import abs_max_bits, kernel_factory
+from .._kernel.jit import abs_max_bits, borrowed, kernel_factory, unref
 from ..codec.core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
                    encode_rne32, jit)
 from ..codec.elements import (as_float_input, check_codes, decode_table, encode_elements,
@@ -206,7 +206,10 @@ def _encode_kernel(two, spec=None):
     record sits after the element's."""
     generic = spec is None
     CRI, CPE, CPA, CPS, CBS = spec if spec is not None else ((0,) * 11, (0,), (0,), (0,), 16)
-    TASKS = _encode_tasks(bool(two))
+    # The task loop is a global, chosen by a closure constant (the other branch is
+    # pruned): a dispatcher in the closure pickles with a per-process id, which
+    # is part of Numba's cache key, so the kernel compiled again in every process.
+    TWO = bool(two)
 
     @jit
     def kernel(t0, t1, x, L, bs_, RI_, RF, Pe_, Pa_, Ps_, stab, etab, atab, tiles, codes, scales,
@@ -215,8 +218,11 @@ def _encode_kernel(two, spec=None):
             bs, RI, Pe, Pa, Ps = bs_, RI_, Pe_, Pa_, Ps_
         else:
             bs, RI, Pe, Pa, Ps = CBS, CRI, CPE, CPA, CPS
-        return TASKS(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, tiles, codes,
-                     scales, svals)
+        if TWO:
+            return _TASKS_TWO(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, tiles,
+                              codes, scales, svals)
+        return _TASKS_ONE(t0, t1, x, L, bs, RI, RF, Pe, Pa, Ps, stab, etab, atab, tiles, codes,
+                          scales, svals)
     return kernel
 
 
@@ -352,6 +358,11 @@ def _encode_tasks(two):
         Inlined into its kernel (Numba IR), so that a frozen record's constants
         reach every branch and the element loop."""
         f32 = np.float32
+        # The records and tables the per-block steps read, as views without a
+        # reference count: the steps are inlined functions, and an array argument
+        # costs an atomic increment and decrement at each block.
+        RI, RF, Pe, Pa, Ps, stab = unref(RI), unref(RF), unref(Pe), unref(Pa), unref(Ps), \
+            unref(stab)
         nb = (L + bs - 1) // bs
         ar, brule = RI[I_AR], RI[I_BLOCK]
         ts = RF[F_TS]
@@ -368,7 +379,7 @@ def _encode_tasks(two):
         sco2 = np.zeros(BLOCKS_PER_TASK if two else 1, np.int64)
         oks2 = np.zeros(BLOCKS_PER_TASK if two else 1, np.bool_)
         alt = np.empty(bs if two else 0, np.uint8)
-        lanes = np.empty(bs, f32)  # the candidates' per-element errors
+        lanes_ = np.empty(bs, f32)  # the candidates' per-element errors
         for task in range(t0, t1):
             j0 = task * BLOCKS_PER_TASK
             nbk = min(BLOCKS_PER_TASK, total - j0)
@@ -411,9 +422,7 @@ def _encode_tasks(two):
                         codes[lo + k] = RI[I_NEG0] if np.signbit(x[lo + k]) & (RI[I_ZBLK] == 0) \
                             else 0
                     continue
-                # slices made here, past the loop's early exits: there Numba drops
-                # their reference counting, which otherwise cost four calls a block
-                xb, cb = x[lo:lo + n], codes[lo:lo + n]
+                xb, cb = borrowed(x, lo, n), borrowed(codes, lo, n)
                 _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, bam[j])
                 if two:
                     if if4:  # the same scale, the elements as integers
@@ -421,11 +430,14 @@ def _encode_tasks(two):
                     else:
                         sc2, sv2 = _scale_value(bam[j], sco2[j], oks2[j], ar, brule, ts, ts32,
                                                 emax32, RF, RF[F_XF], RI, Ps, sf32, stab)
-                    ab = alt[:n]
+                    ab = borrowed(alt, 0, n)
                     if if4:
                         _integer_codes(xb, ab, n, sv2, RF, Pa)
                     else:
                         _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pe, bam[j])
+                    # borrowed here, in the loop: a view made above it would outlive
+                    # its array, which Numba frees after its last use
+                    lanes = borrowed(lanes_, 0, n)
                     if n == 16:  # a constant trip count: unrolled, vectorized
                         better = _block_error(xb, ab, 16, sv2, RI, RF, Pe, if4, f32(RF[F_AF]),
                                               lanes) < \
@@ -442,6 +454,9 @@ def _encode_tasks(two):
                 svals[t] = sv
         return 0
     return tasks
+
+
+_TASKS_ONE, _TASKS_TWO = _encode_tasks(False), _encode_tasks(True)
 
 
 def _tile_amax(moved, f: BlockFormat, bs, ax, shape):
