@@ -19,7 +19,7 @@ from .._kernel import parallel as _parallel
 from ..tables import policies
 from .._kernel.bitstream import (code_at, group_code, load_group, load_word, pack_span,
                         pack_span_inline, spread_group)
-from .._kernel.jit import abs_max_bits, kernel_factory
+from .._kernel.jit import abs_max_bits, borrowed, kernel_factory
 from ..codec.core import (ABS_MAX_RUN_MAX, PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value,
                    decode_one,
                    abs_max_bits_run, decode_value32, encode_fast, encode_fast32,
@@ -171,20 +171,21 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
                 scales[r, j] = sc
                 shift = sc - 127
                 # the passes of core.*_pass, written out here so that the
-                # record's constants reach the per-element code; over slices of
-                # the block, which the compiler vectorizes (twice as fast as
-                # loops that index the whole arrays)
+                # record's constants reach the per-element code; over views of
+                # the block from 0, which the compiler vectorizes (twice as fast
+                # as loops that index the whole arrays), borrowed (jit.borrowed):
+                # a slice raised and dropped a reference count, atomically, per block
                 ns = 0
                 if kind == PASS_RNE32:
                     m = pow2_f32(-shift)  # exact
-                    xs, ds = x[s:e], dst[s - coff:e - coff]
+                    xs, ds = borrowed(x, s, e - s), borrowed(dst, s - coff, e - s)
                     for k in range(e - s):
                         c, okc = encode_rne32(xs[k] * m, P, ovf)
                         ds[k] = c
                         if checks:
                             ns += not okc
                 elif kind == PASS_FAST32:
-                    xs, ds = x[s:e], dst[s - coff:e - coff]
+                    xs, ds = borrowed(x, s, e - s), borrowed(dst, s - coff, e - s)
                     for k in range(e - s):
                         c, okc = encode_fast32(_bitcast(xs[k], np.int32(0)), shift, P, mode,
                                                ovf, irange)
@@ -192,7 +193,7 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
                         ns += not okc
                 else:
                     use_r = rbits.size > 0
-                    xs, ds = x[s:e], dst[s - coff:e - coff]
+                    xs, ds = borrowed(x, s, e - s), borrowed(dst, s - coff, e - s)
                     for k in range(e - s):
                         rb = rbits[s + k] if use_r else numba.uint32(0)
                         c, okc = encode_fast(np.float64(xs[k]), shift, P, mode, ovf, irange, rb)
@@ -411,13 +412,13 @@ def _decode_kernel(spec=None):
                         acc |= c
                         out[o + i] = table[c] * mul
                 elif cbits == 8 and arith:  # a byte per code, by arithmetic: it vectorizes
-                    ss, os_ = src[soff + e:soff + end], out[o + e:o + end]  # slices: see encode
+                    ss, os_ = borrowed(src, soff + e, end - e), borrowed(out, o + e, end - e)  # see encode
                     for k in range(end - e):
                         c = ss[k]
                         acc |= c
                         os_[k] = decode_value32(np.int32(c), PK) * mul
                 elif cbits == 8:  # a byte per code, looked up (formats without params)
-                    ss, os_ = src[soff + e:soff + end], out[o + e:o + end]
+                    ss, os_ = borrowed(src, soff + e, end - e), borrowed(out, o + e, end - e)
                     for k in range(end - e):
                         c = ss[k]
                         acc |= c
@@ -427,7 +428,7 @@ def _decode_kernel(spec=None):
                         acc |= _unpack_groups(src, soff, e, bs >> 3, bits, run, 0)
                     else:
                         acc |= _unpack_block(src, soff, e, end, bits, run)
-                    os_ = out[o + e:o + end]
+                    os_ = borrowed(out, o + e, end - e)
                     for k in range(end - e):
                         os_[k] = decode_value32(run[k], PK) * mul
                 elif whole:
