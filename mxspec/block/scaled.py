@@ -446,10 +446,12 @@ def _encode_tasks(two):
                         better = _block_error(xb, ab, n, sv2, RI, RF, Pe, if4, f32(RF[F_AF]),
                                               lanes) < \
                             _block_error(xb, cb, n, sv, RI, RF, Pe, False, f32(1.0), lanes)
-                    if better:
-                        sc, sv = sc2, sv2
-                        for k in range(n):
-                            cb[k] = ab[k]
+                    # a select, not a branch: which candidate wins is as good as random
+                    keep = np.uint8(0xFF * better)
+                    for k in range(n):
+                        cb[k] = (ab[k] & keep) | (cb[k] & ~keep)
+                    sc = sc2 if better else sc
+                    sv = sv2 if better else sv
                 scales[t] = sc
                 svals[t] = sv
         return 0
