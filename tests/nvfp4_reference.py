@@ -94,8 +94,9 @@ def rne(q: Fraction, table) -> int:
 def quantize(x, recipe="exact", block=16, tensor=True, tile_rows=1):
     """x: a 2-D float array, blocks along the last axis (a multiple of block).
     ``tile_rows`` > 1: each block's amax (and NaN test) is its tile's, the tile
-    ``tile_rows`` rows of the block's columns (SPEC.md 9.12; recipes without a
-    choice).  Returns (element codes, scale codes, tensor scale as a float)."""
+    ``tile_rows`` rows of the block's columns (SPEC.md 9.12); Four Over Six then
+    chooses per tile, by the tile's 256 terms in PyTorch's AVX2 sum order.
+    Returns (element codes, scale codes, tensor scale as a float)."""
     ar, trule, brule, smin, zto, zafter, erule, _, zin, _ = RECIPES[recipe]
     x = np.asarray(x).astype(np.float32)
     R, L = x.shape
@@ -124,13 +125,35 @@ def quantize(x, recipe="exact", block=16, tensor=True, tile_rows=1):
             ts = Fraction(2) ** -149
     codes = np.zeros((R, L), np.uint8)
     scodes = np.zeros((R, L // block), np.uint8)
+    if tile_rows > 1 and select is not None:  # Four Over Six over tiles: chosen per tile
+        assert recipe not in IF4 and tile_rows == block == 16, "tiles: 16 x 16, not IF4"
+        for r0 in range(0, R, tile_rows):
+            for b in range(L // block):
+                cols = slice(b * block, (b + 1) * block)
+                tile = x[r0:r0 + tile_rows, cols]
+                if not np.isfinite(tile).all():
+                    scodes[r0:r0 + tile_rows, b] = 0x7F
+                    continue
+                assert brule == "gs_times_amax6"  # fouroversix's order (SPEC.md 9.10)
+                q = f32(ts * f32(max(Fraction(abs(float(v))) for v in tile.reshape(-1)) / 6))
+                best = None
+                for qc in (q, f32(q * Fraction(3, 2))):
+                    blocks = [_block(x[r, cols], qc, ts, smin, zto, zafter, erule, zin, zblock)
+                              for r in range(r0, r0 + tile_rows)]
+                    terms = [t for r, (sc, cs) in zip(range(r0, r0 + tile_rows), blocks)
+                             for t in _terms(x[r, cols], cs, E4M3[sc], amax, top, select)]
+                    err = _tile_error(terms, select)
+                    if best is None or err < best[0]:
+                        best = (err, blocks)
+                for r, (sc, cs) in zip(range(r0, r0 + tile_rows), best[1]):
+                    scodes[r, b] = sc
+                    codes[r, cols] = cs
+        return codes, scodes, float(stored)
     for r in range(R):
         for b in range(L // block):
             xs = x[r, b * block:(b + 1) * block]
             r0 = r - r % tile_rows
             tile = x[r0:r0 + tile_rows, b * block:(b + 1) * block]
-            assert tile_rows == 1 or (select is None and recipe not in IF4), \
-                "tiles: recipes without a choice"
             if not np.isfinite(tile).all():
                 scodes[r, b] = 0x7F
                 continue
@@ -222,32 +245,61 @@ def _integers(xs, s, gs):
     return out
 
 
-def _error(xs, cs, s, amax, top, select, ints=False):
-    """SPEC.md 9.10's error of a candidate, every step a float32 rounding:
-    value fl(fl(fl(e s) amax) / top), difference from x, its square or
-    magnitude, summed in eight lanes (k and k + 8) and then the lanes in
-    order; abs_max the largest magnitude."""
-    def g(q):  # a float32 rounding that lets an overflow's Inf through
-        return q if isinstance(q, float) else f32(q)
+def _g(q):
+    """A float32 rounding that lets an overflow's Inf through."""
+    return q if isinstance(q, float) else f32(q)
 
-    lanes = [Fraction(0)] * 8
-    m = Fraction(0)
-    for k, (v, c) in enumerate(zip(xs, cs)):
+
+def _terms(xs, cs, s, amax, top, select, ints=False):
+    """SPEC.md 9.10's per-element terms of a candidate, every step a float32
+    rounding: value fl(fl(fl(e s) amax) / top), difference from x, its square
+    ("mse") or magnitude."""
+    out = []
+    for v, c in zip(xs, cs):
         if ints:  # the integer, and its 6/7 as a float32 factor
-            d = g(g(g(g(g((c - 16 if c & 8 else c) * s) * amax) * DOWN) / top)
-                  - Fraction(float(v)))
+            d = _g(_g(_g(_g(_g((c - 16 if c & 8 else c) * s) * amax) * DOWN) / top)
+                   - Fraction(float(v)))
         else:
             e = E2M1[c & 7] * (-1 if c & 8 else 1)
-            d = g(g(g(g(e * s) * amax) / top) - Fraction(float(v)))
-        t = g(d * d) if select == "mse" else abs(d)
-        m = max(m, t)
-        lanes[k % 8] = g(lanes[k % 8] + t)
+            d = _g(_g(_g(_g(e * s) * amax) / top) - Fraction(float(v)))
+        out.append(_g(d * d) if select == "mse" else abs(d))
+    return out
+
+
+def _error(xs, cs, s, amax, top, select, ints=False):
+    """A block's error: its terms summed in eight lanes (k and k + 8) and then
+    the lanes in order; abs_max the largest term."""
+    terms = _terms(xs, cs, s, amax, top, select, ints)
     if select == "abs_max":
-        return m
+        return max(terms, default=Fraction(0))
+    lanes = [Fraction(0)] * 8
+    for k, t in enumerate(terms):
+        lanes[k % 8] = _g(lanes[k % 8] + t)
     acc = lanes[0]
     for t in lanes[1:]:
-        acc = g(acc + t)
+        acc = _g(acc + t)
     return acc
+
+
+def _tile_error(terms, select):
+    """A 16 x 16 tile's error from its 256 terms (term 16 r + c), SPEC.md 9.12:
+    accumulator k, lane l adds terms 32 i + 8 k + l in order of i; the four
+    accumulators added in order, lane by lane; then the eight lanes in order.
+    abs_max the largest."""
+    if select == "abs_max":
+        return max(terms)
+    acc = [[None] * 8 for _ in range(4)]
+    for i in range(8):
+        for k in range(4):
+            for lane in range(8):
+                t = terms[32 * i + 8 * k + lane]
+                acc[k][lane] = t if i == 0 else _g(acc[k][lane] + t)
+    v = [_g(_g(_g(acc[0][lane] + acc[1][lane]) + acc[2][lane]) + acc[3][lane])
+         for lane in range(8)]
+    total = v[0]
+    for t in v[1:]:
+        total = _g(total + t)
+    return total
 
 
 def dequantize(codes, scodes, ts, recipe="exact", block=16, dtype=np.float32):

@@ -1354,10 +1354,9 @@ def standard_set(h100_capture=H100_CAPTURE):
         name = "nvfp4" if r == "exact" else f"nvfp4:{r}"
         yield f"quantize/nvfp4.{r}.txt", nvfp4_vectors(name, "quantize")
         yield f"dequantize/nvfp4.{r}.txt", nvfp4_vectors(name, "dequantize")
-    for r in NVFP4_RECIPES:
-        if RECIPES[r].choice is None:  # Four Over Six over tiles: its sum order, SPEC.md 9.12
-            yield f"quantize/nvfp4_2d.{r}.txt", tile_vectors(f"nvfp4_2d:{r}", "quantize")
-            yield f"dequantize/nvfp4_2d.{r}.txt", tile_vectors(f"nvfp4_2d:{r}", "dequantize")
+    for r in NVFP4_RECIPES:  # Four Over Six chooses per tile (its sum order: SPEC.md 9.12)
+        yield f"quantize/nvfp4_2d.{r}.txt", tile_vectors(f"nvfp4_2d:{r}", "quantize")
+        yield f"dequantize/nvfp4_2d.{r}.txt", tile_vectors(f"nvfp4_2d:{r}", "dequantize")
     for r in FP8_GROUP_RECIPES:
         yield f"quantize/deepseek_fp8.{r}.txt", fp8_group_vectors(f"deepseek_fp8:{r}")
         yield f"dequantize/deepseek_fp8.{r}.txt", fp8_group_vectors(f"deepseek_fp8:{r}",
@@ -1405,8 +1404,10 @@ CHECKS = {
                   "casts (tests/test_deepgemm.py); re-checked by pytest conformance/",
     "tiles": "tests/nvfp4_reference.py with tile_rows (an independent fractions reference of "
              "SPEC.md 9.2 and 9.12, each block's amax its tile's, run on the whole matrix); "
-             "nvfp4_2d:fouroversix equals fouroversix 1.0.5's block_scale_2d=True reference "
-             "(tests/test_fouroversix.py); re-checked by pytest conformance/",
+             "Four Over Six there chooses per tile, its 256 terms in PyTorch's AVX2 sum order; "
+             "nvfp4_2d:fouroversix and nvfp4_2d:4over6* equal fouroversix 1.0.5's "
+             "block_scale_2d=True reference (tests/test_fouroversix.py); re-checked by "
+             "pytest conformance/",
     "int_groups": "tests/int_group_reference.py (exact rationals; the exact recipe) or the "
                   "op-by-op rounding in numpy and ml_dtypes (the compressed_tensors recipe: "
                   "torch's float32 operations rounded to the weight dtype) in "
