@@ -30,7 +30,8 @@ NVFP4_RECIPES = [r for r, v in RECIPES.items() if (v.takes is None or ("fp4_e2m1
 IF4_RECIPES = [r for r, v in RECIPES.items() if v.choice == "if4"]  # the if4 format's rows
 INPUT_TYPES = {"float32": (np.float32, np.uint32, 8), "float16": (np.float16, np.uint16, 4),
                "bfloat16": (ml_dtypes.bfloat16, np.uint16, 4), "float64": (np.float64, np.uint64, 16)}
-KINDS = ("encode", "decode", "quantize", "dequantize", "slice", "dot", "units", "words")
+KINDS = ("encode", "decode", "quantize", "dequantize", "slice", "dot", "units", "words",
+         "rht")
 COLUMNS = {
     "encode": "input code flags",
     "decode": "code value_f32",
@@ -40,9 +41,11 @@ COLUMNS = {
     "dot": "scale_a[0..n-1] code_a[0..k-1] scale_b[0..n-1] code_b[0..k-1] c result",
     "units": "input[0..k-1] unit",
     "words": "code[0..63] zero_point[0..7] word[0..8]",
+    "rht": "input[0..k-1] output[0..k-1]",
 }
 N_INPUT_FIELDS = {"encode": 1, "decode": 1, "quantize": "k", "dequantize": "k+1", "slice": "k+1",
-                  "dot": "2k+2n+1", "units": "k", "words": "72"}
+                  "dot": "2k+2n+1", "units": "k", "words": "72",
+                  "rht": "k"}
 
 
 class VectorFileError(ValueError):
@@ -603,6 +606,65 @@ def micro_vectors(fmt, seed=0) -> VectorFile:
     return vf
 
 
+def rht_groups(rng):
+    """The groups of the RHT files, each with its purpose: SPEC.md 13.1's worked
+    examples (one with a final tie), every one-hot group (each output is one
+    entry of the matrix: the signs and H's order, one row at a time), signed
+    zeros, bfloat16 subnormals, Gaussian groups, groups spanning 2^-120 to
+    2^100, and five maxima whose sum overflows."""
+    bmax = float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)
+    groups = []
+
+    def grp(v, note):
+        g = np.zeros(16)
+        g[:len(v)] = v
+        groups.append((g, note))
+    grp([1.0, 3.0], "worked example: (1, 3, 0, ...)")
+    grp([512.0, 2.0], "worked example: 514/4 = 128.5 ties to 128; 510/4 = 127.5 exact")
+    for i in range(16):
+        g = np.zeros(16)
+        g[i] = 1.0
+        groups.append((g, f"one-hot {i}: row {i} of the matrix"))
+    groups.append((np.array([0.0, -0.0] * 8), "signed zeros"))
+    groups.append((np.full(16, -0.0), "all -0"))
+    tiny = float(np.array([1], np.uint16).view(ml_dtypes.bfloat16)[0])
+    groups.append((tiny * np.arange(1, 17), "bfloat16 subnormals (k x the smallest)"))
+    for _ in range(8):
+        groups.append((rng.standard_normal(16), "Gaussian"))
+    for _ in range(8):
+        groups.append((rng.standard_normal(16) * np.exp2(rng.integers(-120, 100, 16)),
+                       "magnitudes from 2^-120 to 2^100"))
+    g = np.zeros(16)
+    g[[5, 6, 11, 12, 13]] = -bmax
+    groups.append((g, "five -max: outputs of 5 max / 4 overflow to -Inf or +Inf"))
+    g = np.zeros(16)
+    g[[1, 2, 3]] = bmax
+    groups.append((g, "three max: 3 max / 4 is finite"))
+    return groups
+
+
+def rht_vectors(signs="te", inverse=False, seed=0) -> VectorFile:
+    """Random Hadamard transform vectors (SPEC.md 13.1): each row one group of 16
+    bfloat16 inputs (bits) and the transform's 16 bfloat16 outputs, each the
+    exact sum of its products rounded once (nearest even)."""
+    from .. import rht, rht_matrix
+    sv = np.sign(rht_matrix(16, signs)[:, 0]).astype(int)
+    vf = VectorFile(_header("rht", format="bfloat16", block_size=16, signs=signs,
+                            sign_vector=" ".join(f"{s:+d}" for s in sv),
+                            inverse="yes" if inverse else "no", seed=seed,
+                            transform="output j = sum over i of input i x M[i, j] (inverse: "
+                                      "M[j, i]), M = diag(sign_vector) H / 4, H the 16 x 16 "
+                                      "Sylvester Hadamard matrix; the exact sum rounded once "
+                                      "to bfloat16, nearest even, overflow to Inf"))
+    for g, note in rht_groups(np.random.default_rng(seed)):
+        x = g.astype(ml_dtypes.bfloat16)
+        y = rht(x, signs=signs, inverse=inverse)
+        vf.rows.append([f"{int(b):04x}" for b in x.view(np.uint16)] +
+                       [f"{int(b):04x}" for b in y.view(np.uint16)])
+        vf.notes.append(note)
+    return vf
+
+
 def slice_vectors(anchor, target, k=32, rule="requantize", rounding="rne", seed=0) -> VectorFile:
     a, t = mx_format(anchor), mx_format(target)
     rng = np.random.default_rng(seed)
@@ -856,7 +918,8 @@ def load_vectors(path) -> VectorFile:
 REQUIRED = {"encode": ("format", "input", "rounding", "overflow"), "decode": ("format",),
             "quantize": ("format", "block_size"), "dequantize": ("format", "block_size"),
             "slice": ("format", "block_size"), "dot": ("format_a", "format_b", "block_size", "k"),
-            "units": ("format", "block_size"), "words": ("format", "layout")}
+            "units": ("format", "block_size"), "words": ("format", "layout"),
+            "rht": ("format", "block_size", "signs", "inverse")}
 
 
 def _positive(vf, key):
@@ -940,6 +1003,9 @@ def explain_encode(header, x: float) -> str:
 
 
 def _describe(kind, header, col, h):
+    if kind == "rht":  # bfloat16 bits
+        v = float(np.array([int(h, 16)], np.uint16).view(ml_dtypes.bfloat16)[0])
+        return f"{h} ({v!r})"
     if col == "code" and "scale_dtype" in header:  # a two's complement integer
         b = block_format(header["format"]).element.bits
         c = int(h, 16)
@@ -999,6 +1065,8 @@ def _column_names(kind, k, header=None):
         return ["scale"] + zp + many("code") + many("value_f32"), k + 1 + len(zp)
     if kind == "units":
         return many("input") + ["unit"], k
+    if kind == "rht":
+        return many("input") + many("output"), k
     if kind == "words":  # an 8 x 8 tile (out x in) of 4-bit codes in one group along in
         return ([f"code[{i}]" for i in range(64)] + [f"zero_point[{i}]" for i in range(8)]
                 + [f"word[{i}]" for i in range(9)]), 72
@@ -1034,6 +1102,9 @@ def _rule_of(kind, header, exp, diffs, cols):
         return "scale rule", ""
     if kind in ("dot",):
         return "accumulation", ""
+    if kind == "rht":
+        inf = any((int(exp[i], 16) & 0x7FFF) == 0x7F80 for i, _ in diffs)
+        return ("overflow" if inf else "rounding"), ""
     return "elements", ""
 
 
@@ -1368,6 +1439,9 @@ def standard_set(h100_capture=H100_CAPTURE):
     for a, t in SLICE_PAIRS:
         for rule in ("requantize", "paper"):
             yield f"slice/{a}-{t}.{rule}.txt", slice_vectors(a, t, rule=rule)
+    for signs, inverse in (("te", False), ("te", True), ("none", False)):
+        yield f"rht/bfloat16.{signs}{'.inverse' if inverse else ''}.txt", \
+            rht_vectors(signs, inverse)
 
 
 CHECKS = {
@@ -1381,6 +1455,10 @@ CHECKS = {
                   "re-checked by pytest conformance/",
     "slice": "decode-then-encode with the floor rule (requantize) or the paper's scale "
              "(paper), float64; re-checked by pytest conformance/",
+    "rht": "each output the exact rational sum of its 16 products, rounded once to "
+           "bfloat16 by comparing its neighbours exactly (conformance/test_vectors.py, "
+           "not mxspec's code); rht itself equals torch 2.13's CPU bfloat16 matmul "
+           "(tests/test_rht.py); re-checked by pytest conformance/",
     "dot": "tests/dot_reference.py (an independent fractions reference of SPEC.md section 8); "
            "re-checked by pytest conformance/",
     "micro": "each unit unpacked by the byte layout of SPEC.md 11.2 (in conformance/"
