@@ -125,8 +125,8 @@ def quantize(x, recipe="exact", block=16, tensor=True, tile_rows=1):
             ts = Fraction(2) ** -149
     codes = np.zeros((R, L), np.uint8)
     scodes = np.zeros((R, L // block), np.uint8)
-    if tile_rows > 1 and select is not None:  # Four Over Six over tiles: chosen per tile
-        assert recipe not in IF4 and tile_rows == block == 16, "tiles: 16 x 16, not IF4"
+    if tile_rows > 1 and select is not None:  # Four Over Six or IF4 over tiles: per tile
+        assert tile_rows == block == 16, "tiles: 16 x 16"
         for r0 in range(0, R, tile_rows):
             for b in range(L // block):
                 cols = slice(b * block, (b + 1) * block)
@@ -137,11 +137,17 @@ def quantize(x, recipe="exact", block=16, tensor=True, tile_rows=1):
                 assert brule == "gs_times_amax6"  # fouroversix's order (SPEC.md 9.10)
                 q = f32(ts * f32(max(Fraction(abs(float(v))) for v in tile.reshape(-1)) / 6))
                 best = None
-                for qc in (q, f32(q * Fraction(3, 2))):
+                cands = [(q, False), (q, True)] if recipe in IF4 else \
+                    [(q, False), (f32(q * Fraction(3, 2)), False)]
+                for qc, ints in cands:
                     blocks = [_block(x[r, cols], qc, ts, smin, zto, zafter, erule, zin, zblock)
                               for r in range(r0, r0 + tile_rows)]
+                    if ints:  # the same scale, the elements as integers, flagged
+                        blocks = [(sc | 0x80, _integers(x[r, cols], E4M3[sc], ts))
+                                  for r, (sc, _) in zip(range(r0, r0 + tile_rows), blocks)]
                     terms = [t for r, (sc, cs) in zip(range(r0, r0 + tile_rows), blocks)
-                             for t in _terms(x[r, cols], cs, E4M3[sc], amax, top, select)]
+                             for t in _terms(x[r, cols], cs, E4M3[sc & 0x7F], amax, top, select,
+                                             ints)]
                     err = _tile_error(terms, select)
                     if best is None or err < best[0]:
                         best = (err, blocks)

@@ -440,6 +440,51 @@ def test_2d_four_over_six_equals_the_fouroversix_reference(kind, rule):
         assert np.array_equal(a.scales.reshape(17, 16)[:, 0], one.scales[:, 0])
 
 
+IF4_2D_CASES = [(r, k) for r in IF4_RULES for k in ["gaussian", "outliers", "zero blocks",
+                                                      "wide exponents", "mixed signs of zero",
+                                                      "all zero"]]
+
+
+@pytest.mark.parametrize("recipe, kind", IF4_2D_CASES, ids=[f"{r}-{k}" for r, k in IF4_2D_CASES])
+def test_if4_2d_equals_the_fouroversix_reference(recipe, kind):
+    """if4_2d (SPEC.md 9.12): IF4 chosen per 16 x 16 tile, against fouroversix's
+    block_scale_2d=True with DataType.if4: the scale bytes with their sign bits
+    (repeated over each tile's rows), every element's value (E2M1's or the
+    integer), the stored amax; and the tile choice really differs from the
+    blocks' (1D IF4) somewhere."""
+    ref, utils = _reference()
+    x = _tensors()[kind]
+    t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
+    orig = ref.fake_quantize_to_e2m1
+    ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
+    try:
+        vals, scales, amax = ref.quantize_to_fp4(
+            t, block_scale_2d=True, fp4_format=utils.DataType.if4,
+            scale_rule=utils.ScaleRule(IF4_RULES[recipe]), pack_values=False,
+            use_blackwell_scale_layout=False)
+    finally:
+        ref.fake_quantize_to_e2m1 = orig
+    s = scales.contiguous().view(torch.uint8).numpy().reshape(x.shape[0], -1)
+    v = vals.float().numpy().reshape(x.shape)
+    a = mxspec.encode(x, "if4_2d", recipe=None if recipe == "if4" else recipe)
+    assert a.format.name == ("if4_2d" if recipe == "if4" else f"if4_2d:{recipe}")
+    assert np.array_equal(a.scales, s)
+    v = np.where(np.repeat(s >= 0x80, 16, axis=1), v + F32(0), v)  # an integer has no -0
+    assert np.array_equal(_if4_values(a).view(np.uint32), v.view(np.uint32))
+    assert a.tensor_scale.view(np.uint32) == F32(amax.item()).view(np.uint32)
+    assert (a.scales.reshape(-1, 16, a.scales.shape[1]) ==
+            a.scales.reshape(-1, 16, a.scales.shape[1])[:, :1]).all()  # one scale a tile
+
+
+def test_if4_2d_takes_only_its_rules_and_whole_tiles():
+    with pytest.raises(ValueError, match="if4_2d is the 'if4' recipe's row"):
+        mxspec.encode(np.ones((16, 16), F32), "if4_2d", recipe="4over6")
+    with pytest.raises(ValueError, match="multiple of 16"):
+        mxspec.encode(np.ones((8, 16), F32), "if4_2d")
+    a = mxspec.encode(np.ones((16, 32), F32), "if4_2d", recipe="if4_mae")
+    assert a.format.tile_rows == 16 and a.scales.shape == (16, 2)
+
+
 def test_a_tiles_error_is_summed_in_pytorchs_cpu_order():
     """The 256 terms of a tile's error are added as torch.sum adds a float32 row of
     256 on this CPU (8-lane vectors: four vector accumulators, then the lanes), bit
@@ -491,3 +536,14 @@ def test_rht_then_encode_equals_the_reference_with_its_rht_matrix(recipe, kind):
     # and the transform is the one the reference's matrix computes
     y = (t.reshape(-1, 16) @ had).reshape(t.shape).view(torch.int16).numpy().view(np.uint16)
     assert np.array_equal(mxspec.rht(x).view(np.uint16), y)
+
+
+def test_if4_2d_spec_worked_example():
+    """SPEC.md 9.12 step 4: a tile of 16 rows of 9.11's worked example is that
+    example 16 times over: the integers win, every scale byte is 0xFE."""
+    row = np.float32([6, 5, 4, 3, 2, 1, 0, -1, -2, -3, -4, -5, -6, 0.5, 1.5, 2.5])
+    a = mxspec.encode(np.tile(row, (16, 1)), "if4_2d")
+    one = mxspec.encode(row, "if4")
+    assert a.scales.ravel().tolist() == [0xFE] * 16
+    assert np.array_equal(a.codes, np.tile(one.codes, (16, 1)))
+    assert np.array_equal(mxspec.decode(a), np.tile(mxspec.decode(one), (16, 1)))

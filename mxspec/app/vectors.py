@@ -1436,6 +1436,9 @@ def standard_set(h100_capture=H100_CAPTURE):
         name = "if4" if r == "if4" else f"if4:{r}"
         yield f"quantize/if4.{r}.txt", nvfp4_vectors(name, "quantize")
         yield f"dequantize/if4.{r}.txt", nvfp4_vectors(name, "dequantize")
+        name = "if4_2d" if r == "if4" else f"if4_2d:{r}"  # chosen per 16 x 16 tile
+        yield f"quantize/if4_2d.{r}.txt", tile_vectors(name, "quantize")
+        yield f"dequantize/if4_2d.{r}.txt", tile_vectors(name, "dequantize")
     for a, t in SLICE_PAIRS:
         for rule in ("requantize", "paper"):
             yield f"slice/{a}-{t}.{rule}.txt", slice_vectors(a, t, rule=rule)
@@ -1482,10 +1485,10 @@ CHECKS = {
                   "casts (tests/test_deepgemm.py); re-checked by pytest conformance/",
     "tiles": "tests/nvfp4_reference.py with tile_rows (an independent fractions reference of "
              "SPEC.md 9.2 and 9.12, each block's amax its tile's, run on the whole matrix); "
-             "Four Over Six there chooses per tile, its 256 terms in PyTorch's AVX2 sum order; "
-             "nvfp4_2d:fouroversix and nvfp4_2d:4over6* equal fouroversix 1.0.5's "
-             "block_scale_2d=True reference (tests/test_fouroversix.py); re-checked by "
-             "pytest conformance/",
+             "Four Over Six and IF4 there choose per tile, its 256 terms in PyTorch's AVX2 "
+             "sum order; nvfp4_2d:fouroversix, nvfp4_2d:4over6* and if4_2d* equal "
+             "fouroversix 1.0.5's block_scale_2d=True reference (tests/test_fouroversix.py); "
+             "re-checked by pytest conformance/",
     "int_groups": "tests/int_group_reference.py (exact rationals; the exact recipe) or the "
                   "op-by-op rounding in numpy and ml_dtypes (the compressed_tensors recipe: "
                   "torch's float32 operations rounded to the weight dtype) in "

@@ -540,28 +540,48 @@ def _torch_sum_256(t):
 
 
 def _choose_by_tile(flat, shape, f: BlockFormat, bs, RI, RF, tiles, codes, scales, svals):
-    """Four Over Six over 2D tiles (SPEC.md 9.12): both candidates of every block
-    (the tile's amax mapped to 6, and the scale x 1.5), each tile's error over
-    its 256 elements in fouroversix's float32 order, and the candidate with the
-    smaller error kept for the whole tile (a tie keeps 6)."""
+    """A choice recipe over 2D tiles (SPEC.md 9.12): both candidates of every
+    block, each tile's error over its 256 elements in fouroversix's float32
+    order, and the candidate with the smaller error kept for the whole tile (a
+    tie keeps the first).  Four Over Six: the tile's amax mapped to 6, and the
+    scale x 1.5.  IF4: E2M1 under that scale, and the integers -7..7 under the
+    same scale (SPEC.md 9.11's steps, in float32), flagged by the scale's sign bit."""
     R, L = shape
     tr = f.tile_rows
     etab = decode_table(f.element, np.float64).astype(F32)
     x = flat.reshape(R, L)
-    cand = []
-    for x1 in (1.0, RF[F_XF]):
+    if4 = f.recipe.choice == "if4"
+
+    def candidate(x1):
         rf = RF.copy()
         rf[F_X1] = x1
         c, sc, sv = np.empty_like(codes), np.empty_like(scales), np.empty_like(svals)
         _run(flat, L, f, bs, RI, rf, tiles, c, sc, sv, False)
-        s = np.repeat(sv, bs, axis=1)[:, :L]
+        return c, sc, sv
+
+    def tile_error(e, s, af):
         with np.errstate(invalid="ignore", over="ignore"):
-            d = (((etab[c] * s) * F32(RF[F_AMAX])) * F32(RF[F_AF])) / F32(RF[F_TOP]) - x
-        e = d * d if f.recipe.select == "mse" else np.abs(d)
-        t = e.reshape(R // tr, tr, L // bs, bs).transpose(0, 2, 1, 3).reshape(-1, tr * bs)
+            d = (((e * np.repeat(s, bs, axis=1)[:, :L]) * F32(RF[F_AMAX])) * af) \
+                / F32(RF[F_TOP]) - x
+        t = d * d if f.recipe.select == "mse" else np.abs(d)
+        t = t.reshape(R // tr, tr, L // bs, bs).transpose(0, 2, 1, 3).reshape(-1, tr * bs)
         err = t.max(axis=1) if f.recipe.select == "abs_max" else _torch_sum_256(t)
-        cand.append((c, sc, sv, err.reshape(R // tr, L // bs)))
-    (c6, s6, v6, e6), (c4, s4, v4, e4) = cand
+        return err.reshape(R // tr, L // bs)
+
+    c6, s6, v6 = candidate(1.0)
+    e6 = tile_error(etab[c6], v6, F32(1.0))
+    if if4:  # the kernel's _integer_codes, as arrays: fl(fl(x m) x fl(7/6)), m per block
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            m = F32(1.0) / (F32(RF[F_DEC]) * v6)
+            y = (x * np.repeat(m, bs, axis=1)[:, :L]) * IF4_UP
+        live = np.repeat(np.isfinite(v6) & (v6 != 0), bs, axis=1)[:, :L]
+        q = np.where(live, np.rint(np.clip(np.nan_to_num(y), F32(-7), F32(7))), F32(0))
+        q = q + F32(0)  # an integer has no -0
+        c4, s4, v4 = (q.astype(np.int8) & 0xF).astype(np.uint8), s6 | np.uint8(0x80), v6
+        e4 = tile_error(q.astype(F32), v4, F32(RF[F_AF]))
+    else:
+        c4, s4, v4 = candidate(RF[F_XF])
+        e4 = tile_error(etab[c4], v4, F32(RF[F_AF]))
     with np.errstate(invalid="ignore"):
         four = np.repeat(e4 < e6, tr, axis=0)  # per block row of each tile
     codes[...] = np.where(np.repeat(four, bs, axis=1)[:, :L], c4, c6)
@@ -599,7 +619,7 @@ def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
         scales[...] = RI[I_SNAN]
         svals[...] = np.nan
         codes[...] = 0
-    elif nblocks and f.tile_rows > 1 and f.recipe.choice == "four_over_six":
+    elif nblocks and f.tile_rows > 1 and f.recipe.choice is not None:
         _choose_by_tile(flat, moved.shape, f, bs, RI, RF, tiles, codes, scales, svals)
     elif nblocks:
         _run(flat, L, f, bs, RI, RF, tiles, codes, scales, svals, f.recipe.choice is not None)

@@ -499,6 +499,10 @@ _SCALED = {
     # NVIDIA's NVFP4 training recipe for weights: one scale per 16 x 16 tile (SPEC.md 9.12)
     "nvfp4_2d": dict(element="fp4_e2m1", scale="ue4m3", block_size=16, tensor_scale=True,
                      tile_rows=16),
+    # IF4 over 16 x 16 tiles: E2M1 or integers chosen per tile (fouroversix's
+    # block_scale_2d=True with DataType.if4; SPEC.md 9.12)
+    "if4_2d": dict(element="fp4_e2m1", scale="ue4m3", block_size=16, tensor_scale=True,
+                   recipe="if4", tile_rows=16),
     # DeepSeek-V3's FP8 activations: 1 x 128 groups, float32 scales (SPEC.md 9.8)
     "deepseek_fp8": dict(element="fp8_e4m3", scale="float32", block_size=128,
                          tensor_scale=False, recipe="deepseek"),
@@ -538,7 +542,7 @@ def _scaled(element, scale, block_size, tensor_scale, recipe, base, name=None, o
     if takes is not None and (el.name, scale) not in takes:
         raise ValueError(f"recipe={recipe!r} takes " + " or ".join(f"{e} elements with {c} "
                          "scales" for e, c in takes) + f", not {el.name} with {scale}")
-    if RECIPES[recipe].choice == "if4" and base != "if4":
+    if RECIPES[recipe].choice == "if4" and base not in ("if4", "if4_2d"):
         raise ValueError(f"recipe={recipe!r} is IF4's (its codes are E2M1 or integers by "
                          f"block): use the if4 format")
     if RECIPES[recipe].tensor == "amax" and not tensor_scale:
@@ -572,9 +576,9 @@ def _scaled_by_name(key, recipe):
     own = row.get("recipe")
     if own is not None and recipe not in (None, own) and recipe in RECIPES and \
             RECIPES[recipe].choice == RECIPES[own].choice == "if4":
-        # IF4's selection rules are recipes of its row: if4:if4_mae
+        # IF4's selection rules are recipes of its row: if4:if4_mae, if4_2d:if4_mae
         return _scaled(row["element"], row["scale"], row["block_size"], row["tensor_scale"],
-                       recipe, key, key)
+                       recipe, key, key, tile_rows=row.get("tile_rows", 1))
     if own is None and recipe in RECIPES and RECIPES[recipe].choice == "if4":
         raise ValueError(f"recipe={recipe!r} is IF4's (its codes are E2M1 or integers by "
                          f"block): use the if4 format, not {key}")
@@ -792,8 +796,8 @@ def block_formats(family: str | None = None) -> list[str]:
     ``mx`` + any element, ``bf(...)``, recipes).
 
     >>> block_formats("scaled")
-    ['nvfp4', 'nvfp4_block_only', 'if4', 'nvfp4_2d', 'deepseek_fp8', 'deepseek_fp8_ue8m0',
-     'deepseek_fp8_2d', 'deepseek_fp8_2d_ue8m0']
+    ['nvfp4', 'nvfp4_block_only', 'if4', 'nvfp4_2d', 'if4_2d', 'deepseek_fp8',
+     'deepseek_fp8_ue8m0', 'deepseek_fp8_2d', 'deepseek_fp8_2d_ue8m0']
     """
     lists = {"mx": mx_formats, "scaled": lambda: list(_SCALED), "micro": micro_formats,
              "affine": int_formats}
