@@ -82,7 +82,7 @@ def test_sum_mode_and_activation_quantization_train():
 
 def test_bad_options(capsys):
     with pytest.raises(mxspec.FormatError, match="valid names.*or a block format: nvfp4, "
-                                                 "nvfp4_block_only, if4, nvfp4_2d, "
+                                                 "nvfp4_block_only, if4, nvfp4_2d, if4_2d, "
                                                  "deepseek_fp8, "
                                                  "deepseek_fp8_ue8m0, deepseek_fp8_2d, "
                                                  "deepseek_fp8_2d_ue8m0, mx4, mx6, mx9, hif4"):
