@@ -328,6 +328,37 @@ def borrowed(typingctx, arr, start, n):
     return sig, codegen
 
 
+@intrinsic
+def lane_sum16(typingctx, t, start):
+    """The float32 sum of ``t[start:start+16]`` in PyTorch's CPU order for a row
+    of 16 (SPEC.md 9.10): lane l = t[l] + t[l+8], then the eight lanes added in
+    order; every addition a float32 rounding, as the loop
+    ``for l in range(8): v = t[l] + t[l+8]; acc = v if l == 0 else acc + v``
+    gives (for terms that are not -0).  Written as one vector load, one vector
+    addition of the halves and the chain over the lanes: the loop's sixteen
+    scalar loads from the vector store before it each waited for that store."""
+    if not (isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C"
+            and t.dtype == types.float32 and isinstance(start, types.Integer)):
+        return None
+    sig = types.float32(t, start)
+
+    def codegen(context, builder, signature, args):
+        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        s = builder.sext(args[1], i64) if args[1].type.width < 64 else args[1]
+        v16 = ir.VectorType(f32, 16)
+        p = builder.bitcast(builder.gep(a.data, [s]), v16.as_pointer())
+        v = builder.load(p, align=4)
+        lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, 8), list(range(8))))
+        hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, 8), list(range(8, 16))))
+        lanes = builder.fadd(lo, hi)
+        acc = builder.extract_element(lanes, ir.Constant(i32, 0))
+        for lane in range(1, 8):
+            acc = builder.fadd(acc, builder.extract_element(lanes, ir.Constant(i32, lane)))
+        return acc
+    return sig, codegen
+
+
 def unref(a):
     """:func:`borrowed` over the whole of a 1D contiguous array; anything else
     (a tuple of a frozen record) as it is."""
