@@ -349,25 +349,33 @@ def test_2d_tiles_equal_the_fouroversix_reference(kind):
     _assert_2d_equals_reference(x, "static_6", mxspec.encode(x, "nvfp4_2d", recipe="fouroversix"))
 
 
-def _assert_2d_equals_reference(x, rule, a):
-    """``a`` (an nvfp4_2d encode of x) against fouroversix's block_scale_2d=True under
-    ``rule``: scales, element values and the tensor scale."""
+def _reference_2d(x, fmt, rule):
+    """fouroversix's block_scale_2d=True quantizer (``fmt``: "nvfp4" or "if4") of the
+    bfloat16 matrix x under ``rule``, with a saturating E2M1 rounding: (element
+    values as x's shape, scale bytes per 1 x 16 block, the stored amax)."""
     ref, utils = _reference()
     t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
     orig = ref.fake_quantize_to_e2m1
     ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
     try:
         vals, scales, amax = ref.quantize_to_fp4(
-            t, block_scale_2d=True, fp4_format=utils.DataType.nvfp4,
+            t, block_scale_2d=True, fp4_format=utils.DataType(fmt),
             scale_rule=utils.ScaleRule(rule), pack_values=False,
             use_blackwell_scale_layout=False)
     finally:
         ref.fake_quantize_to_e2m1 = orig
-    s = scales.contiguous().view(torch.uint8).numpy().reshape(x.shape[0], -1)
+    return (vals.float().numpy().reshape(x.shape),
+            scales.contiguous().view(torch.uint8).numpy().reshape(x.shape[0], -1),
+            F32(amax.item()))
+
+
+def _assert_2d_equals_reference(x, rule, a):
+    """``a`` (an nvfp4_2d encode of x) against fouroversix's block_scale_2d=True under
+    ``rule``: scales, element values and the tensor scale."""
+    v, s, amax = _reference_2d(x, "nvfp4", rule)
     assert np.array_equal(a.scales, s)
-    v = vals.float().numpy().reshape(x.shape)
     assert np.array_equal(_element_values(a).view(np.uint32), v.view(np.uint32))
-    assert a.tensor_scale == F32(amax.item())
+    assert a.tensor_scale == amax
 
 
 @pytest.mark.parametrize("recipe", ["exact", "torchao", "fouroversix"])
@@ -450,28 +458,15 @@ def test_if4_2d_equals_the_fouroversix_reference(recipe, kind):
     """if4_2d (SPEC.md 9.12): IF4 chosen per 16 x 16 tile, against fouroversix's
     block_scale_2d=True with DataType.if4: the scale bytes with their sign bits
     (repeated over each tile's rows), every element's value (E2M1's or the
-    integer), the stored amax; and the tile choice really differs from the
-    blocks' (1D IF4) somewhere."""
-    ref, utils = _reference()
+    integer), the stored amax."""
     x = _tensors()[kind]
-    t = torch.from_numpy(x.view(np.uint16).astype(np.int16)).view(torch.bfloat16)
-    orig = ref.fake_quantize_to_e2m1
-    ref.fake_quantize_to_e2m1 = lambda v, **kw: orig(v, **kw).clamp(-6.0, 6.0)
-    try:
-        vals, scales, amax = ref.quantize_to_fp4(
-            t, block_scale_2d=True, fp4_format=utils.DataType.if4,
-            scale_rule=utils.ScaleRule(IF4_RULES[recipe]), pack_values=False,
-            use_blackwell_scale_layout=False)
-    finally:
-        ref.fake_quantize_to_e2m1 = orig
-    s = scales.contiguous().view(torch.uint8).numpy().reshape(x.shape[0], -1)
-    v = vals.float().numpy().reshape(x.shape)
+    v, s, amax = _reference_2d(x, "if4", IF4_RULES[recipe])
     a = mxspec.encode(x, "if4_2d", recipe=None if recipe == "if4" else recipe)
     assert a.format.name == ("if4_2d" if recipe == "if4" else f"if4_2d:{recipe}")
     assert np.array_equal(a.scales, s)
     v = np.where(np.repeat(s >= 0x80, 16, axis=1), v + F32(0), v)  # an integer has no -0
     assert np.array_equal(_if4_values(a).view(np.uint32), v.view(np.uint32))
-    assert a.tensor_scale.view(np.uint32) == F32(amax.item()).view(np.uint32)
+    assert a.tensor_scale.view(np.uint32) == amax.view(np.uint32)
     assert (a.scales.reshape(-1, 16, a.scales.shape[1]) ==
             a.scales.reshape(-1, 16, a.scales.shape[1])[:, :1]).all()  # one scale a tile
 

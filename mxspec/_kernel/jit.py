@@ -179,6 +179,36 @@ def _ov_abs_bits_value(like, bits):
         return lambda like, bits: _bitcast(np.int64(bits), np.float64(0))
 
 
+def _at(context, builder, aty, arr, start):
+    """A pointer to element ``start`` of the 1D array value ``arr`` (of type ``aty``)."""
+    a = context.make_array(aty)(context, builder, arr)
+    i64 = ir.IntType(64)
+    s = builder.sext(start, i64) if start.type.width < 64 else start
+    return builder.gep(a.data, [s])
+
+
+def _llvm_fn(builder, name, rtype, atypes):
+    """The declaration of the LLVM intrinsic ``name`` in the builder's module."""
+    f = builder.module.globals.get(name)
+    return f if f is not None else ir.Function(builder.module, ir.FunctionType(rtype, atypes),
+                                               name)
+
+
+def _runs_max(builder, run_max, N, W, ity):
+    """The max over N lanes as whole vectors of W (``run_max(first, lanes, count)``)
+    and one vector of the rest, combined by an unsigned max of type ``ity``."""
+    parts = []
+    if N >= W:
+        parts.append(run_max(0, W, N // W))
+    if N % W:
+        parts.append(run_max(N // W * W, N % W, 1))
+    m = parts[0]
+    if len(parts) == 2:
+        m = builder.call(_llvm_fn(builder, f"llvm.umax.i{ity.width}", ity, [ity, ity]),
+                         [m, parts[1]])
+    return m
+
+
 # The widest run abs_max_bits_run unrolls (as vectors); longer blocks take the loop.
 ABS_MAX_RUN_MAX = 1024
 
@@ -207,14 +237,11 @@ def abs_max_bits_run(typingctx, x, start, n):
 
     def codegen(context, builder, signature, args):
         iw, i64 = ir.IntType(width), ir.IntType(64)
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        s = builder.sext(args[1], i64) if args[1].type.width < 64 else args[1]
-        base = builder.bitcast(builder.gep(a.data, [s]), iw.as_pointer())
-        mod = builder.module
+        base = builder.bitcast(_at(context, builder, signature.args[0], args[0], args[1]),
+                               iw.as_pointer())
 
         def fn(name, rtype, atypes):
-            f = mod.globals.get(name)
-            return f if f is not None else ir.Function(mod, ir.FunctionType(rtype, atypes), name)
+            return _llvm_fn(builder, name, rtype, atypes)
 
         def run_max(first, lanes, count):
             """Lane-wise max of ``count`` vectors of ``lanes`` from ``first``, reduced."""
@@ -230,16 +257,8 @@ def abs_max_bits_run(typingctx, x, start, n):
             return builder.call(fn(f"llvm.vector.reduce.umax.v{lanes}i{width}", iw, [vt]),
                                 [acc])
 
-        W = 512 // width  # one AVX-512 register; LLVM splits it where vectors are narrower
-        parts = []
-        if N >= W:
-            parts.append(run_max(0, W, N // W))
-        if N % W:
-            parts.append(run_max(N // W * W, N % W, 1))
-        m = parts[0]
-        if len(parts) == 2:
-            m = builder.call(fn(f"llvm.umax.i{width}", iw, [iw, iw]), [m, parts[1]])
-        return m
+        # W: one AVX-512 register; LLVM splits it where vectors are narrower
+        return _runs_max(builder, run_max, N, 512 // width, iw)
     return sig, codegen
 
 
@@ -263,14 +282,10 @@ def code_mag_max_run(typingctx, codes, start, n, twos):
 
     def codegen(context, builder, signature, args):
         i8, i1, i32, i64 = ir.IntType(8), ir.IntType(1), ir.IntType(32), ir.IntType(64)
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        s = builder.sext(args[1], i64) if args[1].type.width < 64 else args[1]
-        base = builder.gep(a.data, [s])
-        mod = builder.module
+        base = _at(context, builder, signature.args[0], args[0], args[1])
 
         def fn(name, rtype, atypes):
-            f = mod.globals.get(name)
-            return f if f is not None else ir.Function(mod, ir.FunctionType(rtype, atypes), name)
+            return _llvm_fn(builder, name, rtype, atypes)
 
         def run_max(first, lanes, count):
             vt = ir.VectorType(i8, lanes)
@@ -286,16 +301,7 @@ def code_mag_max_run(typingctx, codes, start, n, twos):
                 acc = v if acc is None else builder.call(umax, [acc, v])
             return builder.call(fn(f"llvm.vector.reduce.umax.v{lanes}i8", i8, [vt]), [acc])
 
-        W = 64
-        parts = []
-        if N >= W:
-            parts.append(run_max(0, W, N // W))
-        if N % W:
-            parts.append(run_max(N // W * W, N % W, 1))
-        m = parts[0]
-        if len(parts) == 2:
-            m = builder.call(fn("llvm.umax.i8", i8, [i8, i8]), [m, parts[1]])
-        return builder.zext(m, i32)
+        return builder.zext(_runs_max(builder, run_max, N, 64, i8), i32)
     return sig, codegen
 
 
@@ -316,14 +322,12 @@ def borrowed(typingctx, arr, start, n):
     def codegen(context, builder, signature, args):
         from numba.np.arrayobj import populate_array
         i64 = ir.IntType(64)
-        src = context.make_array(arr)(context, builder, args[0])
         out = context.make_array(arr)(context, builder)
-        s = builder.sext(args[1], i64) if args[1].type.width < 64 else args[1]
         m = builder.sext(args[2], i64) if args[2].type.width < 64 else args[2]
         size = context.get_abi_sizeof(context.get_data_type(arr.dtype))
         itemsize = context.get_constant(types.intp, size)
-        populate_array(out, data=builder.gep(src.data, [s]), shape=[m], strides=[itemsize],
-                       itemsize=itemsize, meminfo=None)
+        populate_array(out, data=_at(context, builder, arr, args[0], args[1]), shape=[m],
+                       strides=[itemsize], itemsize=itemsize, meminfo=None)
         return out._getvalue()
     return sig, codegen
 
@@ -343,11 +347,10 @@ def lane_sum16(typingctx, t, start):
     sig = types.float32(t, start)
 
     def codegen(context, builder, signature, args):
-        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        s = builder.sext(args[1], i64) if args[1].type.width < 64 else args[1]
+        f32, i32 = ir.FloatType(), ir.IntType(32)
         v16 = ir.VectorType(f32, 16)
-        p = builder.bitcast(builder.gep(a.data, [s]), v16.as_pointer())
+        p = builder.bitcast(_at(context, builder, signature.args[0], args[0], args[1]),
+                            v16.as_pointer())
         v = builder.load(p, align=4)
         lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, 8), list(range(8))))
         hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, 8), list(range(8, 16))))
