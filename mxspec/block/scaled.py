@@ -523,6 +523,22 @@ def _run(flat, L, f: BlockFormat, bs, RI, RF, tiles, codes, scales, svals, two):
                   svals.reshape(-1), work=flat.size * (12 if two else 4))
 
 
+@jit
+def _integer_candidate(t0, t1, x, L, bs, svals, RF, Pi, codes):
+    """IF4's integer codes (:func:`_integer_codes`) of blocks t0..t1-1 of ``x``
+    (rows of L), each under its block's scale value ``svals`` (float32): the
+    second candidate where IF4 chooses per tile."""
+    nb = (L + bs - 1) // bs
+    for t in range(t0, t1):
+        r = t // nb
+        j = t - r * nb
+        lo = r * L + j * bs
+        n = min(bs, L - j * bs)
+        _integer_codes(borrowed(x, lo, n), borrowed(codes, lo, n), n, np.float64(svals[t]), RF,
+                       Pi)
+    return 0
+
+
 def _torch_sum_256(t):
     """Each row of 256 float32 terms summed in the order PyTorch's CPU sum takes
     (8-lane vectors, SPEC.md 9.12): four accumulators of vectors, vector 4i + k
@@ -572,15 +588,14 @@ def _choose_by_tile(flat, shape, f: BlockFormat, bs, RI, RF, tiles, codes, scale
 
     c6, s6, v6 = candidate(1.0)
     e6 = tile_error(etab[c6], v6, F32(1.0))
-    if if4:  # the kernel's _integer_codes, as arrays: fl(fl(x m) x fl(7/6)), m per block
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            m = F32(1.0) / (F32(RF[F_DEC]) * v6)
-            y = (x * np.repeat(m, bs, axis=1)[:, :L]) * IF4_UP
-        live = np.repeat(np.isfinite(v6) & (v6 != 0), bs, axis=1)[:, :L]
-        q = np.where(live, np.rint(np.clip(np.nan_to_num(y), F32(-7), F32(7))), F32(0))
-        q = q + F32(0)  # an integer has no -0
-        c4, s4, v4 = (q.astype(np.int8) & 0xF).astype(np.uint8), s6 | np.uint8(0x80), v6
-        e4 = tile_error(q.astype(F32), v4, F32(RF[F_AF]))
+    if if4:  # the integers under the same scales, by the kernel's own rule
+        int4 = element_format("int4")
+        c4 = np.empty_like(codes)
+        _parallel.run(_integer_candidate, v6.size, flat, L, bs, v6.reshape(-1), RF,
+                      tuple(int4.params), c4.reshape(-1), work=flat.size)
+        s4, v4 = s6 | np.uint8(0x80), v6
+        e4 = tile_error((decode_table(int4, np.float64) * 4).astype(F32)[c4], v4,
+                        F32(RF[F_AF]))
     else:
         c4, s4, v4 = candidate(RF[F_XF])
         e4 = tile_error(etab[c4], v4, F32(RF[F_AF]))
