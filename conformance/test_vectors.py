@@ -385,53 +385,20 @@ def _bf16_bits(row):
     return np.array([int(b, 16) for b in row], np.uint16)
 
 
-def _sylvester(n):
-    """H_1 = [1], H_2n = [[H, H], [H, -H]], written out here (not mxspec's table)."""
-    h = [[1]]
-    while len(h) < n:
-        h = [r + r for r in h] + [r + [-v for v in r] for r in h]
-    return h
-
-
-def _nearest_bf16_bits(q):
-    """The bfloat16 nearest the rational q, ties to the even code, overflow (at or
-    past max + half its ulp) to Inf: the neighbours of a guess compared exactly."""
-    from fractions import Fraction
-    top = Fraction(float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)) + Fraction(2) ** 119
-    if abs(q) >= top:
-        return 0x7F80 | (0x8000 if q < 0 else 0)
-    guess = int(np.array([float(q)], np.float32).astype(ml_dtypes.bfloat16).view(np.uint16)[0])
-    best = None
-    for b in (guess - 1, guess, guess + 1):
-        v = float(np.array([b & 0xFFFF], np.uint16).view(ml_dtypes.bfloat16)[0])
-        if not math.isfinite(v):
-            continue
-        d = abs(Fraction(v) - q)
-        if best is None or d < best[0] or (d == best[0] and b % 2 == 0):
-            best = (d, b & 0xFFFF)
-    return best[1]
-
-
 def check_rht_independently(path, vf):
     """Each output the exact sum of its products by diag(signs) H / 4 (the
-    header's sign vector and H built here), rounded once to bfloat16; an exact
-    zero is +0, even where every product is -0 (SPEC.md 13.1: torch's matmul,
-    whose accumulator starts at +0, gives +0 there, not IEEE's -0 of a sum of -0s)."""
-    from fractions import Fraction
+    header's sign vector, H built by tests/rht_reference.py), rounded once to
+    bfloat16; an exact zero is +0, even where every product is -0 (SPEC.md 13.1:
+    torch's matmul, whose accumulator starts at +0, gives +0 there, not IEEE's -0
+    of a sum of -0s)."""
+    import rht_reference
     h = vf.header
     n = int(h["block_size"])
     signs = [int(v) for v in h["sign_vector"].split()]
-    H = _sylvester(n)
     inv = h["inverse"] == "yes"
-    # entry (i, j) of the matrix the inputs are multiplied by
-    M = [[Fraction(signs[j] * H[j][i] if inv else signs[i] * H[i][j], 4) for j in range(n)]
-         for i in range(n)]
     for line, row in vf.rows:
-        x = _bf16_bits(row[:n]).view(ml_dtypes.bfloat16).astype(np.float64)
-        want = []
-        for j in range(n):
-            q = sum(Fraction(float(x[i])) * M[i][j] for i in range(n))
-            want.append(f"{_nearest_bf16_bits(q):04x}")  # q == 0: +0
+        x = _bf16_bits(row[:n]).view(ml_dtypes.bfloat16)
+        want = [f"{b:04x}" for b in rht_reference.transform_bits(x, signs, inv)]
         if want != [c.lower() for c in row[n:]]:
             fail(path, line, "rht outputs", want, row[n:])
 

@@ -1,7 +1,6 @@
 """mxspec.rht, the random Hadamard transform of the NVFP4 training recipes
 (SPEC.md 13): its laws, a fractions reference on every rounding path, and
 torch's bfloat16 matmul on the CPU as an independent implementation."""
-from fractions import Fraction
 
 import ml_dtypes
 import numpy as np
@@ -11,36 +10,15 @@ from hypothesis import example, given, settings, strategies as st
 import mxspec
 from mxspec.tables.transforms import TE_RHT_SIGNS, hadamard
 
+import rht_reference
+
 BF16 = ml_dtypes.bfloat16
 
 
-def _nearest_bf16(q: Fraction):
-    """The bfloat16 nearest to the rational q, ties to the even code: the
-    neighbours of a first guess, compared exactly."""
-    top = Fraction(float(ml_dtypes.finfo(BF16).max)) + Fraction(2) ** 119  # max + half its ulp
-    if abs(q) >= top:  # IEEE overflow: past the largest by half an ulp or more (ties even: Inf)
-        return 0x7F80 | (0x8000 if q < 0 else 0)
-    guess = np.array([float(q)], np.float32).astype(BF16).view(np.uint16)[0]
-    best = None
-    for b in (int(guess) - 1, int(guess), int(guess) + 1):
-        v = np.array([b & 0xFFFF], np.uint16).view(BF16).astype(np.float64)[0]
-        if not np.isfinite(v):
-            continue
-        d = abs(Fraction(float(v)) - q)
-        if best is None or d < best[0] or (d == best[0] and b % 2 == 0):
-            best = (d, b)
-    return best[1] & 0xFFFF
-
-
 def _reference(x):
-    """Each group's outputs in exact rationals: sum_i x_i s_i H[i, j] / 4."""
-    h = hadamard(16)
-    out = []
-    for g in np.asarray(x, np.float64).reshape(-1, 16):
-        for j in range(16):
-            q = sum(Fraction(float(g[i])) * TE_RHT_SIGNS[i] * int(h[i, j]) for i in range(16)) / 4
-            out.append(_nearest_bf16(q))
-    return np.array(out, np.uint16)
+    """Each group's outputs in exact rationals, sum_i x_i s_i H[i, j] / 4, rounded
+    once (tests/rht_reference.py, its own Hadamard matrix)."""
+    return rht_reference.transform_bits(x, [int(v) for v in TE_RHT_SIGNS])
 
 
 def test_the_matrix_is_orthogonal_and_its_entries_are_exact_in_bfloat16():

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import (BlockArray, __version__, accumulator, decode_elements, dot, dot_elements,
                element_format, encode, encode_elements, encode_packed, pack, pack_codes, policies,
-               slice_and_scale)
+               rht, rht_matrix, slice_and_scale)
 from ..tables.block import RECIPES, block_format, family_of, micro_format, mx_format
 from ..tables.tapered import is_tapered_name, tapered_format
 
@@ -647,7 +647,6 @@ def rht_vectors(signs="te", inverse=False, seed=0) -> VectorFile:
     """Random Hadamard transform vectors (SPEC.md 13.1): each row one group of 16
     bfloat16 inputs (bits) and the transform's 16 bfloat16 outputs, each the
     exact sum of its products rounded once (nearest even)."""
-    from .. import rht, rht_matrix
     sv = np.sign(rht_matrix(16, signs)[:, 0]).astype(int)
     vf = VectorFile(_header("rht", format="bfloat16", block_size=16, signs=signs,
                             sign_vector=" ".join(f"{s:+d}" for s in sv),
@@ -1459,8 +1458,8 @@ CHECKS = {
     "slice": "decode-then-encode with the floor rule (requantize) or the paper's scale "
              "(paper), float64; re-checked by pytest conformance/",
     "rht": "each output the exact rational sum of its 16 products, rounded once to "
-           "bfloat16 by comparing its neighbours exactly (conformance/test_vectors.py, "
-           "not mxspec's code); rht itself equals torch 2.13's CPU bfloat16 matmul "
+           "bfloat16 by comparing its neighbours exactly, the Hadamard matrix built from the "
+           "header's sign vector (tests/rht_reference.py, not mxspec's code); rht itself equals torch 2.13's CPU bfloat16 matmul "
            "(tests/test_rht.py); re-checked by pytest conformance/",
     "dot": "tests/dot_reference.py (an independent fractions reference of SPEC.md section 8); "
            "re-checked by pytest conformance/",
