@@ -88,11 +88,12 @@ def main(argv=None):
             extra += f", {t_ref[theirs[r]] / t_nv:.0f} x fouroversix"
         print(f"  {fmt} encode, {r:15s}{n / t_nv / 1e6:8,.0f} M/s  ({t_mx / t_nv:.2f} x "
               f"mxfp4_e2m1{extra}, {t_copy / t_nv:.2f} x copy)")
-    # DeepSeek's FP8 rows (SPEC.md 9.9, 9.13): 1 x 128 groups and 128 x 128 weight tiles
+    # the 2D rows: NVIDIA's 16 x 16 tiles (a choice recipe chooses per tile, SPEC.md 9.12),
+    # DeepSeek's FP8 1 x 128 groups and 128 x 128 weight tiles (SPEC.md 9.9, 9.13)
     w = x if x.ndim == 2 and x.shape[0] % 128 == 0 else None  # rows of 4096: whole tiles
-    for fmt in ("deepseek_fp8", "deepseek_fp8:deepgemm", "deepseek_fp8_2d",
-                "deepseek_fp8_2d_ue8m0"):
-        src = w if fmt.startswith("deepseek_fp8_2d") else x
+    for fmt in ("nvfp4_2d", "nvfp4_2d:4over6", "if4_2d", "deepseek_fp8",
+                "deepseek_fp8:deepgemm", "deepseek_fp8_2d", "deepseek_fp8_2d_ue8m0"):
+        src = w if "_2d" in fmt else x
         if src is None:
             continue
         mxspec.encode(src[:128], fmt)

@@ -412,7 +412,8 @@ def _decode_kernel(spec=None):
                         acc |= c
                         out[o + i] = table[c] * mul
                 elif cbits == 8 and arith:  # a byte per code, by arithmetic: it vectorizes
-                    ss, os_ = borrowed(src, soff + e, end - e), borrowed(out, o + e, end - e)  # see encode
+                    # borrowed views from 0, as in encode
+                    ss, os_ = borrowed(src, soff + e, end - e), borrowed(out, o + e, end - e)
                     for k in range(end - e):
                         c = ss[k]
                         acc |= c
