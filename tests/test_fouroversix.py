@@ -412,6 +412,12 @@ def test_2d_tiles_refuse_what_is_not_whole_tiles():
         mxspec.encode(np.ones((2, 16, 32), F32), "nvfp4_2d")
     with pytest.raises(ValueError, match="recipe='if4' is IF4's"):
         mxspec.encode(np.ones((16, 32), F32), "nvfp4_2d", recipe="if4")
+    # a choice per tile sums 256 terms in PyTorch's order: 16 x 16 tiles only
+    for fmt in ("nvfp4_2d:4over6", "if4_2d"):
+        with pytest.raises(ValueError, match=r"block_size=32: .* block_size must be 16"):
+            mxspec.encode(np.ones((16, 64), F32), fmt, block_size=32)
+    assert mxspec.encode(np.ones((16, 64), F32), "nvfp4_2d", block_size=32).scales.shape == \
+        (16, 2)
 
 
 def _near_tie_tiles(columns):
@@ -489,12 +495,13 @@ def test_a_tiles_error_is_summed_in_pytorchs_cpu_order():
     if torch.backends.cpu.get_cpu_capability() != "AVX2":
         pytest.skip(f"torch runs {torch.backends.cpu.get_cpu_capability()} kernels here; "
                     "the order is AVX2's 8-lane one (SPEC.md 9.12)")
-    from mxspec.block.scaled import _torch_sum_256
+    from mxspec.block.scaled import _sum_256
     rng = np.random.default_rng(0)
     t = (rng.standard_normal((20000, 256)) * np.exp2(rng.integers(-20, 20, (20000, 256)))
          ).astype(F32)
     want = torch.from_numpy(t).sum(dim=-1).numpy()
-    assert np.array_equal(_torch_sum_256(t).view(np.uint32), want.view(np.uint32))
+    got = np.array([_sum_256(row) for row in t], F32)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
     assert (t.sum(axis=1, dtype=F32).view(np.uint32) != want.view(np.uint32)).mean() > 0.5
 
 

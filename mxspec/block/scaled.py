@@ -307,6 +307,21 @@ def _integer_codes(xb, cb, n, sv, RF, Pi):
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _block_terms(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
+    """Each element's error term of a candidate (SPEC.md 9.10), into ``tb``:
+    fl(fl(fl(fl(e * bs) * amax) * af) / top) - x, squared for "mse", its
+    magnitude otherwise (arguments: :func:`_block_error`)."""
+    f32 = np.float32
+    s32, amax, t = f32(sv), f32(RF[F_AMAX]), f32(RF[F_TOP])
+    sel = RI[I_SEL]
+    for k in range(n):
+        c = np.int32(cb[k])
+        e = f32((c ^ 8) - 8) if ints else decode_value32(c, Pe)
+        d = (((e * s32) * amax) * af) / t - xb[k]
+        tb[k] = d * d if sel == 0 else abs(d)
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
 def _block_error(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
     """A candidate's error (SPEC.md 9.10), in float32 in fouroversix's order:
     each value fl(fl(fl(fl(e * bs) * amax) * af) / top) (af: 1, or IF4's
@@ -316,13 +331,8 @@ def _block_error(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
     the largest magnitude.  e is computed from the code (core.decode_value32,
     exact for E2M1; an integer's two's complement), so the loop vectorizes."""
     f32 = np.float32
-    s32, amax, t = f32(sv), f32(RF[F_AMAX]), f32(RF[F_TOP])
     sel = RI[I_SEL]
-    for k in range(n):
-        c = np.int32(cb[k])
-        e = f32((c ^ 8) - 8) if ints else decode_value32(c, Pe)
-        d = (((e * s32) * amax) * af) / t - xb[k]
-        tb[k] = d * d if sel == 0 else abs(d)
+    _block_terms(xb, cb, n, sv, RI, RF, Pe, ints, af, tb)
     if sel == 2:
         m = f32(0.0)
         for k in range(n):
@@ -473,9 +483,27 @@ def _tile_amax(moved, f: BlockFormat, bs, ax, shape):
                          f"tiles of a matrix, so x must be 2-D, its other axis a multiple of "
                          f"{tr} and axis {ax} a multiple of {bs}")
     R, L = moved.shape
-    b = (moved.view(np.int32) & np.int32(0x7FFFFFFF)).reshape(R, L // bs, bs).max(axis=2)
-    t = b.reshape(R // tr, tr, L // bs).max(axis=1)
-    return np.ascontiguousarray(np.repeat(t, tr, axis=0)).reshape(-1)
+    out = np.empty(R * (L // bs), np.int32)
+    _parallel.run(_tile_amax_kernel, R // tr, moved.reshape(-1), L, bs, tr, out,
+                  work=moved.size)
+    return out
+
+
+@jit
+def _tile_amax_kernel(t0, t1, x, L, bs, tr, out):
+    """Tile rows t0..t1-1 of x (rows of L): each tile's largest magnitude (abs
+    bits) to every block of it in ``out`` (blocks in row order)."""
+    nb = L // bs
+    for i in range(t0, t1):
+        for j in range(nb):
+            m = np.int32(0)
+            for r in range(tr):
+                lo = (i * tr + r) * L + j * bs
+                m = max(m, abs_max_bits_run(x, lo, 16) if bs == 16 else
+                        abs_max_bits(x, lo, lo + bs))
+            for r in range(tr):
+                out[(i * tr + r) * nb + j] = m
+    return 0
 
 
 def _scale_params(f: BlockFormat):
@@ -539,22 +567,76 @@ def _integer_candidate(t0, t1, x, L, bs, svals, RF, Pi, codes):
     return 0
 
 
-def _torch_sum_256(t):
-    """Each row of 256 float32 terms summed in the order PyTorch's CPU sum takes
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _sum_256(t):
+    """The float32 sum of 256 terms in the order PyTorch's CPU sum takes
     (8-lane vectors, SPEC.md 9.12): four accumulators of vectors, vector 4i + k
     into accumulator k for i = 0..7, the four added in order, then the 8 lanes
     in order; every step a float32 addition."""
-    v = t.reshape(-1, 8, 4, 8)  # [tile, i, k, lane]: term 32 i + 8 k + lane
-    acc = v[:, 0].copy()
+    acc = np.empty(32, np.float32)
+    for m in range(32):
+        acc[m] = t[m]
     for i in range(1, 8):
-        acc += v[:, i]
-    q = acc[:, 0] + acc[:, 1]
-    q += acc[:, 2]
-    q += acc[:, 3]
-    total = q[:, 0].copy()
-    for lane in range(1, 8):
-        total += q[:, lane]
+        for m in range(32):
+            acc[m] += t[32 * i + m]
+    total = np.float32(0.0)
+    for lane in range(8):
+        q = (acc[lane] + acc[8 + lane]) + acc[16 + lane]
+        q = q + acc[24 + lane]
+        total = q if lane == 0 else total + q
     return total
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _tile_error(tb, x, cs, vs, i, j, L, bs, tr, RI, RF, Pe, ints, af):
+    """The error of tile (i, j) of one candidate (codes ``cs``, block scale
+    values ``vs``): its tr x bs terms (:func:`_block_terms`) into ``tb``, then
+    summed by :func:`_sum_256`, or their largest for "abs_max"."""
+    nb = L // bs
+    for r in range(tr):
+        lo = (i * tr + r) * L + j * bs
+        _block_terms(borrowed(x, lo, bs), borrowed(cs, lo, bs), bs,
+                     np.float64(vs[(i * tr + r) * nb + j]), RI, RF, Pe, ints, af,
+                     borrowed(tb, r * bs, bs))
+    if RI[I_SEL] == 2:
+        m = np.float32(0.0)
+        for k in range(tr * bs):
+            m = max(m, tb[k])
+        return m
+    return _sum_256(tb)
+
+
+@kernel_factory
+def _tile_choice(spec):
+    """The per-tile choice (``kernel`` below), with ``spec`` = (block size, tile
+    rows, the first candidate's element record, the second's, whether the second
+    is IF4's integers) frozen in: constant trip counts, so each block's terms
+    vectorize (read at run time, they took 4 ns a term)."""
+    BS, TR, PE, PA, INTS = spec
+
+    @jit
+    def kernel(t0, t1, tb, x, L, RI, RF, af, c4, s4, v4, codes, scales, svals):
+        """Tile rows t0..t1-1 (SPEC.md 9.12): each tile's error for the first
+        candidate (in codes, scales, svals) and the second (c4, s4, v4); where
+        the second's is smaller (a tie or a NaN keeps the first) it replaces the
+        first over the whole tile.  ``tb``: a scratch row of TR x BS float32."""
+        RI, RF, tb = unref(RI), unref(RF), unref(tb)
+        nb = L // BS
+        for i in range(t0, t1):
+            for j in range(nb):
+                e0 = _tile_error(tb, x, codes, svals, i, j, L, BS, TR, RI, RF, PE, False,
+                                 np.float32(1.0))
+                e1 = _tile_error(tb, x, c4, v4, i, j, L, BS, TR, RI, RF, PA, INTS, af)
+                if e1 < e0:
+                    for r in range(TR):
+                        lo = (i * TR + r) * L + j * BS
+                        t = (i * TR + r) * nb + j
+                        for k in range(BS):
+                            codes[lo + k] = c4[lo + k]
+                        scales[t] = s4[t]
+                        svals[t] = v4[t]
+        return 0
+    return kernel
 
 
 def _choose_by_tile(flat, shape, f: BlockFormat, bs, RI, RF, tiles, codes, scales, svals):
@@ -566,44 +648,29 @@ def _choose_by_tile(flat, shape, f: BlockFormat, bs, RI, RF, tiles, codes, scale
     same scale (SPEC.md 9.11's steps, in float32), flagged by the scale's sign bit."""
     R, L = shape
     tr = f.tile_rows
-    etab = decode_table(f.element, np.float64).astype(F32)
-    x = flat.reshape(R, L)
+    if tr * bs != 256:  # the error sum's order is PyTorch's for 256 terms
+        raise ValueError(f"block_size={bs}: {f.name} chooses per {tr} x block_size tile in "
+                         f"fouroversix's order for 256 terms, so block_size must be {256 // tr}")
     if4 = f.recipe.choice == "if4"
-
-    def candidate(x1):
-        rf = RF.copy()
-        rf[F_X1] = x1
-        c, sc, sv = np.empty_like(codes), np.empty_like(scales), np.empty_like(svals)
-        _run(flat, L, f, bs, RI, rf, tiles, c, sc, sv, False)
-        return c, sc, sv
-
-    def tile_error(e, s, af):
-        with np.errstate(invalid="ignore", over="ignore"):
-            d = (((e * np.repeat(s, bs, axis=1)[:, :L]) * F32(RF[F_AMAX])) * af) \
-                / F32(RF[F_TOP]) - x
-        t = d * d if f.recipe.select == "mse" else np.abs(d)
-        t = t.reshape(R // tr, tr, L // bs, bs).transpose(0, 2, 1, 3).reshape(-1, tr * bs)
-        err = t.max(axis=1) if f.recipe.select == "abs_max" else _torch_sum_256(t)
-        return err.reshape(R // tr, L // bs)
-
-    c6, s6, v6 = candidate(1.0)
-    e6 = tile_error(etab[c6], v6, F32(1.0))
+    _run(flat, L, f, bs, RI, RF, tiles, codes, scales, svals, False)  # the first, into place
     if if4:  # the integers under the same scales, by the kernel's own rule
         int4 = element_format("int4")
+        Pa = tuple(int4.params)
         c4 = np.empty_like(codes)
-        _parallel.run(_integer_candidate, v6.size, flat, L, bs, v6.reshape(-1), RF,
-                      tuple(int4.params), c4.reshape(-1), work=flat.size)
-        s4, v4 = s6 | np.uint8(0x80), v6
-        e4 = tile_error((decode_table(int4, np.float64) * 4).astype(F32)[c4], v4,
-                        F32(RF[F_AF]))
+        _parallel.run(_integer_candidate, svals.size, flat, L, bs, svals.reshape(-1), RF, Pa,
+                      c4.reshape(-1), work=flat.size)
+        s4, v4 = scales | np.uint8(0x80), svals
     else:
-        c4, s4, v4 = candidate(RF[F_XF])
-        e4 = tile_error(etab[c4], v4, F32(RF[F_AF]))
-    with np.errstate(invalid="ignore"):
-        four = np.repeat(e4 < e6, tr, axis=0)  # per block row of each tile
-    codes[...] = np.where(np.repeat(four, bs, axis=1)[:, :L], c4, c6)
-    scales[...] = np.where(four, s4, s6)
-    svals[...] = np.where(four, v4, v6)
+        Pa = tuple(f.element.params)
+        rf = RF.copy()
+        rf[F_X1] = RF[F_XF]
+        c4, s4, v4 = np.empty_like(codes), np.empty_like(scales), np.empty_like(svals)
+        _run(flat, L, f, bs, RI, rf, tiles, c4, s4, v4, False)
+    kernel = _tile_choice((bs, tr, tuple(f.element.params), Pa, if4))
+    _parallel.run(kernel, R // tr, flat, L, RI, RF, F32(RF[F_AF]), c4.reshape(-1),
+                  s4.reshape(-1), v4.reshape(-1),
+                  codes.reshape(-1), scales.reshape(-1), svals.reshape(-1),
+                  work=flat.size * 4, scratch=(tr * bs, F32))
 
 
 def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
