@@ -434,6 +434,36 @@ def test_exact_matmul_of_each_listed_format_is_the_decoded_values_exact_product(
             assert np.float32(got[r, c]).tobytes() == np.float32(want).tobytes(), (fmt, r, c)
 
 
+@pytest.mark.parametrize("rounding", ["rne", "rtz", "down", "up"])
+@pytest.mark.parametrize("spread", [0.5, 6.0])
+def test_exact_nvfp4_with_its_tensor_scales_factored_out_and_an_addend(rounding, spread):
+    """NVFP4's values are multiples of their tensor scale's odd significand; the
+    exact engine takes it out of each operand (one limb instead of two or three)
+    and multiplies the long sum by both before adding c and rounding once: every
+    output the fractions reference's, with addends that cancel the sum, under
+    each rounding, and both operands' factors taken (checked)."""
+    from mxspec.compute.dot import _model, _value_operand
+    rng = np.random.default_rng(11)
+    K = 256
+    x = (rng.standard_normal((3, K)) * np.exp2(rng.normal(0, spread, (3, K)))).astype(np.float32)
+    y = (rng.standard_normal((K, 4)) * 3.3).astype(np.float32)
+    a, b = mxspec.encode(x, "nvfp4"), mxspec.encode(y, "nvfp4", axis=0)
+    va, vb = mxspec.decode(a, np.float64), mxspec.decode(b, np.float64)
+    for v, ts in ((va, a.tensor_scale), (vb.T, b.tensor_scale)):
+        sig = int(np.frexp(np.float64(ts))[0] * 2 ** 53)
+        odd = sig // (sig & -sig)
+        rec, lw, factor = _value_operand(np.ascontiguousarray(v), 16, _model("exact"), None)
+        assert odd > 1 and factor % odd == 0 and rec[7].shape[0] == 1  # one limb
+    exact = va @ vb  # near the sum: the addends cancel most of it
+    c = np.float32(-exact * rng.choice([0.0, 1.0, 0.999], exact.shape)).astype(np.float64)
+    got = mxspec.matmul(a, b, c=c, rounding=rounding)
+    for r in range(3):
+        for col in range(4):
+            want = ref.exact(va[r].tolist(), vb[:, col].tolist(), [0], [0], K, c=c[r, col],
+                             mode=rounding)
+            assert np.float32(got[r, col]).tobytes() == np.float32(want).tobytes(), (r, col)
+
+
 @pytest.mark.parametrize("fmt", TILED)
 def test_exact_matmul_of_2d_tiles_is_the_decoded_values_exact_product(fmt):
     """The 2D tile formats (SPEC.md 9.12, 9.13) through the one block layer: A (T x 256)

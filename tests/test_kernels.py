@@ -170,3 +170,30 @@ def test_lane_sum16_adds_as_the_loop_it_replaces():
     assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
     seq = np.array([np.float32(sum(np.float64(v) for v in row)) for row in t[:16 * 200].reshape(-1, 16)])
     assert (seq.view(np.uint32) != got[:200].view(np.uint32)).mean() > 0.3
+
+
+def test_exact_dot16_is_the_exact_sum_of_integer_products():
+    """exact_dot16 (the exact engine's block of 16, one limb a side) equals the
+    exact integer sum of the products, on signed integers of up to 24 bits each
+    (products to 2^48, sums of 16 below 2^52), at offsets that are not a
+    multiple of 16."""
+    from mxspec._kernel.jit import exact_dot16
+
+    @numba.njit
+    def dots(x, y, starts):
+        out = np.empty(starts.shape[0], np.float64)
+        for i in range(starts.shape[0]):
+            out[i] = exact_dot16(x, y, starts[i])
+        return out
+
+    rng = np.random.default_rng(3)
+    n = 4096
+    width = rng.integers(1, 25, n)
+    x = (rng.integers(0, 2 ** 24, n) % (2 ** width) * rng.choice([-1, 1], n)).astype(np.float32)
+    y = (rng.integers(0, 2 ** 24, n) % (2 ** width[::-1]) * rng.choice([-1, 1], n)
+         ).astype(np.float32)
+    starts = rng.integers(0, n - 16, 2000)
+    got = dots(x, y, starts)
+    xi, yi = x.astype(np.int64), y.astype(np.int64)
+    want = [int((xi[s:s + 16] * yi[s:s + 16]).sum()) for s in starts]
+    assert [int(g) for g in got] == want and all(float(int(g)) == g for g in got)

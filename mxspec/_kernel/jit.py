@@ -362,6 +362,39 @@ def lane_sum16(typingctx, t, start):
     return sig, codegen
 
 
+@intrinsic
+def exact_dot16(typingctx, x, y, start):
+    """The float64 sum of ``x[k] * y[k]`` over the 16 ``k`` from ``start`` (two
+    contiguous float32 arrays), for terms that are integers whose products and
+    every partial sum stay below 2**53: then each operation is exact and any
+    order gives the same float64, so this one is the fastest, vector loads
+    widened to float64, one vector product and a tree of halves.  (Numba's loop
+    of the same sum stayed scalar: 48 instructions a block.)"""
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+               and a.dtype == types.float32 for a in (x, y)) or \
+            not isinstance(start, types.Integer):
+        return None
+    sig = types.float64(x, y, start)
+
+    def codegen(context, builder, signature, args):
+        f32, f64, i32 = ir.FloatType(), ir.DoubleType(), ir.IntType(32)
+        v = []
+        for k in range(2):
+            p = builder.bitcast(_at(context, builder, signature.args[k], args[k], args[2]),
+                                ir.VectorType(f32, 16).as_pointer())
+            v.append(builder.fpext(builder.load(p, align=4), ir.VectorType(f64, 16)))
+        t = builder.fmul(v[0], v[1])
+        n = 16
+        while n > 1:
+            n //= 2
+            lo = builder.shuffle_vector(t, t, ir.Constant(ir.VectorType(i32, n), list(range(n))))
+            hi = builder.shuffle_vector(t, t, ir.Constant(ir.VectorType(i32, n),
+                                                          list(range(n, 2 * n))))
+            t = builder.fadd(lo, hi)
+        return builder.extract_element(t, ir.Constant(i32, 0))
+    return sig, codegen
+
+
 def unref(a):
     """:func:`borrowed` over the whole of a 1D contiguous array; anything else
     (a tuple of a frozen record) as it is."""

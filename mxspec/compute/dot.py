@@ -178,7 +178,7 @@ def _value_operand(vals, g, model, f32):
     empty32 = np.zeros((0, 0), np.float32)
     limbs = np.zeros((0, 0, 0), np.float32)
     scale_exp = np.zeros((R, nb), np.int32)
-    lw = 1
+    lw, factor = 1, 1
     if model.kind == "exact" and K:
         m, e = np.frexp(np.abs(v))
         m53 = (m * 2.0 ** 53).astype(np.int64)
@@ -190,6 +190,7 @@ def _value_operand(vals, g, model, f32):
         glsb = np.where(glsb == np.iinfo(np.int32).max, 0, glsb).astype(np.int64)
         scale_exp = glsb.astype(np.int32)
         x = np.ldexp(np.abs(v), -np.repeat(glsb, g, axis=1)[:, :K])   # exact integers
+        x, factor = _common_factor(x)
         width = max(1, int(np.frexp(x.max(initial=0.0))[1]))
         if width > 1000:
             raise ValueError("a block's values span more than 1000 binades; the exact engine "
@@ -208,7 +209,29 @@ def _value_operand(vals, g, model, f32):
     rec = tuple(np.ascontiguousarray(a) for a in (sig, val, raw, cls)) + (
         scale_exp, f32v, empty32, np.ascontiguousarray(limbs), special,
         np.zeros((0, 0), np.float64))
-    return rec, lw
+    return rec, lw, factor
+
+
+# The largest common factor the exact engine takes out of an operand: the long
+# accumulator's digits (below 2^31 after carries) times it stay below 2^62.
+FACTOR_MAX = (1 << 31) - 1
+
+
+def _common_factor(x):
+    """(x / d, d) for integers ``x`` (float64, exact): d the greatest common
+    divisor of the nonzero ones where it is 2 to FACTOR_MAX, else 1.  NVFP4's
+    values e x s x ts are each a multiple of ts's odd significand (up to 24
+    bits): taken out, an operand needs one limb instead of two or three, and
+    the exact engine multiplies the sum by it before its one rounding."""
+    nz = x[x != 0]
+    if nz.size == 0 or nz.max() >= 2.0 ** 62:
+        return x, 1
+    d = int(np.gcd.reduce(nz[:64].astype(np.int64)))  # most operands: 1, known early
+    if d > 1:
+        d = int(np.gcd.reduce(nz.astype(np.int64), initial=d))
+    if not 1 < d <= FACTOR_MAX:
+        return x, 1
+    return x / d, d  # exact: every x is a multiple of d (and so is each quotient an integer)
 
 
 def _scale_exponents(scales) -> np.ndarray:
@@ -284,10 +307,15 @@ def round_float32(r, out: str):
     return o
 
 
-def _run(A, B, ia, ib, bs, K, c, model, out, rounding, fa, fb, lwa, lwb, shape):
+def _run(A, B, ia, ib, bs, K, c, model, out, rounding, fa, fb, lwa, lwb, shape,
+         factors=(1, 1)):
+    """The dot kernel over result pairs (ia, ib) of operand records A and B.
+    ``factors``: integers the exact engine multiplies its sum by, once, before
+    adding c and rounding (the common factors :func:`_common_factor` took out)."""
     if model.float32_only and out != "float32":
         return round_float32(
-            _run(A, B, ia, ib, bs, K, c, model, "float32", rounding, fa, fb, lwa, lwb, shape), out)
+            _run(A, B, ia, ib, bs, K, c, model, "float32", rounding, fa, fb, lwa, lwb, shape,
+                 factors), out)
     prec, emin, emax, dtype = OUTPUTS[out]
     if isinstance(dtype, str):
         import ml_dtypes  # only for a bfloat16 result: the import takes half a second
@@ -301,7 +329,7 @@ def _run(A, B, ia, ib, bs, K, c, model, out, rounding, fa, fb, lwa, lwb, shape):
         m, e = np.frexp(c[fin])
         c_sig[fin] = (m * 2.0 ** 53).astype(np.int64)
         c_exp[fin] = e - 53
-    X = (0, 0, 0, 0, 0)
+    X = (0, 0, 0, 0, 0, 1, 1)
     if model.kind == "exact":
         base = 0 if fa is None else fa.qmin + fb.qmin  # value operands carry their exponents
         sa, sb = A[4], B[4]
@@ -311,12 +339,12 @@ def _run(A, B, ia, ib, bs, K, c, model, out, rounding, fa, fb, lwa, lwb, shape):
         hi_b = int(sb[sb != SCALE_NAN].max(initial=0))
         dlo = base + lo_a + lo_b
         top = (base + hi_a + hi_b + (A[7].shape[0] - 1) * lwa + (B[7].shape[0] - 1) * lwb
-               + 53 + max(1, K).bit_length())
+               + 53 + max(1, K).bit_length() + (factors[0] * factors[1]).bit_length())
         if fin.any():
             dlo = min(dlo, int(c_exp[fin].min()))
             top = max(top, int(c_exp[fin].max()) + 54)
         top = max(top, dlo) + 1
-        X = (base, lwa, lwb, dlo, (top - dlo) // DIGIT + 4)
+        X = (base, lwa, lwb, dlo, (top - dlo) // DIGIT + 4, int(factors[0]), int(factors[1]))
     res = np.empty(n, np.float64)
     _parallel.run(dot_kernel, n, A, B, ia, ib, bs, c, c_sig, c_exp, model.params, O, X,
                   res, work=n * max(K, 1) * 8)
@@ -450,10 +478,11 @@ def _values_dot(a, b, model, out, rounding, c, pairs):
     K = A64.shape[1]
     g = math.gcd(a.block_size, b.block_size)
     f32 = model.kind == "fp32"
-    A, lwa = _value_operand(A64, g, model, A64.astype(np.float32) if f32 else None)
-    B, lwb = _value_operand(B64, g, model, B64.astype(np.float32) if f32 else None)
+    A, lwa, da = _value_operand(A64, g, model, A64.astype(np.float32) if f32 else None)
+    B, lwb, db = _value_operand(B64, g, model, B64.astype(np.float32) if f32 else None)
     cc = _addend(c, shape, model)
-    return _run(A, B, ia, ib, g, K, cc, model, out, rounding, None, None, lwa, lwb, shape)
+    return _run(A, B, ia, ib, g, K, cc, model, out, rounding, None, None, lwa, lwb, shape,
+                factors=(da, db))
 
 
 def _check_blocks(a, b, K):

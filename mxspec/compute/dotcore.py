@@ -33,6 +33,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._kernel import cache as _cache
+from .._kernel.jit import exact_dot16
 from ..tables.accumulators import (A_ACC_BITS, A_C_ADD, A_FRAC, A_FRAC2, A_GROUP, A_INST_K,
                                    A_KIND, A_ORDER, A_OVF_INF, A_RND, A_STEP, A_SUM_GROUP,
                                    A_ZERO_EXP, A_ZERO_POS, NO_CLAMP)
@@ -122,37 +123,56 @@ def fma32(typingctx, a, b, c):
 def kul_add(dig, v, off):
     """Add the integer ``v`` (|v| < 2**53) times 2**off (off >= 0) into the
     long accumulator ``dig`` (base 2**30 digits, carries left for later)."""
-    q = off // DIGIT
-    r = off - q * DIGIT
+    # unsigned: off >= 0, so the indices need no wraparound for negative ones
+    uq = numba.uint64(off) // numba.uint64(DIGIT)
+    r = off - numba.int64(uq) * DIGIT
+    q, q1, q2 = uq, uq + numba.uint64(1), uq + numba.uint64(2)
     a = -v if v < 0 else v
     lo = (a & _DMASK) << r
     hi = (a >> DIGIT) << r
     if v < 0:
         dig[q] -= lo & _DMASK
-        dig[q + 1] -= (lo >> DIGIT) + (hi & _DMASK)
-        dig[q + 2] -= hi >> DIGIT
+        dig[q1] -= (lo >> DIGIT) + (hi & _DMASK)
+        dig[q2] -= hi >> DIGIT
     else:
         dig[q] += lo & _DMASK
-        dig[q + 1] += (lo >> DIGIT) + (hi & _DMASK)
-        dig[q + 2] += hi >> DIGIT
+        dig[q1] += (lo >> DIGIT) + (hi & _DMASK)
+        dig[q2] += hi >> DIGIT
+
+
+@jit
+def kul_carry(dig):
+    """Carry the long accumulator's digits into base 2**30 (the top one keeps
+    the sign; every other one ends in 0 .. 2**30 - 1)."""
+    for i in range(dig.shape[0] - 1):
+        carry = dig[i] >> DIGIT
+        dig[i] -= carry << DIGIT
+        dig[i + 1] += carry
+
+
+@jit
+def kul_scale(dig, m):
+    """The long accumulator times the integer 1 <= ``m`` < 2**31, exactly: the
+    digits carried first, so that each product stays below 2**62 (the top
+    digit's room for it is in the accumulator's length)."""
+    if m == 1:
+        return
+    kul_carry(dig)
+    for i in range(dig.shape[0]):
+        dig[i] *= m
+    kul_carry(dig)
 
 
 @jit
 def kul_round(dig, dlo, mode, prec, emin, emax):
     """The long accumulator's value rounded once: (float64, whether it is zero)."""
     n = dig.shape[0]
-    for i in range(n - 1):
-        carry = dig[i] >> DIGIT
-        dig[i] -= carry << DIGIT
-        dig[i + 1] += carry
+    kul_carry(dig)
     neg = dig[n - 1] < 0
     if neg:
         for i in range(n):
             dig[i] = -dig[i]
-        for i in range(n - 1):
-            carry = dig[i] >> DIGIT
-            dig[i] -= carry << DIGIT
-            dig[i + 1] += carry
+        kul_carry(dig)
     t = n - 1
     while t >= 0 and dig[t] == 0:
         t -= 1
@@ -557,13 +577,23 @@ def _fp32_group(A, B, ia, ib, t, c, bs, order, out):
 
 
 @jit
-def _exact(A, B, ra, rb, bs, base, lwa, lwb, c_sig, c_exp, dig, dlo, O):
+def _exact(A, B, ra, rb, bs, base, lwa, lwb, c_sig, c_exp, dig, dlo, O, factor):
+    """The exact sum of the row pair's products, times ``factor`` (the operands'
+    common factors, taken out of their limbs), plus c, rounded once (O)."""
     a_sc, a_limbs = A[4], A[7]
     b_sc, b_limbs = B[4], B[7]
     K = a_limbs.shape[2]
     dig[:] = 0
-    if c_sig != 0:
-        kul_add(dig, c_sig, c_exp - dlo)
+    if a_limbs.shape[0] == 1 and b_limbs.shape[0] == 1 and bs == 16 and K % 16 == 0:
+        # one limb each (NVFP4's values, their tensor scales taken out) in blocks of
+        # 16: each block's sum a constant trip count that vectorizes, rows hoisted
+        xa, xb = a_limbs[0, ra], b_limbs[0, rb]
+        sa, sb = a_sc[ra], b_sc[rb]
+        for blk in range(K // 16):
+            s = exact_dot16(xa, xb, blk * 16)
+            if s != 0.0:
+                kul_add(dig, numba.int64(s), base + sa[blk] + sb[blk] - dlo)
+        return _exact_end(dig, dlo, O, factor, c_sig, c_exp)
     for b0 in range(0, K, bs):
         e = base + a_sc[ra, b0 // bs] + b_sc[rb, b0 // bs] - dlo
         b1 = min(b0 + bs, K)
@@ -574,6 +604,17 @@ def _exact(A, B, ra, rb, bs, base, lwa, lwb, c_sig, c_exp, dig, dlo, O):
                     s = limb_dot(a_limbs[i, ra], b_limbs[j, rb], k0, k1)
                     if s != 0.0:
                         kul_add(dig, numba.int64(s), e + i * lwa + j * lwb)
+    return _exact_end(dig, dlo, O, factor, c_sig, c_exp)
+
+
+@jit
+def _exact_end(dig, dlo, O, factor, c_sig, c_exp):
+    """The long accumulator times the operands' common factors, plus c,
+    rounded once."""
+    kul_scale(dig, factor[0])
+    kul_scale(dig, factor[1])
+    if c_sig != 0:
+        kul_add(dig, c_sig, c_exp - dlo)
     return kul_round(dig, dlo, O[O_MODE], O[O_PREC], O[O_EMIN], O[O_EMAX])
 
 
@@ -597,7 +638,8 @@ def _all_neg_zero(A, B, ra, rb, c):
 
 @jit
 def dot_kernel(t0, t1, A, B, ia, ib, bs, c, c_sig, c_exp, M, O, X, out):
-    """Outputs t0 .. t1-1.  ``X`` = (base, lwa, lwb, dlo, ndigits) for exact.
+    """Outputs t0 .. t1-1.  ``X`` = (base, lwa, lwb, dlo, ndigits, factor of A,
+    factor of B) for exact.
     Returns the count of results that are NaN."""
     kind = M[A_KIND]
     dig = np.zeros(max(X[4], 1), np.int64)
@@ -629,7 +671,8 @@ def dot_kernel(t0, t1, A, B, ia, ib, bs, c, c_sig, c_exp, M, O, X, out):
                 out[t] = math.inf if pinf else -math.inf
                 continue
         if kind == 0:
-            v, zero = _exact(A, B, ra, rb, bs, X[0], X[1], X[2], c_sig[t], c_exp[t], dig, X[3], O)
+            v, zero = _exact(A, B, ra, rb, bs, X[0], X[1], X[2], c_sig[t], c_exp[t], dig, X[3], O,
+                             (X[5], X[6]))
             if zero:  # an exact zero sum: IEEE's sign rule (a rounded tiny keeps its sign)
                 v = -0.0 if (O[O_MODE] == DOWN or _all_neg_zero(A, B, ra, rb, ct)) else 0.0
         elif kind == 1:
