@@ -808,8 +808,13 @@ def _decode_kernel(spec=None):
                 cs, os_ = codes[lo:lo + n], out[lo:lo + n]
                 s = svals[j]
                 if mode == 3:  # one rounding in float64 (the products are exact), then the output's
-                    for k in range(n):
-                        os_[k] = ((table[cs[k]] * s) * np.float64(ts)) / div
+                    if generic:
+                        for k in range(n):
+                            os_[k] = ((table[cs[k]] * s) * np.float64(ts)) / div
+                    else:  # the element's value computed, not looked up: the loop vectorizes
+                        for k in range(n):
+                            e = np.float64(decode_value32(np.int32(cs[k]), CPE) + Z)
+                            os_[k] = ((e * s) * np.float64(ts)) / div
                 elif mode == 0:
                     if generic:
                         for k in range(n):
