@@ -56,6 +56,32 @@ def tensors(draw):
     return x
 
 
+@pytest.mark.parametrize("fmt", ["if4", "if4:if4_mae", "if4_2d:if4_abs_max"])
+def test_if4_large_decode_computes_the_table_values(fmt, monkeypatch):
+    """IF4's frozen decode (2^20 values or more) computes E2M1 values x 7 and
+    the integers' 6q (codes 16..31) instead of looking them up: the same bits as
+    the table, -0 and NaN blocks included, float32 and float64 outputs."""
+    from mxspec.block import scaled
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((1024, 1024)) * np.exp(rng.uniform(-20, 20, (1024, 1024))))
+    x[:, :16] = 0.0
+    x[1:3, 16:32] = -0.0
+    x[5, 40] = np.nan
+    x = x.astype(np.float32)
+    m = mxspec.encode(x, fmt)
+    assert x.size >= scaled.SPECIALIZE_MIN and (np.asarray(m.scales) >= 0x80).any() \
+        and (np.asarray(m.scales) < 0x80).any()  # both candidates kept somewhere
+    for d in (np.float32, np.float64):
+        got = mxspec.decode(m, dtype=d)
+        with monkeypatch.context() as mp:
+            mp.setattr(scaled, "SPECIALIZE_MIN", 1 << 62)
+            want = mxspec.decode(m, dtype=d)
+        u = f"u{got.itemsize}"
+        assert np.array_equal(got.view(u), want.view(u)) or (
+            np.array_equal(got, want, equal_nan=True)
+            and np.array_equal(np.signbit(got), np.signbit(want))), (fmt, d)
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(x=tensors(), tensor=st.booleans())

@@ -755,9 +755,11 @@ def decode(mx: BlockArray, dtype, out=None) -> np.ndarray:
             div = 7 * div
         nblocks = svals.size
         mode = DECODE_RULES.index(r.decode)
-        frozen = flat.size >= SPECIALIZE_MIN and value32_exact(f.element) and not if4
+        # IF4's frozen decode computes its integers under the 'amax' rule only
+        frozen = flat.size >= SPECIALIZE_MIN and value32_exact(f.element) and \
+            (mode == 3 or not if4)
         kernel = _decode_kernel((mode, tuple(f.element.params), mx.block_size,
-                                 r.zero_out == "positive") if frozen else None)
+                                 r.zero_out == "positive", if4) if frozen else None)
         _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L,
                       mx.block_size, nb, np.ascontiguousarray(svals).reshape(-1), table, ts,
                       div, mode, res.reshape(-1), work=flat.size)
@@ -772,13 +774,14 @@ def decode(mx: BlockArray, dtype, out=None) -> np.ndarray:
 def _decode_kernel(spec=None):
     """The decode loop (``kernel`` below).  ``spec``: None (the element table and
     the recipe's rule read at run time: one compile for every format), or
-    (rule, element params, block size, whether -0 decodes as +0) frozen in, for
+    (rule, element params, block size, whether -0 decodes as +0, whether codes
+    16..31 are IF4's integers) frozen in, for
     large arrays of an element
     format whose values ``core.decode_value32`` gives exactly
     (``elements.value32_exact``): each block's values are then computed in a
     loop that vectorizes instead of looked up one by one."""
     generic = spec is None
-    CMODE, CPE, CBS, ZPOS = (0, (0,), 16, False) if generic else spec
+    CMODE, CPE, CBS, ZPOS, IF4 = (0, (0,), 16, False, False) if generic else spec
     Z = np.float32(0.0) if ZPOS else np.float32(-0.0)  # + 0 turns -0 into +0; + -0 keeps it
 
     @jit
@@ -811,6 +814,14 @@ def _decode_kernel(spec=None):
                     if generic:
                         for k in range(n):
                             os_[k] = ((table[cs[k]] * s) * np.float64(ts)) / div
+                    elif IF4:  # codes 16..31 the integers q, worth 6q; E2M1 values x 7
+                        for k in range(n):
+                            ck = np.int32(cs[k])  # (c is the block counter)
+                            ev = np.float64(decode_value32(ck & np.int32(15), CPE) + Z) * 7.0
+                            q = np.float64((((ck - np.int32(16)) ^ np.int32(8)) - np.int32(8))
+                                           * np.int32(6))
+                            e = ev if ck < 16 else q
+                            os_[k] = ((e * s) * np.float64(ts)) / div
                     else:  # the element's value computed, not looked up: the loop vectorizes
                         for k in range(n):
                             e = np.float64(decode_value32(np.int32(cs[k]), CPE) + Z)
