@@ -568,12 +568,12 @@ def _integer_candidate(t0, t1, x, L, bs, svals, RF, Pi, codes):
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _sum_256(t):
+def _sum_256(t, acc):
     """The float32 sum of 256 terms in the order PyTorch's CPU sum takes
     (8-lane vectors, SPEC.md 9.12): four accumulators of vectors, vector 4i + k
     into accumulator k for i = 0..7, the four added in order, then the 8 lanes
-    in order; every step a float32 addition."""
-    acc = np.empty(32, np.float32)
+    in order; every step a float32 addition.  ``acc``: 32 float32 of scratch
+    (an array made here would be an allocation per tile)."""
     for m in range(32):
         acc[m] = t[m]
     for i in range(1, 8):
@@ -591,7 +591,8 @@ def _sum_256(t):
 def _tile_error(tb, x, cs, vs, i, j, L, bs, tr, RI, RF, Pe, ints, af):
     """The error of tile (i, j) of one candidate (codes ``cs``, block scale
     values ``vs``): its tr x bs terms (:func:`_block_terms`) into ``tb``, then
-    summed by :func:`_sum_256`, or their largest for "abs_max"."""
+    summed by :func:`_sum_256`, or their largest for "abs_max".  ``tb``: tr x
+    bs + 32 float32 of scratch (the terms, then the sum's accumulators)."""
     nb = L // bs
     for r in range(tr):
         lo = (i * tr + r) * L + j * bs
@@ -603,7 +604,7 @@ def _tile_error(tb, x, cs, vs, i, j, L, bs, tr, RI, RF, Pe, ints, af):
         for k in range(tr * bs):
             m = max(m, tb[k])
         return m
-    return _sum_256(tb)
+    return _sum_256(tb, borrowed(tb, tr * bs, 32))
 
 
 @kernel_factory
@@ -619,7 +620,7 @@ def _tile_choice(spec):
         """Tile rows t0..t1-1 (SPEC.md 9.12): each tile's error for the first
         candidate (in codes, scales, svals) and the second (c4, s4, v4); where
         the second's is smaller (a tie or a NaN keeps the first) it replaces the
-        first over the whole tile.  ``tb``: a scratch row of TR x BS float32."""
+        first over the whole tile.  ``tb``: a scratch row of TR x BS + 32 float32."""
         RI, RF, tb = unref(RI), unref(RF), unref(tb)
         nb = L // BS
         for i in range(t0, t1):
@@ -670,7 +671,7 @@ def _choose_by_tile(flat, shape, f: BlockFormat, bs, RI, RF, tiles, codes, scale
     _parallel.run(kernel, R // tr, flat, L, RI, RF, F32(RF[F_AF]), c4.reshape(-1),
                   s4.reshape(-1), v4.reshape(-1),
                   codes.reshape(-1), scales.reshape(-1), svals.reshape(-1),
-                  work=flat.size * 4, scratch=(tr * bs, F32))
+                  work=flat.size * 4, scratch=(tr * bs + 32, F32))
 
 
 def encode(x, f: BlockFormat, axis, block_size, pol=None) -> BlockArray:
@@ -759,7 +760,9 @@ def decode(mx: BlockArray, dtype, out=None) -> np.ndarray:
         frozen = flat.size >= SPECIALIZE_MIN and value32_exact(f.element) and \
             (mode == 3 or not if4)
         kernel = _decode_kernel((mode, tuple(f.element.params), mx.block_size,
-                                 r.zero_out == "positive", if4) if frozen else None)
+                                 r.zero_out == "positive",
+                                 tuple(element_format("int4").params) if if4 else None)
+                                if frozen else None)
         _parallel.run(kernel, -(-nblocks // BLOCKS_PER_TASK), flat, L,
                       mx.block_size, nb, np.ascontiguousarray(svals).reshape(-1), table, ts,
                       div, mode, res.reshape(-1), work=flat.size)
@@ -774,14 +777,15 @@ def decode(mx: BlockArray, dtype, out=None) -> np.ndarray:
 def _decode_kernel(spec=None):
     """The decode loop (``kernel`` below).  ``spec``: None (the element table and
     the recipe's rule read at run time: one compile for every format), or
-    (rule, element params, block size, whether -0 decodes as +0, whether codes
-    16..31 are IF4's integers) frozen in, for
+    (rule, element params, block size, whether -0 decodes as +0, INT4's params
+    where codes 16..31 are IF4's integers, else None) frozen in, for
     large arrays of an element
     format whose values ``core.decode_value32`` gives exactly
     (``elements.value32_exact``): each block's values are then computed in a
     loop that vectorizes instead of looked up one by one."""
     generic = spec is None
-    CMODE, CPE, CBS, ZPOS, IF4 = (0, (0,), 16, False, False) if generic else spec
+    CMODE, CPE, CBS, ZPOS, CPI = (0, (0,), 16, False, None) if generic else spec
+    IF4 = CPI is not None  # IF4: codes 16..31 are INT4's (record CPI)
     Z = np.float32(0.0) if ZPOS else np.float32(-0.0)  # + 0 turns -0 into +0; + -0 keeps it
 
     @jit
@@ -814,14 +818,12 @@ def _decode_kernel(spec=None):
                     if generic:
                         for k in range(n):
                             os_[k] = ((table[cs[k]] * s) * np.float64(ts)) / div
-                    elif IF4:  # codes 16..31 the integers q, worth 6q; E2M1 values x 7
+                    elif IF4:  # codes 16..31 INT4's (q / 4) x 24 = 6q; E2M1 values x 7
                         for k in range(n):
-                            ck = np.int32(cs[k])  # (c is the block counter)
-                            ev = np.float64(decode_value32(ck & np.int32(15), CPE) + Z) * 7.0
-                            q = np.float64((((ck - np.int32(16)) ^ np.int32(8)) - np.int32(8))
-                                           * np.int32(6))
-                            e = ev if ck < 16 else q
-                            os_[k] = ((e * s) * np.float64(ts)) / div
+                            ck = np.int32(cs[k]) & np.int32(15)  # (c is the block counter)
+                            ev = np.float64(decode_value32(ck, CPE) + Z) * 7.0
+                            q = np.float64(decode_value32(ck, CPI)) * 24.0
+                            os_[k] = (((ev if cs[k] < 16 else q) * s) * np.float64(ts)) / div
                     else:  # the element's value computed, not looked up: the loop vectorizes
                         for k in range(n):
                             e = np.float64(decode_value32(np.int32(cs[k]), CPE) + Z)
