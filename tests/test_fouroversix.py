@@ -105,6 +105,11 @@ def _tensors():
     # per-block exponents over 2^-30 .. 2^10: many E4M3 block scales are subnormal or 0
     out["wide exponents"] = g * np.exp2(rng.integers(-30, 11, (64, 16, 1))).repeat(16, 2) \
         .reshape(64, 256)
+    # a tiny tensor (amax near 2^-98) whose blocks reach down into the subnormals:
+    # dequantized values below 2^-126, where the error's quotient is a division
+    # (the reciprocal's is exact only above; scaled.quotient_by_reciprocal)
+    out["tiny, subnormal values"] = g * np.exp2(rng.integers(-130, -99, (64, 16, 1))) \
+        .repeat(16, 2).reshape(64, 256)
     out["mixed signs of zero"] = np.where(rng.random((64, 256)) < 0.3, -0.0, g * 1e-3)
     out["all zero"] = np.zeros((16, 64))
     out = {k: v.astype(BF16) for k, v in out.items()}

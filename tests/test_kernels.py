@@ -6,6 +6,7 @@ import pytest
 import mxspec
 from mxspec._kernel import cache as _cache
 from mxspec._kernel import parallel as _parallel
+from mxspec.block import scaled
 from mxspec.codec import core
 
 
@@ -197,3 +198,116 @@ def test_exact_dot16_is_the_exact_sum_of_integer_products():
     xi, yi = x.astype(np.int64), y.astype(np.int64)
     want = [int((xi[s:s + 16] * yi[s:s + 16]).sum()) for s in starts]
     assert [int(g) for g in got] == want and all(float(int(g)) == g for g in got)
+
+
+def test_fma_rounds_once():
+    """jit.fma is a * b + c with one rounding: (1 + 2^-23)^2 - 1 keeps the
+    2^-46 that a product rounded first would lose, in float32 and float64."""
+    from mxspec._kernel.jit import fma
+
+    @numba.njit
+    def f(a, b, c):
+        return fma(a, b, c)
+
+    a32 = np.float32(1 + 2.0 ** -23)
+    assert f(a32, a32, np.float32(-1)) == np.float32(2.0 ** -22 + 2.0 ** -46)
+    assert a32 * a32 - np.float32(1) == np.float32(2.0 ** -22)
+    a64 = 1 + 2.0 ** -52
+    assert f(a64, a64, -1.0) == 2.0 ** -51 + 2.0 ** -104
+
+
+def _choice_tops():
+    from mxspec.block.scaled import top
+    from mxspec.tables.block import RECIPES, block_format
+    return sorted({top(block_format("if4" if r.choice == "if4" else "nvfp4", name))
+                   for name, r in RECIPES.items() if r.choice is not None})
+
+
+@numba.njit(parallel=True)
+def _reciprocal_quotient_misses(t):
+    """Over every float32 bit pattern a (finite): how many where a / t is zero or
+    normal and quotient_by_reciprocal(a, t, fl(1/t)) differs from it (a zero's
+    sign aside), and how
+    many where a / t is subnormal and it differs (allowed: the callers avoid it)."""
+    rt = np.float32(1.0) / t
+    tiny = np.float32(np.finfo(np.float32).tiny)
+    bad = 0
+    sub = 0
+    for i in numba.prange(1 << 32):
+        b = np.uint32(i)
+        a = core._bitcast(b, np.float32(0))
+        if not np.isfinite(a):
+            continue
+        q = a / t
+        got = scaled.quotient_by_reciprocal(a, t, rt)
+        # -0 gives +0 (q0 - q0 t is +0): the same value, and the error term
+        # squares it or takes its magnitude
+        diff = (core._bitcast(got, np.uint32(0)) != core._bitcast(q, np.uint32(0))) & \
+            ((got != 0) | (q != 0))
+        if (q == 0) | (abs(q) >= tiny):
+            bad += diff
+        else:
+            sub += diff
+    return bad, sub
+
+
+@pytest.mark.parametrize("t", _choice_tops())
+def test_reciprocal_quotient_is_the_division_for_every_float32(t):
+    """The Four Over Six and IF4 error terms divide by top (1536, 2688) as two
+    FMAs from fl(1/top) (scaled.quotient_by_reciprocal): over all 2^32 float32
+    inputs, it equals the division wherever the quotient is zero or normal
+    (the case the callers take it in).  It does differ on subnormal quotients,
+    so the guard is needed, and this test would see a wrong rt or a dropped
+    correction (a plain fl(a rt) misses in the normal range too)."""
+    bad, sub = _reciprocal_quotient_misses(np.float32(t))
+    assert bad == 0
+    assert sub > 0
+
+
+def test_error_terms_equal_the_division_formula_where_the_guard_chooses_either_path():
+    """scaled._block_terms (the reciprocal quotient where a block's values are all
+    normal, the division where any could be subnormal) against the formula in
+    numpy float32, fl(fl(fl(fl(e s) amax) af) / top) - x squared and its
+    magnitude, on blocks whose amax spans 2^-126 .. 2^125 (subnormal quotients
+    and products that overflow both take the division), for E2M1 codes and
+    IF4's integers."""
+    from mxspec.tables.element import element_format
+    Pe = tuple(element_format("fp4_e2m1").params)
+    e2m1 = mxspec.decode_elements(np.arange(16, dtype=np.uint8), "fp4_e2m1").astype(np.float32)
+
+    @numba.njit
+    def terms(x, codes, svs, RI, RF, ints, af, Pe):
+        tb = np.empty(x.size, np.float32)
+        for j in range(x.size // 16):
+            scaled._block_terms(x[j * 16:j * 16 + 16], codes[j * 16:j * 16 + 16], 16, svs[j],
+                                RI, RF, Pe, ints, af, tb[j * 16:j * 16 + 16])
+        return tb
+
+    rng = np.random.default_rng(11)
+    nb = 4000
+    svs = mxspec.decode_elements(rng.integers(0, 127, nb).astype(np.uint8), "fp8_e4m3")
+    x = (rng.standard_normal(nb * 16) * np.exp2(rng.integers(-140, 100, nb)).repeat(16)
+         ).astype(np.float32)
+    codes = rng.integers(0, 16, nb * 16).astype(np.uint8)
+    taken = 0
+    for t in _choice_tops():
+        for amax in np.exp2([-126.0, -110, -90, 0, 60, 100, 125]).astype(np.float32):
+            for ints, af in ((False, np.float32(1)), (True, np.float32(6 / 7))):
+                e = ((codes.astype(np.int32) ^ 8) - 8).astype(np.float32) if ints else e2m1[codes]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    q = ((e * svs.astype(np.float32).repeat(16)) * amax) * af
+                    d = q / np.float32(t) - x
+                for sel in (0, 1):
+                    RI = np.zeros(11, np.int64)
+                    RI[scaled.I_SEL] = sel
+                    RF = np.zeros(14)
+                    RF[scaled.F_AMAX], RF[scaled.F_TOP] = amax, t
+                    RF[scaled.F_RTOP] = np.float32(1) / np.float32(t)
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        want = d * d if sel == 0 else abs(d)
+                    got = terms(x, codes, svs, RI, RF, ints, af, Pe)
+                    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    qt = np.abs(q / np.float32(t))[q != 0]
+                taken += int((qt < np.finfo(np.float32).tiny).any() or np.isinf(q).any())
+    assert taken > 0  # some blocks took the division (subnormal quotients)

@@ -23,7 +23,7 @@ from .._kernel import cache as _cache
 from .._kernel import parallel as _parallel
 from ..tables.block import BLOCK_RULES, CHOICES, DECODE_RULES, ELEMENT_RULES, SELECT_RULES, BlockFormat
 from .array import BlockArray, _check_block_size, _norm_axis
-from .._kernel.jit import abs_max_bits, borrowed, kernel_factory, lane_sum16, unref
+from .._kernel.jit import abs_max_bits, borrowed, fma, kernel_factory, lane_sum16, unref
 from ..codec.core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
                    encode_rne32, jit)
 from ..codec.elements import (as_float_input, check_codes, decode_table, encode_elements,
@@ -106,16 +106,18 @@ def _amax_kernel(t0, t1, x, chunk, out):
 # scale max).
 # Then the choice (0 none, 1 four_over_six), its error rule (0 mse, 1 mae, 2
 # abs_max) and whether a zero-scale block's codes are +0; the floats go on with
-# the second candidate's scale factor, fl(1 / gs), the stored amax and top.
+# the second candidate's scale factor, fl(1 / gs), the stored amax and top, IF4's
+# weight, the first candidate's factor and fl(1 / top).
 I_AR, I_BLOCK, I_ELEM, I_ZIN, I_ZCODE, I_SNAN, I_NEG0, I_SF32, I_CHOICE, I_SEL, I_ZBLK = \
     range(11)
-F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX, F_AMIN, F_XF, F_DEC, F_AMAX, F_TOP, F_AF, F_X1 = \
-    range(13)
+F_SMIN, F_ZTO, F_ZAFTER, F_TS, F_EMAX, F_SMAX, F_AMIN, F_XF, F_DEC, F_AMAX, F_TOP, F_AF, F_X1, \
+    F_RTOP = range(14)
 # IF4's integers: v x fl(7/6) rounded to -7..7, each worth 6/7 (SPEC.md 9.11)
 IF4_UP, IF4_DOWN = np.float32(7 / 6), np.float32(6 / 7)
 
 
 BLOCKS_PER_TASK = 512
+FLT32_TINY, FLT32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
@@ -306,14 +308,40 @@ def _integer_codes(xb, cb, n, sv, RF, Pi):
         cb[k] = c
 
 
+@jit
+def quotient_by_reciprocal(a, t, rt):
+    """fl(a / t) for float32 a and t, from rt = fl(1 / t): q0 = fl(a rt), then
+    one correction by the exact remainder, fl(q0 + fl(a - q0 t) rt), two FMAs
+    (Markstein's division step).  Equal to a / t wherever fl(a / t) is zero or
+    a normal number (-0 gives +0), for t = 1536 and 2688 (every float32 a enumerated:
+    tests/test_nvfp4.py::test_reciprocal_quotient_is_the_division_for_every_float32);
+    a quotient in the subnormal range can differ, so callers take it only where
+    none is."""
+    q0 = a * rt
+    return fma(fma(-q0, t, a), rt, q0)
+
+
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
 def _block_terms(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
     """Each element's error term of a candidate (SPEC.md 9.10), into ``tb``:
     fl(fl(fl(fl(e * bs) * amax) * af) / top) - x, squared for "mse", its
-    magnitude otherwise (arguments: :func:`_block_error`)."""
+    magnitude otherwise (arguments: :func:`_block_error`).  The division is
+    :func:`quotient_by_reciprocal` where the block's smallest nonzero value
+    and its largest are normal (a vector division was a third of a Four Over
+    Six encode), the division itself otherwise."""
     f32 = np.float32
-    s32, amax, t = f32(sv), f32(RF[F_AMAX]), f32(RF[F_TOP])
+    s32, amax, t, rt = f32(sv), f32(RF[F_AMAX]), f32(RF[F_TOP]), f32(RF[F_RTOP])
     sel = RI[I_SEL]
+    # the products are monotone in |e|: |e| 0.5 .. 8 bounds every nonzero one
+    lo = ((f32(0.5) * s32) * amax) * af
+    hi = ((f32(8.0) * s32) * amax) * af
+    if (lo / t >= f32(FLT32_TINY)) & (hi <= f32(FLT32_MAX)):
+        for k in range(n):
+            c = np.int32(cb[k])
+            e = f32((c ^ 8) - 8) if ints else decode_value32(c, Pe)
+            d = quotient_by_reciprocal(((e * s32) * amax) * af, t, rt) - xb[k]
+            tb[k] = d * d if sel == 0 else abs(d)
+        return
     for k in range(n):
         c = np.int32(cb[k])
         e = f32((c ^ 8) - 8) if ints else decode_value32(c, Pe)
@@ -528,7 +556,8 @@ def _recipe_record(f: BlockFormat, ts):
     RF = np.array([r.scale_min, -1.0 if r.zero_to is None else r.zero_to, za, float(gs),
                    f.element.max_normal, f.scale_max, float(np.float32(r.amax_min)), 1.5,
                    float(dec), float(ts), top(f),
-                   float(IF4_DOWN) if r.choice == "if4" else 1.0, 1.0], np.float64)
+                   float(IF4_DOWN) if r.choice == "if4" else 1.0, 1.0,
+                   float(F32(1.0) / F32(top(f)))], np.float64)
     return RI, RF
 
 
