@@ -142,3 +142,37 @@ def test_rne32_applies_where_it_should():
         assert not core.rne32_applies(P, 127, 0)
     assert not core.rne32_applies(mxspec.element_format("e8m0").params, 0, 0)
     assert not core.rne32_applies(mxspec.element_format("int8").params, 0, policies.INT_FULL)
+
+
+@numba.njit(cache=True, nogil=True)
+def _value_misses(x, shift, P, ovf):
+    """How many of encode_rne32_value's decided values differ from its code's
+    value (core.decode_one; a zero compares equal whatever its sign), and how
+    many it decided."""
+    m = core.pow2_f32(-shift)
+    bad = 0
+    seen = 0
+    for i in range(x.size):
+        c, ok, v = core.encode_rne32_value(x[i] * m, P, ovf)
+        if ok:
+            seen += 1
+            want = core.decode_one(c, P)
+            bad += not (v == want and (v == 0 or np.signbit(v) == np.signbit(want)))
+    return bad, seen
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("dtype", list(INPUTS))
+def test_rne32_value_is_its_codes_value_under_saturate(name, dtype):
+    """encode_rne32_value's value (what a Four Over Six candidate's error reads
+    in place of a decode, SPEC.md 9.10) equals the value of the code it gives,
+    on every float16 / bfloat16 input at every shift where rne32 applies."""
+    f = mxspec.element_format(name)
+    ovf = policies.check("overflow", "saturate")
+    irange = policies.check("int_range", "symmetric")
+    shifts = [s for s in SHIFTS if core.rne32_applies(f.params, s, irange)]
+    if not shifts:
+        pytest.skip(f"encode_rne32 does not apply to {name}")
+    results = _POOL.map(lambda sh: _value_misses(INPUTS[dtype], sh, f.params, ovf), shifts)
+    for shift, (bad, seen) in zip(shifts, results):
+        assert seen > 0 and bad == 0, f"{name} shift={shift}: {bad} of {seen} values differ"

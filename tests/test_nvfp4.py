@@ -112,7 +112,7 @@ def test_directed_tensors(recipe):
 def test_large_tensors_take_the_frozen_kernel_with_the_same_result(monkeypatch):
     """Tensors of 2^20 values or more run encode and decode kernels with the
     recipe, the element and scale records and the block size frozen in
-    (scaled.py); under every recipe, and for two other block formats, they
+    (scaled.py); under every recipe (IF4's too), and for two other block formats, they
     equal the run-time kernels that smaller tensors take (checked against the
     references above) on one tensor: rows whose last block is short, blocks
     that saturate, vanish, hold NaN or Inf, subnormals, zeros."""
@@ -129,7 +129,8 @@ def test_large_tensors_take_the_frozen_kernel_with_the_same_result(monkeypatch):
                                   tensor_scale=False),
               mxspec.block_format(element="int8", scale="ue4m3", block_size=32,
                                   tensor_scale=True)]
-    for fmt, recipe in [("nvfp4", r) for r in RECIPES] + [(f, None) for f in others]:
+    for fmt, recipe in [("nvfp4", r) for r in RECIPES] + [("if4", r) for r in ref.IF4] + \
+            [(f, None) for f in others]:
         big = mxspec.encode(x, fmt, recipe=recipe)
         with monkeypatch.context() as m:
             m.setattr(scaled, "SPECIALIZE_MIN", 1 << 62)

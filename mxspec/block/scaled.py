@@ -25,7 +25,7 @@ from ..tables.block import BLOCK_RULES, CHOICES, DECODE_RULES, ELEMENT_RULES, SE
 from .array import BlockArray, _check_block_size, _norm_axis
 from .._kernel.jit import abs_max_bits, borrowed, fma, kernel_factory, lane_sum16, unref
 from ..codec.core import (_bitcast, abs_max_bits_run, decode_value32, encode_fast, encode_one,
-                   encode_rne32, jit)
+                   encode_rne32, encode_rne32_value, jit)
 from ..codec.elements import (as_float_input, check_codes, decode_table, encode_elements,
                        value32_exact)
 from ..tables.element import element_format
@@ -325,7 +325,9 @@ def quotient_by_reciprocal(a, t, rt):
 def _block_terms(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
     """Each element's error term of a candidate (SPEC.md 9.10), into ``tb``:
     fl(fl(fl(fl(e * bs) * amax) * af) / top) - x, squared for "mse", its
-    magnitude otherwise (arguments: :func:`_block_error`).  The division is
+    magnitude otherwise; e from the code (core.decode_value32, exact for E2M1;
+    ``ints``: IF4's integers, their two's complement), af 1 or IF4's fl(6/7)
+    for its integers, ``sv`` the block scale's value.  The division is
     :func:`quotient_by_reciprocal` where the block's smallest nonzero value
     and its largest are normal (a vector division was a third of a Four Over
     Six encode), the division itself otherwise."""
@@ -350,17 +352,12 @@ def _block_terms(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
-def _block_error(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
-    """A candidate's error (SPEC.md 9.10), in float32 in fouroversix's order:
-    each value fl(fl(fl(fl(e * bs) * amax) * af) / top) (af: 1, or IF4's
-    fl(6/7) for its integers, e then the integer), its difference from x, then
-    "mse" the squares and "mae" the magnitudes summed as PyTorch's CPU sum of
-    16 does (eight lanes, x_k + x_{k+8}, then the lanes in order), "abs_max"
-    the largest magnitude.  e is computed from the code (core.decode_value32,
-    exact for E2M1; an integer's two's complement), so the loop vectorizes."""
+def _summed_error(tb, n, sel):
+    """A candidate's error from its terms ``tb`` (SPEC.md 9.10), in float32 in
+    fouroversix's order: "mse" and "mae" the terms summed as PyTorch's CPU sum
+    of 16 does (eight lanes, x_k + x_{k+8}, then the lanes in order), "abs_max"
+    the largest."""
     f32 = np.float32
-    sel = RI[I_SEL]
-    _block_terms(xb, cb, n, sv, RI, RF, Pe, ints, af, tb)
     if sel == 2:
         m = f32(0.0)
         for k in range(n):
@@ -375,6 +372,65 @@ def _block_error(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
             v += tb[k]
         acc = v if lane == 0 else acc + v
     return acc
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _candidate_loop(xb, cb, n, s32, m32, RI, RF, P, ints, af, tb, divide):
+    """The loop of :func:`_candidate`: each element's code and, from the value
+    the codec rounded it to, its error term; ``divide`` (a constant) takes the
+    quotient by top as a division, else by :func:`quotient_by_reciprocal`.
+    Returns nonzero where the codec declined an element."""
+    f32 = np.float32
+    amax, t, rt = f32(RF[F_AMAX]), f32(RF[F_TOP]), f32(RF[F_RTOP])
+    sel, zin = RI[I_SEL], RI[I_ZIN]
+    slow = np.int32(0)
+    for k in range(n):
+        xv = xb[k]
+        if ints:  # IF4's integers (as _integer_codes): the INT4 code of a quarter
+            c, ok, v = encode_rne32_value(((xv * m32) * IF4_UP) * f32(0.25), P, SATURATE)
+            e = v * f32(4.0)
+            ok = True  # _integer_codes takes every code it gives
+        else:
+            y = xv * m32
+            c, ok, e = encode_rne32_value(y, P, SATURATE)
+            c = 0 if (zin == 1) & (y == 0) else c
+        cb[k] = c
+        slow |= np.int32(not ok)
+        a = ((e * s32) * amax) * af
+        d = (a / t if divide else quotient_by_reciprocal(a, t, rt)) - xv
+        tb[k] = d * d if sel == 0 else abs(d)
+    return slow
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _candidate(xb, cb, n, sv, ts, ts32, RI, RF, Pe, Pa, bam, ints, af, tb):
+    """A choice's candidate under the block scale value ``sv``: its codes into
+    ``cb`` (as :func:`_block_codes`, or :func:`_integer_codes` for IF4's
+    integers, ``Pa`` their record) and its error terms into ``tb`` (as
+    :func:`_block_terms`), in one loop that takes each value from the codec's
+    rounding, not from a decode of the code.  The two steps themselves where
+    the element rule is not fouroversix's, a scale is 0, or the codec declined
+    an element (Inf, NaN: the full path then gives the codes)."""
+    f32 = np.float32
+    if (sv != 0) & (RI[I_ELEM] == 4):
+        s32 = f32(sv)
+        m32 = f32(1.0) / (f32(RF[F_DEC]) * s32)
+        amax, t, af32 = f32(RF[F_AMAX]), f32(RF[F_TOP]), f32(af)
+        # as _block_terms: the reciprocal quotient where every one is normal
+        lo = ((f32(0.5) * s32) * amax) * af32
+        hi = ((f32(8.0) * s32) * amax) * af32
+        P = Pa if ints else Pe
+        if (lo / t >= f32(FLT32_TINY)) & (hi <= f32(FLT32_MAX)):
+            slow = _candidate_loop(xb, cb, n, s32, m32, RI, RF, P, ints, af32, tb, False)
+        else:
+            slow = _candidate_loop(xb, cb, n, s32, m32, RI, RF, P, ints, af32, tb, True)
+        if not slow:
+            return
+    if ints:
+        _integer_codes(xb, cb, n, sv, RF, Pa)
+    else:
+        _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, bam)
+    _block_terms(xb, cb, n, sv, RI, RF, Pe, ints, af, tb)
 
 
 @kernel_factory
@@ -419,7 +475,7 @@ def _encode_tasks(two):
         sco2 = np.zeros(BLOCKS_PER_TASK if two else 1, np.int64)
         oks2 = np.zeros(BLOCKS_PER_TASK if two else 1, np.bool_)
         alt = np.empty(bs if two else 0, np.uint8)
-        lanes_ = np.empty(bs, f32)  # the candidates' per-element errors
+        lanes_ = np.empty(2 * bs, f32)  # the two candidates' per-element errors
         for task in range(t0, t1):
             j0 = task * BLOCKS_PER_TASK
             nbk = min(BLOCKS_PER_TASK, total - j0)
@@ -463,29 +519,31 @@ def _encode_tasks(two):
                             else 0
                     continue
                 xb, cb = borrowed(x, lo, n), borrowed(codes, lo, n)
-                _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, bam[j])
-                if two:
+                if not two:
+                    _block_codes(xb, cb, n, sv, ts, ts32, RI, RF, Pe, bam[j])
+                else:
                     if if4:  # the same scale, the elements as integers
                         sc2, sv2 = sc | 0x80, sv
                     else:
                         sc2, sv2 = _scale_value(bam[j], sco2[j], oks2[j], ar, brule, ts, ts32,
                                                 emax32, RF, RF[F_XF], RI, Ps, sf32, stab)
                     ab = borrowed(alt, 0, n)
-                    if if4:
-                        _integer_codes(xb, ab, n, sv2, RF, Pa)
-                    else:
-                        _block_codes(xb, ab, n, sv2, ts, ts32, RI, RF, Pe, bam[j])
                     # borrowed here, in the loop: a view made above it would outlive
                     # its array, which Numba frees after its last use
-                    lanes = borrowed(lanes_, 0, n)
+                    tb1, tb2 = borrowed(lanes_, 0, n), borrowed(lanes_, bs, n)
+                    sel = RI[I_SEL]
                     if n == 16:  # a constant trip count: unrolled, vectorized
-                        better = _block_error(xb, ab, 16, sv2, RI, RF, Pe, if4, f32(RF[F_AF]),
-                                              lanes) < \
-                            _block_error(xb, cb, 16, sv, RI, RF, Pe, False, f32(1.0), lanes)
+                        _candidate(xb, cb, 16, sv, ts, ts32, RI, RF, Pe, Pa, bam[j], False,
+                                   f32(1.0), tb1)
+                        _candidate(xb, ab, 16, sv2, ts, ts32, RI, RF, Pe, Pa, bam[j], if4,
+                                   f32(RF[F_AF]), tb2)
+                        better = _summed_error(tb2, 16, sel) < _summed_error(tb1, 16, sel)
                     else:
-                        better = _block_error(xb, ab, n, sv2, RI, RF, Pe, if4, f32(RF[F_AF]),
-                                              lanes) < \
-                            _block_error(xb, cb, n, sv, RI, RF, Pe, False, f32(1.0), lanes)
+                        _candidate(xb, cb, n, sv, ts, ts32, RI, RF, Pe, Pa, bam[j], False,
+                                   f32(1.0), tb1)
+                        _candidate(xb, ab, n, sv2, ts, ts32, RI, RF, Pe, Pa, bam[j], if4,
+                                   f32(RF[F_AF]), tb2)
+                        better = _summed_error(tb2, n, sel) < _summed_error(tb1, n, sel)
                     # a select, not a branch: which candidate wins is as good as random
                     keep = np.uint8(0xFF * better)
                     for k in range(n):

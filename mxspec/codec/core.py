@@ -492,7 +492,19 @@ def decode_value32(c, P):
 def encode_rne32(y, P, ovf):
     """Round-to-nearest-even of the float32 ``y`` (already scaled, exactly) with
     the FPU's own rne: (code, ok), ``ok`` False for NaN/Inf and, under
-    ``ieee``, for overflow.  Eight int32/float32 lanes and about half the
+    ``ieee``, for overflow (:func:`encode_rne32_value`, its value dropped)."""
+    code, ok, _ = encode_rne32_value(y, P, ovf)
+    return code, ok
+
+
+@jit
+def encode_rne32_value(y, P, ovf):
+    """:func:`encode_rne32` and the float32 value of its code: (code, ok,
+    value), the value exact where ``ok`` and ``ovf`` is ``saturate`` (the
+    rounded magnitude, capped at the format's largest, with y's sign), so that
+    a caller that needs both (a candidate's error, SPEC.md 9.10) does not decode
+    the code again; elsewhere it is not the code's value (Inf and the wrapped
+    or overflowed codes are not), and a caller must not read it.  Eight int32/float32 lanes and about half the
     operations of :func:`encode_fast32`; tests/test_fast_paths.py checks it
     against the full path bit for bit.
 
@@ -511,6 +523,7 @@ def encode_rne32(y, P, ovf):
         mag = i32(np.rint(ay * pow2_f32(-P[P_QMIN])))
         n = i32(yb >> 31)  # 0 or -1
         code = i32(i32(min(mag, limit) ^ n) - n) & ((1 << P[P_BITS]) - 1)
+        value = f32(min(mag, limit)) * pow2_f32(P[P_QMIN])
     else:
         M = P[P_MBITS]
         emin = P[P_EMIN]
@@ -522,6 +535,7 @@ def encode_rne32(y, P, ovf):
         sub = i32(r * pow2_f32(M - emin))
         mag = sub if r < pow2_f32(emin) else norm
         cm = min(mag, limit)
+        value = min(r, decode_value32(limit, P))  # the largest code's value: a constant
         # fnuz-style formats have no -0: a zero keeps the sign bit clear
         sgn = i32(i32(yb >> 31) & 1) & i32(i32(cm != 0) | i32(1 - (P[P_NANZ] | P[P_UZERO])))
         code = i32(cm | i32(sgn << (P[P_BITS] - 1)))
@@ -536,7 +550,9 @@ def encode_rne32(y, P, ovf):
     # picks the code (fn formats)
     profile_nan = (ovf == IEEE) & (P[P_HAS_INF] == 0) & (P[P_HAS_NAN] == 1) & (P[P_NANZ] == 0)
     ok = (a < 0x7F800000) & ((mag <= limit) | ((ovf != WRAP) & (ovf != ZERO) & (not profile_nan)))
-    return code, ok
+    # y's sign on the magnitude: an OR of the bit (sign symmetry of the grid)
+    value = _bitcast(i32(_bitcast(value, i32(0)) | i32(yb & i32(-0x80000000))), f32(0))
+    return code, ok, value
 
 
 def rne32_declines_only_specials(P, ovf) -> bool:
