@@ -615,7 +615,9 @@ def _recipe_record(f: BlockFormat, ts):
                    f.element.max_normal, f.scale_max, float(np.float32(r.amax_min)), 1.5,
                    float(dec), float(ts), top(f),
                    float(IF4_DOWN) if r.choice == "if4" else 1.0, 1.0,
-                   float(F32(1.0) / F32(top(f)))], np.float64)
+                   # fl(1 / top), read by a choice's error terms only (a top past
+                   # float32's range, float32 block scales: 0)
+                   float(F32(1.0) / F32(top(f))) if top(f) < FLT32_MAX else 0.0], np.float64)
     return RI, RF
 
 
