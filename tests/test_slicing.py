@@ -1,12 +1,16 @@
 """Slice-and-Scale in the code domain against the float path (SPEC.md section 7)."""
 import warnings
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import mxspec
+from mxspec.codec.core import interpreted, pow2_f32, rne32_applies
+from mxspec.codec.elements import value32_exact
+from mxspec.compute.slicing import scaled_code32
 
 PAIRS = [("int8", t) for t in ("int7", "int6", "int5", "int4", "int3", "int2")] + \
     [(a, t) for a in ("fp8_e4m3", "fp8_e5m2")
@@ -238,3 +242,43 @@ def test_key_tables_order_the_codes():
                     (c2 if c2 < (1 << (bits - 1)) else (1 << bits) - c2)
                 if k1 > k2:
                     assert key_tab[c1] >= key_tab[c2], (name, c1, c2)
+
+
+@pytest.mark.parametrize("a,t", PAIRS)
+def test_arithmetic_elements_equal_the_table_on_every_code(a, t):
+    """The large-array kernel's element step by float32 arithmetic
+    (slicing.scaled_code32: the code's value times 2^d, the FPU's rne) equals
+    the code-domain rule (convert_span, the table every other kernel reads) on
+    every anchor code for every offset d where arith_offsets lets the kernel take
+    it; where it declines a pair (another rounding, unsigned or fnuz-style
+    targets the FPU's rne does not decide), the table is all there is."""
+    from mxspec.compute import slicing
+    A, T = mxspec.element_format(a), mxspec.element_format(t)
+    R = slicing._record(T, "rne", "saturate", "keep_sign", "symmetric")
+    span = slicing.arith_offsets(A, R)
+    if span is None:
+        assert not interpreted(rne32_applies)(T.params, 0, 0) or not value32_exact(A), (a, t)
+        return
+    lo, hi = span
+    assert lo == -126 and hi >= 100
+    got = np.empty((hi - lo + 1, A.n_codes), np.uint8)
+    _arith_rows(A.params, T.params, lo, hi, got)
+    lut = slicing._tables(A.params, R)[0]
+    exp = lut[lo - slicing.D_MIN:hi - slicing.D_MIN + 1, :A.n_codes]
+    # NaN and Inf codes never reach it: their blocks take a NaN scale or the table
+    v = mxspec.decode_elements(np.arange(A.n_codes), a, np.float64)
+    finite = np.isfinite(v)
+    assert finite.sum() >= A.n_codes - 14
+    bad = np.argwhere((got != exp) & finite)
+    assert bad.size == 0, f"{a}->{t}: d={bad[0][0] + lo} code {bad[0][1]:#x}: " \
+                          f"{got[tuple(bad[0])]:#x}, table {exp[tuple(bad[0])]:#x}"
+    # and every anchor value times 2^hi is finite: the kernel needs no check
+    assert np.all(np.abs(v[finite]) * 2.0 ** hi < np.finfo(np.float32).max)
+
+
+@numba.njit
+def _arith_rows(Pa, Pt, lo, hi, out):
+    for d in range(lo, hi + 1):
+        m = pow2_f32(d)
+        for c in range(out.shape[1]):
+            out[d - lo, c] = scaled_code32(c, m, Pa, Pt)

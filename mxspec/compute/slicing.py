@@ -1,10 +1,14 @@
 """Slice-and-Scale: convert an MX anchor (MXINT8, MXFP8, ...) to a lower MX
 format of the same family in the code domain: from element codes and scale
-codes alone, never through a float (SPEC.md section 7; MF-QAT, arXiv 2604.00529).
+codes alone, never through the tensor's values (SPEC.md section 7; MF-QAT, arXiv
+2604.00529).
 
 Each anchor code is split into its integer parts (sign, significand, exponent);
 the block's new scale follows the named rule; each element is re-rounded by the
-one rounding rule of mxspec with its exponent shifted by the scale change.
+one rounding rule of mxspec with its exponent shifted by the scale change.  That
+rule fills a table per scale offset; the large-array kernel computes the same
+codes by float32 arithmetic where that is proven equal on every code and offset
+(:func:`scaled_code32`, SPEC.md 7.5).
 
 >>> import numpy as np, mxspec
 >>> a = mxspec.encode(np.array([1.0, -0.3, 0.01, 1.9]), "mxint8")
@@ -20,14 +24,15 @@ import numba
 import numpy as np
 
 from .._kernel import parallel as _parallel
-from .._kernel.jit import ABS_MAX_RUN_MAX, code_mag_max_run, kernel_factory
+from .._kernel.jit import ABS_MAX_RUN_MAX, borrowed, code_mag_max_run, kernel_factory
 from ..tables import policies
 from ..tables.policies import R_INF, R_IRANGE, R_MODE, R_NAN, R_OVF, R_ZSCALE
 from ..block.array import BlockArray
 from ..block.mx import blocked_layout
 from ..tables.block import mx_format
-from ..codec.core import CLS_FINITE, CLS_INF, CLS_NAN, code_parts, encode_parts, jit
-from ..codec.elements import check_codes, random_bits
+from ..codec.core import (CLS_FINITE, CLS_INF, CLS_NAN, code_parts, decode_value32, encode_parts,
+                          encode_rne32, interpreted, jit, pow2_f32, rne32_applies)
+from ..codec.elements import check_codes, decode_table, random_bits, value32_exact
 from ..tables.element import P_BITS, P_EMAX, P_IS_INT, P_NANZ, P_SIGNED, element_format
 from ..codec.e8m0 import E8M0_NAN, INF_NAN_SCALE, SCALE_MAX, SCALE_MIN, ZERO_MIN
 
@@ -154,6 +159,35 @@ def _tables(Pa, R):
     return (lut, top, cls) + _key_tables(top, cls)
 
 
+@jit
+def scaled_code32(c, m, Pa, Pt):
+    """The target code of anchor code ``c`` with its value times ``m`` = 2**d,
+    by float32 arithmetic: the code's value (core.decode_value32), the exact
+    product, the FPU's rne (core.encode_rne32, saturating).  A loop of them
+    vectorizes, where the table of :func:`convert_span` is a byte gather; it
+    equals that table's row d on every code for every d in :func:`arith_offsets`
+    (tests/test_slicing.py::test_arithmetic_elements_equal_the_table_on_every_code)."""
+    code, _ = encode_rne32(decode_value32(c, Pa) * m, Pt, policies.SATURATE)
+    return code
+
+
+@functools.lru_cache(maxsize=64)
+def arith_offsets(anchor, R):
+    """(d_lo, d_hi): the scale offsets for which :func:`scaled_code32`
+    gives the code-domain result of anchor element format ``anchor`` under the
+    target record ``R``, or None where it does not apply: rne and saturate, the
+    anchor's values exactly float32 (core.decode_value32), the FPU's rne the
+    target's (core.rne32_applies), 2**d a normal float32 and every anchor value
+    times 2**d finite."""
+    Pt, Q = R
+    if Q[R_MODE] != policies.RNE or Q[R_OVF] != policies.SATURATE or not value32_exact(anchor) \
+            or not interpreted(rne32_applies)(Pt, 0, Q[R_IRANGE]):
+        return None
+    v = decode_table(anchor, np.float64)
+    top = float(np.max(np.abs(v[np.isfinite(v)])))
+    return -126, 126 - int(np.ceil(np.log2(top)))
+
+
 # How a kernel finds a block's largest element: the anchor codes' *key*, whose
 # largest value over the block names the block's largest exponent and whether it
 # holds NaN or Inf.  KEY_TABLE: key_tab[code], a rank built from the tables (any
@@ -201,7 +235,10 @@ def _lut_kernel(spec=None):
     arrays: the block's loops then run a constant count over slices, and the
     key is a vector max."""
     generic = spec is None
-    CBS, KEY, ABITS, WHOLE = (32, KEY_TABLE, 8, False) if generic else spec
+    CBS, KEY, ABITS, WHOLE, ARITH = (32, KEY_TABLE, 8, False, None) if generic else spec
+    # (anchor params, target params, d_lo, d_hi): elements by scaled_code32 there
+    HAS_ARITH = ARITH is not None
+    APA, APT, DLO, DHI = ARITH if HAS_ARITH else ((0,), (0,), 1, 0)
     MASK = (1 << (ABITS - 1)) - 1
     HALF, FULL = 1 << (ABITS - 1), 1 << ABITS
     # every block whole and 8-bit codes: the key max as vector code (code_mag_max_run)
@@ -213,8 +250,10 @@ def _lut_kernel(spec=None):
 
     @jit
     def kernel(t0, t1, codes, scales, L, bs_, Pa, R, rule, tables, out, out_scales):
-        """``tables``: (lut, key_tab, key_top, key_cls, top_tab, cls_tab)."""
+        """``tables``: (lut, key_tab, key_top, key_cls, top_tab, cls_tab), lut
+        flattened (rows of the anchor's codes)."""
         lut, key_tab, key_top, key_cls, top_tab, cls_tab = tables
+        nc = lut.size // (D_MAX - D_MIN + 1)
         Pt, Q = R
         zscale, infp = Q[R_ZSCALE], Q[R_INF]
         bs = bs_ if generic else CBS
@@ -230,7 +269,9 @@ def _lut_kernel(spec=None):
                 j = numba.int64(k) - r * nb
             lo = r * L + j * bs
             n = CBS if WHOLE else min(bs, r * L + L - lo)
-            cb, ob = codes[lo:lo + n], out[lo:lo + n]
+            # views without a reference count: a slice's atomic increment and
+            # decrement, on counts both threads share, were a fifth of the time
+            cb, ob = borrowed(codes, lo, n), borrowed(out, lo, n)
             m = numba.int64(0)
             if VKEY:
                 m = numba.int64(code_mag_max_run(codes, lo, CBS, TWOS))
@@ -263,8 +304,18 @@ def _lut_kernel(spec=None):
                     if cls_tab[c] == CLS_FINITE:
                         top = max(top, top_tab[c])
             s2 = new_scale(S - 127, top, Pa, Pt, rule, zscale)
-            row = lut[S - 127 - s2 - D_MIN]
-            if WORDS:  # eight codes a load and a store: half the memory operations
+            d = S - 127 - s2
+            row = borrowed(lut, (d - D_MIN) * nc, nc)
+            arith = False
+            if HAS_ARITH:  # a closure constant: the generic kernel never types this
+                arith = (d >= DLO) & (d <= DHI) & (kc != CLS_INF)  # and no Inf among the codes
+                if arith:
+                    m32 = pow2_f32(d)
+                    for i in range(n):
+                        ob[i] = scaled_code32(cb[i], m32, APA, APT)
+            if arith:
+                pass
+            elif WORDS:  # eight codes a load and a store: half the memory operations
                 w0 = lo >> 3
                 for w in range(CBS >> 3):
                     v = c64[w0 + w]
@@ -371,12 +422,16 @@ def slice_and_scale(mx: BlockArray, target, *, rounding: str = "rne", rule: str 
             ksc, kL = sc2.reshape(1, -1), flat.size
         big = flat.size >= SPECIALIZE_MIN
         whole = ksc.shape[0] == 1 and flat.size == ksc.size * bs
-        kernel = _lut_kernel((bs, key_kind(Pa), mx.format.element.bits, whole) if big else None)
+        arith = arith_offsets(mx.format.element, R) if big else None
+        arith = None if arith is None else (Pa, R[0]) + arith
+        kernel = _lut_kernel((bs, key_kind(Pa), mx.format.element.bits, whole, arith) if big
+                             else None)
         if big and key_kind(Pa) != KEY_TABLE:
             key_top, key_cls = top, cls  # the key is a magnitude code
         kout = out_sc.reshape(ksc.shape)
         _parallel.run(kernel, ksc.size, flat, ksc, kL, bs, Pa, R, rid,
-                      (lut, key_tab, key_top, key_cls, top, cls), out, kout, work=moved.size)
+                      (lut.reshape(-1), key_tab, key_top, key_cls, top, cls), out, kout,
+                      work=moved.size)
     return BlockArray._unchecked(np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, mx.axis)),
                    np.ascontiguousarray(np.moveaxis(out_sc.reshape(moved.shape[:-1] + (nb,)), -1, mx.axis)),
                    tf, mx.block_size, mx.axis, rht=mx.rht)
