@@ -322,6 +322,19 @@ def quotient_by_reciprocal(a, t, rt):
 
 
 @numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
+def _reciprocal_applies(s32, amax, af, t):
+    """Whether :func:`quotient_by_reciprocal` gives the division for every error
+    term of a candidate under the block scale ``s32`` (float32s all): its
+    smallest nonzero quotient is normal and its largest product finite.  The
+    products are monotone in |e|, and |e| 0.5 .. 8 bounds every nonzero one
+    (E2M1's values 0.5 .. 6, IF4's integers 1 .. 7)."""
+    f32 = np.float32
+    lo = ((f32(0.5) * s32) * amax) * af
+    hi = ((f32(8.0) * s32) * amax) * af
+    return (lo / t >= f32(FLT32_TINY)) & (hi <= f32(FLT32_MAX))
+
+
+@numba.njit(cache=_cache.ENABLED, nogil=True, error_model="numpy", inline="always")
 def _block_terms(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
     """Each element's error term of a candidate (SPEC.md 9.10), into ``tb``:
     fl(fl(fl(fl(e * bs) * amax) * af) / top) - x, squared for "mse", its
@@ -334,10 +347,7 @@ def _block_terms(xb, cb, n, sv, RI, RF, Pe, ints, af, tb):
     f32 = np.float32
     s32, amax, t, rt = f32(sv), f32(RF[F_AMAX]), f32(RF[F_TOP]), f32(RF[F_RTOP])
     sel = RI[I_SEL]
-    # the products are monotone in |e|: |e| 0.5 .. 8 bounds every nonzero one
-    lo = ((f32(0.5) * s32) * amax) * af
-    hi = ((f32(8.0) * s32) * amax) * af
-    if (lo / t >= f32(FLT32_TINY)) & (hi <= f32(FLT32_MAX)):
+    if _reciprocal_applies(s32, amax, f32(af), t):
         for k in range(n):
             c = np.int32(cb[k])
             e = f32((c ^ 8) - 8) if ints else decode_value32(c, Pe)
@@ -416,11 +426,8 @@ def _candidate(xb, cb, n, sv, ts, ts32, RI, RF, Pe, Pa, bam, ints, af, tb):
         s32 = f32(sv)
         m32 = f32(1.0) / (f32(RF[F_DEC]) * s32)
         amax, t, af32 = f32(RF[F_AMAX]), f32(RF[F_TOP]), f32(af)
-        # as _block_terms: the reciprocal quotient where every one is normal
-        lo = ((f32(0.5) * s32) * amax) * af32
-        hi = ((f32(8.0) * s32) * amax) * af32
         P = Pa if ints else Pe
-        if (lo / t >= f32(FLT32_TINY)) & (hi <= f32(FLT32_MAX)):
+        if _reciprocal_applies(s32, amax, af32, t):
             slow = _candidate_loop(xb, cb, n, s32, m32, RI, RF, P, ints, af32, tb, False)
         else:
             slow = _candidate_loop(xb, cb, n, s32, m32, RI, RF, P, ints, af32, tb, True)
