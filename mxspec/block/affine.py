@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernel import parallel as _parallel
-from .._kernel.jit import is_float32, jit, order_key, order_key_value
+from .._kernel.jit import borrowed, is_float32, jit, order_key, order_key_value
 from ..codec.elements import as_float_input, check_codes
 from ..codec.ieee import K_F32, K_MAX, eps_of, kind_record, nearest_from, round64, round_quotient, two_sum
 from ..tables.block import BlockFormat
@@ -193,7 +193,7 @@ def _encode_groups(t0, t1, x, L, G, RI, K, D, eps, codes, scales, zps):
     for task in range(t0, t1):
         for j in range(task * GROUPS_PER_TASK, min((task + 1) * GROUPS_PER_TASK, total)):
             a, n = _span(j, L, G, ng)
-            xb, cb = x[a:a + n], codes[a:a + n]
+            xb, cb = borrowed(x, a, n), borrowed(codes, a, n)  # no reference count per group
             lo, hi = _minmax(xb, n, RI, K)
             s, z, b = _checked_params(lo, hi, RI, K, D, eps)
             bad += b
@@ -324,7 +324,7 @@ def _decode_groups(t0, t1, codes, L, G, svals, zvals, RI, K, out):
         for j in range(task * GROUPS_PER_TASK, min((task + 1) * GROUPS_PER_TASK, total)):
             a, n = _span(j, L, G, ng)
             s, z = svals[j], zvals[j]
-            cb, ob = codes[a:a + n], out[a:a + n]  # slices from 0: the loops vectorize
+            cb, ob = borrowed(codes, a, n), borrowed(out, a, n)  # from 0: the loops vectorize
             if ct:  # two loops: each is branch-free and vectorizes
                 for k in range(n):
                     ob[k] = _value(_from_code(cb[k], qneg), s, z, True, K)

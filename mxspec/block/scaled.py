@@ -908,7 +908,9 @@ def _decode_kernel(spec=None):
             for j in range(j0, j1):
                 lo = r * L + c * bs
                 n = min(bs, r * L + L - lo)
-                cs, os_ = codes[lo:lo + n], out[lo:lo + n]
+                # views without a reference count (jit.borrowed): a slice's atomic
+                # increment and decrement per block of 16 cost more than its values
+                cs, os_ = borrowed(codes, lo, n), borrowed(out, lo, n)
                 s = svals[j]
                 if mode == 3:  # one rounding in float64 (the products are exact), then the output's
                     if generic:
