@@ -23,25 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 import mxspec
-from timing import best
+from timing import best, threaded_copy
 
 FORMATS = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint4"]
-
-
-@numba.njit(parallel=True, cache=True)
-def _threaded_copy(x, out):
-    nt = numba.get_num_threads()
-    step = (x.size + nt - 1) // nt
-    for t in numba.prange(nt):
-        lo = t * step
-        hi = min(x.size, lo + step)
-        out[lo:hi] = x[lo:hi]
-
-
-def threaded_copy(x):
-    out = np.empty_like(x)
-    _threaded_copy(x, out)
-    return out
 
 
 def np_pack(c, bits):

@@ -20,17 +20,7 @@ import numpy as np
 
 import mxspec
 from mxspec._kernel import parallel as _parallel
-from timing import best
-
-
-@numba.njit(parallel=True)
-def _threaded_copy(x, out):
-    nt = numba.get_num_threads()
-    step = (x.size + nt - 1) // nt
-    for t in numba.prange(nt):
-        lo = t * step
-        hi = min(x.size, lo + step)
-        out[lo:hi] = x[lo:hi]
+from timing import best, threaded_copy
 
 
 class _Spy:
@@ -85,9 +75,9 @@ def main():
     nt = _parallel.threads()
     numba.set_num_threads(min(nt, numba.config.NUMBA_NUM_THREADS))
     out = np.empty_like(x)
-    _threaded_copy(x, out)
-    fresh = a.n / best(lambda: _threaded_copy(x, np.empty_like(x)), a.repeat) / 1e6
-    reused = a.n / best(lambda: _threaded_copy(x, out), a.repeat) / 1e6
+    threaded_copy(x, out)
+    fresh = a.n / best(lambda: threaded_copy(x), a.repeat) / 1e6
+    reused = a.n / best(lambda: threaded_copy(x, out), a.repeat) / 1e6
     one = a.n / best(lambda: x.copy(), a.repeat) / 1e6
     print(f"{a.n} values, {nt} threads; M values/s, best of {a.repeat}")
     print(f"copy on {nt} threads: fresh output {fresh:.0f}, reused output {reused:.0f}; "

@@ -1,5 +1,27 @@
-"""The one timing helper the benchmark scripts share."""
+"""The timing helpers the benchmark scripts share."""
 import time
+
+import numba
+import numpy as np
+
+
+@numba.njit(parallel=True, cache=True)
+def _copy_into(x, out):
+    nt = numba.get_num_threads()
+    step = (x.size + nt - 1) // nt
+    for t in numba.prange(nt):
+        lo = t * step
+        hi = min(x.size, lo + step)
+        out[lo:hi] = x[lo:hi]
+
+
+def threaded_copy(x, out=None):
+    """``x`` (1-D) copied on as many threads as Numba runs, into ``out`` or a
+    fresh array (as ``x.copy()`` and the encoders have): the memory limit of a
+    many-thread kernel."""
+    out = np.empty_like(x) if out is None else out
+    _copy_into(x, out)
+    return out
 
 
 def best(fn, repeat):
