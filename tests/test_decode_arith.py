@@ -142,8 +142,10 @@ def test_arithmetic_kernel_equals_table_kernel(name, bits, dtype):
     ntasks = _task_count(rows, scales.shape[1], blocks_per_task(bs))
     kernel = _decode_kernel((bs, b, 0, f.params, False))  # seven rows of scales
     args = (src.reshape(-1), L, bs, b, nbytes, scales, table, st, np.uint64(0))
-    assert kernel(0, ntasks, *args, arith) == 0
-    assert _decode_kernel(None)(0, ntasks, *args, looked_up) == 0
+    # one thread claims every range in turn (parallel.run's counter: next task, range size)
+    assert kernel(0, ntasks, np.array([0, 3] + [0] * 6, np.int64), *args, arith) == 0
+    assert _decode_kernel(None)(0, ntasks, np.array([0, 5] + [0] * 6, np.int64), *args,
+                                looked_up) == 0
     assert np.array_equal(arith.view(np.uint8), looked_up.view(np.uint8))
     assert np.isnan(arith.reshape(rows, L)[scales.repeat(bs, 1)[:, :L] == 255]).all()
 

@@ -311,3 +311,31 @@ def test_error_terms_equal_the_division_formula_where_the_guard_chooses_either_p
                     qt = np.abs(q / np.float32(t))[q != 0]
                 taken += int((qt < np.finfo(np.float32).tiny).any() or np.isinf(q).any())
     assert taken > 0  # some blocks took the division (subnormal quotients)
+
+
+def test_claimed_ranges_cover_every_task_once_on_every_thread_count(monkeypatch):
+    """parallel.run(claims=True): each thread's kernel takes ranges from one
+    shared counter by an atomic add (jit.claim); over every thread count and
+    task count, every task is done exactly once (a count per task, incremented
+    by whichever thread claimed it)."""
+    from mxspec._kernel import parallel
+    from mxspec._kernel.jit import claim
+
+    @numba.njit(nogil=True)
+    def mark(t0, t1, counter, hits):
+        n = 0
+        while True:
+            c0, c1 = claim(counter, t1)
+            if c0 >= t1:
+                break
+            for t in range(c0, c1):
+                hits[t] += 1
+                n += 1
+        return n
+
+    for threads in (1, 2, 3, 8):
+        monkeypatch.setattr(parallel, "threads", lambda: threads)
+        for ntasks in (1, 7, 64, 1000, 4099):
+            hits = np.zeros(ntasks, np.int64)
+            assert parallel.run(mark, ntasks, hits, work=1 << 20, claims=True) == ntasks
+            assert np.all(hits == 1), (threads, ntasks)

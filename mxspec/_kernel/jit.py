@@ -306,6 +306,34 @@ def code_mag_max_run(typingctx, codes, start, n, twos):
 
 
 @intrinsic
+def fetch_add(typingctx, arr, i, v):
+    """``arr[i] += v`` as one atomic operation (sequentially consistent) on a
+    1D contiguous int64 array; returns the value before the addition.  Threads
+    that share ``arr`` each get a range of their own from it (the task claims of
+    :func:`mxspec._kernel.parallel.run`), with no lock and no GIL."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
+            and arr.dtype == types.int64 and isinstance(i, types.Integer)
+            and isinstance(v, types.Integer)):
+        return None
+    sig = types.int64(arr, i, v)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        p = _at(context, builder, signature.args[0], args[0], args[1])
+        w = builder.sext(args[2], i64) if args[2].type.width < 64 else args[2]
+        return builder.atomic_rmw("add", p, w, "seq_cst")
+    return sig, codegen
+
+
+@jit
+def claim(counter, t1):
+    """The next range of tasks (a, b) from the shared ``counter`` (int64: the
+    next task, the chunk size): a >= t1 once all are taken."""
+    a = fetch_add(counter, 0, counter[1])
+    return a, min(a + counter[1], t1)
+
+
+@intrinsic
 def borrowed(typingctx, arr, start, n):
     """``arr[start:start+n]`` (a contiguous 1D array) as a view that holds no
     reference: its meminfo is null, so passing it to an inlined function or

@@ -87,19 +87,41 @@ def _get_pool(n: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def run(kernel, ntasks: int, *args, work: int, scratch=None) -> int:
+# Claimed tasks: each thread takes about this many ranges of them.
+CLAIMS_PER_THREAD = 8
+
+
+def run(kernel, ntasks: int, *args, work: int, scratch=None, claims: bool = False) -> int:
     """``kernel(t0, t1, *args)`` over tasks ``0 .. ntasks-1``, split across
     threads when ``work`` (elements) is large enough; the sum of the counts.
 
     ``scratch``: (size, dtype) of a work buffer that each part gets to itself,
     passed as ``kernel(t0, t1, buffer, *args)``.  (A buffer made inside a
     kernel with ``np.empty`` made its stores several times slower: LLVM could
-    not tell it from the input.)"""
+    not tell it from the input.)
+
+    ``claims``: the kernel takes its tasks itself, ``kernel(0, ntasks, counter,
+    [buffer,] *args)`` once per thread, each range from the shared ``counter``
+    by :func:`mxspec._kernel.jit.claim` (an atomic add, no GIL).  Python
+    threads start one after another, each once it holds the GIL: on 16 cores
+    the last began 0.6-1.0 ms into calls of 2-4 ms (benchmarks/threads_study.py),
+    and parts fixed in advance then finish that much later; claimed ranges go
+    to whichever thread is running."""
     if ntasks <= 0:
         return 0
     n = min(threads(), ntasks) if work >= PARALLEL_MIN else 1
     bufs = [()] * n if scratch is None else [(b,) for b in np.empty((n,) + (scratch[0],),
                                                                     scratch[1])]
+    if claims:
+        counter = np.zeros(8, np.int64)  # the next task, the range's size (a cache line)
+        counter[1] = max(1, ntasks // (n * CLAIMS_PER_THREAD))
+        bufs = [(counter,) + b for b in bufs]
+        if n == 1:
+            return int(kernel(0, ntasks, *bufs[0], *args))
+        pool = _get_pool(n - 1)
+        futures = [pool.submit(kernel, 0, ntasks, *bufs[k], *args) for k in range(1, n)]
+        total = int(kernel(0, ntasks, *bufs[0], *args))
+        return total + sum(int(f.result()) for f in futures)
     if n == 1:
         return int(kernel(0, ntasks, *bufs[0], *args))
     # Parts several times the thread count, taken in turn from a shared counter:

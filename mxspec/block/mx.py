@@ -19,7 +19,7 @@ from .._kernel import parallel as _parallel
 from ..tables import policies
 from .._kernel.bitstream import (code_at, group_code, load_group, load_word, pack_span,
                         pack_span_inline, spread_group)
-from .._kernel.jit import abs_max_bits, borrowed, kernel_factory
+from .._kernel.jit import abs_max_bits, borrowed, claim, kernel_factory
 from ..codec.core import (ABS_MAX_RUN_MAX, PASS_FAST32, PASS_RNE32, _bitcast, abs_bits_value,
                    decode_one,
                    abs_max_bits_run, decode_value32, encode_fast, encode_fast32,
@@ -132,7 +132,7 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
         spec[0], spec[1][R_OVF])
 
     @jit
-    def kernel(t0, t1, run, x, L, R, bs_, bits_, rbits, out, nbytes, scales, redo):
+    def kernel(t0, t1, counter, run, x, L, R, bs_, bits_, rbits, out, nbytes, scales, redo):
         if generic:
             P, pol = R
             bs, bits = bs_, bits_
@@ -147,70 +147,74 @@ def _encode_kernel(kind, packed, spec=None, whole=False):
         # packed: a task's codes go one per byte into ``run``, then are packed
         dst = run if packed else out
         nredo = 0
-        for t in range(t0, t1):
-            r, j0, j1 = _task(t, nb, G, one_row)
-            base = 0 if whole else r * L  # a known 0 lets the compiler vectorize more
-            e0 = j0 * bs
-            coff = 0 if direct else base + e0
-            ok = True
-            for j in range(j0, j1):
-                s = base + j * bs
-                e = s + bs if whole else min(s + bs, base + L)
-                if vmax:
-                    sc = scale_of_max(x, abs_max_bits_run(x, s, VBS), P, zscale, rule)
-                elif whole:  # the reduction written here, so that its trip count is seen
-                    mb = float_abs_bits(x[s])
-                    for i in range(s, e):
-                        mb = max(mb, float_abs_bits(x[i]))
-                    sc = scale_of_max(x, mb, P, zscale, rule)
-                else:
-                    sc = scale_of_max(x, abs_max_bits(x, s, e), P, zscale, rule)
-                if sc < 0 or (kind == PASS_RNE32 and sc > 126 + 127):
-                    ok = False
-                    break
-                scales[r, j] = sc
-                shift = sc - 127
-                # the passes of core.*_pass, written out here so that the
-                # record's constants reach the per-element code; over views of
-                # the block from 0, which the compiler vectorizes (twice as fast
-                # as loops that index the whole arrays), borrowed (jit.borrowed):
-                # a slice raised and dropped a reference count, atomically, per block
-                ns = 0
-                if kind == PASS_RNE32:
-                    m = pow2_f32(-shift)  # exact
-                    xs, ds = borrowed(x, s, e - s), borrowed(dst, s - coff, e - s)
-                    for k in range(e - s):
-                        c, okc = encode_rne32(xs[k] * m, P, ovf)
-                        ds[k] = c
-                        if checks:
+        while True:  # ranges of tasks claimed from the shared counter (parallel.run)
+            c0, c1 = claim(counter, t1)
+            if c0 >= t1:
+                break
+            for t in range(c0, c1):
+                r, j0, j1 = _task(t, nb, G, one_row)
+                base = 0 if whole else r * L  # a known 0 lets the compiler vectorize more
+                e0 = j0 * bs
+                coff = 0 if direct else base + e0
+                ok = True
+                for j in range(j0, j1):
+                    s = base + j * bs
+                    e = s + bs if whole else min(s + bs, base + L)
+                    if vmax:
+                        sc = scale_of_max(x, abs_max_bits_run(x, s, VBS), P, zscale, rule)
+                    elif whole:  # the reduction written here, so that its trip count is seen
+                        mb = float_abs_bits(x[s])
+                        for i in range(s, e):
+                            mb = max(mb, float_abs_bits(x[i]))
+                        sc = scale_of_max(x, mb, P, zscale, rule)
+                    else:
+                        sc = scale_of_max(x, abs_max_bits(x, s, e), P, zscale, rule)
+                    if sc < 0 or (kind == PASS_RNE32 and sc > 126 + 127):
+                        ok = False
+                        break
+                    scales[r, j] = sc
+                    shift = sc - 127
+                    # the passes of core.*_pass, written out here so that the
+                    # record's constants reach the per-element code; over views of
+                    # the block from 0, which the compiler vectorizes (twice as fast
+                    # as loops that index the whole arrays), borrowed (jit.borrowed):
+                    # a slice raised and dropped a reference count, atomically, per block
+                    ns = 0
+                    if kind == PASS_RNE32:
+                        m = pow2_f32(-shift)  # exact
+                        xs, ds = borrowed(x, s, e - s), borrowed(dst, s - coff, e - s)
+                        for k in range(e - s):
+                            c, okc = encode_rne32(xs[k] * m, P, ovf)
+                            ds[k] = c
+                            if checks:
+                                ns += not okc
+                    elif kind == PASS_FAST32:
+                        xs, ds = borrowed(x, s, e - s), borrowed(dst, s - coff, e - s)
+                        for k in range(e - s):
+                            c, okc = encode_fast32(_bitcast(xs[k], np.int32(0)), shift, P, mode,
+                                                   ovf, irange)
+                            ds[k] = c
                             ns += not okc
-                elif kind == PASS_FAST32:
-                    xs, ds = borrowed(x, s, e - s), borrowed(dst, s - coff, e - s)
-                    for k in range(e - s):
-                        c, okc = encode_fast32(_bitcast(xs[k], np.int32(0)), shift, P, mode,
-                                               ovf, irange)
-                        ds[k] = c
-                        ns += not okc
-                else:
-                    use_r = rbits.size > 0
-                    xs, ds = borrowed(x, s, e - s), borrowed(dst, s - coff, e - s)
-                    for k in range(e - s):
-                        rb = rbits[s + k] if use_r else numba.uint32(0)
-                        c, okc = encode_fast(np.float64(xs[k]), shift, P, mode, ovf, irange, rb)
-                        ds[k] = c
-                        ns += not okc
-                if ns:
-                    ok = False
-                    break
-            if ok and packed:
-                if whole:  # the width a constant: the packer's loops fold with it
-                    pack_span_inline(dst, 0, min(j1 * bs, L) - e0, bits, out,
-                                     r * nbytes + ((e0 * bits) >> 3))
-                else:
-                    pack_span(dst, 0, min(j1 * bs, L) - e0, bits, out,
-                              r * nbytes + ((e0 * bits) >> 3))
-            redo[t] = not ok
-            nredo += not ok
+                    else:
+                        use_r = rbits.size > 0
+                        xs, ds = borrowed(x, s, e - s), borrowed(dst, s - coff, e - s)
+                        for k in range(e - s):
+                            rb = rbits[s + k] if use_r else numba.uint32(0)
+                            c, okc = encode_fast(np.float64(xs[k]), shift, P, mode, ovf, irange, rb)
+                            ds[k] = c
+                            ns += not okc
+                    if ns:
+                        ok = False
+                        break
+                if ok and packed:
+                    if whole:  # the width a constant: the packer's loops fold with it
+                        pack_span_inline(dst, 0, min(j1 * bs, L) - e0, bits, out,
+                                         r * nbytes + ((e0 * bits) >> 3))
+                    else:
+                        pack_span(dst, 0, min(j1 * bs, L) - e0, bits, out,
+                                  r * nbytes + ((e0 * bits) >> 3))
+                redo[t] = not ok
+                nredo += not ok
         return nredo
     return kernel
 
@@ -385,7 +389,7 @@ def _decode_kernel(spec=None):
     cmask = np.uint64(cmask)
 
     @jit
-    def kernel(t0, t1, src, L, bs_, bits_, nbytes, scales, table, scale_table, mask_, out):
+    def kernel(t0, t1, counter, src, L, bs_, bits_, nbytes, scales, table, scale_table, mask_, out):
         if generic:
             bs, bits, mask, one_row = bs_, bits_, mask_, scales.shape[0] == 1
         else:
@@ -395,53 +399,57 @@ def _decode_kernel(spec=None):
         if arith:  # one block of codes as int32 lanes
             run = np.empty(bs + 16, np.int32)
         bad = 0
-        for t in range(t0, t1):
-            r, j0, j1 = _task(t, nb, G, one_row)
-            # one row: offsets known to be 0 let the compiler vectorize more
-            soff, o = (0, 0) if (not generic and cone) else (r * nbytes, r * L)
-            acc = numba.uint64(0)
-            for j in range(j0, j1):
-                # exact operands, one IEEE multiply: the exact product rounded once
-                mul = scale_table[scales[r, j]]
-                e = j * bs
-                whole = (bs & 7) == 0 and e + bs <= L  # whole groups: constant trip counts
-                end = e + bs if whole else min(e + bs, L)
-                if generic:  # one code at a time: the smallest kernel to compile
-                    for i in range(e, end):
-                        c = code_at(src, soff, i, bits)
-                        acc |= c
-                        out[o + i] = table[c] * mul
-                elif cbits == 8 and arith:  # a byte per code, by arithmetic: it vectorizes
-                    # borrowed views from 0, as in encode
-                    ss, os_ = borrowed(src, soff + e, end - e), borrowed(out, o + e, end - e)
-                    for k in range(end - e):
-                        c = ss[k]
-                        acc |= c
-                        os_[k] = decode_value32(np.int32(c), PK) * mul
-                elif cbits == 8:  # a byte per code, looked up (formats without params)
-                    ss, os_ = borrowed(src, soff + e, end - e), borrowed(out, o + e, end - e)
-                    for k in range(end - e):
-                        c = ss[k]
-                        acc |= c
-                        os_[k] = table[c] * mul
-                elif arith:
-                    if whole:
-                        acc |= _unpack_groups(src, soff, e, bs >> 3, bits, run, 0)
+        while True:  # ranges of tasks claimed from the shared counter (parallel.run)
+            c0, c1 = claim(counter, t1)
+            if c0 >= t1:
+                break
+            for t in range(c0, c1):
+                r, j0, j1 = _task(t, nb, G, one_row)
+                # one row: offsets known to be 0 let the compiler vectorize more
+                soff, o = (0, 0) if (not generic and cone) else (r * nbytes, r * L)
+                acc = numba.uint64(0)
+                for j in range(j0, j1):
+                    # exact operands, one IEEE multiply: the exact product rounded once
+                    mul = scale_table[scales[r, j]]
+                    e = j * bs
+                    whole = (bs & 7) == 0 and e + bs <= L  # whole groups: constant trip counts
+                    end = e + bs if whole else min(e + bs, L)
+                    if generic:  # one code at a time: the smallest kernel to compile
+                        for i in range(e, end):
+                            c = code_at(src, soff, i, bits)
+                            acc |= c
+                            out[o + i] = table[c] * mul
+                    elif cbits == 8 and arith:  # a byte per code, by arithmetic: it vectorizes
+                        # borrowed views from 0, as in encode
+                        ss, os_ = borrowed(src, soff + e, end - e), borrowed(out, o + e, end - e)
+                        for k in range(end - e):
+                            c = ss[k]
+                            acc |= c
+                            os_[k] = decode_value32(np.int32(c), PK) * mul
+                    elif cbits == 8:  # a byte per code, looked up (formats without params)
+                        ss, os_ = borrowed(src, soff + e, end - e), borrowed(out, o + e, end - e)
+                        for k in range(end - e):
+                            c = ss[k]
+                            acc |= c
+                            os_[k] = table[c] * mul
+                    elif arith:
+                        if whole:
+                            acc |= _unpack_groups(src, soff, e, bs >> 3, bits, run, 0)
+                        else:
+                            acc |= _unpack_block(src, soff, e, end, bits, run)
+                        os_ = borrowed(out, o + e, end - e)
+                        for k in range(end - e):
+                            os_[k] = decode_value32(run[k], PK) * mul
+                    elif whole:
+                        acc |= _lookup_groups(src, soff, o, e, bs >> 3, bits, table, mul, out)
                     else:
-                        acc |= _unpack_block(src, soff, e, end, bits, run)
-                    os_ = borrowed(out, o + e, end - e)
-                    for k in range(end - e):
-                        os_[k] = decode_value32(run[k], PK) * mul
-                elif whole:
-                    acc |= _lookup_groups(src, soff, o, e, bs >> 3, bits, table, mul, out)
-                else:
-                    # codes before the first group boundary, whole groups, the rest
-                    g0 = min(e + ((-e) & 7), end)
-                    ng = (end - g0) >> 3
-                    acc |= _lookup_codes(src, soff, o, e, g0, bits, table, mul, out)
-                    acc |= _lookup_groups(src, soff, o, g0, ng, bits, table, mul, out)
-                    acc |= _lookup_codes(src, soff, o, g0 + 8 * ng, end, bits, table, mul, out)
-            bad += (acc & mask) != 0
+                        # codes before the first group boundary, whole groups, the rest
+                        g0 = min(e + ((-e) & 7), end)
+                        ng = (end - g0) >> 3
+                        acc |= _lookup_codes(src, soff, o, e, g0, bits, table, mul, out)
+                        acc |= _lookup_groups(src, soff, o, g0, ng, bits, table, mul, out)
+                        acc |= _lookup_codes(src, soff, o, g0 + 8 * ng, end, bits, table, mul, out)
+                bad += (acc & mask) != 0
         return bad
     return kernel
 
@@ -531,7 +539,8 @@ def encode_rows(x, f: BlockFormat, axis, block_size, bits, pol):
             kernel = _encode_kernel(kind, bits < 8, (R[0], R[1], bs, bits) if big else None,
                                     big and kr == 1 and kL % bs == 0)
             redo = np.empty(ntasks, np.bool_)
-            todo = _parallel.run(kernel, ntasks, *args, redo, work=flat.size, scratch=scratch)
+            todo = _parallel.run(kernel, ntasks, *args, redo, work=flat.size, scratch=scratch,
+                                 claims=True)
         else:  # the ceil and even rules: the full path decides every block
             redo = np.ones(ntasks, np.bool_)
             todo = ntasks
@@ -643,7 +652,7 @@ def decode_rows(src, L, bits, scales, bs, el, dtype, out=None, axis=-1, tables="
             spec = (bs, bits, int(bad_mask), el.params if arith else None, scales.shape[0] == 1)
         ntasks = _task_count(scales.shape[0], scales.shape[1], blocks_per_task(bs))
         bad = _parallel.run(_decode_kernel(spec), ntasks, src.reshape(-1), L, bs, bits, nbytes,
-                            scales, table, st, bad_mask, flat, work=dst.size)
+                            scales, table, st, bad_mask, flat, work=dst.size, claims=True)
         if bad:
             return None
     if out is None:
