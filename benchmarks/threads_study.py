@@ -6,7 +6,7 @@ For each format and direction, at ``--n`` values and the thread count of
 same kernel again into the output it has already written (no fresh pages); a
 timeline of one call (when each thread started its first part, how long its
 kernels ran, the idle time to the call's end); and the call with one, two and
-four parts per thread.  Beside them, a copy on as many threads into a fresh and
+four parts per thread (2, 8 and 32 ranges where the kernel claims its tasks).  Beside them, a copy on as many threads into a fresh and
 into a reused output.  No GPU needed: it measures the host's cores.
 
   NUMBA_NUM_THREADS=16 python benchmarks/threads_study.py [--n 16777216]
@@ -32,10 +32,10 @@ class _Spy:
         self.last = None
         self.trace = None
 
-    def __call__(self, kernel, ntasks, *args, work, scratch=None):
-        self.last = (kernel, ntasks, args, work, scratch)
+    def __call__(self, kernel, ntasks, *args, work, scratch=None, claims=False):
+        self.last = (kernel, ntasks, args, work, scratch, claims)
         if self.trace is None:
-            return self.orig(kernel, ntasks, *args, work=work, scratch=scratch)
+            return self.orig(kernel, ntasks, *args, work=work, scratch=scratch, claims=claims)
         t0 = time.perf_counter()
         marks = self.trace
 
@@ -44,7 +44,7 @@ class _Spy:
             r = kernel(a, b, *rest)
             marks.append((threading.get_ident(), s - t0, time.perf_counter() - t0))
             return r
-        r = self.orig(timed, ntasks, *args, work=work, scratch=scratch)
+        r = self.orig(timed, ntasks, *args, work=work, scratch=scratch, claims=claims)
         marks.append(("end", 0.0, time.perf_counter() - t0))
         return r
 
@@ -96,21 +96,28 @@ def main():
                 call = lambda: mxspec.decode_packed(P[0], P[1], fmt, x.shape)  # noqa: E731
             call()
             whole = a.n / best(call, a.repeat) / 1e6
-            kernel, ntasks, args, work, scratch = spy.last
+            kernel, ntasks, args, work, scratch, claims = spy.last
             again = a.n / best(lambda: spy.orig(kernel, ntasks, *args, work=work,
-                                                  scratch=scratch), a.repeat) / 1e6
+                                                  scratch=scratch, claims=claims),
+                               a.repeat) / 1e6
+            # parts handed out under the GIL, or ranges the kernel claims itself
+            names = ("CLAIMS_PER_THREAD",) if claims else ("PARTS_PER_THREAD",
+                                                           "PARTS_PER_THREAD_MANY")
             parts = []
-            for p in (1, 2, 4):
-                old = (_parallel.PARTS_PER_THREAD, _parallel.PARTS_PER_THREAD_MANY)
-                _parallel.PARTS_PER_THREAD = _parallel.PARTS_PER_THREAD_MANY = p
+            for p in ((2, 8, 32) if claims else (1, 2, 4)):
+                old = [getattr(_parallel, k) for k in names]
+                for k in names:
+                    setattr(_parallel, k, p)
                 parts.append(f"{p}: {a.n / best(call, a.repeat) / 1e6:.0f}")
-                _parallel.PARTS_PER_THREAD, _parallel.PARTS_PER_THREAD_MANY = old
+                for k, v in zip(names, old):
+                    setattr(_parallel, k, v)
             spy.trace = []
             call()
             line = _timeline(spy.trace)
             spy.trace = None
             print(f"{fmt:11s} {what:13s} call {whole:6.0f} ({whole / max(fresh, one):.2f} of the "
-                  f"copy) | its kernel again, output written: {again:6.0f} | parts per thread "
+                  f"copy) | its kernel again, output written: {again:6.0f} | "
+                  f"{'claimed ranges' if claims else 'parts'} per thread "
                   f"{', '.join(parts)} | {line}")
 
 
